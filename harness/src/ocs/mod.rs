@@ -1,0 +1,1 @@
+//! Placeholder; the typed OCS client lives here.
