@@ -1,8 +1,13 @@
 //! ocs-harness: integration tests for dockerized OCS agent stacks.
 //!
-//! The data travels one way: a scenario file is parsed (`scenario`), resolved into a
-//! pure-data stack description (`plan`), brought up on Docker (`runtime`, the only module
-//! that talks to Docker) and driven through crossbar's HTTP call bridge (`ocs`, which knows
-//! nothing about Docker).
+//! The data travels one way: a stack description is resolved into a pure-data plan (`plan`,
+//! with `recipes` and `overrides` for images), brought up on Docker (`runtime`, the only
+//! module that talks to Docker) and driven through crossbar's HTTP call bridge (`ocs`, which
+//! knows nothing about Docker). `wait` holds the one polling primitive every wait uses.
 
 pub mod ocs;
+pub mod overrides;
+pub mod plan;
+pub mod recipes;
+pub mod runtime;
+pub mod wait;

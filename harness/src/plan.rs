@@ -1,0 +1,483 @@
+//! The resolved stack: image names after overrides, container names carrying the run's id,
+//! the generated site config (SCF) and crossbar config, labels. Pure data with no I/O, so it
+//! can be printed (`--dry-run`) and unit-tested without Docker.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::overrides::{ImageOverrides, ImageRef};
+use crate::recipes::LABEL_MANAGED;
+
+/// Label naming the run a resource belongs to.
+pub const LABEL_RUN: &str = "org.ocs-harness.run";
+/// Label naming the scenario of the run.
+pub const LABEL_SCENARIO: &str = "org.ocs-harness.scenario";
+/// Label with the creation time (unix seconds).
+pub const LABEL_CREATED: &str = "org.ocs-harness.created";
+/// Label with the logical name of a container in its stack (`crossbar`, an instance-id).
+pub const LABEL_ROLE: &str = "org.ocs-harness.role";
+
+/// The port crossbar listens on inside its container.
+pub const CROSSBAR_PORT: u16 = 8001;
+/// The hostname agents get by default, as in the ocs docker convention.
+pub const DEFAULT_HOSTNAME: &str = "ocs-docker";
+
+/// Where an agent's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An image reference (overrides apply).
+    Image(ImageRef),
+    /// A build context with a Dockerfile (overrides apply to its `FROM` lines).
+    Build {
+        /// Directory holding the Dockerfile.
+        context: PathBuf,
+        /// Dockerfile name relative to the context; `Dockerfile` when `None`.
+        dockerfile: Option<String>,
+        /// Build arguments.
+        args: BTreeMap<String, String>,
+    },
+}
+
+/// One agent as the user describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// OCS instance-id.
+    pub instance_id: String,
+    /// OCS agent-class (as listed in the SCF).
+    pub agent_class: String,
+    /// SCF `arguments`.
+    pub arguments: Vec<String>,
+    /// Image or build context.
+    pub image: ImageSource,
+    /// Container hostname = the SCF host the instance is listed under.
+    pub hostname: String,
+    /// Extra environment (INSTANCE_ID and LOGLEVEL are set unless given here).
+    pub environment: BTreeMap<String, String>,
+    /// Overrides the image's CMD.
+    pub command: Option<Vec<String>>,
+}
+
+impl AgentSpec {
+    /// An agent from an image, with the default hostname and no arguments.
+    pub fn new(instance_id: &str, agent_class: &str, image: ImageSource) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            agent_class: agent_class.into(),
+            arguments: Vec::new(),
+            image,
+            hostname: DEFAULT_HOSTNAME.into(),
+            environment: BTreeMap::new(),
+            command: None,
+        }
+    }
+
+    /// Set the SCF arguments.
+    pub fn with_arguments<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.arguments = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Add an environment variable.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.environment.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// The stack as the user describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSpec {
+    /// WAMP realm.
+    pub realm: String,
+    /// OCS address root.
+    pub address_root: String,
+    /// crossbar image (overrides apply).
+    pub crossbar_image: ImageRef,
+    /// Whether to run the registry agent.
+    pub registry: bool,
+    /// The registry agent's image (overrides apply).
+    pub registry_image: ImageRef,
+    /// The agents.
+    pub agents: Vec<AgentSpec>,
+}
+
+impl Default for StackSpec {
+    fn default() -> Self {
+        Self {
+            realm: "test_realm".into(),
+            address_root: "observatory".into(),
+            crossbar_image: ImageRef::parse("simonsobs/ocs-crossbar:latest").expect("valid"),
+            registry: true,
+            registry_image: ImageRef::parse("simonsobs/ocs:latest").expect("valid"),
+            agents: Vec::new(),
+        }
+    }
+}
+
+/// One container of a planned stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerPlan {
+    /// Logical name in the stack: `crossbar` or the instance-id.
+    pub role: String,
+    /// Docker container name (unique daemon-wide: it carries the run id).
+    pub name: String,
+    /// Image after overrides.
+    pub image: String,
+    /// Container hostname.
+    pub hostname: Option<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// CMD override.
+    pub cmd: Option<Vec<String>>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An agent of a planned stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentPlan {
+    /// OCS instance-id.
+    pub instance_id: String,
+    /// OCS agent-class.
+    pub agent_class: String,
+    /// Its container.
+    pub container: ContainerPlan,
+}
+
+/// The fully resolved stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackPlan {
+    /// The run's id (part of every name).
+    pub run_id: String,
+    /// Docker network name.
+    pub network: String,
+    /// Labels shared by every resource of the run.
+    pub labels: BTreeMap<String, String>,
+    /// WAMP realm.
+    pub realm: String,
+    /// OCS address root.
+    pub address_root: String,
+    /// The crossbar container.
+    pub crossbar: ContainerPlan,
+    /// The generated crossbar config (JSON), copied to `/ocs/.crossbar/config.json`.
+    pub crossbar_config: String,
+    /// The agents, registry first when enabled, then in the order given.
+    pub agents: Vec<AgentPlan>,
+    /// The generated site config file (YAML), mounted read-only at `/config/default.yaml`.
+    pub site_config: String,
+}
+
+/// Why a stack cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Two agents share an instance-id.
+    #[error("instance-id {0:?} is used by more than one agent; instance-ids must be unique")]
+    DuplicateInstance(String),
+    /// An instance-id OCS would reject.
+    #[error("instance-id {id:?}: {problem}")]
+    InvalidInstanceId {
+        /// The id.
+        id: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A build-context agent whose image was not resolved before planning.
+    #[error("agent {0:?} is built from a context, but no built image was given to the planner")]
+    Unbuilt(String),
+}
+
+/// Check an instance-id against what OCS and crossbar accept: a WAMP URI component must not
+/// be empty or contain whitespace, `#` or `.` (a `.` also breaks the registry's wildcard).
+pub fn check_instance_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| c.is_whitespace() || *c == '#' || *c == '.')
+    {
+        let what = match c {
+            '.' => "a '.' (it splits the WAMP address and breaks the registry's wildcard)".into(),
+            '#' => "a '#'".into(),
+            c => format!("whitespace ({c:?})"),
+        };
+        let suggestion: String = id
+            .chars()
+            .map(|c| {
+                if c.is_whitespace() || c == '#' || c == '.' {
+                    '-'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        return Err(format!(
+            "contains {what}, which OCS rejects; use letters, digits, '-' or '_', e.g. {suggestion:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh run id: 8 lowercase hex digits.
+pub fn new_run_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+fn container_name(run_id: &str, role: &str) -> String {
+    let role: String = role
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("ocsh-{run_id}-{role}")
+}
+
+/// The crossbar config for `realm` and `address_root` on [`CROSSBAR_PORT`]: the ocs template
+/// with `auto_ping_size` raised to 12, which crossbar 26 requires.
+pub fn crossbar_config(realm: &str, address_root: &str) -> String {
+    crate::recipes::CROSSBAR_26_10_1
+        .files
+        .iter()
+        .find(|(name, _)| *name == "config.json.template")
+        .map(|(_, t)| {
+            t.replace("{realm}", realm)
+                .replace("{address_root}", address_root)
+                .replace("{port}", &CROSSBAR_PORT.to_string())
+        })
+        .expect("the crossbar recipe ships its config template")
+}
+
+#[derive(Serialize)]
+struct Scf<'a> {
+    hub: ScfHub<'a>,
+    hosts: BTreeMap<&'a str, ScfHost<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScfHub<'a> {
+    wamp_server: String,
+    wamp_http: String,
+    wamp_realm: &'a str,
+    address_root: &'a str,
+}
+
+#[derive(Serialize)]
+struct ScfHost<'a> {
+    #[serde(rename = "agent-instances")]
+    agent_instances: Vec<ScfInstance<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScfInstance<'a> {
+    #[serde(rename = "agent-class")]
+    agent_class: &'a str,
+    #[serde(rename = "instance-id")]
+    instance_id: &'a str,
+    arguments: &'a [String],
+}
+
+/// Resolve `spec` into a plan. `built` maps the instance-id of every build-context agent to
+/// the image built for it; `overrides` applies to every other image.
+pub fn plan_stack(
+    spec: &StackSpec,
+    run_id: &str,
+    scenario: &str,
+    created_unix: u64,
+    overrides: &ImageOverrides,
+    built: &BTreeMap<String, ImageRef>,
+) -> Result<StackPlan, PlanError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for agent in &spec.agents {
+        check_instance_id(&agent.instance_id).map_err(|problem| PlanError::InvalidInstanceId {
+            id: agent.instance_id.clone(),
+            problem,
+        })?;
+        let clash = agent.instance_id == "registry" && spec.registry;
+        if !seen.insert(agent.instance_id.as_str()) || clash {
+            return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
+        }
+    }
+
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RUN.to_string(), run_id.to_string()),
+        (LABEL_SCENARIO.to_string(), scenario.to_string()),
+        (LABEL_CREATED.to_string(), created_unix.to_string()),
+    ]);
+    let with_role = |role: &str| {
+        let mut l = labels.clone();
+        l.insert(LABEL_ROLE.into(), role.into());
+        l
+    };
+
+    let crossbar = ContainerPlan {
+        role: "crossbar".into(),
+        name: container_name(run_id, "crossbar"),
+        image: overrides.resolve(&spec.crossbar_image).to_string(),
+        hostname: None,
+        env: BTreeMap::new(),
+        cmd: None,
+        labels: with_role("crossbar"),
+    };
+
+    let registry = spec.registry.then(|| {
+        AgentSpec::new(
+            "registry",
+            "RegistryAgent",
+            ImageSource::Image(spec.registry_image.clone()),
+        )
+    });
+    let mut agents = Vec::new();
+    for agent in registry.iter().chain(&spec.agents) {
+        let image = match &agent.image {
+            ImageSource::Image(r) => overrides.resolve(r).to_string(),
+            ImageSource::Build { .. } => built
+                .get(&agent.instance_id)
+                .ok_or_else(|| PlanError::Unbuilt(agent.instance_id.clone()))?
+                .to_string(),
+        };
+        let mut env = BTreeMap::from([
+            ("INSTANCE_ID".to_string(), agent.instance_id.clone()),
+            ("LOGLEVEL".to_string(), "info".to_string()),
+        ]);
+        env.extend(agent.environment.clone());
+        agents.push(AgentPlan {
+            instance_id: agent.instance_id.clone(),
+            agent_class: agent.agent_class.clone(),
+            container: ContainerPlan {
+                role: agent.instance_id.clone(),
+                name: container_name(run_id, &agent.instance_id),
+                image,
+                hostname: Some(agent.hostname.clone()),
+                env,
+                cmd: agent.command.clone(),
+                labels: with_role(&agent.instance_id),
+            },
+        });
+    }
+
+    let mut hosts: BTreeMap<&str, ScfHost> = BTreeMap::new();
+    for (agent, spec_agent) in agents.iter().zip(registry.iter().chain(&spec.agents)) {
+        hosts
+            .entry(spec_agent.hostname.as_str())
+            .or_insert_with(|| ScfHost {
+                agent_instances: Vec::new(),
+            })
+            .agent_instances
+            .push(ScfInstance {
+                agent_class: &agent.agent_class,
+                instance_id: &agent.instance_id,
+                arguments: &spec_agent.arguments,
+            });
+    }
+    let scf = Scf {
+        hub: ScfHub {
+            wamp_server: format!("ws://{}:{CROSSBAR_PORT}/ws", crossbar.name),
+            wamp_http: format!("http://{}:{CROSSBAR_PORT}/call", crossbar.name),
+            wamp_realm: &spec.realm,
+            address_root: &spec.address_root,
+        },
+        hosts,
+    };
+    let site_config = format!(
+        "# Site config generated by ocs-harness for run {run_id}.\n{}",
+        serde_saphyr::to_string(&scf).expect("the SCF always serialises")
+    );
+
+    Ok(StackPlan {
+        run_id: run_id.into(),
+        network: format!("ocsh-{run_id}"),
+        labels,
+        realm: spec.realm.clone(),
+        address_root: spec.address_root.clone(),
+        crossbar_config: crossbar_config(&spec.realm, &spec.address_root),
+        crossbar,
+        agents,
+        site_config,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> StackSpec {
+        StackSpec {
+            agents: vec![AgentSpec::new(
+                "barebones1",
+                "BarebonesAgent",
+                ImageSource::Build {
+                    context: "fixtures/agents/barebones".into(),
+                    dockerfile: None,
+                    args: BTreeMap::new(),
+                },
+            )
+            .with_arguments(["--mode", "idle"])],
+            ..StackSpec::default()
+        }
+    }
+
+    fn plan(spec: &StackSpec) -> Result<StackPlan, PlanError> {
+        let overrides = ImageOverrides::new()
+            .with("simonsobs/ocs:latest", "ocs-harness/ocs:0.12.1-aaaa")
+            .unwrap()
+            .with(
+                "simonsobs/ocs-crossbar:latest",
+                "ocs-harness/crossbar:26.10.1-bbbb",
+            )
+            .unwrap();
+        let built = BTreeMap::from([(
+            "barebones1".to_string(),
+            ImageRef::parse("ocs-harness/agent-barebones:cccc").unwrap(),
+        )]);
+        plan_stack(spec, "0badcafe", "unit", 1_800_000_000, &overrides, &built)
+    }
+
+    #[test]
+    fn plan_is_fully_resolved() {
+        let p = plan(&spec()).unwrap();
+        insta::assert_yaml_snapshot!(p, {".crossbar_config" => "[config]"});
+    }
+
+    #[test]
+    fn generated_crossbar_config_passes_crossbar_26_limits() {
+        let cfg: serde_json::Value =
+            serde_json::from_str(&crossbar_config("test_realm", "observatory")).unwrap();
+        let ws = &cfg["workers"][0]["transports"][0]["paths"]["ws"]["options"];
+        let size = ws["auto_ping_size"].as_i64().unwrap();
+        assert!((12..=125).contains(&size), "auto_ping_size {size}");
+        assert_eq!(cfg["workers"][0]["transports"][0]["endpoint"]["port"], 8001);
+        assert_eq!(cfg["workers"][0]["realms"][0]["name"], "test_realm");
+        assert_eq!(
+            cfg["workers"][0]["transports"][0]["paths"]["call"]["type"],
+            "caller"
+        );
+    }
+
+    #[test]
+    fn rejects_duplicate_and_invalid_instance_ids() {
+        let mut s = spec();
+        s.agents.push(s.agents[0].clone());
+        assert_eq!(
+            plan(&s).unwrap_err(),
+            PlanError::DuplicateInstance("barebones1".into())
+        );
+        let mut s = spec();
+        s.agents[0].instance_id = "bare.bones".into();
+        let err = plan(&s).unwrap_err().to_string();
+        assert!(
+            err.contains("'.'") && err.contains("\"bare-bones\""),
+            "{err}"
+        );
+        let mut s = spec();
+        s.agents[0].instance_id = "registry".into();
+        assert!(matches!(plan(&s), Err(PlanError::DuplicateInstance(_))));
+    }
+}

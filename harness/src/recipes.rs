@@ -1,0 +1,259 @@
+//! The offline recipes for the base images (a Debian rootfs, the ocs image, the crossbar
+//! image) and their content-hash tags. A recipe's tag changes whenever anything that goes
+//! into it changes, so "is the image there?" is the whole cache check.
+//!
+//! Pure data: the recipe files are compiled into the crate, so the harness builds the same
+//! images from any working directory and as a dependency of a plugin's tests.
+
+use sha2::{Digest, Sha256};
+
+use crate::overrides::{ImageOverrides, ImageRef};
+
+/// Label put on every image, container and network the harness creates.
+pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
+/// Label holding a base image's recipe hash.
+pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
+
+/// The Debian release and packages of the root filesystem every base image starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsRecipe {
+    /// Debian suite given to debootstrap.
+    pub suite: &'static str,
+    /// debootstrap variant.
+    pub variant: &'static str,
+    /// Packages added to the minimal base.
+    pub include: &'static [&'static str],
+}
+
+/// The default OS recipe: Debian bookworm (CPython 3.11, the ABI the wheels are built for).
+pub const OS_BOOKWORM: OsRecipe = OsRecipe {
+    suite: "bookworm",
+    variant: "minbase",
+    include: &["python3", "python3-venv", "dumb-init", "ca-certificates"],
+};
+
+/// A Dockerfile-based recipe: a Dockerfile template (`@BASE_IMAGE@` is the OS image), a pinned
+/// requirements file turned into a local wheelhouse, and extra files of the build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonRecipe {
+    /// Short name, used in tags and cache paths: `ocs` or `crossbar`.
+    pub name: &'static str,
+    /// The version of the main package, part of the tag.
+    pub version: &'static str,
+    /// Dockerfile template.
+    pub dockerfile: &'static str,
+    /// Fully pinned requirements (every dependency).
+    pub requirements: &'static str,
+    /// Other context files: `(name, contents)`.
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+/// ocs 0.12.1 with every dependency pinned.
+pub const OCS_0_12_1: PythonRecipe = PythonRecipe {
+    name: "ocs",
+    version: "0.12.1",
+    dockerfile: include_str!("../recipes/ocs/Dockerfile"),
+    requirements: include_str!("../recipes/ocs/requirements.txt"),
+    files: &[],
+};
+
+/// crossbar 26.10.1 with every dependency pinned, laid out like simonsobs/ocs-crossbar.
+pub const CROSSBAR_26_10_1: PythonRecipe = PythonRecipe {
+    name: "crossbar",
+    version: "26.10.1",
+    dockerfile: include_str!("../recipes/crossbar/Dockerfile"),
+    requirements: include_str!("../recipes/crossbar/requirements.txt"),
+    files: &[
+        (
+            "config.json.template",
+            include_str!("../recipes/crossbar/config.json.template"),
+        ),
+        (
+            "run-crossbar.sh",
+            include_str!("../recipes/crossbar/run-crossbar.sh"),
+        ),
+    ],
+};
+
+/// Bumped when the way recipes are turned into images changes.
+const RECIPE_FORMAT: &str = "ocs-harness-recipes-v1";
+
+/// First 12 hex digits of the SHA-256 of `parts`, each length-prefixed.
+pub fn short_hash<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+impl OsRecipe {
+    /// The recipe's content hash.
+    pub fn hash(&self) -> String {
+        let include = self.include.join(",");
+        short_hash([
+            RECIPE_FORMAT.as_bytes(),
+            b"debootstrap",
+            self.suite.as_bytes(),
+            self.variant.as_bytes(),
+            include.as_bytes(),
+        ])
+    }
+
+    /// `ocs-harness/os:<suite>-<hash>`.
+    pub fn image(&self) -> ImageRef {
+        ImageRef {
+            repository: "ocs-harness/os".into(),
+            tag: format!("{}-{}", self.suite, self.hash()),
+        }
+    }
+}
+
+impl PythonRecipe {
+    /// The recipe's content hash, which covers the OS image it builds on.
+    pub fn hash(&self, os: &ImageRef) -> String {
+        let os = os.to_string();
+        let mut parts: Vec<&[u8]> = vec![
+            RECIPE_FORMAT.as_bytes(),
+            os.as_bytes(),
+            self.name.as_bytes(),
+            self.version.as_bytes(),
+            self.dockerfile.as_bytes(),
+            self.requirements.as_bytes(),
+        ];
+        for (name, contents) in self.files {
+            parts.push(name.as_bytes());
+            parts.push(contents.as_bytes());
+        }
+        short_hash(parts)
+    }
+
+    /// `ocs-harness/<name>:<version>-<hash>`.
+    pub fn image(&self, os: &ImageRef) -> ImageRef {
+        ImageRef {
+            repository: format!("ocs-harness/{}", self.name),
+            tag: format!("{}-{}", self.version, self.hash(os)),
+        }
+    }
+
+    /// The Dockerfile with the OS image filled in.
+    pub fn render_dockerfile(&self, os: &ImageRef) -> String {
+        self.dockerfile.replace("@BASE_IMAGE@", &os.to_string())
+    }
+}
+
+/// The set of base images a run uses, and the recipes to build each when missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSet {
+    /// Root filesystem recipe.
+    pub os: OsRecipe,
+    /// ocs base image recipe.
+    pub ocs: PythonRecipe,
+    /// crossbar image recipe.
+    pub crossbar: PythonRecipe,
+}
+
+impl Default for ImageSet {
+    fn default() -> Self {
+        Self {
+            os: OS_BOOKWORM,
+            ocs: OCS_0_12_1,
+            crossbar: CROSSBAR_26_10_1,
+        }
+    }
+}
+
+impl ImageSet {
+    /// Local OS image.
+    pub fn os_image(&self) -> ImageRef {
+        self.os.image()
+    }
+
+    /// Local ocs base image.
+    pub fn ocs_image(&self) -> ImageRef {
+        self.ocs.image(&self.os_image())
+    }
+
+    /// Local crossbar image.
+    pub fn crossbar_image(&self) -> ImageRef {
+        self.crossbar.image(&self.os_image())
+    }
+
+    /// The overrides that make real-world image names point at these local images:
+    /// `simonsobs/ocs:latest` and `simonsobs/ocs:v<version>` to the ocs image,
+    /// `simonsobs/ocs-crossbar:latest` to the crossbar image.
+    pub fn overrides(&self) -> ImageOverrides {
+        let ocs = self.ocs_image().to_string();
+        let crossbar = self.crossbar_image().to_string();
+        let mut o = ImageOverrides::new();
+        for (from, to) in [
+            ("simonsobs/ocs:latest".to_string(), &ocs),
+            (format!("simonsobs/ocs:v{}", self.ocs.version), &ocs),
+            ("simonsobs/ocs-crossbar:latest".to_string(), &crossbar),
+        ] {
+            o.insert(&from, to)
+                .expect("built-in override references are valid");
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_stable_and_content_addressed() {
+        let set = ImageSet::default();
+        assert_eq!(set.os_image().repository, "ocs-harness/os");
+        assert!(set.os_image().tag.starts_with("bookworm-"));
+        assert!(set.ocs_image().tag.starts_with("0.12.1-"));
+        assert!(set.crossbar_image().tag.starts_with("26.10.1-"));
+        assert_eq!(set.ocs_image(), ImageSet::default().ocs_image());
+
+        let mut changed = set.clone();
+        changed.ocs.requirements = "ocs==0.12.1\n";
+        assert_ne!(changed.ocs_image(), set.ocs_image());
+        assert_eq!(changed.crossbar_image(), set.crossbar_image());
+
+        let mut other_os = set.clone();
+        other_os.os.suite = "trixie";
+        assert_ne!(other_os.ocs_image(), set.ocs_image());
+    }
+
+    #[test]
+    fn requirements_are_fully_pinned() {
+        for recipe in [OCS_0_12_1, CROSSBAR_26_10_1] {
+            let pins: Vec<&str> = recipe
+                .requirements
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .collect();
+            assert!(pins.len() > 10, "{} has too few pins", recipe.name);
+            for line in pins {
+                assert!(
+                    line.contains("=="),
+                    "{}: {line:?} is not pinned",
+                    recipe.name
+                );
+            }
+            let main = format!("{}=={}", recipe.name, recipe.version);
+            assert!(
+                recipe.requirements.lines().any(|l| l == main),
+                "{} must pin {main}",
+                recipe.name
+            );
+        }
+    }
+
+    #[test]
+    fn dockerfile_template_is_filled() {
+        let set = ImageSet::default();
+        let df = set.ocs.render_dockerfile(&set.os_image());
+        assert!(df.contains(&format!("FROM {}", set.os_image())));
+        assert!(!df.contains("@BASE_IMAGE@"));
+        assert!(df.contains("ENTRYPOINT [\"dumb-init\", \"ocs-agent-cli\"]"));
+    }
+}

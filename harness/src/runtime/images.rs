@@ -1,0 +1,697 @@
+//! Building images with no image registry: the Debian rootfs (debootstrap + import), the ocs
+//! and crossbar base images (local wheelhouses + Dockerfile builds), and agent images from a
+//! plugin's own Dockerfile with the image overrides applied to its `FROM` lines.
+//!
+//! Every build is skipped when its content-hash tag is already present; builds from several
+//! processes at once (nextest) are serialised by a lock file in the cache directory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use testcontainers::bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder,
+};
+use testcontainers::bollard::{body_full, body_try_stream, Docker};
+use tokio::process::Command;
+
+use crate::overrides::{ImageOverrides, ImageRef};
+use crate::recipes::{short_hash, ImageSet, OsRecipe, PythonRecipe, LABEL_MANAGED, LABEL_RECIPE};
+
+/// What can go wrong while checking or building images.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The Docker engine did not answer or refused a request.
+    #[error("Docker request failed while {doing}: {source}")]
+    Docker {
+        /// What the harness was doing.
+        doing: String,
+        /// The engine's error.
+        #[source]
+        source: testcontainers::bollard::errors::Error,
+    },
+    /// A host tool failed (debootstrap, pip, tar).
+    #[error("{step} failed: {detail}")]
+    Tool {
+        /// The step, e.g. `debootstrap bookworm`.
+        step: String,
+        /// Exit status and the last lines of output.
+        detail: String,
+    },
+    /// A Docker build failed; the log is the builder's output.
+    #[error("building image {image} failed: {message}\n--- build log (last lines) ---\n{log}")]
+    Build {
+        /// The image being built.
+        image: String,
+        /// The builder's error message.
+        message: String,
+        /// The last lines of the build log.
+        log: String,
+    },
+    /// An agent build context is unusable.
+    #[error("build context {path}: {problem}")]
+    Context {
+        /// The context directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// An image a run needs is missing and cannot be pulled.
+    #[error("{0}")]
+    Missing(String),
+    /// Local file I/O failed.
+    #[error("{doing}: {source}")]
+    Io {
+        /// What the harness was doing.
+        doing: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
+    let doing = doing.into();
+    move |source| ImageError::Io { doing, source }
+}
+
+/// The local base images of an [`ImageSet`], once present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImages {
+    /// The ocs base image.
+    pub ocs: ImageRef,
+    /// The crossbar image.
+    pub crossbar: ImageRef,
+    /// What was built and how long each step took (empty when everything was cached).
+    pub built: Vec<(String, Duration)>,
+    /// Total time spent on images, cache checks included.
+    pub elapsed: Duration,
+}
+
+/// Where downloaded wheels, rootfs trees and the build lock live:
+/// `$OCS_HARNESS_CACHE`, else `$XDG_CACHE_HOME/ocs-harness`, else `~/.cache/ocs-harness`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("OCS_HARNESS_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("ocs-harness");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    PathBuf::from(home).join(".cache").join("ocs-harness")
+}
+
+/// Whether `image` exists in the engine's image store.
+pub async fn image_exists(docker: &Docker, image: &ImageRef) -> Result<bool, ImageError> {
+    match docker.inspect_image(&image.to_string()).await {
+        Ok(_) => Ok(true),
+        Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }) => Ok(false),
+        Err(source) => Err(ImageError::Docker {
+            doing: format!("inspecting image {image}"),
+            source,
+        }),
+    }
+}
+
+/// Make sure the base images of `set` exist, building what is missing. `progress` receives
+/// one line per step, for the console.
+pub async fn ensure_base_images(
+    docker: &Docker,
+    set: &ImageSet,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<BaseImages, ImageError> {
+    let started = Instant::now();
+    let os = set.os_image();
+    let ocs = set.ocs_image();
+    let crossbar = set.crossbar_image();
+    let mut built = Vec::new();
+
+    if image_exists(docker, &ocs).await? && image_exists(docker, &crossbar).await? {
+        return Ok(BaseImages {
+            ocs,
+            crossbar,
+            built,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    let cache = cache_dir();
+    std::fs::create_dir_all(&cache).map_err(io_err(format!("creating {}", cache.display())))?;
+    let _lock = lock_file(&cache.join("images.lock")).await?;
+
+    // Another process may have built them while this one waited for the lock.
+    if !image_exists(docker, &os).await? {
+        let t = Instant::now();
+        progress(&format!(
+            "building {os} (debootstrap {} {}, takes about a minute)",
+            set.os.suite, set.os.variant
+        ));
+        build_os_image(docker, &set.os, &os, &cache).await?;
+        built.push((os.to_string(), t.elapsed()));
+    }
+    for (recipe, image) in [(&set.ocs, &ocs), (&set.crossbar, &crossbar)] {
+        if image_exists(docker, image).await? {
+            continue;
+        }
+        let t = Instant::now();
+        progress(&format!("building {image} from pinned wheels"));
+        build_python_image(docker, recipe, &os, image, &cache).await?;
+        built.push((image.to_string(), t.elapsed()));
+    }
+    Ok(BaseImages {
+        ocs,
+        crossbar,
+        built,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Take an exclusive lock on `path`, waiting for other harness processes to release it.
+async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(format!("opening lock file {}", path.display())))?;
+        file.lock()
+            .map_err(io_err(format!("locking {}", path.display())))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| ImageError::Io {
+        doing: "waiting for the image build lock".into(),
+        source: std::io::Error::other(e),
+    })?
+}
+
+/// Run a host command, failing with its last output lines.
+async fn run_tool(step: &str, cmd: &mut Command) -> Result<(), ImageError> {
+    let out = cmd.output().await.map_err(|e| ImageError::Tool {
+        step: step.to_string(),
+        detail: format!("could not run it: {e}"),
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Err(ImageError::Tool {
+        step: step.to_string(),
+        detail: format!("{}\n{}", out.status, last_lines(&text, 30)),
+    })
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// debootstrap, installing it with apt-get first when it is missing and we are root
+/// (set `OCS_HARNESS_NO_APT=1` to forbid that).
+async fn debootstrap_path() -> Result<PathBuf, ImageError> {
+    if let Some(p) = which("debootstrap") {
+        return Ok(p);
+    }
+    let allowed = std::env::var_os("OCS_HARNESS_NO_APT").is_none_or(|v| v.is_empty());
+    if !(is_root() && allowed && which("apt-get").is_some()) {
+        return Err(ImageError::Tool {
+            step: "finding debootstrap".into(),
+            detail: "debootstrap is needed once, to build the base root filesystem with no image \
+                     registry. Install it (as root: apt-get install -y debootstrap) and run again."
+                .into(),
+        });
+    }
+    eprintln!("ocs-harness: debootstrap is missing; installing it with apt-get (needed once)");
+    run_tool(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-qq"]),
+    )
+    .await?;
+    run_tool(
+        "apt-get install debootstrap",
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "debootstrap"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .await?;
+    which("debootstrap").ok_or_else(|| ImageError::Tool {
+        step: "installing debootstrap".into(),
+        detail: "apt-get succeeded but debootstrap is still not on PATH".into(),
+    })
+}
+
+async fn build_os_image(
+    docker: &Docker,
+    recipe: &OsRecipe,
+    image: &ImageRef,
+    cache: &Path,
+) -> Result<(), ImageError> {
+    if !is_root() {
+        return Err(ImageError::Tool {
+            step: "debootstrap".into(),
+            detail: format!(
+                "building the base root filesystem {image} needs root (debootstrap creates \
+                 device nodes and chroots). Run once as root, or import an equivalent image \
+                 under that name."
+            ),
+        });
+    }
+    let debootstrap = debootstrap_path().await?;
+    let work = cache.join(format!("rootfs-{}", recipe.hash()));
+    if work.exists() {
+        tokio::fs::remove_dir_all(&work)
+            .await
+            .map_err(io_err(format!("removing stale {}", work.display())))?;
+    }
+    let include = format!("--include={}", recipe.include.join(","));
+    let result = async {
+        run_tool(
+            &format!("debootstrap {}", recipe.suite),
+            Command::new(&debootstrap)
+                .arg(format!("--variant={}", recipe.variant))
+                .arg(&include)
+                .arg(recipe.suite)
+                .arg(&work),
+        )
+        .await?;
+        // Package caches are not needed in the image.
+        for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+            let d = work.join(dir);
+            if let Ok(mut entries) = tokio::fs::read_dir(&d).await {
+                while let Ok(Some(e)) = entries.next_entry().await {
+                    if e.path().is_file() {
+                        let _ = tokio::fs::remove_file(e.path()).await;
+                    }
+                }
+            }
+        }
+        import_rootfs(docker, &work, image, &recipe.hash()).await
+    }
+    .await;
+    let _ = tokio::fs::remove_dir_all(&work).await;
+    result
+}
+
+/// `tar -C rootfs -c . | docker import`, streamed.
+async fn import_rootfs(
+    docker: &Docker,
+    rootfs: &Path,
+    image: &ImageRef,
+    hash: &str,
+) -> Result<(), ImageError> {
+    let mut child = Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "-c", "."])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(io_err("running tar over the rootfs"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stream = tokio_util::io::ReaderStream::new(stdout);
+    let options = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(&image.repository)
+        .tag(&image.tag)
+        .changes(vec![
+            format!("LABEL {LABEL_MANAGED}=true"),
+            format!("LABEL {LABEL_RECIPE}={hash}"),
+            "CMD [\"/bin/bash\"]".to_string(),
+        ])
+        .build();
+    let mut import = docker.create_image(Some(options), Some(body_try_stream(stream)), None);
+    while let Some(item) = import.next().await {
+        item.map_err(|source| ImageError::Docker {
+            doing: format!("importing the rootfs as {image}"),
+            source,
+        })?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(io_err("waiting for tar"))?;
+    if !out.status.success() {
+        return Err(ImageError::Tool {
+            step: "tar of the rootfs".into(),
+            detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
+        });
+    }
+    Ok(())
+}
+
+/// Download (or reuse) the wheels of a pinned requirements file into the cache.
+async fn wheelhouse(recipe: &PythonRecipe, cache: &Path) -> Result<PathBuf, ImageError> {
+    let dir = cache.join("wheels").join(format!(
+        "{}-{}",
+        recipe.name,
+        short_hash([recipe.requirements.as_bytes()])
+    ));
+    let done = dir.join(".complete");
+    if done.exists() {
+        return Ok(dir);
+    }
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(io_err(format!("creating {}", dir.display())))?;
+    let req = dir.join("requirements.txt");
+    tokio::fs::write(&req, recipe.requirements)
+        .await
+        .map_err(io_err(format!("writing {}", req.display())))?;
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|p| which(p).is_some())
+        .ok_or_else(|| ImageError::Tool {
+            step: "finding python3".into(),
+            detail: "python3 with pip is needed on the host to fetch the pinned wheels".into(),
+        })?;
+    run_tool(
+        &format!("pip wheel for {} {}", recipe.name, recipe.version),
+        Command::new(python)
+            .args(["-m", "pip", "wheel", "--quiet", "--no-deps", "-r"])
+            .arg(&req)
+            .arg("-w")
+            .arg(&dir),
+    )
+    .await?;
+    tokio::fs::write(&done, b"")
+        .await
+        .map_err(io_err(format!("writing {}", done.display())))?;
+    Ok(dir)
+}
+
+async fn build_python_image(
+    docker: &Docker,
+    recipe: &PythonRecipe,
+    os: &ImageRef,
+    image: &ImageRef,
+    cache: &Path,
+) -> Result<(), ImageError> {
+    let wheels = wheelhouse(recipe, cache).await?;
+    let mut ctx = tar::Builder::new(Vec::new());
+    let add = |ctx: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        ctx.append_data(&mut header, name, data)
+    };
+    let dockerfile = recipe.render_dockerfile(os);
+    let build = (|| -> std::io::Result<Vec<u8>> {
+        add(&mut ctx, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+        add(
+            &mut ctx,
+            "requirements.txt",
+            recipe.requirements.as_bytes(),
+            0o644,
+        )?;
+        for (name, contents) in recipe.files {
+            let mode = if name.ends_with(".sh") { 0o755 } else { 0o644 };
+            add(&mut ctx, name, contents.as_bytes(), mode)?;
+        }
+        for entry in std::fs::read_dir(&wheels)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "whl") {
+                let name = format!("wheels/{}", path.file_name().unwrap().to_string_lossy());
+                ctx.append_path_with_name(&path, name)?;
+            }
+        }
+        ctx.into_inner()
+    })()
+    .map_err(io_err(format!("packing the build context of {image}")))?;
+    let labels = HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RECIPE.to_string(), recipe.hash(os)),
+    ]);
+    docker_build(docker, image, build, &labels, &HashMap::new())
+        .await
+        .map(|_| ())
+}
+
+/// Run a classic-builder build of an in-memory tar context. Returns the build log.
+///
+/// The classic builder streams plain text, which the harness shows when a build fails; it
+/// also takes labels, and works on engines without buildx.
+pub async fn docker_build(
+    docker: &Docker,
+    image: &ImageRef,
+    context_tar: Vec<u8>,
+    labels: &HashMap<String, String>,
+    build_args: &HashMap<String, String>,
+) -> Result<String, ImageError> {
+    let options = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(&image.to_string())
+        .rm(true)
+        .forcerm(true)
+        .labels(labels)
+        .buildargs(build_args)
+        .version(BuilderVersion::BuilderV1)
+        .build();
+    let mut log = String::new();
+    let mut stream = docker.build_image(options, None, Some(body_full(Bytes::from(context_tar))));
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(s) = info.stream {
+                    log.push_str(&s);
+                }
+                if let Some(detail) = info.error_detail {
+                    return Err(ImageError::Build {
+                        image: image.to_string(),
+                        message: detail.message.unwrap_or_default(),
+                        log: last_lines(&log, 40),
+                    });
+                }
+            }
+            Err(e) => {
+                let message = match &e {
+                    testcontainers::bollard::errors::Error::DockerStreamError { error } => {
+                        error.clone()
+                    }
+                    other => other.to_string(),
+                };
+                return Err(ImageError::Build {
+                    image: image.to_string(),
+                    message,
+                    log: last_lines(&log, 40),
+                });
+            }
+        }
+    }
+    Ok(log)
+}
+
+/// An agent image built from a plugin's own build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentImage {
+    /// The local tag (content-addressed).
+    pub image: ImageRef,
+    /// `FROM` rewrites applied, as `(line, from, to)`.
+    pub rewrites: Vec<(usize, String, String)>,
+    /// Whether this call built it (false: it was already present).
+    pub built: bool,
+}
+
+/// Directory entries never sent in a build context.
+const CONTEXT_SKIP: &[&str] = &[".git", "target", "__pycache__", ".pytest_cache"];
+
+/// Build (or reuse) the image of an agent's build context, applying `overrides` to the
+/// Dockerfile's `FROM` lines. `dockerfile` is relative to `context` (default `Dockerfile`).
+pub async fn build_agent_image(
+    docker: &Docker,
+    context: &Path,
+    dockerfile: Option<&str>,
+    build_args: &HashMap<String, String>,
+    overrides: &ImageOverrides,
+) -> Result<AgentImage, ImageError> {
+    let ctx_err = |problem: String| ImageError::Context {
+        path: context.to_path_buf(),
+        problem,
+    };
+    if !context.is_dir() {
+        return Err(ctx_err(
+            "does not exist or is not a directory; point `build` at the directory that holds \
+             the agent's Dockerfile"
+                .into(),
+        ));
+    }
+    let dockerfile_name = dockerfile.unwrap_or("Dockerfile");
+    let dockerfile_path = context.join(dockerfile_name);
+    let original = std::fs::read_to_string(&dockerfile_path).map_err(|e| {
+        ctx_err(format!(
+            "cannot read {dockerfile_name} ({e}); every agent build context needs a Dockerfile"
+        ))
+    })?;
+    let (rewritten, rewrites) = overrides.rewrite_dockerfile(&original);
+
+    // Base images must be local: no registry can be reached.
+    for (line_no, line) in rewritten.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            if let Some(img) = words.iter().skip(1).find(|w| !w.starts_with("--")) {
+                if img.contains('$') || img.eq_ignore_ascii_case("scratch") {
+                    continue;
+                }
+                let is_stage = rewritten.lines().take(line_no).any(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    w.len() >= 4
+                        && w[w.len() - 2].eq_ignore_ascii_case("AS")
+                        && w[w.len() - 1].eq_ignore_ascii_case(img)
+                });
+                if is_stage {
+                    continue;
+                }
+                let r = ImageRef::parse(img)
+                    .map_err(|e| ctx_err(format!("{dockerfile_name}:{}: {e}", line_no + 1)))?;
+                if !image_exists(docker, &r).await? {
+                    return Err(ImageError::Missing(format!(
+                        "{}:{}: base image {r} is not present locally and no image registry \
+                         can be reached. Build or import it, or add an image override mapping \
+                         {r} to a local image.",
+                        dockerfile_path.display(),
+                        line_no + 1
+                    )));
+                }
+            }
+        }
+    }
+
+    let files = collect_context(context).map_err(|e| ctx_err(format!("cannot read it: {e}")))?;
+    let mut hash_parts: Vec<Vec<u8>> = vec![rewritten.clone().into_bytes()];
+    let mut args: Vec<_> = build_args.iter().collect();
+    args.sort();
+    for (k, v) in args {
+        hash_parts.push(format!("{k}={v}").into_bytes());
+    }
+    for (rel, path) in &files {
+        hash_parts.push(rel.clone().into_bytes());
+        hash_parts.push(std::fs::read(path).map_err(|e| ctx_err(format!("reading {rel}: {e}")))?);
+    }
+    let hash = short_hash(hash_parts.iter().map(|p| p.as_slice()));
+    let name = context
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .unwrap_or_else(|| "agent".into());
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let image = ImageRef {
+        repository: format!("ocs-harness/agent-{name}"),
+        tag: hash.clone(),
+    };
+    if image_exists(docker, &image).await? {
+        return Ok(AgentImage {
+            image,
+            rewrites,
+            built: false,
+        });
+    }
+
+    let mut ctx = tar::Builder::new(Vec::new());
+    let pack = (|| -> std::io::Result<Vec<u8>> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(rewritten.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        ctx.append_data(&mut header, "Dockerfile", rewritten.as_bytes())?;
+        for (rel, path) in &files {
+            if rel == dockerfile_name {
+                continue;
+            }
+            ctx.append_path_with_name(path, rel)?;
+        }
+        ctx.into_inner()
+    })()
+    .map_err(|e| ctx_err(format!("cannot pack it: {e}")))?;
+    let labels = HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RECIPE.to_string(), hash),
+    ]);
+    docker_build(docker, &image, pack, &labels, build_args).await?;
+    Ok(AgentImage {
+        image,
+        rewrites,
+        built: true,
+    })
+}
+
+/// Every regular file under `dir`, as `(relative path, absolute path)`, sorted, skipping
+/// [`CONTEXT_SKIP`] and the simple names listed in a `.dockerignore`.
+fn collect_context(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let ignore: Vec<String> = std::fs::read_to_string(dir.join(".dockerignore"))
+        .map(|s| {
+            s.lines()
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches("./")
+                        .trim_end_matches('/')
+                        .to_string()
+                })
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(dir)
+                .expect("walked below dir")
+                .to_string_lossy()
+                .into_owned();
+            let fname = entry.file_name().to_string_lossy().into_owned();
+            if CONTEXT_SKIP.contains(&fname.as_str()) || ignore.contains(&rel) {
+                continue;
+            }
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() {
+                out.push((rel, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

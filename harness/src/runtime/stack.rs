@@ -1,0 +1,724 @@
+//! A running stack: the private network, crossbar and the agents as testcontainers, their
+//! readiness (the bridge answering, then each agent's `get_api`), and teardown that always
+//! runs: explicit (`teardown`), on drop, and by label for anything a failed start left.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use testcontainers::bollard::models::{NetworkCreateRequest, PortBinding};
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+use testcontainers::core::{AccessMode, IntoContainerPort, Mount};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::ocs::{CallOptions, ClientError, HttpBridge, OcsClient, Transport};
+use crate::overrides::ImageRef;
+use crate::plan::{ContainerPlan, StackPlan, CROSSBAR_PORT, LABEL_RUN};
+use crate::runtime::logs::LogStore;
+use crate::wait::{fmt_duration, poll_until, Backoff, Probe, WaitError};
+
+/// Why a stack could not be brought up or torn down.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The Docker engine is not reachable.
+    #[error(
+        "cannot reach the Docker engine ({0}). Start the engine, or point DOCKER_HOST at it; \
+         Docker-backed tests do not run without one"
+    )]
+    NoEngine(String),
+    /// An image is missing; nothing was started.
+    #[error(
+        "image {image} (for {role}) is not present locally and no image registry can be reached; \
+         nothing was started. {hint}"
+    )]
+    ImageMissing {
+        /// The image.
+        image: String,
+        /// The container that needs it.
+        role: String,
+        /// What to do.
+        hint: String,
+    },
+    /// A Docker request failed.
+    #[error("Docker request failed while {doing}: {detail}")]
+    Docker {
+        /// What the harness was doing.
+        doing: String,
+        /// The error.
+        detail: String,
+    },
+    /// A container did not become ready.
+    #[error("{role} did not become ready: {error}{}", format_tail(.log_tail))]
+    NotReady {
+        /// The container.
+        role: String,
+        /// The wait's error (condition, deadline, last value).
+        error: WaitError,
+        /// Its last log lines.
+        log_tail: Vec<String>,
+    },
+    /// Local file I/O.
+    #[error("{doing}: {source}")]
+    Io {
+        /// What the harness was doing.
+        doing: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn format_tail(tail: &[String]) -> String {
+    if tail.is_empty() {
+        "\n(no log output)".into()
+    } else {
+        format!("\n--- last log lines ---\n{}", tail.join("\n"))
+    }
+}
+
+fn docker_err(
+    doing: impl Into<String>,
+) -> impl FnOnce(testcontainers::bollard::errors::Error) -> StackError {
+    let doing = doing.into();
+    move |e| StackError::Docker {
+        doing,
+        detail: e.to_string(),
+    }
+}
+
+fn tc_err(
+    doing: impl Into<String>,
+) -> impl FnOnce(testcontainers::TestcontainersError) -> StackError {
+    let doing = doing.into();
+    move |e| StackError::Docker {
+        doing,
+        detail: e.to_string(),
+    }
+}
+
+/// Deadlines for bringing a stack up.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Until the bridge answers.
+    pub crossbar_ready: Duration,
+    /// Until each agent answers `get_api`.
+    pub agent_ready: Duration,
+    /// Where the run's files go (generated SCF, saved logs).
+    pub run_dir: PathBuf,
+    /// How many log lines a readiness error shows.
+    pub log_tail: usize,
+}
+
+impl UpOptions {
+    /// Defaults with the run directory `dir`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            crossbar_ready: Duration::from_secs(60),
+            agent_ready: Duration::from_secs(60),
+            run_dir: dir.into(),
+            log_tail: 30,
+        }
+    }
+}
+
+/// How long each part of bringing the stack up took.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    /// Image presence check.
+    pub image_check: Duration,
+    /// Network creation.
+    pub network: Duration,
+    /// crossbar: container create and start.
+    pub crossbar_start: Duration,
+    /// crossbar: container started to the bridge answering.
+    pub crossbar_boot: Duration,
+    /// Per agent: container create and start.
+    pub agent_start: BTreeMap<String, Duration>,
+    /// Per agent: container started to the first successful `get_api`.
+    pub agent_registration: BTreeMap<String, Duration>,
+    /// The whole `up`.
+    pub total: Duration,
+}
+
+/// A stack that is up: every agent answered `get_api`.
+pub struct Stack {
+    plan: StackPlan,
+    docker: Docker,
+    crossbar: Option<ContainerAsync<GenericImage>>,
+    agents: BTreeMap<String, ContainerAsync<GenericImage>>,
+    bridge_url: reqwest::Url,
+    client: OcsClient<HttpBridge>,
+    logs: LogStore,
+    run_dir: PathBuf,
+    timings: Timings,
+    torn_down: bool,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("run_id", &self.plan.run_id)
+            .field("bridge_url", &self.bridge_url.as_str())
+            .finish()
+    }
+}
+
+/// The engine's client (the one testcontainers uses), or a clear error when none answers.
+pub async fn docker() -> Result<Docker, StackError> {
+    let docker = testcontainers::core::client::docker_client_instance()
+        .await
+        .map_err(|e| StackError::NoEngine(e.to_string()))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| StackError::NoEngine(e.to_string()))?;
+    Ok(docker)
+}
+
+/// Remove every container and network labelled with `run_id`. Returns what was removed.
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, StackError> {
+    let filter = HashMap::from([("label", vec![format!("{LABEL_RUN}={run_id}")])]);
+    let mut removed = Vec::new();
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .map_err(docker_err(format!(
+            "listing the containers of run {run_id}"
+        )))?;
+    for c in containers {
+        let Some(id) = c.id else { continue };
+        let name = c
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_else(|| id.clone());
+        match docker
+            .remove_container(
+                &id,
+                Some(
+                    RemoveContainerOptionsBuilder::new()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            )
+            .await
+        {
+            Ok(()) => removed.push(format!("container {}", name.trim_start_matches('/'))),
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }) => {}
+            Err(e) => return Err(docker_err(format!("removing container {name}"))(e)),
+        }
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(docker_err(format!("listing the networks of run {run_id}")))?;
+    for n in networks {
+        let Some(name) = n.name else { continue };
+        match docker.remove_network(&name).await {
+            Ok(()) => removed.push(format!("network {name}")),
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            }) => {}
+            Err(e) => return Err(docker_err(format!("removing network {name}"))(e)),
+        }
+    }
+    Ok(removed)
+}
+
+fn request_for(
+    plan: &ContainerPlan,
+    network: &str,
+    logs: &LogStore,
+) -> Result<testcontainers::core::ContainerRequest<GenericImage>, StackError> {
+    let image = ImageRef::parse(&plan.image).map_err(|e| StackError::Docker {
+        doing: format!("parsing the image of {}", plan.role),
+        detail: e,
+    })?;
+    let (name, tag) = image.name_and_tag();
+    let mut req = GenericImage::new(name, tag)
+        .with_container_name(&plan.name)
+        .with_network(network)
+        .with_labels(plan.labels.clone())
+        .with_log_consumer(logs.consumer(&plan.role))
+        .with_startup_timeout(Duration::from_secs(120));
+    for (k, v) in &plan.env {
+        req = req.with_env_var(k, v);
+    }
+    if let Some(h) = &plan.hostname {
+        req = req.with_hostname(h);
+    }
+    if let Some(cmd) = &plan.cmd {
+        req = req.with_cmd(cmd.clone());
+    }
+    Ok(req)
+}
+
+impl Stack {
+    /// Create the network and containers of `plan` and wait until every agent answers.
+    /// On failure everything created so far is removed before the error returns.
+    pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
+        let docker = docker().await?;
+        let started = Instant::now();
+        let mut timings = Timings::default();
+
+        // Pre-flight: every image must be local (a pull would only fail, slowly).
+        let mut needed: Vec<(&str, &str)> = vec![(&plan.crossbar.image, "crossbar")];
+        needed.extend(
+            plan.agents
+                .iter()
+                .map(|a| (a.container.image.as_str(), a.instance_id.as_str())),
+        );
+        for (image, role) in needed {
+            let r = ImageRef::parse(image).map_err(|e| StackError::Docker {
+                doing: format!("parsing the image of {role}"),
+                detail: e,
+            })?;
+            let present = crate::runtime::images::image_exists(&docker, &r)
+                .await
+                .map_err(|e| StackError::Docker {
+                    doing: format!("checking image {image}"),
+                    detail: e.to_string(),
+                })?;
+            if !present {
+                return Err(StackError::ImageMissing {
+                    image: image.into(),
+                    role: role.into(),
+                    hint: format!(
+                        "Build it first, or add an image override mapping {image} to a local image."
+                    ),
+                });
+            }
+        }
+        timings.image_check = started.elapsed();
+
+        let config_dir = options.run_dir.join("config");
+        std::fs::create_dir_all(&config_dir).map_err(|source| StackError::Io {
+            doing: format!("creating {}", config_dir.display()),
+            source,
+        })?;
+        let scf_path = config_dir.join("default.yaml");
+        std::fs::write(&scf_path, &plan.site_config).map_err(|source| StackError::Io {
+            doing: format!("writing {}", scf_path.display()),
+            source,
+        })?;
+        let config_dir = config_dir.canonicalize().map_err(|source| StackError::Io {
+            doing: format!("resolving {}", config_dir.display()),
+            source,
+        })?;
+
+        let logs = LogStore::new();
+        let run_id = plan.run_id.clone();
+        let result =
+            Self::bring_up(plan, &docker, &options, &config_dir, logs, timings, started).await;
+        if result.is_err() {
+            // Whatever a failed start left behind (containers in `Created`, the network).
+            let _ = remove_run(&docker, &run_id).await;
+        }
+        result
+    }
+
+    async fn bring_up(
+        plan: StackPlan,
+        docker: &Docker,
+        options: &UpOptions,
+        config_dir: &Path,
+        logs: LogStore,
+        mut timings: Timings,
+        started: Instant,
+    ) -> Result<Stack, StackError> {
+        let t = Instant::now();
+        docker
+            .create_network(NetworkCreateRequest {
+                name: plan.network.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(plan.labels.clone().into_iter().collect()),
+                ..Default::default()
+            })
+            .await
+            .map_err(docker_err(format!("creating network {}", plan.network)))?;
+        timings.network = t.elapsed();
+
+        // crossbar first: agents that start before it back off for seconds (autobahn).
+        let t = Instant::now();
+        let crossbar_req = request_for(&plan.crossbar, &plan.network, &logs)?;
+        let crossbar = crossbar_req
+            .with_copy_to(
+                "/ocs/.crossbar/config.json",
+                plan.crossbar_config.clone().into_bytes(),
+            )
+            .with_host_config_modifier(|hc| {
+                hc.publish_all_ports = Some(false);
+                hc.port_bindings = Some(HashMap::from([(
+                    format!("{CROSSBAR_PORT}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )]));
+            })
+            .start()
+            .await
+            .map_err(tc_err(format!(
+                "starting crossbar ({})",
+                plan.crossbar.name
+            )))?;
+        timings.crossbar_start = t.elapsed();
+
+        let port = crossbar
+            .get_host_port_ipv4(CROSSBAR_PORT.tcp())
+            .await
+            .map_err(tc_err("reading crossbar's published port"))?;
+        let bridge_url: reqwest::Url = format!("http://127.0.0.1:{port}/call")
+            .parse()
+            .expect("valid URL");
+        let client = OcsClient::new(
+            HttpBridge::new(bridge_url.clone()),
+            plan.address_root.clone(),
+        );
+
+        let t = Instant::now();
+        wait_bridge(&client, &crossbar, options.crossbar_ready)
+            .await
+            .map_err(|error| StackError::NotReady {
+                role: "crossbar".into(),
+                error,
+                log_tail: logs.tail("crossbar", options.log_tail),
+            })?;
+        timings.crossbar_boot = t.elapsed();
+
+        let mut stack = Stack {
+            docker: docker.clone(),
+            crossbar: Some(crossbar),
+            agents: BTreeMap::new(),
+            bridge_url,
+            client,
+            logs,
+            run_dir: options.run_dir.clone(),
+            timings,
+            torn_down: false,
+            plan,
+        };
+
+        // Agents concurrently.
+        let starts = stack.plan.agents.iter().map(|agent| {
+            let req = request_for(&agent.container, &stack.plan.network, &stack.logs);
+            let mount = Mount::bind_mount(config_dir.to_string_lossy().into_owned(), "/config")
+                .with_access_mode(AccessMode::ReadOnly);
+            async move {
+                let t = Instant::now();
+                let container = req?
+                    .with_mount(mount)
+                    .start()
+                    .await
+                    .map_err(tc_err(format!(
+                        "starting agent {} ({})",
+                        agent.instance_id, agent.container.name
+                    )))?;
+                Ok::<_, StackError>((
+                    agent.instance_id.clone(),
+                    container,
+                    t.elapsed(),
+                    Instant::now(),
+                ))
+            }
+        });
+        let mut first_err = None;
+        let mut running_since = BTreeMap::new();
+        for r in join_all(starts).await {
+            match r {
+                Ok((id, container, took, since)) => {
+                    stack.timings.agent_start.insert(id.clone(), took);
+                    running_since.insert(id.clone(), since);
+                    stack.agents.insert(id, container);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+
+        let waits = stack.plan.agents.iter().map(|agent| {
+            let id = agent.instance_id.clone();
+            let container = &stack.agents[&id];
+            let client = &stack.client;
+            let timeout = options.agent_ready;
+            let since = running_since[&id];
+            async move {
+                let r = wait_agent(client, &id, container, timeout).await;
+                (id, r, since.elapsed())
+            }
+        });
+        let mut first_err = None;
+        for (id, r, took) in join_all(waits).await {
+            match r {
+                Ok(()) => {
+                    stack.timings.agent_registration.insert(id, took);
+                }
+                Err(error) => {
+                    first_err.get_or_insert(StackError::NotReady {
+                        log_tail: stack.logs.tail(&id, options.log_tail),
+                        role: format!("agent {id}"),
+                        error,
+                    });
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        stack.timings.total = started.elapsed();
+        Ok(stack)
+    }
+
+    /// The run's plan.
+    pub fn plan(&self) -> &StackPlan {
+        &self.plan
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.plan.run_id
+    }
+
+    /// The bridge URL on the host (`http://127.0.0.1:<port>/call`).
+    pub fn bridge_url(&self) -> &reqwest::Url {
+        &self.bridge_url
+    }
+
+    /// A client for the stack's agents.
+    pub fn client(&self) -> &OcsClient<HttpBridge> {
+        &self.client
+    }
+
+    /// Every container's log lines so far.
+    pub fn logs(&self) -> &LogStore {
+        &self.logs
+    }
+
+    /// How long bringing the stack up took, by part.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    /// The Docker container name of `role` (`crossbar` or an instance-id).
+    pub fn container_name(&self, role: &str) -> Option<&str> {
+        if role == "crossbar" {
+            return Some(&self.plan.crossbar.name);
+        }
+        self.plan
+            .agents
+            .iter()
+            .find(|a| a.instance_id == role)
+            .map(|a| a.container.name.as_str())
+    }
+
+    /// Whether the container of `role` is running, and its exit code if not.
+    pub async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {
+        let c = if role == "crossbar" {
+            self.crossbar.as_ref()
+        } else {
+            self.agents.get(role)
+        };
+        let Some(c) = c else {
+            return Err(StackError::Docker {
+                doing: format!("looking up container {role}"),
+                detail: "no such container in this stack".into(),
+            });
+        };
+        let running = c
+            .is_running()
+            .await
+            .map_err(tc_err(format!("inspecting {role}")))?;
+        let code = if running {
+            None
+        } else {
+            c.exit_code()
+                .await
+                .map_err(tc_err(format!("inspecting {role}")))?
+        };
+        Ok((running, code))
+    }
+
+    /// Save the logs, remove every container and the network. Returns what was removed.
+    pub async fn teardown(mut self) -> Result<Vec<String>, StackError> {
+        self.torn_down = true;
+        self.save_logs()?;
+        let mut removed = Vec::new();
+        let agents = std::mem::take(&mut self.agents);
+        let removals = agents
+            .into_iter()
+            .map(|(id, c)| async move { c.rm().await.map(|_| id) });
+        for r in join_all(removals).await {
+            match r {
+                Ok(id) => removed.push(format!("container of {id}")),
+                Err(e) => return Err(tc_err("removing an agent container")(e)),
+            }
+        }
+        if let Some(c) = self.crossbar.take() {
+            c.rm().await.map_err(tc_err("removing crossbar"))?;
+            removed.push("container of crossbar".into());
+        }
+        removed.extend(remove_run(&self.docker, &self.plan.run_id).await?);
+        Ok(removed)
+    }
+
+    /// Write every container's log to `<run_dir>/logs/<role>.log`.
+    pub fn save_logs(&self) -> Result<PathBuf, StackError> {
+        let dir = self.run_dir.join("logs");
+        std::fs::create_dir_all(&dir).map_err(|source| StackError::Io {
+            doing: format!("creating {}", dir.display()),
+            source,
+        })?;
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for line in self.logs.lines() {
+            let f = files.entry(line.container.clone()).or_default();
+            f.push_str(&line.text);
+            f.push('\n');
+        }
+        for (role, text) in files {
+            let path = dir.join(format!("{role}.log"));
+            std::fs::write(&path, text).map_err(|source| StackError::Io {
+                doing: format!("writing {}", path.display()),
+                source,
+            })?;
+        }
+        Ok(dir)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        let _ = self.save_logs();
+        // Containers remove themselves on drop (testcontainers); the network and anything
+        // else labelled with the run goes next, from a thread of its own so that this works
+        // inside or outside a runtime.
+        drop(std::mem::take(&mut self.agents));
+        drop(self.crossbar.take());
+        let run_id = self.plan.run_id.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let docker = Docker::connect_with_defaults().ok()?;
+                remove_run(&docker, &run_id).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Wait until the bridge answers a call to a procedure nobody registered with
+/// `no_such_procedure`: the router, the realm and the caller service are then all up.
+async fn wait_bridge(
+    client: &OcsClient<HttpBridge>,
+    container: &ContainerAsync<GenericImage>,
+    timeout: Duration,
+) -> Result<(), WaitError> {
+    let probe = format!("{}.ocs_harness_probe", client.address_root());
+    let condition = format!(
+        "crossbar's call bridge {} to answer (no_such_procedure for {probe})",
+        client.transport().call_url()
+    );
+    poll_until(condition, timeout, Backoff::default(), || async {
+        let r = client
+            .transport()
+            .call(
+                &probe,
+                Vec::new(),
+                Default::default(),
+                CallOptions::with_timeout(Duration::from_secs(2)),
+            )
+            .await;
+        match r {
+            Err(e) if e.is_no_such_procedure() => Probe::Ready(()),
+            other => {
+                if let Some(reason) = exited(container).await {
+                    return Probe::Failed(reason);
+                }
+                Probe::Pending(match other {
+                    Ok(v) => format!("unexpected answer {v}"),
+                    Err(e) => e.to_string(),
+                })
+            }
+        }
+    })
+    .await
+}
+
+/// Wait until `instance_id` answers `get_api` (its handlers are registered).
+async fn wait_agent(
+    client: &OcsClient<HttpBridge>,
+    instance_id: &str,
+    container: &ContainerAsync<GenericImage>,
+    timeout: Duration,
+) -> Result<(), WaitError> {
+    let agent = client.agent(instance_id);
+    let condition = format!(
+        "agent {instance_id} to register ({} answering get_api)",
+        agent.address()
+    );
+    poll_until(condition, timeout, Backoff::default(), || async {
+        match agent.get_api().await {
+            Ok(_) => Probe::Ready(()),
+            Err(e) => {
+                if let Some(reason) = exited(container).await {
+                    return Probe::Failed(reason);
+                }
+                Probe::Pending(describe(&e))
+            }
+        }
+    })
+    .await
+}
+
+fn describe(e: &ClientError) -> String {
+    if e.is_not_registered() {
+        "not registered yet (no_such_procedure)".into()
+    } else {
+        e.to_string()
+    }
+}
+
+/// `Some(reason)` when the container is no longer running.
+async fn exited(container: &ContainerAsync<GenericImage>) -> Option<String> {
+    match container.is_running().await {
+        Ok(true) => None,
+        Ok(false) => {
+            let code = container.exit_code().await.ok().flatten();
+            Some(match code {
+                Some(c) => format!("the container exited with code {c}"),
+                None => "the container is not running".into(),
+            })
+        }
+        Err(e) => Some(format!("the container cannot be inspected: {e}")),
+    }
+}
+
+/// `1.2s` style for timings in messages.
+pub fn show(d: Duration) -> String {
+    fmt_duration(d)
+}
