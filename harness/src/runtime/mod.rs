@@ -4,3 +4,139 @@
 pub mod images;
 pub mod logs;
 pub mod stack;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::overrides::ImageOverrides;
+use crate::plan::{plan_stack, ImageSource, StackSpec};
+use crate::recipes::ImageSet;
+use images::{build_agent_image, ensure_base_images, ImageError};
+use stack::{Stack, StackError, UpOptions};
+
+/// Why a stack could not be launched.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// Building or finding images failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The stack could not be planned.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// The stack could not be brought up.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+}
+
+/// How to launch a stack.
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// Scenario name, recorded in labels.
+    pub scenario: String,
+    /// The base image set.
+    pub images: ImageSet,
+    /// Extra overrides, applied after the image set's own.
+    pub overrides: ImageOverrides,
+    /// Where runs keep their files; a directory per run is made below it.
+    pub runs_dir: PathBuf,
+    /// Readiness deadlines.
+    pub crossbar_ready: Duration,
+    /// Readiness deadline per agent.
+    pub agent_ready: Duration,
+}
+
+impl LaunchOptions {
+    /// Defaults for a scenario called `scenario`.
+    pub fn new(scenario: &str) -> Self {
+        Self {
+            scenario: scenario.into(),
+            images: ImageSet::default(),
+            overrides: ImageOverrides::new(),
+            runs_dir: default_runs_dir(),
+            crossbar_ready: Duration::from_secs(60),
+            agent_ready: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `$OCS_HARNESS_RUNS_DIR`, else `<cargo target dir>/ocs-harness/runs`, where the target dir
+/// is `$CARGO_TARGET_DIR` or `target` next to the nearest `Cargo.lock` above the working
+/// directory.
+pub fn default_runs_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("OCS_HARNESS_RUNS_DIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cwd = std::env::current_dir().ok()?;
+            cwd.ancestors()
+                .find(|d| d.join("Cargo.lock").is_file())
+                .map(|d| d.join("target"))
+        })
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("ocs-harness").join("runs")
+}
+
+/// What `launch` did before the stack came up.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchReport {
+    /// Images built by this launch, with their build time.
+    pub built: Vec<(String, Duration)>,
+    /// Time spent on images (checks and builds).
+    pub images: Duration,
+}
+
+/// Build what is missing, plan the stack and bring it up.
+pub async fn launch(
+    spec: &StackSpec,
+    options: &LaunchOptions,
+) -> Result<(Stack, LaunchReport), LaunchError> {
+    let docker = stack::docker().await?;
+    let t = Instant::now();
+    let base = ensure_base_images(&docker, &options.images, &|line| {
+        eprintln!("ocs-harness: {line}")
+    })
+    .await?;
+    let mut overrides = options.images.overrides();
+    overrides.extend(&options.overrides);
+    let mut built = BTreeMap::new();
+    let mut report = LaunchReport {
+        built: base.built,
+        images: Duration::ZERO,
+    };
+    for agent in &spec.agents {
+        if let ImageSource::Build {
+            context,
+            dockerfile,
+            args,
+        } = &agent.image
+        {
+            let bt = Instant::now();
+            let args = args.clone().into_iter().collect();
+            let img =
+                build_agent_image(&docker, context, dockerfile.as_deref(), &args, &overrides)
+                    .await?;
+            if img.built {
+                report.built.push((img.image.to_string(), bt.elapsed()));
+            }
+            built.insert(agent.instance_id.clone(), img.image);
+        }
+    }
+    report.images = t.elapsed();
+    let run_id = plan::new_run_id();
+    let created = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let plan = plan_stack(spec, &run_id, &options.scenario, created, &overrides, &built)?;
+    let mut up = UpOptions::in_dir(options.runs_dir.join(&run_id));
+    up.crossbar_ready = options.crossbar_ready;
+    up.agent_ready = options.agent_ready;
+    let stack = Stack::up(plan, up).await?;
+    Ok((stack, report))
+}
+
+use crate::plan;

@@ -1,0 +1,184 @@
+//! End to end against real containers: the ocs documentation's dockerized barebones agent,
+//! built from its unchanged Dockerfile (FROM simonsobs/ocs:latest, mapped to the local ocs
+//! image), next to a real crossbar on a private network, driven through the HTTP call bridge.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ocs_harness::ocs::{OpCode, ResponseCode, SessionStatus};
+use ocs_harness::plan::{AgentSpec, ImageSource, StackSpec};
+use ocs_harness::runtime::{launch, LaunchOptions};
+use ocs_harness::wait::{poll_until, Backoff, Probe};
+use serde_json::json;
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+fn barebones_stack() -> StackSpec {
+    StackSpec {
+        registry: false,
+        agents: vec![AgentSpec::new(
+            "barebones1",
+            "BarebonesAgent",
+            ImageSource::Build {
+                context: fixture("fixtures/agents/barebones"),
+                dockerfile: None,
+                args: Default::default(),
+            },
+        )
+        .with_arguments(["--mode", "idle"])
+        .with_env("LOGLEVEL", "info")],
+        ..StackSpec::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barebones_documented_session() -> anyhow::Result<()> {
+    let (stack, report) = launch(&barebones_stack(), &LaunchOptions::new("barebones-e2e")).await?;
+    eprintln!(
+        "images: {:?} (built: {:?}); timings: {:?}",
+        report.images,
+        report.built,
+        stack.timings()
+    );
+    let result = drive(&stack).await;
+    if result.is_err() {
+        for line in stack.logs().lines().iter().rev().take(60).rev() {
+            eprintln!("[{}] {}", line.container, line.text);
+        }
+    }
+    let removed = stack.teardown().await?;
+    eprintln!("removed: {removed:?}");
+    result
+}
+
+async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()> {
+    let client = stack.client();
+    let agent = client.agent("barebones1");
+
+    // Published on loopback only.
+    assert_eq!(stack.bridge_url().host_str(), Some("127.0.0.1"));
+
+    let api = agent.get_api().await?;
+    assert_eq!(api.agent_class.as_deref(), Some("BarebonesAgent"));
+    assert_eq!(api.instance_hostname, "ocs-docker");
+    assert!(api.process("count").is_some(), "count is a process");
+    assert!(api.task("print").is_some(), "print is a task");
+
+    // count: start -> running with data.value growing -> stop -> the documented messages.
+    let started = agent.start("count", None).await?;
+    assert_eq!(started.status, ResponseCode::Ok, "{started}");
+    assert_eq!(started.message, "Started process \"count\".");
+
+    let first = poll_until(
+        "count to be running with data.value",
+        Duration::from_secs(20),
+        Backoff::default(),
+        || async {
+            match agent.status("count").await {
+                Ok(r) => match r.session {
+                    Some(s) if s.status == SessionStatus::Running => {
+                        match s.data.get("value").and_then(|v| v.as_i64()) {
+                            Some(v) => Probe::Ready(v),
+                            None => Probe::Pending(format!("running, data {}", s.data)),
+                        }
+                    }
+                    other => Probe::Pending(format!("{other:?}")),
+                },
+                Err(e) => Probe::Failed(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    let later = poll_until(
+        "count's data.value to grow",
+        Duration::from_secs(20),
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(250),
+        },
+        || async {
+            match agent.status("count").await {
+                Ok(r) => {
+                    let v = r
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.data.get("value"))
+                        .and_then(|v| v.as_i64());
+                    match v {
+                        Some(v) if v > first => Probe::Ready(v),
+                        other => Probe::Pending(format!("value {other:?}")),
+                    }
+                }
+                Err(e) => Probe::Failed(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    assert!(later > first);
+
+    let stopped = agent.stop("count").await?;
+    assert_eq!(stopped.status, ResponseCode::Ok, "{stopped}");
+    let done = agent.wait("count", Some(Duration::from_secs(20))).await?;
+    assert_eq!(done.status, ResponseCode::Ok, "{done}");
+    let session = done.session.expect("wait returns the session");
+    assert_eq!(session.op_code, OpCode::Succeeded);
+    assert_eq!(session.success, Some(true));
+    assert_eq!(
+        session.message_texts(),
+        vec![
+            "Status is now \"starting\".",
+            "Status is now \"running\".",
+            "Acquisition exited cleanly.",
+            "Status is now \"done\".",
+        ]
+    );
+    let logs = stack.logs();
+    logs.wait_for("barebones1", "Starting the count!", 0, Duration::from_secs(10))
+        .await?;
+    logs.wait_for(
+        "barebones1",
+        "count:0 Acquisition exited cleanly.",
+        0,
+        Duration::from_secs(10),
+    )
+    .await?;
+
+    // print with a text param.
+    let mark = logs.len();
+    let printed = agent
+        .start("print", Some(json!({"text": "hello from ocs-harness"})))
+        .await?;
+    assert_eq!(printed.status, ResponseCode::Ok, "{printed}");
+    let done = agent.wait("print", Some(Duration::from_secs(20))).await?;
+    let session = done.session.expect("session");
+    assert_eq!(session.op_code, OpCode::Succeeded);
+    assert_eq!(session.data["text"], "hello from ocs-harness");
+    assert!(session
+        .message_texts()
+        .contains(&"Printed text to logs"));
+    logs.wait_for("barebones1", "hello from ocs-harness", mark, Duration::from_secs(10))
+        .await?;
+
+    // A wrong-typed param: an error reply, and no session created.
+    let before = agent.status("print").await?;
+    let before_id = before.session.as_ref().map(|s| s.session_id);
+    let rejected = agent.start("print", Some(json!({"text": 42}))).await?;
+    assert_eq!(rejected.status, ResponseCode::Error, "{rejected}");
+    assert!(rejected.session.is_none(), "{rejected}");
+    assert!(
+        rejected.message.contains("Param 'text'") && rejected.message.contains("str"),
+        "{}",
+        rejected.message
+    );
+    // ocs discards the previous done session before validating (ocs-reference section 2), so
+    // status now says no session is active; in any case no new session id was handed out.
+    let after = agent.status("print").await?;
+    if let Some(s) = &after.session {
+        assert_eq!(Some(s.session_id), before_id, "no new session was created");
+    }
+    Ok(())
+}
