@@ -137,8 +137,13 @@ async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()>
         ]
     );
     let logs = stack.logs();
-    logs.wait_for("barebones1", "Starting the count!", 0, Duration::from_secs(10))
-        .await?;
+    logs.wait_for(
+        "barebones1",
+        "Starting the count!",
+        0,
+        Duration::from_secs(10),
+    )
+    .await?;
     logs.wait_for(
         "barebones1",
         "count:0 Acquisition exited cleanly.",
@@ -157,11 +162,14 @@ async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()>
     let session = done.session.expect("session");
     assert_eq!(session.op_code, OpCode::Succeeded);
     assert_eq!(session.data["text"], "hello from ocs-harness");
-    assert!(session
-        .message_texts()
-        .contains(&"Printed text to logs"));
-    logs.wait_for("barebones1", "hello from ocs-harness", mark, Duration::from_secs(10))
-        .await?;
+    assert!(session.message_texts().contains(&"Printed text to logs"));
+    logs.wait_for(
+        "barebones1",
+        "hello from ocs-harness",
+        mark,
+        Duration::from_secs(10),
+    )
+    .await?;
 
     // A wrong-typed param: an error reply, and no session created.
     let before = agent.status("print").await?;

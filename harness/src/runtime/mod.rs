@@ -116,9 +116,8 @@ pub async fn launch(
         {
             let bt = Instant::now();
             let args = args.clone().into_iter().collect();
-            let img =
-                build_agent_image(&docker, context, dockerfile.as_deref(), &args, &overrides)
-                    .await?;
+            let img = build_agent_image(&docker, context, dockerfile.as_deref(), &args, &overrides)
+                .await?;
             if img.built {
                 report.built.push((img.image.to_string(), bt.elapsed()));
             }
@@ -131,7 +130,14 @@ pub async fn launch(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let plan = plan_stack(spec, &run_id, &options.scenario, created, &overrides, &built)?;
+    let plan = plan_stack(
+        spec,
+        &run_id,
+        &options.scenario,
+        created,
+        &overrides,
+        &built,
+    )?;
     let mut up = UpOptions::in_dir(options.runs_dir.join(&run_id));
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;
