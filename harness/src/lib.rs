@@ -10,4 +10,5 @@ pub mod overrides;
 pub mod plan;
 pub mod recipes;
 pub mod runtime;
+pub mod transcript;
 pub mod wait;

@@ -1,0 +1,130 @@
+//! The normalised transcript of a run: each step, each reply, the session messages and the
+//! log lines the steps selected, with everything that varies between runs (timestamps,
+//! durations, pids, hostnames, run ids, counters) redacted, so a snapshot of it is identical
+//! across runs. Pure functions over the OCS client's types.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::ocs::{AgentApi, Reply, Session};
+
+/// One entry per step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// 1-based step number.
+    pub step: usize,
+    /// What the step did, e.g. `start barebones1.count`.
+    pub action: String,
+    /// The normalised outcome (reply, api summary, selected log lines, ...).
+    pub outcome: Value,
+}
+
+/// A run's transcript.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Transcript {
+    /// Scenario name.
+    pub scenario: String,
+    /// The stack, by logical container name and image role (no tags: they carry hashes).
+    pub stack: Vec<String>,
+    /// The steps.
+    pub steps: Vec<Entry>,
+}
+
+/// Replace every number in `v` by a type placeholder (`<int>`, `<float>`); strings, booleans
+/// and structure stay. Counters and timestamps in `session.data` vary between runs; their
+/// presence and type do not.
+pub fn redact_numbers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => json!("<float>"),
+        Value::Number(_) => json!("<int>"),
+        Value::Array(a) => Value::Array(a.iter().map(redact_numbers).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), redact_numbers(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A session without its times: op, code, status, success, degraded, message texts and the
+/// redacted data.
+pub fn session(s: &Session) -> Value {
+    json!({
+        "session_id": s.session_id,
+        "op_name": s.op_name,
+        "op_code": s.op_code.to_string(),
+        "status": s.status,
+        "success": s.success,
+        "degraded": s.degraded,
+        "messages": s.message_texts(),
+        "data": redact_numbers(&s.data),
+    })
+}
+
+/// A reply: status, message, normalised session.
+pub fn reply(r: &Reply) -> Value {
+    let mut m = Map::new();
+    m.insert("status".into(), json!(r.status.to_string()));
+    m.insert("message".into(), json!(r.message));
+    m.insert(
+        "session".into(),
+        r.session.as_ref().map(session).unwrap_or(Value::Null),
+    );
+    Value::Object(m)
+}
+
+/// `get_api`, reduced to what does not vary: class, hostname, and the declared operations.
+pub fn api(a: &AgentApi) -> Value {
+    let ops = |ops: &[crate::ocs::OpInfo]| -> Vec<String> {
+        ops.iter().map(|o| o.name.clone()).collect()
+    };
+    json!({
+        "agent_class": a.agent_class,
+        "instance_hostname": a.instance_hostname,
+        "tasks": ops(&a.tasks),
+        "processes": ops(&a.processes),
+        "feeds": a.feeds.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// A log line without its leading `YYYY-MM-DDTHH:MM:SS+0000 ` timestamp.
+pub fn log_line(line: &str) -> String {
+    let b = line.as_bytes();
+    let is_ts = b.len() > 25
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && (b[19] == b'+' || b[19] == b'-')
+        && b[24] == b' ';
+    if is_ts {
+        line[25..].to_string()
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_redacted_structure_kept() {
+        let v = json!({"value": 3, "timestamp": 1.5, "text": "hi", "l": [1, true]});
+        assert_eq!(
+            redact_numbers(&v),
+            json!({"value": "<int>", "timestamp": "<float>", "text": "hi", "l": ["<int>", true]})
+        );
+    }
+
+    #[test]
+    fn log_timestamps_are_stripped() {
+        assert_eq!(
+            log_line("2026-11-27T12:51:26+0000 count:0 Acquisition exited cleanly."),
+            "count:0 Acquisition exited cleanly."
+        );
+        assert_eq!(log_line("Args: ['--mode']"), "Args: ['--mode']");
+    }
+}
