@@ -59,8 +59,33 @@ async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()>
     let client = stack.client();
     let agent = client.agent("barebones1");
 
-    // Published on loopback only.
+    // Published on loopback only: ask the engine what crossbar's port is bound to.
     assert_eq!(stack.bridge_url().host_str(), Some("127.0.0.1"));
+    let docker = ocs_harness::runtime::stack::docker().await?;
+    let name = stack
+        .container_name("crossbar")
+        .expect("crossbar is in the stack");
+    let inspect = docker
+        .inspect_container(
+            name,
+            None::<testcontainers::bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await?;
+    let ports = inspect
+        .network_settings
+        .and_then(|n| n.ports)
+        .expect("crossbar publishes a port");
+    let bindings: Vec<String> = ports
+        .values()
+        .flatten()
+        .flatten()
+        .map(|b| b.host_ip.clone().unwrap_or_default())
+        .collect();
+    assert!(!bindings.is_empty(), "crossbar's port is published");
+    assert!(
+        bindings.iter().all(|ip| ip == "127.0.0.1"),
+        "bound to {bindings:?}"
+    );
 
     let api = agent.get_api().await?;
     assert_eq!(api.agent_class.as_deref(), Some("BarebonesAgent"));
