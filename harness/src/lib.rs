@@ -9,6 +9,8 @@ pub mod ocs;
 pub mod overrides;
 pub mod plan;
 pub mod recipes;
+pub mod runner;
 pub mod runtime;
+pub mod scenario;
 pub mod transcript;
 pub mod wait;

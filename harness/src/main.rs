@@ -1,6 +1,7 @@
 //! The `ocs-harness` command line: build the offline images, run a scenario, clean up.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -8,6 +9,8 @@ use ocs_harness::plan::LABEL_CREATED;
 use ocs_harness::recipes::{ImageSet, LABEL_MANAGED};
 use ocs_harness::runtime::images::{cache_dir, ensure_base_images};
 use ocs_harness::runtime::stack::docker;
+use ocs_harness::runtime::LaunchOptions;
+use ocs_harness::scenario::{check_file, Scenario, ScenarioErrors};
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -29,6 +32,20 @@ enum Command {
     Images,
     /// Remove every container and network the harness created (by label), and say what.
     Clean,
+    /// Validate scenario files without Docker; every mistake with file:line:column.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run one scenario end to end: build, start, drive, check, tear down.
+    Run {
+        /// The scenario file.
+        file: PathBuf,
+        /// Print the normalised transcript (YAML) when the run ends.
+        #[arg(long)]
+        transcript: bool,
+    },
 }
 
 #[tokio::main]
@@ -37,6 +54,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Images => images().await,
         Command::Clean => clean().await,
+        Command::Check { files } => check(&files),
+        Command::Run { file, transcript } => run(&file, transcript).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,4 +141,55 @@ async fn clean() -> anyhow::Result<()> {
         println!("nothing to clean: no container or network carries {LABEL_MANAGED}=true");
     }
     Ok(())
+}
+
+fn check(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut bad = 0;
+    for file in files {
+        match check_file(file) {
+            Ok(s) => println!(
+                "ok: {} ({} steps, {} agents)",
+                file.display(),
+                s.steps.len(),
+                s.stack.agents.len()
+            ),
+            Err(errors) => {
+                bad += errors.len();
+                eprintln!("{}", ScenarioErrors(errors));
+            }
+        }
+    }
+    if bad > 0 {
+        anyhow::bail!("{bad} problem(s) found");
+    }
+    Ok(())
+}
+
+async fn run(file: &Path, show_transcript: bool) -> anyhow::Result<()> {
+    let scenario = Scenario::from_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = LaunchOptions::new(&scenario.name);
+    eprintln!(
+        "ocs-harness: running {} ({} steps)",
+        file.display(),
+        scenario.steps.len()
+    );
+    let report = ocs_harness::runner::run(&scenario, &options).await?;
+    for entry in &report.transcript.steps {
+        let mark = match &report.failure {
+            Some(f) if f.step == entry.step => "FAIL",
+            _ => "ok",
+        };
+        println!("{mark:>4}  step {:>2}: {}", entry.step, entry.action);
+    }
+    if show_transcript {
+        println!("{}", serde_saphyr::to_string(&report.transcript)?);
+    }
+    println!(
+        "stack ready in {:.1}s, run took {:.1}s (run {}, files in {})",
+        report.stack_ready.as_secs_f64(),
+        report.elapsed.as_secs_f64(),
+        report.run_id,
+        report.run_dir.display()
+    );
+    ocs_harness::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e))
 }

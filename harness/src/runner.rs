@@ -1,0 +1,426 @@
+//! Runs a scenario's steps against a live stack: each step's call, its expectations, state-
+//! machine-aware waits (an op that ends, or a container that exits, fails the wait at once),
+//! and the normalised transcript. The stack is always torn down, whatever happens.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::ocs::{ClientError, HttpBridge, OcsClient, Reply, SessionStatus};
+use crate::runtime::stack::Stack;
+use crate::runtime::{launch, LaunchError, LaunchOptions};
+use crate::scenario::{LogWindow, OpAction, Scenario, Step, StepKind, UntilTarget};
+use crate::transcript::{self, Entry, Transcript};
+use crate::wait::{fmt_duration, poll_until, Backoff, Probe};
+
+/// A step that did not do what the scenario expected.
+#[derive(Debug, Clone)]
+pub struct StepFailure {
+    /// 1-based step number.
+    pub step: usize,
+    /// Line of the step in the scenario file.
+    pub line: usize,
+    /// What the step did.
+    pub action: String,
+    /// What went wrong, one item per problem (expectation diffs, errors, timeouts).
+    pub problems: Vec<String>,
+    /// The last reply seen, normalised.
+    pub last_reply: Option<Value>,
+    /// The last log lines of the container the step was about.
+    pub log_tail: Vec<String>,
+    /// The container the step was about.
+    pub container: Option<String>,
+}
+
+impl fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "step {} (line {}): {} failed",
+            self.step, self.line, self.action
+        )?;
+        for p in &self.problems {
+            for (i, line) in p.lines().enumerate() {
+                if i == 0 {
+                    writeln!(f, "  - {line}")?;
+                } else {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+        }
+        if let Some(r) = &self.last_reply {
+            writeln!(f, "  last reply:")?;
+            let text = serde_saphyr::to_string(r).unwrap_or_else(|_| r.to_string());
+            for line in text.lines() {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        if let Some(c) = &self.container {
+            if self.log_tail.is_empty() {
+                writeln!(f, "  {c}: no log output")?;
+            } else {
+                writeln!(f, "  last log lines of {c}:")?;
+                for line in &self.log_tail {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The result of running a scenario.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The normalised transcript (what snapshots hold).
+    pub transcript: Transcript,
+    /// The first failing step, if any.
+    pub failure: Option<StepFailure>,
+    /// The run id.
+    pub run_id: String,
+    /// Where the run's files are (SCF, logs).
+    pub run_dir: std::path::PathBuf,
+    /// Time to a ready stack.
+    pub stack_ready: Duration,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+/// Why a scenario could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The stack could not be built or brought up.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// Tearing down failed (the run's resources are labelled; `ocs-harness clean` removes them).
+    #[error("teardown failed: {0}")]
+    Teardown(String),
+}
+
+/// Bring the scenario's stack up, run its steps, tear it down.
+pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let spec = scenario.stack_spec();
+    let (stack, _report) = launch(&spec, options).await?;
+    let stack_ready = started.elapsed();
+    let mut transcript = Transcript {
+        scenario: scenario.name.clone(),
+        stack: stack
+            .plan()
+            .agents
+            .iter()
+            .map(|a| format!("{} ({})", a.instance_id, a.agent_class))
+            .chain(std::iter::once("crossbar".to_string()))
+            .collect(),
+        steps: Vec::new(),
+    };
+    let failure = run_steps(&stack, scenario, &mut transcript).await;
+    let run_id = stack.run_id().to_string();
+    let run_dir = options.runs_dir.join(&run_id);
+    stack
+        .teardown()
+        .await
+        .map_err(|e| RunError::Teardown(e.to_string()))?;
+    Ok(RunReport {
+        transcript,
+        failure,
+        run_id,
+        run_dir,
+        stack_ready,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn run_steps(
+    stack: &Stack,
+    scenario: &Scenario,
+    transcript: &mut Transcript,
+) -> Option<StepFailure> {
+    let mut previous_mark = 0;
+    for step in &scenario.steps {
+        let mark = stack.logs().len();
+        let (entry, failure) = run_step(stack, step, previous_mark).await;
+        transcript.steps.push(entry);
+        if failure.is_some() {
+            return failure;
+        }
+        previous_mark = mark;
+    }
+    None
+}
+
+fn action_text(step: &Step) -> String {
+    match &step.kind {
+        StepKind::Api { instance, .. } => format!("api {instance}"),
+        StepKind::Op {
+            action,
+            instance,
+            op,
+            timeout,
+            ..
+        } => match timeout {
+            Some(t) => format!(
+                "{} {instance}.{op} (timeout {})",
+                action.as_str(),
+                fmt_duration(*t)
+            ),
+            None => format!("{} {instance}.{op}", action.as_str()),
+        },
+        StepKind::Until {
+            target, timeout, ..
+        } => match target {
+            UntilTarget::Op { instance, op } => {
+                format!("until {instance}.{op} (timeout {})", fmt_duration(*timeout))
+            }
+            UntilTarget::Registry => format!("until registry (timeout {})", fmt_duration(*timeout)),
+        },
+        StepKind::Logs(check) => format!("logs {}", check.container),
+    }
+}
+
+/// Run one step: its transcript entry, and a failure if it did not do what was expected.
+async fn run_step(
+    stack: &Stack,
+    step: &Step,
+    previous_mark: usize,
+) -> (Entry, Option<StepFailure>) {
+    let action = action_text(step);
+    let mut entry = Entry {
+        step: step.index,
+        action: action.clone(),
+        outcome: Value::Null,
+    };
+    let fail =
+        |problems: Vec<String>, last_reply: Option<Value>, container: Option<&str>| StepFailure {
+            step: step.index,
+            line: step.line,
+            action: action.clone(),
+            problems,
+            last_reply,
+            log_tail: container
+                .map(|c| stack.logs().tail(c, 25))
+                .unwrap_or_default(),
+            container: container.map(str::to_string),
+        };
+    let client = stack.client();
+    match &step.kind {
+        StepKind::Api { instance, expect } => match client.agent(instance).get_api().await {
+            Ok(api) => {
+                entry.outcome = transcript::api(&api);
+                let problems: Vec<String> = expect
+                    .check_api(&api)
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect();
+                let failure = (!problems.is_empty())
+                    .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
+                (entry, failure)
+            }
+            Err(e) => {
+                let problems = call_problems(stack, instance, &e).await;
+                entry.outcome = json!({"error": e.to_string()});
+                (entry, Some(fail(problems, None, Some(instance))))
+            }
+        },
+        StepKind::Op {
+            action: op_action,
+            instance,
+            op,
+            params,
+            timeout,
+            expect,
+        } => {
+            let agent = client.agent(instance);
+            let result = match op_action {
+                OpAction::Start => agent.start(op, params.clone()).await,
+                OpAction::Status => agent.status(op).await,
+                OpAction::Wait => agent.wait(op, *timeout).await,
+                OpAction::Stop => agent.stop(op).await,
+                OpAction::Abort => agent.abort(op).await,
+            };
+            match result {
+                Ok(reply) => {
+                    entry.outcome = transcript::reply(&reply);
+                    let problems: Vec<String> = expect
+                        .check_reply(&reply)
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect();
+                    let failure = (!problems.is_empty())
+                        .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
+                    (entry, failure)
+                }
+                Err(e) => {
+                    let problems = call_problems(stack, instance, &e).await;
+                    entry.outcome = json!({"error": e.to_string()});
+                    (entry, Some(fail(problems, None, Some(instance))))
+                }
+            }
+        }
+        StepKind::Until {
+            target,
+            timeout,
+            expect,
+        } => {
+            let (instance, op) = match target {
+                UntilTarget::Op { instance, op } => (instance.as_str(), op.as_str()),
+                UntilTarget::Registry => ("registry", "main"),
+            };
+            let last = std::sync::Mutex::new(None::<Reply>);
+            let condition = format!("{instance}.{op} to match the expectation");
+            let waited = poll_until(
+                condition,
+                *timeout,
+                Backoff {
+                    initial: Duration::from_millis(50),
+                    max: Duration::from_millis(250),
+                },
+                || until_probe(stack, client, instance, op, expect, &last),
+            )
+            .await;
+            let last = last.into_inner().expect("until lock");
+            entry.outcome = last.as_ref().map(transcript::reply).unwrap_or(Value::Null);
+            match waited {
+                Ok(()) => (entry, None),
+                Err(e) => {
+                    let mut problems = vec![e.to_string()];
+                    if let Some(r) = &last {
+                        problems.extend(expect.check_reply(r).iter().map(|m| m.to_string()));
+                    }
+                    (
+                        entry.clone(),
+                        Some(fail(problems, Some(entry.outcome), Some(instance))),
+                    )
+                }
+            }
+        }
+        StepKind::Logs(check) => {
+            let step_window = check.window == LogWindow::Step;
+            let since = if step_window { previous_mark } else { 0 };
+            let container = check.container.clone();
+            let condition = format!("{container}'s log to satisfy the step's checks");
+            let waited = poll_until(condition, check.timeout, Backoff::default(), || {
+                let lines = stack.logs().lines_of(&container, since);
+                let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+                let problems = check.check(&texts);
+                let selected: Vec<String> = check
+                    .selected(&texts)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                let outcome = (problems.is_empty(), selected, problems);
+                async move {
+                    let (ok, selected, problems) = outcome;
+                    if ok {
+                        Probe::Ready(selected)
+                    } else if problems.iter().any(|p| p.path == "absent") {
+                        Probe::Failed(
+                            problems
+                                .iter()
+                                .map(|p| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        )
+                    } else {
+                        Probe::Pending(
+                            problems
+                                .iter()
+                                .map(|p| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        )
+                    }
+                }
+            })
+            .await;
+            match waited {
+                Ok(selected) => {
+                    entry.outcome = json!({
+                        "window": if step_window { "step" } else { "run" },
+                        "lines": selected.iter().map(|l| transcript::log_line(l)).collect::<Vec<_>>(),
+                    });
+                    (entry, None)
+                }
+                Err(e) => {
+                    entry.outcome = json!({"error": e.to_string()});
+                    (
+                        entry,
+                        Some(fail(vec![e.to_string()], None, Some(&container))),
+                    )
+                }
+            }
+        }
+    }
+}
+
+async fn until_probe(
+    stack: &Stack,
+    client: &OcsClient<HttpBridge>,
+    instance: &str,
+    op: &str,
+    expect: &crate::scenario::ReplyExpect,
+    last: &std::sync::Mutex<Option<Reply>>,
+) -> Probe<()> {
+    let reply = client.agent(instance).status(op).await;
+    match reply {
+        Ok(reply) => {
+            let mismatches = expect.check_reply(&reply);
+            let done = reply
+                .session
+                .as_ref()
+                .is_some_and(|s| s.status == SessionStatus::Done);
+            let summary = reply.to_string();
+            *last.lock().expect("until lock") = Some(reply);
+            if mismatches.is_empty() {
+                Probe::Ready(())
+            } else if done {
+                Probe::Failed(format!(
+                    "the session ended ({summary}) and can no longer match: {}",
+                    mismatches
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            } else {
+                Probe::Pending(summary)
+            }
+        }
+        Err(e) => match exited(stack, instance).await {
+            Some(reason) => Probe::Failed(reason),
+            None => Probe::Pending(e.to_string()),
+        },
+    }
+}
+
+/// `Some(reason)` when the container of `role` is not running.
+async fn exited(stack: &Stack, role: &str) -> Option<String> {
+    match stack.container_state(role).await {
+        Ok((true, _)) => None,
+        Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
+        Ok((false, None)) => Some(format!("the container of {role} is not running")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+async fn call_problems(stack: &Stack, instance: &str, e: &ClientError) -> Vec<String> {
+    let mut problems = vec![format!("the call failed: {e}")];
+    if let Some(reason) = exited(stack, instance).await {
+        problems.push(reason);
+    }
+    problems
+}
+
+/// `Err` carrying a readable failure when the run failed.
+pub fn into_result(report: &RunReport) -> Result<(), String> {
+    match &report.failure {
+        None => Ok(()),
+        Some(f) => Err(format!(
+            "scenario {} failed (run {}, files in {}):\n{f}",
+            report.transcript.scenario,
+            report.run_id,
+            report.run_dir.display()
+        )),
+    }
+}

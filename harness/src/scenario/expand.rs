@@ -1,0 +1,295 @@
+//! `${VAR}` / `${VAR:-default}` expansion on the raw scenario text, before YAML parsing, and the
+//! position map that turns positions in the expanded text back into positions in the file.
+//!
+//! Rules:
+//! - `${VAR}` is replaced by the variable's value; unset is an error naming the variable.
+//! - `${VAR:-default}` uses `default` when `VAR` is unset or empty (as in the shell).
+//! - `$$` is a literal `$`; a `$` followed by anything else stays as written (so regex anchors
+//!   like `done\.$` need no escaping).
+//! - Comments are left alone: a `#` at the start of a line, or after a space outside a quoted
+//!   string on that line, ends the expandable part of the line.
+//! - Because expansion works on the text, it reaches every scalar (keys, quoted and plain
+//!   strings, numbers). Error positions always point into the file as written: the
+//!   [`PosMap`] maps any position inside an expansion to the `${...}` that produced it, so
+//!   even a value that expands to several lines is reported at the right place.
+
+/// One replaced piece of text, in character offsets.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    exp_start: usize,
+    exp_end: usize,
+    orig_start: usize,
+    orig_end: usize,
+}
+
+/// Maps character offsets of the expanded text to character offsets of the original text.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PosMap {
+    segs: Vec<Seg>,
+}
+
+impl PosMap {
+    /// The original offset of expanded offset `p` (inside an expansion: its `${`).
+    pub(crate) fn start(&self, p: usize) -> usize {
+        let mut shift_from = (0, 0);
+        for s in &self.segs {
+            if p < s.exp_start {
+                break;
+            }
+            if p < s.exp_end {
+                return s.orig_start;
+            }
+            shift_from = (s.exp_end, s.orig_end);
+        }
+        p - shift_from.0 + shift_from.1
+    }
+
+    /// The original offset of the exclusive end offset `p` (inside an expansion: past its `}`).
+    pub(crate) fn end(&self, p: usize) -> usize {
+        let mut shift_from = (0, 0);
+        for s in &self.segs {
+            if p <= s.exp_start {
+                break;
+            }
+            if p < s.exp_end {
+                return s.orig_end;
+            }
+            shift_from = (s.exp_end, s.orig_end);
+        }
+        p - shift_from.0 + shift_from.1
+    }
+}
+
+/// A problem found while expanding, at a character offset of the original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExpandError {
+    pub offset: usize,
+    pub len: usize,
+    pub message: String,
+    pub label: String,
+    pub help: String,
+}
+
+/// Expand `text` with `lookup` (normally `std::env::var`).
+pub(crate) fn expand(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, PosMap), ExpandError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut out_len = 0usize; // in chars
+    let mut map = PosMap::default();
+    let mut i = 0;
+    let mut quote: Option<char> = None;
+    let mut in_comment = false;
+    let push = |out: &mut String, out_len: &mut usize, s: &str| {
+        out.push_str(s);
+        *out_len += s.chars().count();
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let prev = if i == 0 { None } else { Some(chars[i - 1]) };
+        if c == '\n' {
+            quote = None;
+            in_comment = false;
+            push(&mut out, &mut out_len, "\n");
+            i += 1;
+            continue;
+        }
+        if in_comment {
+            out.push(c);
+            out_len += 1;
+            i += 1;
+            continue;
+        }
+        match (quote, c) {
+            (None, '#') if prev.is_none_or(|p| p == ' ' || p == '\t' || p == '\n') => {
+                in_comment = true;
+            }
+            (None, '\'' | '"')
+                if prev.is_none_or(|p| p.is_whitespace() || matches!(p, '[' | '{' | ',')) =>
+            {
+                quote = Some(c);
+            }
+            (Some('"'), '\\') => {
+                // keep the escaped character as written
+                out.push(c);
+                out_len += 1;
+                i += 1;
+                if let Some(&next) = chars.get(i) {
+                    if next != '\n' {
+                        out.push(next);
+                        out_len += 1;
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+        if c != '$' {
+            out.push(c);
+            out_len += 1;
+            i += 1;
+            continue;
+        }
+        match chars.get(i + 1) {
+            Some('$') => {
+                map.segs.push(Seg {
+                    exp_start: out_len,
+                    exp_end: out_len + 1,
+                    orig_start: i,
+                    orig_end: i + 2,
+                });
+                push(&mut out, &mut out_len, "$");
+                i += 2;
+            }
+            Some('{') => {
+                let close = chars[i + 2..]
+                    .iter()
+                    .take_while(|c| **c != '\n')
+                    .position(|c| *c == '}')
+                    .map(|p| i + 2 + p);
+                let Some(close) = close else {
+                    let line_end = chars[i..]
+                        .iter()
+                        .position(|c| *c == '\n')
+                        .map_or(chars.len(), |p| i + p);
+                    return Err(ExpandError {
+                        offset: i,
+                        len: line_end - i,
+                        message: "unterminated `${`: no `}` on this line".into(),
+                        label: "opened here".into(),
+                        help: "write `${NAME}` or `${NAME:-default}`, or `$$` for a literal `$`"
+                            .into(),
+                    });
+                };
+                let inner: String = chars[i + 2..close].iter().collect();
+                let (name, default) = match inner.split_once(":-") {
+                    Some((n, d)) => (n, Some(d)),
+                    None => (inner.as_str(), None),
+                };
+                let valid_name = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let len = close + 1 - i;
+                if !valid_name {
+                    return Err(ExpandError {
+                        offset: i,
+                        len,
+                        message: format!("`${{{inner}}}` is not a variable reference"),
+                        label: "expected `${NAME}` or `${NAME:-default}`".into(),
+                        help: "variable names are letters, digits and `_`; only `${NAME}` and \
+                               `${NAME:-default}` are supported; write `$$` for a literal `$`"
+                            .into(),
+                    });
+                }
+                let value = match (lookup(name), default) {
+                    (Some(v), Some(d)) if v.is_empty() => d.to_string(),
+                    (Some(v), _) => v,
+                    (None, Some(d)) => d.to_string(),
+                    (None, None) => {
+                        return Err(ExpandError {
+                            offset: i,
+                            len,
+                            message: format!("environment variable `{name}` is not set"),
+                            label: "used here".into(),
+                            help: format!(
+                                "set `{name}` in the environment, or give a default: \
+                                 `${{{name}:-value}}`"
+                            ),
+                        })
+                    }
+                };
+                let start = out_len;
+                push(&mut out, &mut out_len, &value);
+                map.segs.push(Seg {
+                    exp_start: start,
+                    exp_end: out_len,
+                    orig_start: i,
+                    orig_end: close + 1,
+                });
+                i = close + 1;
+            }
+            _ => {
+                out.push('$');
+                out_len += 1;
+                i += 1;
+            }
+        }
+    }
+    Ok((out, map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOST" => Some("ocs-docker".into()),
+            "EMPTY" => Some(String::new()),
+            "MULTI" => Some("a\nb".into()),
+            _ => None,
+        }
+    }
+
+    fn ex(s: &str) -> Result<String, ExpandError> {
+        expand(s, &env).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn expands_defaults_and_escapes() {
+        assert_eq!(ex("h: ${HOST}\n").unwrap(), "h: ocs-docker\n");
+        assert_eq!(ex("h: ${NOPE:-x y}\n").unwrap(), "h: x y\n");
+        assert_eq!(ex("h: ${EMPTY:-d}\n").unwrap(), "h: d\n");
+        assert_eq!(ex("h: ${EMPTY}\n").unwrap(), "h: \n");
+        assert_eq!(ex("h: ${NOPE:-}\n").unwrap(), "h: \n");
+        assert_eq!(ex("p: $$HOME and $x\n").unwrap(), "p: $HOME and $x\n");
+        assert_eq!(ex("r: 'done\\.$'\n").unwrap(), "r: 'done\\.$'\n");
+        assert_eq!(ex("q: \"${HOST}\"\n").unwrap(), "q: \"ocs-docker\"\n");
+    }
+
+    #[test]
+    fn comments_are_left_alone() {
+        assert_eq!(
+            ex("# uses ${UNSET}\na: 1 # ${UNSET}\nb: 'x # ${HOST}'\nc: x#${HOST}\n").unwrap(),
+            "# uses ${UNSET}\na: 1 # ${UNSET}\nb: 'x # ocs-docker'\nc: x#ocs-docker\n"
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_reference() {
+        let e = ex("a: 1\nb: x${UNSET}y\n").unwrap_err();
+        assert_eq!((e.offset, e.len), (9, 8));
+        assert_eq!(e.message, "environment variable `UNSET` is not set");
+        let e = ex("b: ${UNSET\n").unwrap_err();
+        assert!(e.message.contains("unterminated"), "{e:?}");
+        let e = ex("b: ${1X}\n").unwrap_err();
+        assert!(e.message.contains("not a variable reference"), "{e:?}");
+        let e = ex("b: ${X:=y}\n").unwrap_err();
+        assert!(e.message.contains("not a variable reference"), "{e:?}");
+    }
+
+    #[test]
+    fn positions_map_back_to_the_file() {
+        let (t, map) = expand("a: ${HOST} ${MULTI} $$z\n", &env).unwrap();
+        assert_eq!(t, "a: ocs-docker a\nb $z\n");
+        // before any expansion: unchanged
+        assert_eq!(map.start(1), 1);
+        // inside the first expansion -> its `${`
+        assert_eq!(map.start(3), 3);
+        assert_eq!(map.start(8), 3);
+        assert_eq!(map.end(13), 10);
+        // the space between: shifted by len("${HOST}") - len("ocs-docker") = -3
+        assert_eq!(map.start(13), 10);
+        // inside the multi-line expansion
+        assert_eq!(map.start(16), 11);
+        // `$z`: `$$` is 2 chars in the file, 1 in the text
+        assert_eq!(map.start(18), 20);
+        assert_eq!(map.start(19), 22);
+    }
+}

@@ -1,0 +1,692 @@
+//! The checks a step makes: [`ReplyExpect`] on an `.ops` reply, [`ApiExpect`] on `get_api`,
+//! [`LogsCheck`] on container log lines. Decoding them from the scenario, and checking actual
+//! values against them, producing [`Mismatch`]es. All checks are pure: the runner fetches the
+//! reply, the API or the log lines.
+
+use std::time::Duration;
+
+use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, SessionStatus};
+
+use super::error::{closest, list_names};
+use super::matcher::{
+    parse_matcher, parse_messages, parse_regex, Matcher, MessagesExpect, Mismatch, Pattern,
+};
+use super::node::{Cx, Kind, Node};
+
+/// Expectations on the reply of `start`/`status`/`wait`/`stop`/`abort` (and what `until` polls).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplyExpect {
+    /// The reply's response code.
+    pub status: Option<ResponseCode>,
+    /// The reply's message.
+    pub message: Option<Matcher>,
+    /// The reply's session.
+    pub session: Option<SessionExpect>,
+    /// `no-session: true`: the reply carries no session (e.g. a start rejected for its
+    /// params). `false` checks nothing.
+    pub no_session: bool,
+    /// The session's message texts.
+    pub messages: Option<MessagesExpect>,
+}
+
+/// Expectations on a session.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SessionExpect {
+    /// `starting | running | stopping | done`.
+    pub status: Option<SessionStatus>,
+    /// `Some(None)`: `success` must be null (not done yet).
+    pub success: Option<Option<bool>>,
+    /// The derived op code.
+    pub op_code: Option<OpCode>,
+    /// The degraded flag.
+    pub degraded: Option<bool>,
+    /// Partial match on `session.data`.
+    pub data: Option<Matcher>,
+    /// The session id.
+    pub session_id: Option<i64>,
+}
+
+impl ReplyExpect {
+    /// Whether nothing is expected (the step only needs the call to go through).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Check `reply`; one mismatch per failed expectation.
+    pub fn check_reply(&self, reply: &Reply) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        if let Some(want) = self.status {
+            if reply.status != want {
+                out.push(Mismatch::new(
+                    "status",
+                    format!(
+                        "expected {}, got {} (message: {:?})",
+                        code_name(want),
+                        code_name(reply.status),
+                        reply.message
+                    ),
+                ));
+            }
+        }
+        if let Some(m) = &self.message {
+            if let Err(e) = m.matches_str(&reply.message) {
+                out.push(e.under("message"));
+            }
+        }
+        if self.no_session {
+            if let Some(s) = &reply.session {
+                out.push(Mismatch::new(
+                    "session",
+                    format!(
+                        "expected no session, got session {} of `{}` ({}, status {})",
+                        s.session_id, s.op_name, s.op_code, s.status
+                    ),
+                ));
+            }
+        }
+        let wants_session = self.session.is_some() || self.messages.is_some();
+        let session = match (&reply.session, wants_session) {
+            (Some(s), _) => Some(s),
+            (None, true) => {
+                out.push(Mismatch::new(
+                    "session",
+                    format!(
+                        "expected a session, got none (reply: {} {:?})",
+                        code_name(reply.status),
+                        reply.message
+                    ),
+                ));
+                None
+            }
+            (None, false) => None,
+        };
+        if let (Some(want), Some(s)) = (&self.session, session) {
+            if let Some(st) = want.status {
+                if s.status != st {
+                    out.push(Mismatch::new(
+                        "session.status",
+                        format!("expected {st}, got {}", s.status),
+                    ));
+                }
+            }
+            if let Some(success) = want.success {
+                if s.success != success {
+                    let show = |b: Option<bool>| b.map_or("null".to_string(), |b| b.to_string());
+                    out.push(Mismatch::new(
+                        "session.success",
+                        format!("expected {}, got {}", show(success), show(s.success)),
+                    ));
+                }
+            }
+            if let Some(code) = want.op_code {
+                if s.op_code != code {
+                    out.push(Mismatch::new(
+                        "session.op_code",
+                        format!("expected {code}, got {}", s.op_code),
+                    ));
+                }
+            }
+            if let Some(d) = want.degraded {
+                if s.degraded != d {
+                    out.push(Mismatch::new(
+                        "session.degraded",
+                        format!("expected {d}, got {}", s.degraded),
+                    ));
+                }
+            }
+            if let Some(id) = want.session_id {
+                if s.session_id != id {
+                    out.push(Mismatch::new(
+                        "session.session_id",
+                        format!("expected {id}, got {}", s.session_id),
+                    ));
+                }
+            }
+            if let Some(m) = &want.data {
+                if let Err(e) = m.matches(Some(&s.data)) {
+                    out.push(e.under("session.data"));
+                }
+            }
+        }
+        if let (Some(m), Some(s)) = (&self.messages, session) {
+            out.extend(m.check(&s.message_texts()));
+        }
+        out
+    }
+}
+
+fn code_name(c: ResponseCode) -> &'static str {
+    match c {
+        ResponseCode::Ok => "ok",
+        ResponseCode::Error => "error",
+        ResponseCode::Timeout => "timeout",
+    }
+}
+
+/// Expectations on an agent's `get_api`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiExpect {
+    /// The agent class it reports.
+    pub agent_class: Option<String>,
+    /// Tasks that must be declared (others may exist).
+    pub tasks: Vec<String>,
+    /// Processes that must be declared (others may exist).
+    pub processes: Vec<String>,
+    /// Feeds that must exist (others may exist).
+    pub feeds: Vec<String>,
+}
+
+impl ApiExpect {
+    /// Check `api`; one mismatch per failed expectation.
+    pub fn check_api(&self, api: &AgentApi) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        if let Some(want) = &self.agent_class {
+            if api.agent_class.as_deref() != Some(want.as_str()) {
+                out.push(Mismatch::new(
+                    "agent_class",
+                    format!(
+                        "expected {want:?}, got {}",
+                        api.agent_class
+                            .as_ref()
+                            .map_or("null".to_string(), |c| format!("{c:?}"))
+                    ),
+                ));
+            }
+        }
+        let names = |ops: &[crate::ocs::OpInfo]| -> String {
+            if ops.is_empty() {
+                "none".to_string()
+            } else {
+                let n: Vec<&str> = ops.iter().map(|o| o.name.as_str()).collect();
+                list_names(&n)
+            }
+        };
+        for t in &self.tasks {
+            if api.task(t).is_none() {
+                let why = if api.process(t).is_some() {
+                    format!("`{t}` is a process, not a task")
+                } else {
+                    format!("the agent's tasks are {}", names(&api.tasks))
+                };
+                out.push(Mismatch::new(
+                    "tasks",
+                    format!("expected a task `{t}`; {why}"),
+                ));
+            }
+        }
+        for p in &self.processes {
+            if api.process(p).is_none() {
+                let why = if api.task(p).is_some() {
+                    format!("`{p}` is a task, not a process")
+                } else {
+                    format!("the agent's processes are {}", names(&api.processes))
+                };
+                out.push(Mismatch::new(
+                    "processes",
+                    format!("expected a process `{p}`; {why}"),
+                ));
+            }
+        }
+        for feed in &self.feeds {
+            if api.feed(feed).is_none() {
+                let have: Vec<&str> = api.feeds.iter().map(|(n, _)| n.as_str()).collect();
+                out.push(Mismatch::new(
+                    "feeds",
+                    format!(
+                        "expected a feed `{feed}`; the agent's feeds are {}",
+                        if have.is_empty() {
+                            "none".to_string()
+                        } else {
+                            list_names(&have)
+                        }
+                    ),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Which log lines a `logs` step looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogWindow {
+    /// Lines logged since the previous step began (what that step caused, and since).
+    Step,
+    /// Every line since the container started (the default).
+    #[default]
+    Run,
+}
+
+/// A `logs` step: checks on a container's log lines. Log lines arrive asynchronously, so the
+/// runner re-checks `contains`/`regex`/`lines` until they hold or `timeout` passes; `absent`
+/// is checked on the lines seen by then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogsCheck {
+    /// The container: an instance-id, `registry` or `crossbar`.
+    pub container: String,
+    /// Which lines to look at.
+    pub window: LogWindow,
+    /// How long to wait for the expected lines (default 10 s).
+    pub timeout: Duration,
+    /// Each must be a substring of some line.
+    pub contains: Vec<String>,
+    /// Each must match some line.
+    pub regex: Vec<Pattern>,
+    /// An ordered subsequence of lines, each given as a substring of its line.
+    pub lines: Vec<String>,
+    /// No line may contain any of these ...
+    pub absent: Vec<String>,
+    /// ... except lines containing one of these (known harmless).
+    pub allow: Vec<String>,
+}
+
+/// Default timeout of a `logs` step.
+pub const DEFAULT_LOGS_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn tail(lines: &[&str]) -> String {
+    const SHOWN: usize = 20;
+    if lines.is_empty() {
+        return "; the window has no lines".to_string();
+    }
+    let skip = lines.len().saturating_sub(SHOWN);
+    let head = if skip > 0 {
+        format!("; the last {SHOWN} of {} lines are:", lines.len())
+    } else {
+        format!("; the {} lines are:", lines.len())
+    };
+    let body: String = lines
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .map(|(i, l)| format!("\n  {:>4} | {l}", i + 1))
+        .collect();
+    format!("{head}{body}")
+}
+
+impl LogsCheck {
+    /// Check the lines of the window (the runner supplies them). Paths name the key that
+    /// failed: `contains`, `regex`, `lines`, `absent`.
+    pub fn check(&self, lines: &[&str]) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        for want in &self.contains {
+            if !lines.iter().any(|l| l.contains(want.as_str())) {
+                out.push(Mismatch::new(
+                    "contains",
+                    format!("expected a line containing {want:?}{}", tail(lines)),
+                ));
+            }
+        }
+        for re in &self.regex {
+            if !lines.iter().any(|l| re.is_match(l)) {
+                out.push(Mismatch::new(
+                    "regex",
+                    format!("expected a line matching /{}/{}", re.as_str(), tail(lines)),
+                ));
+            }
+        }
+        let mut at = 0;
+        for (i, want) in self.lines.iter().enumerate() {
+            match lines[at..].iter().position(|l| l.contains(want.as_str())) {
+                Some(p) => at += p + 1,
+                None => {
+                    let after = if i == 0 {
+                        String::new()
+                    } else {
+                        format!(" after line {at} (which contains {:?})", self.lines[i - 1])
+                    };
+                    out.push(Mismatch::new(
+                        "lines",
+                        format!("expected a line containing {want:?}{after}{}", tail(lines)),
+                    ));
+                    break;
+                }
+            }
+        }
+        for bad in &self.absent {
+            let hits: Vec<(usize, &str)> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| {
+                    l.contains(bad.as_str()) && !self.allow.iter().any(|a| l.contains(a.as_str()))
+                })
+                .map(|(i, l)| (i + 1, *l))
+                .collect();
+            if let Some((first, _)) = hits.first() {
+                let shown: String = hits
+                    .iter()
+                    .take(5)
+                    .map(|(n, l)| format!("\n  {n:>4} | {l}"))
+                    .collect();
+                let more = if hits.len() > 5 {
+                    format!("\n  ... and {} more", hits.len() - 5)
+                } else {
+                    String::new()
+                };
+                out.push(Mismatch::new(
+                    "absent",
+                    format!(
+                        "expected no line containing {bad:?}, but line {first} has it:{shown}{more}"
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The lines the positive checks (`contains`, `regex`, `lines`) matched, first match of
+    /// each, in log order: what a transcript shows of the step.
+    pub fn selected<'a>(&self, lines: &[&'a str]) -> Vec<&'a str> {
+        let mut picked: Vec<usize> = Vec::new();
+        for want in &self.contains {
+            picked.extend(lines.iter().position(|l| l.contains(want.as_str())));
+        }
+        for re in &self.regex {
+            picked.extend(lines.iter().position(|l| re.is_match(l)));
+        }
+        let mut at = 0;
+        for want in &self.lines {
+            match lines[at..].iter().position(|l| l.contains(want.as_str())) {
+                Some(p) => {
+                    picked.push(at + p);
+                    at += p + 1;
+                }
+                None => break,
+            }
+        }
+        picked.sort_unstable();
+        picked.dedup();
+        picked.into_iter().map(|i| lines[i]).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+const REPLY_KEYS: &[&str] = &[
+    "status",
+    "message",
+    "session",
+    "no-session",
+    "messages",
+    "data",
+];
+const SESSION_KEYS: &[&str] = &[
+    "status",
+    "success",
+    "op_code",
+    "degraded",
+    "data",
+    "session_id",
+];
+const OP_CODES: &[&str] = &[
+    "NONE",
+    "STARTING",
+    "RUNNING",
+    "STOPPING",
+    "SUCCEEDED",
+    "FAILED",
+    "EXPIRED",
+    "DEGRADED",
+];
+const SESSION_STATUSES: &[&str] = &["starting", "running", "stopping", "done"];
+
+fn op_code(name: &str) -> Option<OpCode> {
+    let i = OP_CODES.iter().position(|c| c.eq_ignore_ascii_case(name))?;
+    Some(OpCode::from_i64(i as i64 + 1))
+}
+
+/// Decode an `expect:` of a reply step.
+pub(crate) fn parse_reply_expect(cx: &mut Cx, node: &Node) -> Option<ReplyExpect> {
+    let f = cx.fields(
+        node,
+        "an `expect` of a reply",
+        REPLY_KEYS,
+        "expect: {status: ok, session: {status: running}}",
+    )?;
+    let mut out = ReplyExpect::default();
+    let mut ok = true;
+    if let Some(v) = f.get("status") {
+        let s = cx.string(v, "`status`", "status: ok")?;
+        out.status = match s.to_ascii_lowercase().as_str() {
+            "ok" => Some(ResponseCode::Ok),
+            "error" => Some(ResponseCode::Error),
+            "timeout" => Some(ResponseCode::Timeout),
+            _ => {
+                let label = match closest(&s, ["ok", "error", "timeout"]) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "expected ok, error or timeout".into(),
+                };
+                let mut e = cx
+                    .err(v.pos, format!("unknown reply status `{s}`"), label)
+                    .note(
+                        "`status` is the reply's response code: ok (the call went through), \
+                         error (it was refused) or timeout (a wait timed out)",
+                    );
+                let lower = s.to_ascii_lowercase();
+                if SESSION_STATUSES.contains(&lower.as_str()) {
+                    e = e.help(format!(
+                        "`{s}` is a session status; write `session: {{status: {lower}}}`"
+                    ));
+                } else if let Some(code) = op_code(&s) {
+                    e = e.help(format!(
+                        "`{s}` is an op code; write `session: {{op_code: {code}}}`"
+                    ));
+                }
+                return cx.fail(e);
+            }
+        };
+    }
+    if let Some(v) = f.get("message") {
+        match &v.kind {
+            Kind::Map(_) => match parse_matcher(cx, v) {
+                Some(m @ Matcher::Ops(_)) => out.message = Some(m),
+                Some(_) => {
+                    let e = cx
+                        .err(
+                            v.pos,
+                            "`message` is a string: give its exact text or a matcher",
+                            "not a matcher mapping",
+                        )
+                        .help("write e.g. `message: {regex: '^Started'}` or `message: {contains: started}`");
+                    return cx.fail(e);
+                }
+                None => ok = false,
+            },
+            _ => {
+                let s = cx.string(v, "`message`", "message: 'Started process \"count\".'")?;
+                out.message = Some(Matcher::Equals(serde_json::Value::String(s)));
+            }
+        }
+    }
+    if let Some(v) = f.get("no-session") {
+        out.no_session = cx.bool(v, "`no-session`", "no-session: true")?;
+    }
+    if let Some(v) = f.get("session") {
+        match parse_session(cx, v) {
+            Some(s) => out.session = Some(s),
+            None => ok = false,
+        }
+    }
+    if let Some(v) = f.get("data") {
+        if out.session.as_ref().is_some_and(|s| s.data.is_some()) {
+            let k = f.key("data").expect("present");
+            let e = cx
+                .err(
+                    k.pos,
+                    "`data` is given twice: here and as `session.data`",
+                    "second `data`",
+                )
+                .help("`data` under `expect` is a shortcut for `session.data`; keep one");
+            return cx.fail(e);
+        }
+        match parse_matcher(cx, v) {
+            Some(m) => out.session.get_or_insert_with(SessionExpect::default).data = Some(m),
+            None => ok = false,
+        }
+    }
+    if let Some(v) = f.get("messages") {
+        match parse_messages(cx, v) {
+            Some(m) => out.messages = Some(m),
+            None => ok = false,
+        }
+    }
+    if out.no_session {
+        if let Some(k) = ["session", "data", "messages"]
+            .iter()
+            .find_map(|k| f.key(k))
+        {
+            let e = cx
+                .err(
+                    k.pos,
+                    format!("`no-session: true` contradicts `{}`", k.name),
+                    "expects a session",
+                )
+                .help(format!(
+                    "a reply without a session has no {}; remove one of the two",
+                    if k.name == "messages" {
+                        "messages"
+                    } else {
+                        "session data"
+                    }
+                ));
+            return cx.fail(e);
+        }
+    }
+    ok.then_some(out)
+}
+
+fn parse_session(cx: &mut Cx, node: &Node) -> Option<SessionExpect> {
+    let f = cx.fields(
+        node,
+        "`session`",
+        SESSION_KEYS,
+        "session: {status: done, success: true}",
+    )?;
+    let mut out = SessionExpect::default();
+    if let Some(v) = f.get("status") {
+        let s = cx.string(v, "`session.status`", "status: running")?;
+        out.status = match s.to_ascii_lowercase().as_str() {
+            "starting" => Some(SessionStatus::Starting),
+            "running" => Some(SessionStatus::Running),
+            "stopping" => Some(SessionStatus::Stopping),
+            "done" => Some(SessionStatus::Done),
+            _ => {
+                let help = if let Some(code) = op_code(&s) {
+                    format!(
+                        "`{s}` is an op code; write `op_code: {}`, or `status: {}`",
+                        code,
+                        match code {
+                            OpCode::Succeeded | OpCode::Failed => "done",
+                            OpCode::Starting => "starting",
+                            OpCode::Stopping => "stopping",
+                            _ => "running",
+                        }
+                    )
+                } else {
+                    format!("write one of {}", list_names(SESSION_STATUSES))
+                };
+                let label = match closest(&s, SESSION_STATUSES.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "unknown session status".into(),
+                };
+                let e = cx
+                    .err(v.pos, format!("unknown session status `{s}`"), label)
+                    .help(help);
+                return cx.fail(e);
+            }
+        };
+    }
+    if let Some(v) = f.get("success") {
+        out.success = Some(match v.kind {
+            Kind::Null => None,
+            Kind::Bool(b) => Some(b),
+            _ => {
+                return cx.type_error(
+                    v,
+                    "`success`",
+                    "`true`, `false` or `null` (not done yet)",
+                    "success: true",
+                )
+            }
+        });
+    }
+    if let Some(v) = f.get("op_code") {
+        let s = match &v.kind {
+            Kind::Str(s) => s.clone(),
+            _ => {
+                return cx.type_error(v, "`op_code`", "an op code name", "op_code: SUCCEEDED");
+            }
+        };
+        match op_code(&s) {
+            Some(c) => out.op_code = Some(c),
+            None => {
+                let label = match closest(&s.to_ascii_uppercase(), OP_CODES.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "unknown op code".into(),
+                };
+                let e = cx
+                    .err(v.pos, format!("unknown op code `{s}`"), label)
+                    .help(format!(
+                        "write one of {} (case does not matter)",
+                        list_names(OP_CODES)
+                    ));
+                return cx.fail(e);
+            }
+        }
+    }
+    if let Some(v) = f.get("degraded") {
+        out.degraded = Some(cx.bool(v, "`degraded`", "degraded: false")?);
+    }
+    if let Some(v) = f.get("session_id") {
+        out.session_id = match &v.kind {
+            Kind::Num(n) if n.as_i64().is_some() => n.as_i64(),
+            _ => return cx.type_error(v, "`session_id`", "an integer", "session_id: 0"),
+        };
+    }
+    if let Some(v) = f.get("data") {
+        out.data = Some(parse_matcher(cx, v)?);
+    }
+    Some(out)
+}
+
+/// Decode an `expect:` of an `api` step.
+pub(crate) fn parse_api_expect(cx: &mut Cx, node: &Node) -> Option<ApiExpect> {
+    const KEYS: &[&str] = &["agent-class", "tasks", "processes", "feeds"];
+    let f = cx.fields(
+        node,
+        "an `expect` of an `api` step",
+        KEYS,
+        "expect: {agent-class: BarebonesAgent, tasks: [print]}",
+    )?;
+    let mut out = ApiExpect::default();
+    if let Some(v) = f.get("agent-class") {
+        out.agent_class = Some(cx.string(v, "`agent-class`", "agent-class: BarebonesAgent")?);
+    }
+    if let Some(v) = f.get("tasks") {
+        out.tasks = cx.strings(v, "`tasks`", "tasks: [print]", true)?;
+    }
+    if let Some(v) = f.get("processes") {
+        out.processes = cx.strings(v, "`processes`", "processes: [count]", true)?;
+    }
+    if let Some(v) = f.get("feeds") {
+        out.feeds = cx.strings(v, "`feeds`", "feeds: [feed_name]", true)?;
+    }
+    Some(out)
+}
+
+/// Decode the regex list of a `logs` step.
+pub(crate) fn parse_regex_list(cx: &mut Cx, node: &Node) -> Option<Vec<Pattern>> {
+    let items: Vec<&Node> = match &node.kind {
+        Kind::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match parse_regex(cx, item, "`regex`") {
+            Some(p) => out.push(p),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,231 @@
+//! Scenario files: this module owns the YAML format a user writes to describe a stack and the
+//! steps to run against it, its strict parsing and validation (every error names
+//! `file:line:column`, shows the line with a caret and says what to write instead), and the
+//! pure checks the steps make on replies, `get_api` results and log lines. It does no I/O
+//! besides reading the file, and never talks to Docker or OCS: [`Scenario::stack_spec`] hands
+//! the stack to `plan`, and the runner feeds replies and log lines to the checks.
+//!
+//! The vocabulary is the one an OCS user knows: docker-compose keys for containers (`image`,
+//! `build`, `environment`, `hostname`, `command`) and site-config keys for agents
+//! (`agent-class`, `instance-id`, `arguments`). `scenarios/reference.yaml.example` shows every
+//! key with comments.
+//!
+//! `${VAR}` and `${VAR:-default}` are expanded from the environment on the raw text before
+//! parsing (`$$` is a literal `$`; comments are left alone), so they work in every scalar;
+//! error positions still point into the file as written, at the `${...}` when the problem
+//! is in an expanded value.
+//!
+//! Parts: [`error`] (rendering), `expand` (variables), `node` (the positioned YAML tree),
+//! `parse` (decoding and validation), [`matcher`] (partial JSON matching), [`expect`] (the
+//! checks of each step kind).
+
+pub mod error;
+mod expand;
+pub mod expect;
+pub mod matcher;
+mod node;
+mod parse;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::plan::StackSpec;
+
+pub use error::{ScenarioError, ScenarioErrors};
+pub use expect::{
+    ApiExpect, LogWindow, LogsCheck, ReplyExpect, SessionExpect, DEFAULT_LOGS_TIMEOUT,
+};
+pub use matcher::{
+    JsonType, MatchOp, Matcher, MessagesExpect, MessagesMode, Mismatch, Pattern, TextMatcher,
+};
+
+/// A parsed and validated scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// `name:`, or the file name without `.yaml`.
+    pub name: String,
+    /// The file it came from (as given).
+    pub path: PathBuf,
+    /// `description:`.
+    pub description: Option<String>,
+    /// The stack. Build contexts are resolved against the scenario file's directory (not
+    /// checked for existence; the runtime does that). An agent whose `agent-class` comes from
+    /// a user site config (`site-config`) has an empty `agent_class`.
+    pub stack: StackSpec,
+    /// `stack.site-config`: the user's own site config file, resolved like build contexts.
+    /// When set, the agents' classes and arguments come from it.
+    pub site_config: Option<PathBuf>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Position in `steps`, starting at 1 (as reports print it).
+    pub index: usize,
+    /// Line of the step in the file.
+    pub line: usize,
+    /// `name:`, free text.
+    pub name: Option<String>,
+    /// What the step does.
+    pub kind: StepKind,
+}
+
+/// The `.ops` actions of an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpAction {
+    /// Start a task or process.
+    Start,
+    /// Read the op's current session.
+    Status,
+    /// Wait (up to a timeout) for the op to finish.
+    Wait,
+    /// Stop a process.
+    Stop,
+    /// Abort a task.
+    Abort,
+}
+
+impl OpAction {
+    /// The OCS action name (`start`, ...), which is also the step key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Status => "status",
+            Self::Wait => "wait",
+            Self::Stop => "stop",
+            Self::Abort => "abort",
+        }
+    }
+}
+
+/// What an `until` step polls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UntilTarget {
+    /// `status` of `instance.op`.
+    Op {
+        /// The agent.
+        instance: String,
+        /// The task or process.
+        op: String,
+    },
+    /// The registry's `main` process (its session data lists every agent).
+    Registry,
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// `api: <instance>`: call `get_api` and check it.
+    Api {
+        /// The agent.
+        instance: String,
+        /// What must hold.
+        expect: ApiExpect,
+    },
+    /// `start|status|wait|stop|abort: <instance>.<op>`: one `.ops` call, then check the reply.
+    Op {
+        /// Which call.
+        action: OpAction,
+        /// The agent.
+        instance: String,
+        /// The task or process.
+        op: String,
+        /// `start` only: the op's params (a JSON object).
+        params: Option<Value>,
+        /// `wait` only (required there): the OCS wait timeout.
+        timeout: Option<Duration>,
+        /// What the reply must look like.
+        expect: ReplyExpect,
+    },
+    /// `until: <instance>.<op> | registry`: poll `status` until `expect` holds, failing at
+    /// `timeout`.
+    Until {
+        /// What to poll.
+        target: UntilTarget,
+        /// When to give up.
+        timeout: Duration,
+        /// The condition (never empty).
+        expect: ReplyExpect,
+    },
+    /// `logs: <container>`: check a container's log lines.
+    Logs(LogsCheck),
+}
+
+impl Scenario {
+    /// Read and parse `path`. Relative build paths resolve against the file's directory,
+    /// made absolute with the current directory.
+    pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
+        check_file(path).map_err(|mut errors| errors.remove(0))
+    }
+
+    /// Parse `text`; `path` is used in messages, for the default name and to resolve relative
+    /// paths. Environment variables are read from the process environment.
+    pub fn from_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        Self::parse_all(text, path, &|name| std::env::var(name).ok())
+            .map_err(|mut errors| errors.remove(0))
+    }
+
+    /// Parse `text`, reading variables with `lookup`; every error found, in file order.
+    pub fn parse_all(
+        text: &str,
+        path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Scenario, Vec<ScenarioError>> {
+        let (src, root) = node::Source::parse(path, text, lookup).map_err(|e| vec![e])?;
+        let mut cx = node::Cx::new(&src);
+        let scenario = parse::decode(&mut cx, root.as_ref(), path);
+        match scenario {
+            Some(s) if cx.errors.is_empty() => Ok(s),
+            _ => {
+                let mut errors = cx.errors;
+                errors.sort_by_key(|e| (e.line(), e.column()));
+                errors.dedup();
+                if errors.is_empty() {
+                    // every decoder records why it fails; this is a safety net
+                    errors.push(ScenarioError::whole_file(
+                        path,
+                        "the scenario could not be decoded (no specific error was recorded; \
+                         please report this)",
+                    ));
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    /// The stack for `plan::plan_stack`.
+    pub fn stack_spec(&self) -> StackSpec {
+        self.stack.clone()
+    }
+}
+
+/// Read and parse `path`, reporting every error found (in file order), not just the first.
+pub fn check_file(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ScenarioError::whole_file(
+            path,
+            format!("cannot read the scenario file: {e}"),
+        )]
+    })?;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut s =
+        Scenario::parse_all(&text, &abs, &|name| std::env::var(name).ok()).map_err(|errors| {
+            // messages name the file as the user gave it
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.set_file(path);
+                    e
+                })
+                .collect::<Vec<_>>()
+        })?;
+    s.path = path.to_path_buf();
+    Ok(s)
+}

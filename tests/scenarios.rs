@@ -1,0 +1,30 @@
+//! One test per scenario file under `scenarios/`: a new file is a new test, named after it.
+//! Each brings its stack up on real containers, runs the steps, tears the stack down, then
+//! compares the normalised transcript with `scenarios/snapshots/<name>.snap` (insta; accept
+//! changes with `cargo insta review`).
+
+use std::path::PathBuf;
+
+use ocs_harness::runner;
+use ocs_harness::runtime::LaunchOptions;
+use ocs_harness::scenario::Scenario;
+use rstest::rstest;
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario(#[files("../scenarios/*.yaml")] path: PathBuf) {
+    let scenario = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let report = runner::run(&scenario, &LaunchOptions::new(&scenario.name))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Err(failure) = runner::into_result(&report) {
+        panic!("{failure}");
+    }
+    let snapshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/snapshots");
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(snapshots);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_input_file(&path);
+    settings.bind(|| insta::assert_yaml_snapshot!(scenario.name.clone(), report.transcript));
+}
