@@ -47,9 +47,26 @@ pub fn redact_numbers(v: &Value) -> Value {
     }
 }
 
-/// A session without its times: op, code, status, success, degraded, message texts and the
-/// redacted data.
+/// Numbers inside a session message (`Aborted after 0.3 seconds`, `stopped after 57
+/// samples`) become `<float>` / `<int>`: they are durations and counters.
+pub fn redact_message(text: &str) -> String {
+    static NUMBER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\b\d+(\.\d+)?\b").expect("valid regex"));
+    NUMBER
+        .replace_all(text, |c: &regex::Captures| {
+            if c.get(1).is_some() {
+                "<float>"
+            } else {
+                "<int>"
+            }
+        })
+        .into_owned()
+}
+
+/// A session without its times: op, code, status, success, degraded, message texts (numbers
+/// redacted) and the redacted data.
 pub fn session(s: &Session) -> Value {
+    let messages: Vec<String> = s.message_texts().into_iter().map(redact_message).collect();
     json!({
         "session_id": s.session_id,
         "op_name": s.op_name,
@@ -57,7 +74,7 @@ pub fn session(s: &Session) -> Value {
         "status": s.status,
         "success": s.success,
         "degraded": s.degraded,
-        "messages": s.message_texts(),
+        "messages": messages,
         "data": redact_numbers(&s.data),
     })
 }
@@ -116,6 +133,22 @@ mod tests {
         assert_eq!(
             redact_numbers(&v),
             json!({"value": "<int>", "timestamp": "<float>", "text": "hi", "l": ["<int>", true]})
+        );
+    }
+
+    #[test]
+    fn message_numbers_are_redacted() {
+        assert_eq!(
+            redact_message("Aborted after 0.3 seconds"),
+            "Aborted after <float> seconds"
+        );
+        assert_eq!(
+            redact_message("Acquisition stopped after 57 samples."),
+            "Acquisition stopped after <int> samples."
+        );
+        assert_eq!(
+            redact_message("Status is now \"done\"."),
+            "Status is now \"done\"."
         );
     }
 
