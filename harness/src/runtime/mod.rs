@@ -130,6 +130,15 @@ pub async fn launch(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let user_scf = match &spec.site_config {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            LaunchError::Plan(crate::plan::PlanError::SiteConfig {
+                file: path.display().to_string(),
+                problem: format!("cannot be read: {e}"),
+            })
+        })?),
+        None => None,
+    };
     let plan = plan_stack(
         spec,
         &run_id,
@@ -137,6 +146,7 @@ pub async fn launch(
         created,
         &overrides,
         &built,
+        user_scf.as_deref(),
     )?;
     let mut up = UpOptions::in_dir(options.runs_dir.join(&run_id));
     up.crossbar_ready = options.crossbar_ready;

@@ -202,7 +202,10 @@ impl Scenario {
 
     /// The stack for `plan::plan_stack`.
     pub fn stack_spec(&self) -> StackSpec {
-        self.stack.clone()
+        StackSpec {
+            site_config: self.site_config.clone(),
+            ..self.stack.clone()
+        }
     }
 }
 

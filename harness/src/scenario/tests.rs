@@ -150,6 +150,7 @@ fn full_example_parses() {
             registry: true,
             registry_image: ImageRef::parse("simonsobs/ocs:v0.12.1").unwrap(),
             agents: vec![bare, fake],
+            site_config: None,
         }
     );
 
