@@ -1,0 +1,5 @@
+//! rstest's `#[files]` glob is expanded when the test crate compiles; rebuild it whenever the
+//! scenarios directory changes, so a new scenario file is a new test on the next `cargo test`.
+fn main() {
+    println!("cargo:rerun-if-changed=../scenarios");
+}
