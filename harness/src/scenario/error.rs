@@ -79,13 +79,13 @@ impl ScenarioError {
     }
 
     /// Add a `help:` line (what to write instead).
-    pub(crate) fn help(mut self, text: impl Into<String>) -> Self {
+    pub fn help(mut self, text: impl Into<String>) -> Self {
         self.0.notes.push(format!("help: {}", text.into()));
         self
     }
 
     /// Add a `note:` line (context).
-    pub(crate) fn note(mut self, text: impl Into<String>) -> Self {
+    pub fn note(mut self, text: impl Into<String>) -> Self {
         self.0.notes.push(format!("note: {}", text.into()));
         self
     }

@@ -29,6 +29,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -62,6 +63,30 @@ pub struct Scenario {
     pub site_config: Option<PathBuf>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// The file's text as written (before `${VAR}` expansion), for errors found later.
+    pub source: String,
+    /// Where each agent is written, by instance-id, for errors found at run time.
+    pub agent_sources: BTreeMap<String, AgentSource>,
+}
+
+/// A position in a scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourcePos {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub column: usize,
+    /// Width of the node on its line (at least 1).
+    pub width: usize,
+}
+
+/// Where an agent is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgentSource {
+    /// The agent's `instance-id` value.
+    pub entry: SourcePos,
+    /// Its `build` or `image` value.
+    pub image: SourcePos,
 }
 
 /// One step of a scenario.
@@ -75,6 +100,8 @@ pub struct Step {
     pub name: Option<String>,
     /// What the step does.
     pub kind: StepKind,
+    /// Where the step's target (`barebones1.count`, `registry`, ...) is written.
+    pub target: SourcePos,
 }
 
 /// The `.ops` actions of an agent.
@@ -182,7 +209,11 @@ impl Scenario {
         let mut cx = node::Cx::new(&src);
         let scenario = parse::decode(&mut cx, root.as_ref(), path);
         match scenario {
-            Some(s) if cx.errors.is_empty() => Ok(s),
+            Some(mut s) if cx.errors.is_empty() => {
+                s.source = text.to_string();
+                s.agent_sources = std::mem::take(&mut cx.agent_sources);
+                Ok(s)
+            }
             _ => {
                 let mut errors = cx.errors;
                 errors.sort_by_key(|e| (e.line(), e.column()));
@@ -197,6 +228,37 @@ impl Scenario {
                 }
                 Err(errors)
             }
+        }
+    }
+
+    /// An error at `pos` of this scenario's file, rendered like the parser's errors: for
+    /// mistakes only found at run time (a missing build context, an unknown operation).
+    pub fn error_at(
+        &self,
+        pos: SourcePos,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: Option<String>,
+    ) -> ScenarioError {
+        let e = ScenarioError::new(error::Inner {
+            file: self.path.clone(),
+            line: pos.line,
+            column: pos.column,
+            message: message.into(),
+            label: label.into(),
+            width: pos.width.max(1),
+            source_line: self
+                .source
+                .lines()
+                .nth(pos.line.saturating_sub(1))
+                .unwrap_or_default()
+                .trim_end_matches('\r')
+                .to_string(),
+            notes: Vec::new(),
+        });
+        match help {
+            Some(h) => e.help(h),
+            None => e,
         }
     }
 

@@ -391,6 +391,7 @@ impl Source {
 pub(crate) struct Cx<'s> {
     pub src: &'s Source,
     pub errors: Vec<ScenarioError>,
+    pub agent_sources: std::collections::BTreeMap<String, super::AgentSource>,
 }
 
 impl<'s> Cx<'s> {
@@ -398,6 +399,7 @@ impl<'s> Cx<'s> {
         Self {
             src,
             errors: Vec::new(),
+            agent_sources: Default::default(),
         }
     }
 
@@ -601,5 +603,15 @@ pub(crate) fn capitalise(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+impl From<Pos> for super::SourcePos {
+    fn from(p: Pos) -> Self {
+        Self {
+            line: p.line,
+            column: p.col,
+            width: p.width,
+        }
     }
 }

@@ -396,6 +396,8 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         stack: stack.spec,
         site_config: stack.site_config,
         steps,
+        source: String::new(),
+        agent_sources: Default::default(),
     })
 }
 
@@ -676,6 +678,17 @@ fn decode_agent(
         },
         None => Some(None),
     };
+    if let Some(id) = &instance_id {
+        let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
+        let image_pos = f.get("build").or(f.get("image")).map_or(entry, |v| v.pos);
+        cx.agent_sources.insert(
+            id.clone(),
+            super::AgentSource {
+                entry: entry.into(),
+                image: image_pos.into(),
+            },
+        );
+    }
     Some(AgentSpec {
         instance_id: instance_id?,
         agent_class: agent_class?,
@@ -1071,6 +1084,7 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         line,
         name,
         kind: step_kind,
+        target: target.pos.into(),
     })
 }
 
