@@ -12,5 +12,6 @@ pub mod recipes;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;
+pub mod timeline;
 pub mod transcript;
 pub mod wait;

@@ -11,6 +11,7 @@ use crate::ocs::{ClientError, HttpBridge, OcsClient, Reply, SessionStatus};
 use crate::runtime::stack::Stack;
 use crate::runtime::{launch, LaunchError, LaunchOptions};
 use crate::scenario::{LogWindow, OpAction, Scenario, Step, StepKind, UntilTarget};
+use crate::timeline::{self, Timeline};
 use crate::transcript::{self, Entry, Transcript};
 use crate::wait::{fmt_duration, poll_until, Backoff, Probe};
 
@@ -85,25 +86,131 @@ pub struct RunReport {
     pub stack_ready: Duration,
     /// Wall time of the whole run.
     pub elapsed: Duration,
+    /// The merged timeline file (`<run_dir>/timeline.log`).
+    pub timeline: std::path::PathBuf,
+    /// Its last lines, for the console.
+    pub timeline_tail: Vec<String>,
 }
 
 /// Why a scenario could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The stack could not be built or brought up.
-    #[error(transparent)]
-    Launch(#[from] LaunchError),
+    /// The stack could not be built or brought up. `located` points into the scenario file
+    /// when the error is about one of its agents.
+    #[error("{}{source}", located.as_ref().map(|l| format!("{l}\n")).unwrap_or_default())]
+    Launch {
+        /// The error rendered at the agent's place in the scenario file.
+        located: Option<Box<crate::scenario::ScenarioError>>,
+        /// What went wrong.
+        #[source]
+        source: LaunchError,
+    },
+    /// A mistake in the scenario found once the stack was up (e.g. an unknown operation).
+    #[error("{0}")]
+    Scenario(Box<crate::scenario::ScenarioError>),
     /// Tearing down failed (the run's resources are labelled; `ocs-harness clean` removes them).
     #[error("teardown failed: {0}")]
     Teardown(String),
+}
+
+/// The launch error at the place in the scenario that caused it.
+fn locate(scenario: &Scenario, e: &LaunchError) -> Option<crate::scenario::ScenarioError> {
+    let agent = e.agent()?;
+    let src = scenario.agent_sources.get(agent)?;
+    let (pos, message, label) = match e {
+        LaunchError::AgentImage { .. } => (
+            src.image,
+            format!("the image of agent `{agent}` could not be built"),
+            "this build",
+        ),
+        LaunchError::Stack(crate::runtime::stack::StackError::ImageMissing { .. }) => (
+            src.image,
+            format!("the image of agent `{agent}` is not available"),
+            "this image",
+        ),
+        _ => (
+            src.entry,
+            format!("agent `{agent}` did not start"),
+            "this agent",
+        ),
+    };
+    Some(scenario.error_at(pos, message, label, None))
+}
+
+/// Every operation a step names must exist on its agent, unless the step expects an error
+/// reply (a deliberate probe of an unknown operation).
+async fn check_operations(
+    stack: &Stack,
+    scenario: &Scenario,
+) -> Option<crate::scenario::ScenarioError> {
+    let mut apis = std::collections::BTreeMap::new();
+    for step in &scenario.steps {
+        let (instance, op, expect) = match &step.kind {
+            StepKind::Op {
+                instance,
+                op,
+                expect,
+                ..
+            } => (instance, op, expect),
+            StepKind::Until {
+                target: UntilTarget::Op { instance, op },
+                expect,
+                ..
+            } => (instance, op, expect),
+            _ => continue,
+        };
+        if expect.status == Some(crate::ocs::ResponseCode::Error) {
+            continue;
+        }
+        if !apis.contains_key(instance) {
+            let api = stack.client().agent(instance).get_api().await.ok()?;
+            apis.insert(instance.clone(), api);
+        }
+        let api = &apis[instance];
+        if api.op(op).is_none() {
+            let names = |ops: &[crate::ocs::OpInfo]| {
+                ops.iter()
+                    .map(|o| format!("`{}`", o.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Some(scenario.error_at(
+                step.target,
+                format!("agent `{instance}` has no operation `{op}`"),
+                "unknown operation",
+                Some(format!(
+                    "its tasks are {} and its processes are {}; to probe an unknown operation on \
+                     purpose, expect `status: error`",
+                    names(&api.tasks),
+                    names(&api.processes)
+                )),
+            ));
+        }
+    }
+    None
 }
 
 /// Bring the scenario's stack up, run its steps, tear it down.
 pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let spec = scenario.stack_spec();
-    let (stack, _report) = launch(&spec, options).await?;
+    let (stack, _report) = match launch(&spec, options).await {
+        Ok(up) => up,
+        Err(source) => {
+            return Err(RunError::Launch {
+                located: locate(scenario, &source).map(Box::new),
+                source,
+            })
+        }
+    };
     let stack_ready = started.elapsed();
+    if let Some(e) = check_operations(&stack, scenario).await {
+        stack
+            .teardown()
+            .await
+            .map_err(|e| RunError::Teardown(e.to_string()))?;
+        return Err(RunError::Scenario(Box::new(e)));
+    }
     let mut transcript = Transcript {
         scenario: scenario.name.clone(),
         stack: stack
@@ -115,9 +222,22 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
             .collect(),
         steps: Vec::new(),
     };
-    let failure = run_steps(&stack, scenario, &mut transcript).await;
+    let tl = Timeline::new();
+    tl.record("harness", format!("stack {} ready", stack.run_id()));
+    let failure = run_steps(&stack, scenario, &mut transcript, &tl).await;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);
+    let text = timeline::render(&tl.merged(&stack.logs().lines()));
+    let timeline = run_dir.join("timeline.log");
+    let _ = std::fs::create_dir_all(&run_dir);
+    if let Err(e) = std::fs::write(&timeline, &text) {
+        eprintln!("ocs-harness: cannot write {}: {e}", timeline.display());
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let timeline_tail = lines[lines.len().saturating_sub(40)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
     stack
         .teardown()
         .await
@@ -129,6 +249,8 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
         run_dir,
         stack_ready,
         elapsed: started.elapsed(),
+        timeline,
+        timeline_tail,
     })
 }
 
@@ -136,15 +258,30 @@ async fn run_steps(
     stack: &Stack,
     scenario: &Scenario,
     transcript: &mut Transcript,
+    tl: &Timeline,
 ) -> Option<StepFailure> {
     let mut previous_mark = 0;
     for step in &scenario.steps {
         let mark = stack.logs().len();
-        let (entry, failure) = run_step(stack, step, previous_mark).await;
+        tl.record(
+            "harness",
+            format!(
+                "step {} (line {}): {}",
+                step.index,
+                step.line,
+                action_text(step)
+            ),
+        );
+        let (entry, failure) = run_step(stack, step, previous_mark, tl).await;
         transcript.steps.push(entry);
-        if failure.is_some() {
-            return failure;
+        if let Some(f) = failure {
+            tl.record(
+                "harness",
+                format!("step {} FAILED:\n{}", step.index, f.problems.join("\n")),
+            );
+            return Some(f);
         }
+        tl.record("harness", format!("step {} ok", step.index));
         previous_mark = mark;
     }
     None
@@ -184,6 +321,7 @@ async fn run_step(
     stack: &Stack,
     step: &Step,
     previous_mark: usize,
+    tl: &Timeline,
 ) -> (Entry, Option<StepFailure>) {
     let action = action_text(step);
     let mut entry = Entry {
@@ -205,24 +343,32 @@ async fn run_step(
         };
     let client = stack.client();
     match &step.kind {
-        StepKind::Api { instance, expect } => match client.agent(instance).get_api().await {
-            Ok(api) => {
-                entry.outcome = transcript::api(&api);
-                let problems: Vec<String> = expect
-                    .check_api(&api)
-                    .iter()
-                    .map(|m| m.to_string())
-                    .collect();
-                let failure = (!problems.is_empty())
-                    .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
-                (entry, failure)
+        StepKind::Api { instance, expect } => {
+            tl.record("bridge", format!("-> {instance} get_api"));
+            let result = client.agent(instance).get_api().await;
+            match result {
+                Ok(api) => {
+                    tl.record(
+                        "bridge",
+                        format!("<- {instance} get_api: {}", transcript::api(&api)),
+                    );
+                    entry.outcome = transcript::api(&api);
+                    let problems: Vec<String> = expect
+                        .check_api(&api)
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect();
+                    let failure = (!problems.is_empty())
+                        .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
+                    (entry, failure)
+                }
+                Err(e) => {
+                    let problems = call_problems(stack, instance, &e).await;
+                    entry.outcome = json!({"error": e.to_string()});
+                    (entry, Some(fail(problems, None, Some(instance))))
+                }
             }
-            Err(e) => {
-                let problems = call_problems(stack, instance, &e).await;
-                entry.outcome = json!({"error": e.to_string()});
-                (entry, Some(fail(problems, None, Some(instance))))
-            }
-        },
+        }
         StepKind::Op {
             action: op_action,
             instance,
@@ -232,6 +378,13 @@ async fn run_step(
             expect,
         } => {
             let agent = client.agent(instance);
+            tl.record(
+                "bridge",
+                match params {
+                    Some(p) => format!("-> {} {instance}.{op} {p}", op_action.as_str()),
+                    None => format!("-> {} {instance}.{op}", op_action.as_str()),
+                },
+            );
             let result = match op_action {
                 OpAction::Start => agent.start(op, params.clone()).await,
                 OpAction::Status => agent.status(op).await,
@@ -239,6 +392,15 @@ async fn run_step(
                 OpAction::Stop => agent.stop(op).await,
                 OpAction::Abort => agent.abort(op).await,
             };
+            match &result {
+                Ok(reply) => {
+                    tl.record("bridge", format!("<- {reply}"));
+                    if let Some(session) = &reply.session {
+                        tl.session(instance, session);
+                    }
+                }
+                Err(e) => tl.record("bridge", format!("<- error: {e}")),
+            }
             match result {
                 Ok(reply) => {
                     entry.outcome = transcript::reply(&reply);
@@ -276,7 +438,7 @@ async fn run_step(
                     initial: Duration::from_millis(50),
                     max: Duration::from_millis(250),
                 },
-                || until_probe(stack, client, instance, op, expect, &last),
+                || until_probe(stack, client, instance, op, expect, &last, tl),
             )
             .await;
             let last = last.into_inner().expect("until lock");
@@ -361,10 +523,15 @@ async fn until_probe(
     op: &str,
     expect: &crate::scenario::ReplyExpect,
     last: &std::sync::Mutex<Option<Reply>>,
+    tl: &Timeline,
 ) -> Probe<()> {
     let reply = client.agent(instance).status(op).await;
     match reply {
         Ok(reply) => {
+            tl.record("bridge", format!("<- status {instance}.{op}: {reply}"));
+            if let Some(session) = &reply.session {
+                tl.session(instance, session);
+            }
             let mismatches = expect.check_reply(&reply);
             let done = reply
                 .session
@@ -417,10 +584,13 @@ pub fn into_result(report: &RunReport) -> Result<(), String> {
     match &report.failure {
         None => Ok(()),
         Some(f) => Err(format!(
-            "scenario {} failed (run {}, files in {}):\n{f}",
+            "scenario {} failed (run {}, files in {}):\n{f}\n--- timeline (last {} lines; all of it in {}) ---\n{}",
             report.transcript.scenario,
             report.run_id,
-            report.run_dir.display()
+            report.run_dir.display(),
+            report.timeline_tail.len(),
+            report.timeline.display(),
+            report.timeline_tail.join("\n")
         )),
     }
 }

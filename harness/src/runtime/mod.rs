@@ -18,9 +18,18 @@ use stack::{Stack, StackError, UpOptions};
 /// Why a stack could not be launched.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    /// Building or finding images failed.
+    /// Building or finding the base images failed.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// Building an agent's image failed.
+    #[error("agent {instance_id}: {source}")]
+    AgentImage {
+        /// The agent.
+        instance_id: String,
+        /// What went wrong.
+        #[source]
+        source: ImageError,
+    },
     /// The stack could not be planned.
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
@@ -44,6 +53,20 @@ pub struct LaunchOptions {
     pub crossbar_ready: Duration,
     /// Readiness deadline per agent.
     pub agent_ready: Duration,
+}
+
+impl LaunchError {
+    /// The agent the error is about, when it is about one.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            LaunchError::AgentImage { instance_id, .. } => Some(instance_id),
+            LaunchError::Stack(StackError::NotReady { role, .. }) => role.strip_prefix("agent "),
+            LaunchError::Stack(StackError::ImageMissing { role, .. }) if role != "crossbar" => {
+                Some(role)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl LaunchOptions {
@@ -117,7 +140,11 @@ pub async fn launch(
             let bt = Instant::now();
             let args = args.clone().into_iter().collect();
             let img = build_agent_image(&docker, context, dockerfile.as_deref(), &args, &overrides)
-                .await?;
+                .await
+                .map_err(|source| LaunchError::AgentImage {
+                    instance_id: agent.instance_id.clone(),
+                    source,
+                })?;
             if img.built {
                 report.built.push((img.image.to_string(), bt.elapsed()));
             }

@@ -20,7 +20,7 @@ use crate::ocs::{CallOptions, ClientError, HttpBridge, OcsClient, Transport};
 use crate::overrides::ImageRef;
 use crate::plan::{ContainerPlan, StackPlan, CROSSBAR_PORT, LABEL_RUN};
 use crate::runtime::logs::LogStore;
-use crate::wait::{fmt_duration, poll_until, Backoff, Probe, WaitError};
+use crate::wait::{poll_until, Backoff, Probe, WaitError};
 
 /// Why a stack could not be brought up or torn down.
 #[derive(Debug, thiserror::Error)]
@@ -709,16 +709,79 @@ async fn exited(container: &ContainerAsync<GenericImage>) -> Option<String> {
         Ok(true) => None,
         Ok(false) => {
             let code = container.exit_code().await.ok().flatten();
+            let ago = exited_ago(container.id()).await;
             Some(match code {
-                Some(c) => format!("the container exited with code {c}"),
-                None => "the container is not running".into(),
+                Some(c) => format!("the container exited with code {c}{ago}"),
+                None => format!("the container is not running{ago}"),
             })
         }
         Err(e) => Some(format!("the container cannot be inspected: {e}")),
     }
 }
 
-/// `1.2s` style for timings in messages.
-pub fn show(d: Duration) -> String {
-    fmt_duration(d)
+/// ` (0.12s ago)`: how long ago the engine saw the container finish, so a report shows how
+/// quickly the exit was noticed. Empty when the engine does not say.
+async fn exited_ago(id: &str) -> String {
+    let Ok(docker) = testcontainers::core::client::docker_client_instance().await else {
+        return String::new();
+    };
+    let finished = docker
+        .inspect_container(
+            id,
+            None::<testcontainers::bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .ok()
+        .and_then(|i| i.state)
+        .and_then(|s| s.finished_at);
+    let Some(finished) = finished else {
+        return String::new();
+    };
+    match unix_time_of_rfc3339(&finished) {
+        Some(t) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            format!(" ({:.2}s ago)", (now - t).max(0.0))
+        }
+        None => String::new(),
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time as Docker writes it
+/// (`2026-11-27T13:44:50.123456789Z`).
+pub fn unix_time_of_rfc3339(s: &str) -> Option<f64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let frac: f64 = format!("0.{frac}").parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_times_parse() {
+        assert_eq!(unix_time_of_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            unix_time_of_rfc3339("2026-11-27T13:44:50.5Z"),
+            Some(1_795_787_090.5)
+        );
+        assert_eq!(unix_time_of_rfc3339("garbage"), None);
+    }
 }
