@@ -1,19 +1,15 @@
 //! The `ocs-harness` command line: build the offline images, run a scenario, clean up.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ocs_harness::plan::LABEL_CREATED;
-use ocs_harness::recipes::{ImageSet, LABEL_MANAGED};
+use ocs_harness::recipes::ImageSet;
 use ocs_harness::runtime::images::{cache_dir, ensure_base_images};
-use ocs_harness::runtime::stack::docker;
+use ocs_harness::runtime::stack::{docker, remove_run};
+use ocs_harness::runtime::sweep::{sweep, Sweep};
 use ocs_harness::runtime::LaunchOptions;
 use ocs_harness::scenario::{check_file, Scenario, ScenarioErrors};
-use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
-};
 
 #[derive(Parser)]
 #[command(
@@ -30,8 +26,13 @@ struct Cli {
 enum Command {
     /// Build the local ocs and crossbar base images if they are missing, and print their tags.
     Images,
-    /// Remove every container and network the harness created (by label), and say what.
-    Clean,
+    /// Remove what earlier runs left (killed harness processes, kept stacks), and say what.
+    /// Runs owned by a live harness process are left alone.
+    Clean {
+        /// Remove only this run (its id is in every container name: ocsh-<run>-...).
+        #[arg(long)]
+        run: Option<String>,
+    },
     /// Validate scenario files without Docker; every mistake with file:line:column.
     Check {
         /// Scenario files.
@@ -45,6 +46,9 @@ enum Command {
         /// Print the normalised transcript (YAML) when the run ends.
         #[arg(long)]
         transcript: bool,
+        /// Leave the stack running when a step fails, and print how to reach it.
+        #[arg(long, env = "OCS_HARNESS_KEEP_ON_FAILURE")]
+        keep_on_failure: bool,
     },
 }
 
@@ -53,9 +57,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Images => images().await,
-        Command::Clean => clean().await,
+        Command::Clean { run } => clean(run).await,
         Command::Check { files } => check(&files),
-        Command::Run { file, transcript } => run(&file, transcript).await,
+        Command::Run {
+            file,
+            transcript,
+            keep_on_failure,
+        } => run(&file, transcript, keep_on_failure).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,59 +100,24 @@ async fn images() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn clean() -> anyhow::Result<()> {
+async fn clean(run: Option<String>) -> anyhow::Result<()> {
     let docker = docker().await?;
-    let filter = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await?;
-    let mut removed = 0;
-    for c in containers {
-        let Some(id) = c.id else { continue };
-        let name = c
-            .names
-            .and_then(|n| n.first().cloned())
-            .unwrap_or_else(|| id.clone());
-        let created = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_CREATED).cloned())
-            .unwrap_or_default();
-        docker
-            .remove_container(
-                &id,
-                Some(
-                    RemoveContainerOptionsBuilder::new()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            )
-            .await?;
-        println!(
-            "removed container {} (created {created})",
-            name.trim_start_matches('/')
-        );
-        removed += 1;
+    let lines = match run {
+        Some(run) => {
+            let removed = remove_run(&docker, &run).await?;
+            if removed.is_empty() {
+                vec![]
+            } else {
+                vec![format!("removed run {run}: {}", removed.join(", "))]
+            }
+        }
+        None => sweep(&docker, Sweep::AllButLive).await?,
+    };
+    if lines.is_empty() {
+        println!("nothing to clean");
     }
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await?;
-    for n in networks {
-        let Some(name) = n.name else { continue };
-        docker.remove_network(&name).await?;
-        println!("removed network {name}");
-        removed += 1;
-    }
-    if removed == 0 {
-        println!("nothing to clean: no container or network carries {LABEL_MANAGED}=true");
+    for line in lines {
+        println!("{line}");
     }
     Ok(())
 }
@@ -171,9 +144,10 @@ fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(file: &Path, show_transcript: bool) -> anyhow::Result<()> {
+async fn run(file: &Path, show_transcript: bool, keep_on_failure: bool) -> anyhow::Result<()> {
     let scenario = Scenario::from_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let options = LaunchOptions::new(&scenario.name);
+    let mut options = LaunchOptions::new(&scenario.name);
+    options.keep_on_failure |= keep_on_failure;
     eprintln!(
         "ocs-harness: running {} ({} steps)",
         file.display(),

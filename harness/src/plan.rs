@@ -18,6 +18,12 @@ pub const LABEL_SCENARIO: &str = "org.ocs-harness.scenario";
 pub const LABEL_CREATED: &str = "org.ocs-harness.created";
 /// Label with the logical name of a container in its stack (`crossbar`, an instance-id).
 pub const LABEL_ROLE: &str = "org.ocs-harness.role";
+/// Label with the pid of the harness process that owns the run.
+pub const LABEL_PID: &str = "org.ocs-harness.pid";
+/// Label with the host name of the machine that process runs on.
+pub const LABEL_HOST: &str = "org.ocs-harness.host";
+/// Label (on a marker network) saying a failed run's stack was kept, with the time (unix s).
+pub const LABEL_KEPT: &str = "org.ocs-harness.kept";
 
 /// The port crossbar listens on inside its container.
 pub const CROSSBAR_PORT: u16 = 8001;
@@ -171,6 +177,23 @@ pub struct StackPlan {
     pub agents: Vec<AgentPlan>,
     /// The generated site config file (YAML), mounted read-only at `/config/default.yaml`.
     pub site_config: String,
+}
+
+impl StackPlan {
+    /// Label every resource with the process that owns the run, so a later run can tell a
+    /// live run from one whose process was killed.
+    pub fn with_owner(mut self, pid: u32, host: &str) -> Self {
+        let owner = [
+            (LABEL_PID.to_string(), pid.to_string()),
+            (LABEL_HOST.to_string(), host.to_string()),
+        ];
+        self.labels.extend(owner.clone());
+        self.crossbar.labels.extend(owner.clone());
+        for a in &mut self.agents {
+            a.container.labels.extend(owner.clone());
+        }
+        self
+    }
 }
 
 /// Why a stack cannot be planned.

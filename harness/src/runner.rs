@@ -90,6 +90,8 @@ pub struct RunReport {
     pub timeline: std::path::PathBuf,
     /// Its last lines, for the console.
     pub timeline_tail: Vec<String>,
+    /// How to reach the stack when it was kept after a failure.
+    pub kept: Option<String>,
 }
 
 /// Why a scenario could not run at all.
@@ -238,10 +240,20 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
         .iter()
         .map(|l| l.to_string())
         .collect();
-    stack
-        .teardown()
-        .await
-        .map_err(|e| RunError::Teardown(e.to_string()))?;
+    let kept = if failure.is_some() && options.keep_on_failure {
+        Some(
+            stack
+                .keep()
+                .await
+                .map_err(|e| RunError::Teardown(e.to_string()))?,
+        )
+    } else {
+        stack
+            .teardown()
+            .await
+            .map_err(|e| RunError::Teardown(e.to_string()))?;
+        None
+    };
     Ok(RunReport {
         transcript,
         failure,
@@ -251,6 +263,7 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
         elapsed: started.elapsed(),
         timeline,
         timeline_tail,
+        kept,
     })
 }
 
@@ -591,6 +604,10 @@ pub fn into_result(report: &RunReport) -> Result<(), String> {
             report.timeline_tail.len(),
             report.timeline.display(),
             report.timeline_tail.join("\n")
-        )),
+        ) + &report
+            .kept
+            .as_ref()
+            .map(|k| format!("\n{k}"))
+            .unwrap_or_default()),
     }
 }

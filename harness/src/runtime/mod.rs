@@ -4,6 +4,7 @@
 pub mod images;
 pub mod logs;
 pub mod stack;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ pub struct LaunchOptions {
     pub crossbar_ready: Duration,
     /// Readiness deadline per agent.
     pub agent_ready: Duration,
+    /// Leave a failed run's stack running for inspection
+    /// (default from `OCS_HARNESS_KEEP_ON_FAILURE=1`).
+    pub keep_on_failure: bool,
 }
 
 impl LaunchError {
@@ -79,6 +83,8 @@ impl LaunchOptions {
             runs_dir: default_runs_dir(),
             crossbar_ready: Duration::from_secs(60),
             agent_ready: Duration::from_secs(60),
+            keep_on_failure: std::env::var("OCS_HARNESS_KEEP_ON_FAILURE")
+                .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
         }
     }
 }
@@ -118,6 +124,9 @@ pub async fn launch(
     options: &LaunchOptions,
 ) -> Result<(Stack, LaunchReport), LaunchError> {
     let docker = stack::docker().await?;
+    for line in sweep::sweep(&docker, sweep::Sweep::Stale).await? {
+        eprintln!("ocs-harness: {line}");
+    }
     let t = Instant::now();
     let base = ensure_base_images(&docker, &options.images, &|line| {
         eprintln!("ocs-harness: {line}")
@@ -174,7 +183,8 @@ pub async fn launch(
         &overrides,
         &built,
         user_scf.as_deref(),
-    )?;
+    )?
+    .with_owner(std::process::id(), &sweep::host_name());
     let mut up = UpOptions::in_dir(options.runs_dir.join(&run_id));
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;

@@ -201,6 +201,7 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, St
             .names
             .and_then(|n| n.first().cloned())
             .unwrap_or_else(|| id.clone());
+        let name = name.trim_start_matches('/').to_string();
         match docker
             .remove_container(
                 &id,
@@ -213,11 +214,12 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, St
             )
             .await
         {
-            Ok(()) => removed.push(format!("container {}", name.trim_start_matches('/'))),
+            Ok(()) => removed.push(format!("container {name}")),
+            // Gone already, or someone else (an engine-side removal) is removing it.
             Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
+                status_code: 404 | 409,
                 ..
-            }) => {}
+            }) => removed.push(format!("container {name}")),
             Err(e) => return Err(docker_err(format!("removing container {name}"))(e)),
         }
     }
@@ -229,13 +231,32 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, St
         .map_err(docker_err(format!("listing the networks of run {run_id}")))?;
     for n in networks {
         let Some(name) = n.name else { continue };
-        match docker.remove_network(&name).await {
+        // A container still being removed keeps its endpoint for a moment: retry until the
+        // network can go, within a deadline.
+        let gone = poll_until(
+            format!("network {name} to be removable"),
+            Duration::from_secs(30),
+            Backoff::default(),
+            || async {
+                match docker.remove_network(&name).await {
+                    Ok(())
+                    | Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }) => Probe::Ready(()),
+                    Err(e) => Probe::Pending(e.to_string()),
+                }
+            },
+        )
+        .await;
+        match gone {
             Ok(()) => removed.push(format!("network {name}")),
-            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                ..
-            }) => {}
-            Err(e) => return Err(docker_err(format!("removing network {name}"))(e)),
+            Err(e) => {
+                return Err(StackError::Docker {
+                    doing: format!("removing network {name}"),
+                    detail: e.to_string(),
+                })
+            }
         }
     }
     Ok(removed)
@@ -324,11 +345,24 @@ impl Stack {
 
         let logs = LogStore::new();
         let run_id = plan.run_id.clone();
-        let result =
-            Self::bring_up(plan, &docker, &options, &config_dir, logs, timings, started).await;
+        crate::runtime::sweep::register(&run_id, &logs, &options.run_dir);
+        let result = Self::bring_up(
+            plan,
+            &docker,
+            &options,
+            &config_dir,
+            logs.clone(),
+            timings,
+            started,
+        )
+        .await;
         if result.is_err() {
+            // A signal handler removing the run makes the start fail; it owns the exit.
+            crate::runtime::sweep::wait_if_shutting_down().await;
             // Whatever a failed start left behind (containers in `Created`, the network).
+            let _ = crate::runtime::sweep::save_logs(&logs, &options.run_dir);
             let _ = remove_run(&docker, &run_id).await;
+            crate::runtime::sweep::unregister(&run_id);
         }
         result
     }
@@ -561,47 +595,92 @@ impl Stack {
     /// Save the logs, remove every container and the network. Returns what was removed.
     pub async fn teardown(mut self) -> Result<Vec<String>, StackError> {
         self.torn_down = true;
+        crate::runtime::sweep::wait_if_shutting_down().await;
         self.save_logs()?;
-        let mut removed = Vec::new();
-        let agents = std::mem::take(&mut self.agents);
-        let removals = agents
-            .into_iter()
-            .map(|(id, c)| async move { c.rm().await.map(|_| id) });
-        for r in join_all(removals).await {
-            match r {
-                Ok(id) => removed.push(format!("container of {id}")),
-                Err(e) => return Err(tc_err("removing an agent container")(e)),
-            }
+        // One removal path for everything labelled with the run (it tolerates containers
+        // that are already gone); the handles must not remove them again on drop.
+        for (_, c) in std::mem::take(&mut self.agents) {
+            std::mem::forget(c);
         }
         if let Some(c) = self.crossbar.take() {
-            c.rm().await.map_err(tc_err("removing crossbar"))?;
-            removed.push("container of crossbar".into());
+            std::mem::forget(c);
         }
-        removed.extend(remove_run(&self.docker, &self.plan.run_id).await?);
+        let removed = remove_run(&self.docker, &self.plan.run_id).await?;
+        crate::runtime::sweep::unregister(&self.plan.run_id);
         Ok(removed)
+    }
+
+    /// Leave the stack running for inspection (after a failure): logs saved, a marker
+    /// network records when it was kept (a later run removes it once older than
+    /// `OCS_HARNESS_KEEP_MAX_AGE`), and the returned text says how to reach and remove it.
+    pub async fn keep(mut self) -> Result<String, StackError> {
+        self.torn_down = true;
+        crate::runtime::sweep::wait_if_shutting_down().await;
+        let logs_dir = self.save_logs()?;
+        let mut labels: HashMap<String, String> = self.plan.labels.clone().into_iter().collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        labels.insert(crate::plan::LABEL_KEPT.into(), now.to_string());
+        self.docker
+            .create_network(NetworkCreateRequest {
+                name: format!("{}-kept", self.plan.network),
+                driver: Some("bridge".into()),
+                internal: Some(true),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+            .map_err(docker_err("marking the stack as kept"))?;
+        crate::runtime::sweep::unregister(&self.plan.run_id);
+        // Keep the containers: their handles must not remove them on drop.
+        for (_, c) in std::mem::take(&mut self.agents) {
+            std::mem::forget(c);
+        }
+        if let Some(c) = self.crossbar.take() {
+            std::mem::forget(c);
+        }
+        let run = &self.plan.run_id;
+        let first_agent = self.plan.agents.last();
+        let mut text = format!(
+            "the stack of run {run} was kept for inspection:\n  \
+             bridge: {url}\n",
+            url = self.bridge_url
+        );
+        if let Some(a) = first_agent {
+            text.push_str(&format!(
+                "  curl -s -X POST -H 'Content-Type: application/json' \\\n    \
+                 -d '{{\"procedure\":\"{root}.{id}\",\"args\":[\"get_api\"]}}' {url}\n",
+                root = self.plan.address_root,
+                id = a.instance_id,
+                url = self.bridge_url
+            ));
+        }
+        for c in std::iter::once(&self.plan.crossbar)
+            .chain(self.plan.agents.iter().map(|a| &a.container))
+        {
+            text.push_str(&format!(
+                "  docker logs -f {n}    docker exec -it {n} bash\n",
+                n = c.name
+            ));
+        }
+        text.push_str(&format!(
+            "  logs so far: {}\n  remove it: ocs-harness clean --run {run}\n  \
+             (a later run removes it after OCS_HARNESS_KEEP_MAX_AGE, default 1h)",
+            logs_dir.display()
+        ));
+        Ok(text)
     }
 
     /// Write every container's log to `<run_dir>/logs/<role>.log`.
     pub fn save_logs(&self) -> Result<PathBuf, StackError> {
-        let dir = self.run_dir.join("logs");
-        std::fs::create_dir_all(&dir).map_err(|source| StackError::Io {
-            doing: format!("creating {}", dir.display()),
-            source,
-        })?;
-        let mut files: BTreeMap<String, String> = BTreeMap::new();
-        for line in self.logs.lines() {
-            let f = files.entry(line.container.clone()).or_default();
-            f.push_str(&line.text);
-            f.push('\n');
-        }
-        for (role, text) in files {
-            let path = dir.join(format!("{role}.log"));
-            std::fs::write(&path, text).map_err(|source| StackError::Io {
-                doing: format!("writing {}", path.display()),
+        crate::runtime::sweep::save_logs(&self.logs, &self.run_dir).map_err(|source| {
+            StackError::Io {
+                doing: format!("saving the logs of run {}", self.plan.run_id),
                 source,
-            })?;
-        }
-        Ok(dir)
+            }
+        })
     }
 }
 
@@ -617,6 +696,7 @@ impl Drop for Stack {
         drop(std::mem::take(&mut self.agents));
         drop(self.crossbar.take());
         let run_id = self.plan.run_id.clone();
+        crate::runtime::sweep::unregister(&run_id);
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
