@@ -14,9 +14,11 @@ use rstest::rstest;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario(#[files("../scenarios/*.yaml")] path: PathBuf) {
     let scenario = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let report = runner::run(&scenario, &LaunchOptions::new(&scenario.name))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let result = runner::run(&scenario, &LaunchOptions::new(&scenario.name)).await;
+    // With OCS_HARNESS_JUNIT_DIR set, each scenario leaves a JUnit file for CI reporting.
+    let case = ocs_harness::report::Case::from_run(&scenario.name, &path, &result);
+    ocs_harness::report::write_junit_from_env(&case).expect("the JUnit report is written");
+    let report = result.unwrap_or_else(|e| panic!("{e}"));
     if let Err(failure) = runner::into_result(&report) {
         panic!("{failure}");
     }

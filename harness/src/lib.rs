@@ -9,6 +9,7 @@ pub mod ocs;
 pub mod overrides;
 pub mod plan;
 pub mod recipes;
+pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;

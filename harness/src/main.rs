@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ocs_harness::recipes::ImageSet;
+use ocs_harness::report::Case;
 use ocs_harness::runtime::images::{cache_dir, ensure_base_images};
 use ocs_harness::runtime::stack::{docker, remove_run};
 use ocs_harness::runtime::sweep::{sweep, Sweep};
@@ -39,10 +40,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run one scenario end to end: build, start, drive, check, tear down.
+    /// Run scenarios end to end, one after another: build, start, drive, check, tear down.
     Run {
-        /// The scenario file.
-        file: PathBuf,
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write a JUnit XML report (one testcase per scenario) to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
         /// Print the normalised transcript (YAML) when the run ends.
         #[arg(long)]
         transcript: bool,
@@ -60,10 +65,11 @@ async fn main() -> ExitCode {
         Command::Clean { run } => clean(run).await,
         Command::Check { files } => check(&files),
         Command::Run {
-            file,
+            files,
+            junit,
             transcript,
             keep_on_failure,
-        } => run(&file, transcript, keep_on_failure).await,
+        } => run_all(&files, junit.as_deref(), transcript, keep_on_failure).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,8 +150,48 @@ fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(file: &Path, show_transcript: bool, keep_on_failure: bool) -> anyhow::Result<()> {
-    let scenario = Scenario::from_file(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn run_all(
+    files: &[PathBuf],
+    junit: Option<&Path>,
+    show_transcript: bool,
+    keep_on_failure: bool,
+) -> anyhow::Result<()> {
+    let mut cases = Vec::new();
+    let mut failed = Vec::new();
+    for file in files {
+        let (name, result) = run(file, show_transcript, keep_on_failure).await;
+        if let Err(e) = &result {
+            let text = e.to_string();
+            if files.len() > 1 {
+                eprintln!("{text}");
+            }
+            failed.push(text);
+        }
+        if let Some(case) = name {
+            cases.push(case);
+        }
+    }
+    if let Some(path) = junit {
+        std::fs::write(path, ocs_harness::report::junit("ocs-harness", &cases))?;
+        eprintln!("ocs-harness: JUnit report in {}", path.display());
+    }
+    match failed.len() {
+        0 => Ok(()),
+        1 if files.len() == 1 => Err(anyhow::anyhow!(failed.remove(0))),
+        n => anyhow::bail!("{n} of {} scenarios failed", files.len()),
+    }
+}
+
+/// Run one scenario; its JUnit case (when it could be parsed) and its result.
+async fn run(
+    file: &Path,
+    show_transcript: bool,
+    keep_on_failure: bool,
+) -> (Option<Case>, anyhow::Result<()>) {
+    let scenario = match Scenario::from_file(file) {
+        Ok(s) => s,
+        Err(e) => return (None, Err(anyhow::anyhow!("{e}"))),
+    };
     let mut options = LaunchOptions::new(&scenario.name);
     options.keep_on_failure |= keep_on_failure;
     eprintln!(
@@ -153,7 +199,12 @@ async fn run(file: &Path, show_transcript: bool, keep_on_failure: bool) -> anyho
         file.display(),
         scenario.steps.len()
     );
-    let report = ocs_harness::runner::run(&scenario, &options).await?;
+    let result = ocs_harness::runner::run(&scenario, &options).await;
+    let case = Case::from_run(&scenario.name, file, &result);
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return (Some(case), Err(e.into())),
+    };
     for entry in &report.transcript.steps {
         let mark = match &report.failure {
             Some(f) if f.step == entry.step => "FAIL",
@@ -162,7 +213,10 @@ async fn run(file: &Path, show_transcript: bool, keep_on_failure: bool) -> anyho
         println!("{mark:>4}  step {:>2}: {}", entry.step, entry.action);
     }
     if show_transcript {
-        println!("{}", serde_saphyr::to_string(&report.transcript)?);
+        match serde_saphyr::to_string(&report.transcript) {
+            Ok(t) => println!("{t}"),
+            Err(e) => eprintln!("ocs-harness: cannot print the transcript: {e}"),
+        }
     }
     println!(
         "stack ready in {:.1}s, run took {:.1}s (run {}, files in {})",
@@ -171,5 +225,6 @@ async fn run(file: &Path, show_transcript: bool, keep_on_failure: bool) -> anyho
         report.run_id,
         report.run_dir.display()
     );
-    ocs_harness::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e))
+    let result = ocs_harness::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e));
+    (Some(case), result)
 }
