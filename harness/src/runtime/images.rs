@@ -475,6 +475,39 @@ pub async fn docker_build(
         .version(BuilderVersion::BuilderV1)
         .build();
     let mut log = String::new();
+    let result = run_build(docker, image, options, context_tar, &mut log).await;
+    if result.is_err() {
+        remove_intermediate_images(docker, &log).await;
+    }
+    result.map(|()| log)
+}
+
+/// Remove the untagged layers a failed build left (` ---> <id>` lines of its log), newest
+/// first. Tagged images (the base) and layers other images use refuse removal and stay.
+async fn remove_intermediate_images(docker: &Docker, log: &str) {
+    let ids: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("---> "))
+        .filter(|id| id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect();
+    for id in ids.iter().rev() {
+        let _ = docker
+            .remove_image(
+                id,
+                None::<testcontainers::bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+    }
+}
+
+async fn run_build(
+    docker: &Docker,
+    image: &ImageRef,
+    options: testcontainers::bollard::query_parameters::BuildImageOptions,
+    context_tar: Vec<u8>,
+    log: &mut String,
+) -> Result<(), ImageError> {
     let mut stream = docker.build_image(options, None, Some(body_full(Bytes::from(context_tar))));
     while let Some(item) = stream.next().await {
         match item {
@@ -486,7 +519,7 @@ pub async fn docker_build(
                     return Err(ImageError::Build {
                         image: image.to_string(),
                         message: detail.message.unwrap_or_default(),
-                        log: last_lines(&log, 40),
+                        log: last_lines(log, 40),
                     });
                 }
             }
@@ -500,12 +533,12 @@ pub async fn docker_build(
                 return Err(ImageError::Build {
                     image: image.to_string(),
                     message,
-                    log: last_lines(&log, 40),
+                    log: last_lines(log, 40),
                 });
             }
         }
     }
-    Ok(log)
+    Ok(())
 }
 
 /// An agent image built from a plugin's own build context.

@@ -1,0 +1,84 @@
+//! Bad input that only Docker can reveal (a missing build context, a failing Dockerfile, an
+//! image that is not there, an agent-class the image lacks, an SCF host that matches no
+//! container, an unknown operation): each case in `bad-input/run/` lists the text its error
+//! must contain (`# expect:` lines), and must leave no container or network behind.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ocs_harness::plan::LABEL_SCENARIO;
+use ocs_harness::runner;
+use ocs_harness::runtime::stack::docker;
+use ocs_harness::runtime::LaunchOptions;
+use ocs_harness::scenario::Scenario;
+use rstest::rstest;
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+};
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_run_input(#[files("bad-input/run/*.yaml")] path: PathBuf) {
+    let text = std::fs::read_to_string(&path).expect("case is readable");
+    let expected: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "{}: no `# expect:` line",
+        path.display()
+    );
+    let file = path.file_name().expect("file name").to_string_lossy();
+    let shown = Path::new("tests/bad-input/run").join(&*file);
+
+    let mut scenario = Scenario::from_str(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    scenario.path = shown;
+    // A unique name, so the leak check below sees only this case's resources.
+    scenario.name = format!("bad-{}-{}", scenario.name, std::process::id());
+    let result = runner::run(&scenario, &LaunchOptions::new(&scenario.name)).await;
+    let error = match result {
+        Ok(report) => panic!(
+            "{}: expected an error, but the run {}",
+            path.display(),
+            if report.failure.is_some() {
+                "failed at a step"
+            } else {
+                "passed"
+            }
+        ),
+        Err(e) => e.to_string(),
+    };
+    for want in &expected {
+        assert!(
+            error.contains(want),
+            "{}: the error does not contain {want:?}; it is:\n{error}",
+            path.display()
+        );
+    }
+
+    let docker = docker().await.expect("a Docker engine");
+    let filter = HashMap::from([("label", vec![format!("{LABEL_SCENARIO}={}", scenario.name)])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .expect("list containers");
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .expect("list networks");
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "{}: left {} containers and {} networks behind",
+        path.display(),
+        containers.len(),
+        networks.len()
+    );
+}
