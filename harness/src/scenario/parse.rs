@@ -1141,6 +1141,10 @@ fn op_target(
         None => (t.clone(), None),
     };
     let known = names.op_targets();
+    // A target naming an agent whose (invalid) id was already reported gets no second error.
+    if known.contains(&t) && t.contains('.') {
+        return None;
+    }
     if instance == "registry" && !names.registry && !known.contains(&instance) {
         let e = cx
             .err(
