@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use crate::ocs::{ClientError, HttpBridge, OcsClient, Reply, SessionStatus};
 use crate::runtime::stack::Stack;
 use crate::runtime::{launch, LaunchError, LaunchOptions};
-use crate::scenario::{LogWindow, OpAction, Scenario, Step, StepKind, UntilTarget};
+use crate::scenario::{
+    Fault, FaultAction, LogWindow, OpAction, PidExpect, Scenario, Step, StepKind, UntilTarget,
+};
 use crate::timeline::{self, Timeline};
 use crate::transcript::{self, Entry, Transcript};
 use crate::wait::{fmt_duration, poll_until, Backoff, Probe};
@@ -226,7 +228,8 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
     };
     let tl = Timeline::new();
     tl.record("harness", format!("stack {} ready", stack.run_id()));
-    let failure = run_steps(&stack, scenario, &mut transcript, &tl).await;
+    let mut stack = stack;
+    let failure = run_steps(&mut stack, scenario, &mut transcript, &tl).await;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);
     let text = timeline::render(&tl.merged(&stack.logs().lines()));
@@ -268,12 +271,13 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
 }
 
 async fn run_steps(
-    stack: &Stack,
+    stack: &mut Stack,
     scenario: &Scenario,
     transcript: &mut Transcript,
     tl: &Timeline,
 ) -> Option<StepFailure> {
     let mut previous_mark = 0;
+    let mut ctx = StepContext::default();
     for step in &scenario.steps {
         let mark = stack.logs().len();
         tl.record(
@@ -285,7 +289,10 @@ async fn run_steps(
                 action_text(step)
             ),
         );
-        let (entry, failure) = run_step(stack, step, previous_mark, tl).await;
+        let (entry, failure) = match &step.kind {
+            StepKind::Fault(fault) => run_fault(stack, step, fault, &mut ctx).await,
+            _ => run_step(stack, step, previous_mark, tl, &mut ctx).await,
+        };
         transcript.steps.push(entry);
         if let Some(f) = failure {
             tl.record(
@@ -298,6 +305,79 @@ async fn run_steps(
         previous_mark = mark;
     }
     None
+}
+
+/// What steps carry forward: the time of the last fault, each agent's last seen pid.
+#[derive(Debug, Default)]
+struct StepContext {
+    last_fault: Option<f64>,
+    pids: std::collections::BTreeMap<String, String>,
+}
+
+/// `<instance_pid>/<feed session_id>`: what identifies one run of an agent process.
+fn process_identity(api: &crate::ocs::AgentApi) -> String {
+    let session = api
+        .feeds
+        .iter()
+        .find_map(|(_, f)| f.get("session_id").and_then(|v| v.as_str()))
+        .unwrap_or("?");
+    format!("{}/{session}", api.instance_pid)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Inject a fault; the steps after it see the stack ready again where the fault restarts
+/// something (crossbar on its new port, its agents registered again).
+async fn run_fault(
+    stack: &mut Stack,
+    step: &Step,
+    fault: &Fault,
+    ctx: &mut StepContext,
+) -> (Entry, Option<StepFailure>) {
+    let action = action_text(step);
+    let role = fault.container.as_str();
+    ctx.last_fault = Some(unix_now());
+    let t = Instant::now();
+    let result = match fault.action {
+        FaultAction::Restart => stack.restart(role, fault.timeout).await,
+        FaultAction::Stop => stack.stop(role).await,
+        FaultAction::Start => stack.start(role, fault.timeout).await,
+        FaultAction::Kill => stack.kill(role, &fault.signal).await,
+        FaultAction::Pause => stack.pause(role).await,
+        FaultAction::Unpause => stack.unpause(role, fault.timeout).await,
+        FaultAction::Disconnect => match fault.duration {
+            Some(d) => stack.disconnect_for(role, d).await,
+            None => stack.disconnect(role).await,
+        },
+        FaultAction::Connect => stack.connect(role, fault.timeout).await,
+    };
+    let mut outcome = json!({"fault": fault.action.as_str(), "container": role});
+    if matches!(
+        fault.action,
+        FaultAction::Restart | FaultAction::Start | FaultAction::Unpause | FaultAction::Connect
+    ) {
+        outcome["ready_again"] = json!(result.is_ok());
+    }
+    let entry = Entry {
+        step: step.index,
+        action: action.clone(),
+        outcome,
+    };
+    let failure = result.err().map(|e| StepFailure {
+        step: step.index,
+        line: step.line,
+        action,
+        problems: vec![format!("{e} (after {})", fmt_duration(t.elapsed()))],
+        last_reply: None,
+        log_tail: stack.logs().tail(role, 25),
+        container: Some(role.to_string()),
+    });
+    (entry, failure)
 }
 
 fn action_text(step: &Step) -> String {
@@ -326,6 +406,20 @@ fn action_text(step: &Step) -> String {
             UntilTarget::Registry => format!("until registry (timeout {})", fmt_duration(*timeout)),
         },
         StepKind::Logs(check) => format!("logs {}", check.container),
+        StepKind::Fault(f) => match (f.action, &f.duration) {
+            (FaultAction::Kill, _) => format!("fault kill {} ({})", f.container, f.signal),
+            (FaultAction::Disconnect, Some(d)) => {
+                format!(
+                    "fault disconnect {} (for {})",
+                    f.container,
+                    fmt_duration(*d)
+                )
+            }
+            (a, _) => format!("fault {} {}", a.as_str(), f.container),
+        },
+        StepKind::Exits {
+            container, timeout, ..
+        } => format!("exits {container} (timeout {})", fmt_duration(*timeout)),
     }
 }
 
@@ -335,6 +429,7 @@ async fn run_step(
     step: &Step,
     previous_mark: usize,
     tl: &Timeline,
+    ctx: &mut StepContext,
 ) -> (Entry, Option<StepFailure>) {
     let action = action_text(step);
     let mut entry = Entry {
@@ -355,7 +450,43 @@ async fn run_step(
             container: container.map(str::to_string),
         };
     let client = stack.client();
+    let resolve = |e: &crate::scenario::ReplyExpect| match ctx.last_fault {
+        Some(t) => e.with_fault_time(t),
+        None => e.clone(),
+    };
     match &step.kind {
+        StepKind::Fault(_) => (
+            entry,
+            Some(fail(
+                vec!["internal: fault steps are run by run_fault".into()],
+                None,
+                None,
+            )),
+        ),
+        StepKind::Exits {
+            container,
+            code,
+            timeout,
+        } => match stack.wait_exit(container, *timeout).await {
+            Ok(got) => {
+                entry.outcome = json!({"exited": true, "code": got});
+                let failure = code.filter(|want| *want != got).map(|want| {
+                    fail(
+                        vec![format!("expected exit code {want}, got {got}")],
+                        None,
+                        Some(container),
+                    )
+                });
+                (entry, failure)
+            }
+            Err(e) => {
+                entry.outcome = json!({"error": e.to_string()});
+                (
+                    entry,
+                    Some(fail(vec![e.to_string()], None, Some(container))),
+                )
+            }
+        },
         StepKind::Api { instance, expect } => {
             tl.record("bridge", format!("-> {instance} get_api"));
             let result = client.agent(instance).get_api().await;
@@ -366,11 +497,32 @@ async fn run_step(
                         format!("<- {instance} get_api: {}", transcript::api(&api)),
                     );
                     entry.outcome = transcript::api(&api);
-                    let problems: Vec<String> = expect
+                    let mut problems: Vec<String> = expect
                         .check_api(&api)
                         .iter()
                         .map(|m| m.to_string())
                         .collect();
+                    // instance_pid alone repeats across restarts (pid namespaces); the feeds'
+                    // session_id is the process's construction time, new on every restart.
+                    let identity = process_identity(&api);
+                    let before = ctx.pids.insert(instance.clone(), identity.clone());
+                    match (expect.pid, before) {
+                        (Some(PidExpect::Same), Some(b)) if b != identity => {
+                            problems.push(format!(
+                                "pid: expected the same agent process, but it changed from \
+                                 {b} to {identity} (pid/feed session) (the agent restarted)"
+                            ))
+                        }
+                        (Some(PidExpect::Changed), Some(b)) if b == identity => problems.push(
+                            format!("pid: expected a new agent process, but it is still {b}"),
+                        ),
+                        (Some(_), None) => problems.push(
+                            "pid: there is no earlier `api` step of this agent to compare with; \
+                             add one before the fault"
+                                .into(),
+                        ),
+                        _ => {}
+                    }
                     let failure = (!problems.is_empty())
                         .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
                     (entry, failure)
@@ -390,6 +542,8 @@ async fn run_step(
             timeout,
             expect,
         } => {
+            let expect = resolve(expect);
+            let expect = &expect;
             let agent = client.agent(instance);
             tl.record(
                 "bridge",
@@ -438,6 +592,8 @@ async fn run_step(
             timeout,
             expect,
         } => {
+            let expect = resolve(expect);
+            let expect = &expect;
             let (instance, op) = match target {
                 UntilTarget::Op { instance, op } => (instance.as_str(), op.as_str()),
                 UntilTarget::Registry => ("registry", "main"),

@@ -157,6 +157,8 @@ pub struct Stack {
     run_dir: PathBuf,
     timings: Timings,
     torn_down: bool,
+    /// Log followers after restarts and timed reconnects; aborted at teardown.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -446,6 +448,7 @@ impl Stack {
             run_dir: options.run_dir.clone(),
             timings,
             torn_down: false,
+            background: Vec::new(),
             plan,
         };
 
@@ -592,10 +595,235 @@ impl Stack {
         Ok((running, code))
     }
 
+    fn container_id(&self, role: &str) -> Result<String, StackError> {
+        let c = if role == "crossbar" {
+            self.crossbar.as_ref()
+        } else {
+            self.agents.get(role)
+        };
+        c.map(|c| c.id().to_string())
+            .ok_or_else(|| StackError::Docker {
+                doing: format!("looking up container {role}"),
+                detail: "no such container in this stack".into(),
+            })
+    }
+
+    /// Stop and start the container of `role` again, then wait until the stack is ready
+    /// (crossbar: its bridge, on its possibly new port, and every running agent registered;
+    /// an agent: its `get_api`).
+    pub async fn restart(&mut self, role: &str, timeout: Duration) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        self.docker
+            .restart_container(
+                &id,
+                Some(
+                    testcontainers::bollard::query_parameters::RestartContainerOptionsBuilder::new(
+                    )
+                    .t(10)
+                    .build(),
+                ),
+            )
+            .await
+            .map_err(docker_err(format!("restarting {role}")))?;
+        self.after_start(role, &id, timeout).await
+    }
+
+    /// Stop the container of `role` (SIGTERM, SIGKILL after 10 s).
+    pub async fn stop(&mut self, role: &str) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        self.docker
+            .stop_container(
+                &id,
+                Some(
+                    testcontainers::bollard::query_parameters::StopContainerOptionsBuilder::new()
+                        .t(10)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(docker_err(format!("stopping {role}")))
+    }
+
+    /// Start the (stopped) container of `role`, then wait until the stack is ready.
+    pub async fn start(&mut self, role: &str, timeout: Duration) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        self.docker
+            .start_container(
+                &id,
+                None::<testcontainers::bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(docker_err(format!("starting {role}")))?;
+        self.after_start(role, &id, timeout).await
+    }
+
+    /// Send `signal` (e.g. `SIGKILL`) to the container of `role`.
+    pub async fn kill(&mut self, role: &str, signal: &str) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        self.docker
+            .kill_container(
+                &id,
+                Some(
+                    testcontainers::bollard::query_parameters::KillContainerOptionsBuilder::new()
+                        .signal(signal)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(docker_err(format!("sending {signal} to {role}")))
+    }
+
+    /// Freeze the container of `role`.
+    pub async fn pause(&mut self, role: &str) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        self.docker
+            .pause_container(&id)
+            .await
+            .map_err(docker_err(format!("pausing {role}")))
+    }
+
+    /// Thaw the container of `role`, then wait until it answers again.
+    pub async fn unpause(&mut self, role: &str, timeout: Duration) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        self.docker
+            .unpause_container(&id)
+            .await
+            .map_err(docker_err(format!("unpausing {role}")))?;
+        self.wait_ready(role, timeout).await
+    }
+
+    /// Cut the container of `role` off the stack's network.
+    pub async fn disconnect(&mut self, role: &str) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        disconnect(&self.docker, &self.plan.network, &id, role).await
+    }
+
+    /// Cut the container of `role` off the stack's network for `duration`, then put it back
+    /// (in the background: the run goes on meanwhile).
+    pub async fn disconnect_for(
+        &mut self,
+        role: &str,
+        duration: Duration,
+    ) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        disconnect(&self.docker, &self.plan.network, &id, role).await?;
+        let (docker, network, role) = (
+            self.docker.clone(),
+            self.plan.network.clone(),
+            role.to_string(),
+        );
+        self.background.push(tokio::spawn(async move {
+            // The partition's length is the fault itself, not a wait for a condition.
+            tokio::time::sleep(duration).await;
+            let _ = connect(&docker, &network, &id, &role).await;
+        }));
+        Ok(())
+    }
+
+    /// Put the container of `role` back on the stack's network, then wait until it answers.
+    pub async fn connect(&mut self, role: &str, timeout: Duration) -> Result<(), StackError> {
+        let id = self.container_id(role)?;
+        connect(&self.docker, &self.plan.network, &id, role).await?;
+        self.wait_ready(role, timeout).await
+    }
+
+    /// After a (re)start: follow the new run's logs, re-resolve crossbar's port, wait.
+    async fn after_start(
+        &mut self,
+        role: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<(), StackError> {
+        let started_at = self
+            .docker
+            .inspect_container(
+                id,
+                None::<testcontainers::bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.started_at)
+            .and_then(|t| unix_time_of_rfc3339(&t))
+            .unwrap_or(0.0);
+        self.background.push(tokio::spawn(follow_logs(
+            self.docker.clone(),
+            id.to_string(),
+            role.to_string(),
+            self.logs.clone(),
+            started_at,
+        )));
+        if role == "crossbar" {
+            let port = self
+                .crossbar
+                .as_ref()
+                .expect("crossbar is running")
+                .get_host_port_ipv4(CROSSBAR_PORT.tcp())
+                .await
+                .map_err(tc_err("reading crossbar's published port after a restart"))?;
+            self.bridge_url = format!("http://127.0.0.1:{port}/call")
+                .parse()
+                .expect("valid URL");
+            self.client = OcsClient::new(
+                HttpBridge::new(self.bridge_url.clone()),
+                self.plan.address_root.clone(),
+            );
+        }
+        self.wait_ready(role, timeout).await
+    }
+
+    /// Wait until `role` answers: crossbar's bridge and then every running agent, or one
+    /// agent's `get_api`.
+    async fn wait_ready(&self, role: &str, timeout: Duration) -> Result<(), StackError> {
+        let not_ready = |role: &str, error: WaitError| StackError::NotReady {
+            role: role.to_string(),
+            error,
+            log_tail: self.logs.tail(role, 30),
+        };
+        if role == "crossbar" {
+            let crossbar = self.crossbar.as_ref().expect("crossbar is running");
+            wait_bridge(&self.client, crossbar, timeout)
+                .await
+                .map_err(|e| not_ready("crossbar", e))?;
+            for (id, c) in &self.agents {
+                if c.is_running().await.unwrap_or(false) {
+                    wait_agent(&self.client, id, c, timeout)
+                        .await
+                        .map_err(|e| not_ready(&format!("agent {id}"), e))?;
+                }
+            }
+            return Ok(());
+        }
+        let c = &self.agents[role];
+        wait_agent(&self.client, role, c, timeout)
+            .await
+            .map_err(|e| not_ready(&format!("agent {role}"), e))
+    }
+
+    /// Wait until the container of `role` has exited; its exit code.
+    pub async fn wait_exit(&self, role: &str, timeout: Duration) -> Result<i64, WaitError> {
+        poll_until(
+            format!("the container of {role} to exit"),
+            timeout,
+            Backoff::default(),
+            || async {
+                match self.container_state(role).await {
+                    Ok((false, code)) => Probe::Ready(code.unwrap_or(-1)),
+                    Ok((true, _)) => Probe::Pending("still running".into()),
+                    Err(e) => Probe::Failed(e.to_string()),
+                }
+            },
+        )
+        .await
+    }
+
     /// Save the logs, remove every container and the network. Returns what was removed.
     pub async fn teardown(mut self) -> Result<Vec<String>, StackError> {
         self.torn_down = true;
         crate::runtime::sweep::wait_if_shutting_down().await;
+        for task in self.background.drain(..) {
+            task.abort();
+        }
         self.save_logs()?;
         // One removal path for everything labelled with the run (it tolerates containers
         // that are already gone); the handles must not remove them again on drop.
@@ -849,6 +1077,73 @@ pub fn unix_time_of_rfc3339(s: &str) -> Option<f64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + frac)
+}
+
+async fn disconnect(
+    docker: &Docker,
+    network: &str,
+    id: &str,
+    role: &str,
+) -> Result<(), StackError> {
+    docker
+        .disconnect_network(
+            network,
+            testcontainers::bollard::models::NetworkDisconnectRequest {
+                container: id.to_string(),
+                force: Some(true),
+            },
+        )
+        .await
+        .map_err(docker_err(format!("disconnecting {role} from {network}")))
+}
+
+async fn connect(docker: &Docker, network: &str, id: &str, role: &str) -> Result<(), StackError> {
+    docker
+        .connect_network(
+            network,
+            testcontainers::bollard::models::NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: None,
+            },
+        )
+        .await
+        .map_err(docker_err(format!("connecting {role} to {network}")))
+}
+
+/// Follow a restarted container's output into the store, from its new start on (the
+/// testcontainers consumer ends at the first stop).
+async fn follow_logs(docker: Docker, id: String, role: String, logs: LogStore, since: f64) {
+    use futures::StreamExt;
+    let options = testcontainers::bollard::query_parameters::LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(since.floor() as i32)
+        .build();
+    let mut stream = docker.logs(&id, Some(options));
+    while let Some(Ok(frame)) = stream.next().await {
+        let (kind, bytes) = match frame {
+            testcontainers::bollard::container::LogOutput::StdErr { message } => {
+                (crate::runtime::logs::Stream::Stderr, message)
+            }
+            testcontainers::bollard::container::LogOutput::StdOut { message }
+            | testcontainers::bollard::container::LogOutput::Console { message } => {
+                (crate::runtime::logs::Stream::Stdout, message)
+            }
+            testcontainers::bollard::container::LogOutput::StdIn { .. } => continue,
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.split_inclusive('\n') {
+            let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
+            // Lines of the previous run of the container are already in the store.
+            if unix_time_of_rfc3339(ts).is_some_and(|t| t < since) {
+                continue;
+            }
+            logs.push_bytes(&role, kind, rest.as_bytes());
+        }
+    }
+    logs.flush(&role);
 }
 
 #[cfg(test)]

@@ -47,6 +47,16 @@ pub struct SessionExpect {
 }
 
 impl ReplyExpect {
+    /// This expectation with every `after-last-fault` resolved against `t`.
+    pub fn with_fault_time(&self, t: f64) -> ReplyExpect {
+        let mut e = self.clone();
+        e.message = e.message.map(|m| m.with_fault_time(t));
+        if let Some(s) = &mut e.session {
+            s.data = s.data.as_ref().map(|m| m.with_fault_time(t));
+        }
+        e
+    }
+
     /// Whether nothing is expected (the step only needs the call to go through).
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
@@ -174,6 +184,18 @@ pub struct ApiExpect {
     pub processes: Vec<String>,
     /// Feeds that must exist (others may exist).
     pub feeds: Vec<String>,
+    /// `pid: same | changed`: the agent process compared with the previous `api` step of the
+    /// same agent (the runner checks it; `same` means it survived a fault).
+    pub pid: Option<PidExpect>,
+}
+
+/// The agent process across a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidExpect {
+    /// The same process (`instance_pid` and feed session ids unchanged).
+    Same,
+    /// A new process.
+    Changed,
 }
 
 impl ApiExpect {
@@ -651,7 +673,7 @@ fn parse_session(cx: &mut Cx, node: &Node) -> Option<SessionExpect> {
 
 /// Decode an `expect:` of an `api` step.
 pub(crate) fn parse_api_expect(cx: &mut Cx, node: &Node) -> Option<ApiExpect> {
-    const KEYS: &[&str] = &["agent-class", "tasks", "processes", "feeds"];
+    const KEYS: &[&str] = &["agent-class", "tasks", "processes", "feeds", "pid"];
     let f = cx.fields(
         node,
         "an `expect` of an `api` step",
@@ -670,6 +692,25 @@ pub(crate) fn parse_api_expect(cx: &mut Cx, node: &Node) -> Option<ApiExpect> {
     }
     if let Some(v) = f.get("feeds") {
         out.feeds = cx.strings(v, "`feeds`", "feeds: [feed_name]", true)?;
+    }
+    if let Some(v) = f.get("pid") {
+        out.pid = match cx.string(v, "`pid`", "pid: same")?.as_str() {
+            "same" => Some(PidExpect::Same),
+            "changed" => Some(PidExpect::Changed),
+            _ => {
+                let e = cx
+                    .err(
+                        v.pos,
+                        "`pid` must be `same` or `changed`",
+                        "not same/changed",
+                    )
+                    .help(
+                        "`pid: same` checks the agent process survived (compared with the \
+                         previous `api` step of this agent), `pid: changed` that it restarted",
+                    );
+                return cx.fail(e);
+            }
+        };
     }
     Some(out)
 }

@@ -20,7 +20,18 @@ use super::node::{Cx, Kind, Node};
 
 /// The matcher operators.
 pub const OPERATORS: &[&str] = &[
-    ">=", ">", "<=", "<", "==", "!=", "regex", "contains", "type", "exists", "len",
+    ">=",
+    ">",
+    "<=",
+    "<",
+    "==",
+    "!=",
+    "regex",
+    "contains",
+    "type",
+    "exists",
+    "len",
+    "after-last-fault",
 ];
 
 /// A compiled regular expression that compares by its source text.
@@ -139,6 +150,9 @@ pub enum MatchOp {
     Exists(bool),
     /// `len`: a string (characters), list or object of this length.
     Len(usize),
+    /// `after-last-fault: true`: a unix time later than the scenario's last fault step (the
+    /// runner replaces it with `>` that time before checking; see [`Matcher::with_fault_time`]).
+    AfterLastFault,
 }
 
 impl fmt::Display for MatchOp {
@@ -157,6 +171,7 @@ impl fmt::Display for MatchOp {
             Self::Exists(true) => write!(f, "the key to exist"),
             Self::Exists(false) => write!(f, "no such key"),
             Self::Len(n) => write!(f, "len {n}"),
+            Self::AfterLastFault => write!(f, "a time after the last fault"),
         }
     }
 }
@@ -270,6 +285,30 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
 }
 
 impl Matcher {
+    /// This matcher with `after-last-fault` turned into `> t` (the last fault's unix time).
+    pub fn with_fault_time(&self, t: f64) -> Matcher {
+        match self {
+            Matcher::Equals(v) => Matcher::Equals(v.clone()),
+            Matcher::Object(fields) => Matcher::Object(
+                fields
+                    .iter()
+                    .map(|(k, m)| (k.clone(), m.with_fault_time(t)))
+                    .collect(),
+            ),
+            Matcher::List(items) => {
+                Matcher::List(items.iter().map(|m| m.with_fault_time(t)).collect())
+            }
+            Matcher::Ops(ops) => Matcher::Ops(
+                ops.iter()
+                    .map(|op| match op {
+                        MatchOp::AfterLastFault => MatchOp::Gt(t),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// Check `actual` (`None`: the key is absent). The mismatch's path is relative to this
     /// matcher (empty at the top); see [`Mismatch::under`].
     pub fn matches(&self, actual: Option<&Value>) -> Result<(), Mismatch> {
@@ -382,6 +421,8 @@ fn op_holds(op: &MatchOp, actual: Option<&Value>) -> bool {
         MatchOp::Type(t) => t.holds(v),
         MatchOp::Exists(_) => unreachable!("handled above"),
         MatchOp::Len(n) => len_of(v) == Some(*n),
+        // Resolved by the runner; with no fault yet, any number is after it.
+        MatchOp::AfterLastFault => num.is_some(),
     }
 }
 
@@ -737,6 +778,10 @@ fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {
             }
         }
         "exists" => MatchOp::Exists(cx.bool(v, "`exists`", "{exists: true}")?),
+        "after-last-fault" => match &v.kind {
+            Kind::Bool(true) => MatchOp::AfterLastFault,
+            _ => return cx.type_error(v, "`after-last-fault`", "true", "{after-last-fault: true}"),
+        },
         "len" => match &v.kind {
             Kind::Num(n) if n.as_u64().is_some() => {
                 MatchOp::Len(n.as_u64().expect("checked") as usize)

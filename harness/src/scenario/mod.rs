@@ -38,8 +38,10 @@ use serde_json::Value;
 use crate::plan::StackSpec;
 
 pub use error::{ScenarioError, ScenarioErrors};
+/// Default readiness deadline after a fault that restarts a container.
+pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub use expect::{
-    ApiExpect, LogWindow, LogsCheck, ReplyExpect, SessionExpect, DEFAULT_LOGS_TIMEOUT,
+    ApiExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect, SessionExpect, DEFAULT_LOGS_TIMEOUT,
 };
 pub use matcher::{
     JsonType, MatchOp, Matcher, MessagesExpect, MessagesMode, Mismatch, Pattern, TextMatcher,
@@ -183,6 +185,77 @@ pub enum StepKind {
     },
     /// `logs: <container>`: check a container's log lines.
     Logs(LogsCheck),
+    /// `fault: <action>` on a container of the stack.
+    Fault(Fault),
+    /// `exits: <container>`: wait until the container exits (and check its exit code), for
+    /// an exit the scenario expects instead of failing on it.
+    Exits {
+        /// `crossbar` or an instance-id.
+        container: String,
+        /// The exit code it must have.
+        code: Option<i64>,
+        /// How long to wait.
+        timeout: Duration,
+    },
+}
+
+/// What a fault step does to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultAction {
+    /// Stop and start it again (then wait for readiness).
+    Restart,
+    /// Stop it (SIGTERM, then SIGKILL after 10 s).
+    Stop,
+    /// Start it again (then wait for readiness).
+    Start,
+    /// Send it a signal (`signal:`, default SIGKILL).
+    Kill,
+    /// Freeze it.
+    Pause,
+    /// Thaw it (then wait for readiness).
+    Unpause,
+    /// Cut it off the stack's network (`for:` reconnects it after that long).
+    Disconnect,
+    /// Put it back on the stack's network.
+    Connect,
+}
+
+impl FaultAction {
+    /// Every action, as written.
+    pub const ALL: &'static [(&'static str, FaultAction)] = &[
+        ("restart", FaultAction::Restart),
+        ("stop", FaultAction::Stop),
+        ("start", FaultAction::Start),
+        ("kill", FaultAction::Kill),
+        ("pause", FaultAction::Pause),
+        ("unpause", FaultAction::Unpause),
+        ("disconnect", FaultAction::Disconnect),
+        ("connect", FaultAction::Connect),
+    ];
+
+    /// The action as written.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .expect("every action is listed")
+    }
+}
+
+/// A fault step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// What to do.
+    pub action: FaultAction,
+    /// `crossbar` or an instance-id.
+    pub container: String,
+    /// `kill` only: the signal (default `SIGKILL`).
+    pub signal: String,
+    /// `disconnect` only: reconnect after this long.
+    pub duration: Option<Duration>,
+    /// `restart`, `start`, `unpause`: how long to wait for readiness (default 60 s).
+    pub timeout: Duration,
 }
 
 impl Scenario {

@@ -15,7 +15,7 @@ use super::expect::{
     ReplyExpect, DEFAULT_LOGS_TIMEOUT,
 };
 use super::node::{Cx, Fields, Key, Kind, Node, Pos};
-use super::{OpAction, Scenario, Step, StepKind, UntilTarget};
+use super::{Fault, FaultAction, OpAction, Scenario, Step, StepKind, UntilTarget};
 
 const TOP_KEYS: &[&str] = &["name", "description", "stack", "steps"];
 const STACK_KEYS: &[&str] = &["crossbar", "registry", "site-config", "agents"];
@@ -35,7 +35,7 @@ const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
 
 /// The step kinds, in the order they are suggested.
 pub(crate) const STEP_KINDS: &[&str] = &[
-    "api", "start", "status", "wait", "stop", "abort", "until", "logs",
+    "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault", "exits",
 ];
 const LOGS_KEYS: &[&str] = &[
     "name", "logs", "window", "timeout", "contains", "regex", "lines", "absent", "allow",
@@ -51,6 +51,8 @@ fn step_keys(kind: &str) -> &'static [&'static str] {
         "abort" => &["name", "abort", "expect"],
         "wait" => &["name", "wait", "timeout", "expect"],
         "until" => &["name", "until", "timeout", "expect"],
+        "fault" => &["name", "fault", "container", "signal", "for", "timeout"],
+        "exits" => &["name", "exits", "timeout", "code"],
         _ => LOGS_KEYS,
     }
 }
@@ -987,6 +989,26 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
             StepKind::Api { instance, expect }
         }
         "logs" => StepKind::Logs(decode_logs(cx, &fields, target, names)?),
+        "fault" => StepKind::Fault(decode_fault(cx, &fields, kind_key, target, names)?),
+        "exits" => {
+            let container = container_target(cx, target, "exits", names)?;
+            let timeout = match fields.get("timeout") {
+                Some(v) => parse_duration(cx, v, "`timeout`", false)?,
+                None => return missing(cx, &fields, kind_key, kind, "timeout", "timeout: 30s"),
+            };
+            let code = match fields.get("code") {
+                Some(v) => match &v.kind {
+                    Kind::Num(n) if n.as_i64().is_some() => n.as_i64(),
+                    _ => return cx.type_error(v, "`code`", "a whole number", "code: 0"),
+                },
+                None => None,
+            };
+            StepKind::Exits {
+                container,
+                code,
+                timeout,
+            }
+        }
         "until" => {
             let target = match target.scalar_text().as_deref() {
                 Some("registry") if names.registry => UntilTarget::Registry,
@@ -1233,8 +1255,13 @@ fn op_target(
     }
 }
 
-fn decode_logs(cx: &mut Cx, f: &Fields, target: &Node, names: &Names) -> Option<LogsCheck> {
-    let container = cx.nonempty_string(target, "the target of `logs`", "logs: barebones1")?;
+/// A container of the stack named by a step: `crossbar` or an agent's instance-id.
+fn container_target(cx: &mut Cx, target: &Node, kind: &str, names: &Names) -> Option<String> {
+    let container = cx.nonempty_string(
+        target,
+        &format!("the target of `{kind}`"),
+        &format!("{kind}: barebones1"),
+    )?;
     let mut known: Vec<String> = vec!["crossbar".into()];
     known.extend(names.op_targets());
     if !known.contains(&container) {
@@ -1244,10 +1271,10 @@ fn decode_logs(cx: &mut Cx, f: &Fields, target: &Node, names: &Names) -> Option<
         {
             cx.err(
                 target.pos,
-                format!("`logs` takes a container, not an operation (`{container}`)"),
+                format!("`{kind}` takes a container, not an operation (`{container}`)"),
                 "expected a container name",
             )
-            .help(format!("write `logs: {inst}`"))
+            .help(format!("write `{kind}: {inst}`"))
         } else {
             cx.err(
                 target.pos,
@@ -1264,6 +1291,115 @@ fn decode_logs(cx: &mut Cx, f: &Fields, target: &Node, names: &Names) -> Option<
         };
         return cx.fail(e);
     }
+    Some(container)
+}
+
+fn decode_fault(
+    cx: &mut Cx,
+    f: &Fields,
+    kind_key: &Key,
+    target: &Node,
+    names: &Names,
+) -> Option<Fault> {
+    let action_text = cx.nonempty_string(target, "the action of `fault`", "fault: restart")?;
+    let Some(action) = FaultAction::ALL
+        .iter()
+        .find(|(n, _)| *n == action_text)
+        .map(|(_, a)| *a)
+    else {
+        let all: Vec<&str> = FaultAction::ALL.iter().map(|(n, _)| *n).collect();
+        let e = cx
+            .err(
+                target.pos,
+                format!("unknown fault `{action_text}`"),
+                match closest(&action_text, all.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "not a fault".into(),
+                },
+            )
+            .help(format!("a fault is one of {}", list_names(&all)));
+        return cx.fail(e);
+    };
+    let container = match f.get("container") {
+        Some(v) => container_target(cx, v, "container", names)?,
+        None => return missing(cx, f, kind_key, "fault", "container", "container: crossbar"),
+    };
+    let only = |cx: &mut Cx, key: &str, allowed: &[FaultAction]| -> Option<()> {
+        match f.key(key) {
+            Some(k) if !allowed.contains(&action) => {
+                let e = cx
+                    .err(
+                        k.pos,
+                        format!("`{key}` does not apply to `fault: {action_text}`"),
+                        "not for this fault",
+                    )
+                    .help(format!(
+                        "`{key}` goes with `fault: {}`",
+                        allowed
+                            .iter()
+                            .map(|a| a.as_str())
+                            .collect::<Vec<_>>()
+                            .join("` or `fault: ")
+                    ));
+                cx.fail(e)
+            }
+            _ => Some(()),
+        }
+    };
+    only(cx, "signal", &[FaultAction::Kill])?;
+    only(cx, "for", &[FaultAction::Disconnect])?;
+    only(
+        cx,
+        "timeout",
+        &[
+            FaultAction::Restart,
+            FaultAction::Start,
+            FaultAction::Unpause,
+            FaultAction::Connect,
+        ],
+    )?;
+    let signal = match f.get("signal") {
+        Some(v) => {
+            let s = cx.nonempty_string(v, "`signal`", "signal: SIGTERM")?;
+            let upper = s.to_ascii_uppercase();
+            let name = if upper.starts_with("SIG") {
+                upper
+            } else {
+                format!("SIG{upper}")
+            };
+            const SIGNALS: &[&str] = &[
+                "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+                "SIGSTOP", "SIGCONT",
+            ];
+            if !SIGNALS.contains(&name.as_str()) {
+                let e = cx
+                    .err(v.pos, format!("unknown signal `{s}`"), "not a signal name")
+                    .help(format!("use one of {}", list_names(SIGNALS)));
+                return cx.fail(e);
+            }
+            name
+        }
+        None => "SIGKILL".to_string(),
+    };
+    let duration = match f.get("for") {
+        Some(v) => Some(parse_duration(cx, v, "`for`", false)?),
+        None => None,
+    };
+    let timeout = match f.get("timeout") {
+        Some(v) => parse_duration(cx, v, "`timeout`", false)?,
+        None => super::DEFAULT_FAULT_TIMEOUT,
+    };
+    Some(Fault {
+        action,
+        container,
+        signal,
+        duration,
+        timeout,
+    })
+}
+
+fn decode_logs(cx: &mut Cx, f: &Fields, target: &Node, names: &Names) -> Option<LogsCheck> {
+    let container = container_target(cx, target, "logs", names)?;
     let window = match f.get("window") {
         Some(v) => {
             let s = cx.string(v, "`window`", "window: step")?;

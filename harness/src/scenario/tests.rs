@@ -168,6 +168,7 @@ fn full_example_parses() {
                 tasks: vec!["print".into()],
                 processes: vec!["count".into()],
                 feeds: vec![],
+                pid: None,
             }
         }
     );
@@ -284,9 +285,11 @@ fn reference_example_parses() {
             StepKind::Op { action, .. } => action.as_str(),
             StepKind::Until { .. } => "until",
             StepKind::Logs(_) => "logs",
+            StepKind::Fault(_) => "fault",
+            StepKind::Exits { .. } => "exits",
         });
     }
-    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert_eq!(seen.len(), 10, "{seen:?}");
 }
 
 #[test]
@@ -933,6 +936,7 @@ fn api_checks() {
         tasks: vec!["print".into()],
         processes: vec!["count".into()],
         feeds: vec!["feed_name".into()],
+        pid: None,
     };
     assert!(good.check_api(&api).is_empty());
     let bad = ApiExpect {
@@ -940,6 +944,7 @@ fn api_checks() {
         tasks: vec!["count".into(), "nope".into()],
         processes: vec![],
         feeds: vec!["x".into()],
+        pid: None,
     };
     let text: Vec<String> = bad
         .check_api(&api)
