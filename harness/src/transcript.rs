@@ -105,8 +105,36 @@ pub fn api(a: &AgentApi) -> Value {
     })
 }
 
-/// A log line without its leading `YYYY-MM-DDTHH:MM:SS+0000 ` timestamp.
+/// A log line as a transcript shows it: no leading timestamp, and the values that differ
+/// between runs (container ids, run ids, IPv4 addresses) replaced by `<container-id>`,
+/// `ocsh-<run>` and `<ip>`.
 pub fn log_line(line: &str) -> String {
+    static VOLATILE: std::sync::LazyLock<[(regex::Regex, &str); 3]> =
+        std::sync::LazyLock::new(|| {
+            [
+                (
+                    regex::Regex::new(r"ocsh-[0-9a-f]{8}").expect("valid regex"),
+                    "ocsh-<run>",
+                ),
+                (
+                    regex::Regex::new(r"\b[0-9a-f]{12}\b").expect("valid regex"),
+                    "<container-id>",
+                ),
+                (
+                    regex::Regex::new(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+                        .expect("valid regex"),
+                    "<ip>",
+                ),
+            ]
+        });
+    let mut text = strip_timestamp(line);
+    for (re, with) in VOLATILE.iter() {
+        text = re.replace_all(&text, *with).into_owned();
+    }
+    text
+}
+
+fn strip_timestamp(line: &str) -> String {
     let b = line.as_bytes();
     let is_ts = b.len() > 25
         && b[4] == b'-'
@@ -159,5 +187,15 @@ mod tests {
             "count:0 Acquisition exited cleanly."
         );
         assert_eq!(log_line("Args: ['--mode']"), "Args: ['--mode']");
+        assert_eq!(
+            log_line(
+                "session joined: {'x_cb_node': '5003148f8a69-7', 'peer': 'tcp4:172.31.0.2:8001'}"
+            ),
+            "session joined: {'x_cb_node': '<container-id>-7', 'peer': 'tcp4:<ip>:8001'}"
+        );
+        assert_eq!(
+            log_line("ws://ocsh-0badcafe-crossbar:8001"),
+            "ws://ocsh-<run>-crossbar:8001"
+        );
     }
 }
