@@ -40,8 +40,32 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run scenarios on two image sets and report what changed; exits non-zero when the
+    /// behaviour changed (with --strict also on log or latency changes).
+    Compare {
+        /// The image set file to compare against (e.g. images/ocs-0.11.3.yaml).
+        #[arg(long)]
+        baseline: PathBuf,
+        /// The image set file under test (e.g. images/default.yaml).
+        #[arg(long)]
+        candidate: PathBuf,
+        /// Scenario files (default: scenarios/*.yaml).
+        files: Vec<PathBuf>,
+        /// Where to write the Markdown summary.
+        #[arg(long, default_value = "target/ocs-harness/compare.md")]
+        summary: PathBuf,
+        /// A latency change counts when above this fraction of the baseline (and 2 s).
+        #[arg(long, default_value_t = 0.5)]
+        latency_ratio: f64,
+        /// Also fail on log lines that appeared or vanished and on latency changes.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Run scenarios end to end, one after another: build, start, drive, check, tear down.
     Run {
+        /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
+        #[arg(long)]
+        images: Option<PathBuf>,
         /// Scenario files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -65,11 +89,37 @@ async fn main() -> ExitCode {
         Command::Clean { run } => clean(run).await,
         Command::Check { files } => check(&files),
         Command::Run {
+            images,
             files,
             junit,
             transcript,
             keep_on_failure,
-        } => run_all(&files, junit.as_deref(), transcript, keep_on_failure).await,
+        } => {
+            let opts = RunFlags {
+                images,
+                show_transcript: transcript,
+                keep_on_failure,
+            };
+            run_all(&files, junit.as_deref(), &opts).await
+        }
+        Command::Compare {
+            baseline,
+            candidate,
+            files,
+            summary,
+            latency_ratio,
+            strict,
+        } => {
+            compare(
+                &baseline,
+                &candidate,
+                files,
+                &summary,
+                latency_ratio,
+                strict,
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,16 +200,18 @@ fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_all(
-    files: &[PathBuf],
-    junit: Option<&Path>,
+/// How `run` runs each scenario.
+struct RunFlags {
+    images: Option<PathBuf>,
     show_transcript: bool,
     keep_on_failure: bool,
-) -> anyhow::Result<()> {
+}
+
+async fn run_all(files: &[PathBuf], junit: Option<&Path>, flags: &RunFlags) -> anyhow::Result<()> {
     let mut cases = Vec::new();
     let mut failed = Vec::new();
     for file in files {
-        let (name, result) = run(file, show_transcript, keep_on_failure).await;
+        let (name, result) = run(file, flags).await;
         if let Err(e) = &result {
             let text = e.to_string();
             if files.len() > 1 {
@@ -183,17 +235,16 @@ async fn run_all(
 }
 
 /// Run one scenario; its JUnit case (when it could be parsed) and its result.
-async fn run(
-    file: &Path,
-    show_transcript: bool,
-    keep_on_failure: bool,
-) -> (Option<Case>, anyhow::Result<()>) {
+async fn run(file: &Path, flags: &RunFlags) -> (Option<Case>, anyhow::Result<()>) {
     let scenario = match Scenario::from_file(file) {
         Ok(s) => s,
         Err(e) => return (None, Err(anyhow::anyhow!("{e}"))),
     };
     let mut options = LaunchOptions::new(&scenario.name);
-    options.keep_on_failure |= keep_on_failure;
+    options.keep_on_failure |= flags.keep_on_failure;
+    if let Some(images) = &flags.images {
+        options.images_file = Some(images.clone());
+    }
     eprintln!(
         "ocs-harness: running {} ({} steps)",
         file.display(),
@@ -212,7 +263,7 @@ async fn run(
         };
         println!("{mark:>4}  step {:>2}: {}", entry.step, entry.action);
     }
-    if show_transcript {
+    if flags.show_transcript {
         match serde_saphyr::to_string(&report.transcript) {
             Ok(t) => println!("{t}"),
             Err(e) => eprintln!("ocs-harness: cannot print the transcript: {e}"),
@@ -227,4 +278,64 @@ async fn run(
     );
     let result = ocs_harness::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e));
     (Some(case), result)
+}
+
+async fn compare(
+    baseline: &Path,
+    candidate: &Path,
+    mut files: Vec<PathBuf>,
+    summary: &Path,
+    latency_ratio: f64,
+    strict: bool,
+) -> anyhow::Result<()> {
+    use ocs_harness::compare::{self, CompareOptions, Verdict};
+    for set in [baseline, candidate] {
+        ocs_harness::imageset::load(set)?;
+    }
+    if files.is_empty() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("scenarios")
+            .map_err(|e| {
+                anyhow::anyhow!("no scenario files given and scenarios/ cannot be read: {e}")
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        found.sort();
+        files = found;
+    }
+    let mut scenarios = Vec::new();
+    for f in &files {
+        scenarios.push(Scenario::from_file(f).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    let options = CompareOptions {
+        latency_ratio,
+        ..CompareOptions::default()
+    };
+    let results = compare::compare(baseline, candidate, &scenarios, &options).await;
+    let md = compare::markdown(baseline, candidate, &results);
+    if let Some(dir) = summary.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(summary, &md)?;
+    println!("{md}");
+    eprintln!("ocs-harness: summary in {}", summary.display());
+    let behaviour = results
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Same))
+        .count();
+    let other = results.iter().filter(|c| c.changed()).count();
+    if behaviour > 0 || (strict && other > 0) {
+        anyhow::bail!(
+            "{} of {} scenarios changed behaviour{}",
+            behaviour,
+            results.len(),
+            if strict {
+                format!(" ({other} changed in any way)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
 }

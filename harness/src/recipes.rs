@@ -5,6 +5,8 @@
 //! Pure data: the recipe files are compiled into the crate, so the harness builds the same
 //! images from any working directory and as a dependency of a plugin's tests.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
 use crate::overrides::{ImageOverrides, ImageRef};
@@ -18,7 +20,7 @@ pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsRecipe {
     /// Debian suite given to debootstrap.
-    pub suite: &'static str,
+    pub suite: Cow<'static, str>,
     /// debootstrap variant.
     pub variant: &'static str,
     /// Packages added to the minimal base.
@@ -27,7 +29,7 @@ pub struct OsRecipe {
 
 /// The default OS recipe: Debian bookworm (CPython 3.11, the ABI the wheels are built for).
 pub const OS_BOOKWORM: OsRecipe = OsRecipe {
-    suite: "bookworm",
+    suite: Cow::Borrowed("bookworm"),
     variant: "minbase",
     include: &["python3", "python3-venv", "dumb-init", "ca-certificates"],
 };
@@ -39,11 +41,11 @@ pub struct PythonRecipe {
     /// Short name, used in tags and cache paths: `ocs` or `crossbar`.
     pub name: &'static str,
     /// The version of the main package, part of the tag.
-    pub version: &'static str,
+    pub version: Cow<'static, str>,
     /// Dockerfile template.
     pub dockerfile: &'static str,
     /// Fully pinned requirements (every dependency).
-    pub requirements: &'static str,
+    pub requirements: Cow<'static, str>,
     /// Other context files: `(name, contents)`.
     pub files: &'static [(&'static str, &'static str)],
 }
@@ -51,18 +53,18 @@ pub struct PythonRecipe {
 /// ocs 0.12.1 with every dependency pinned.
 pub const OCS_0_12_1: PythonRecipe = PythonRecipe {
     name: "ocs",
-    version: "0.12.1",
+    version: Cow::Borrowed("0.12.1"),
     dockerfile: include_str!("../recipes/ocs/Dockerfile"),
-    requirements: include_str!("../recipes/ocs/requirements.txt"),
+    requirements: Cow::Borrowed(include_str!("../recipes/ocs/requirements.txt")),
     files: &[],
 };
 
 /// crossbar 26.10.1 with every dependency pinned, laid out like simonsobs/ocs-crossbar.
 pub const CROSSBAR_26_10_1: PythonRecipe = PythonRecipe {
     name: "crossbar",
-    version: "26.10.1",
+    version: Cow::Borrowed("26.10.1"),
     dockerfile: include_str!("../recipes/crossbar/Dockerfile"),
-    requirements: include_str!("../recipes/crossbar/requirements.txt"),
+    requirements: Cow::Borrowed(include_str!("../recipes/crossbar/requirements.txt")),
     files: &[
         (
             "config.json.template",
@@ -147,20 +149,26 @@ impl PythonRecipe {
 /// The set of base images a run uses, and the recipes to build each when missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSet {
+    /// A name for reports (`default`, `ocs-0.11.3`, ...).
+    pub name: String,
     /// Root filesystem recipe.
     pub os: OsRecipe,
     /// ocs base image recipe.
     pub ocs: PythonRecipe,
     /// crossbar image recipe.
     pub crossbar: PythonRecipe,
+    /// Extra overrides, in order, applied after the set's own (see [`crate::imageset`]).
+    pub extra: Vec<(String, crate::imageset::OverrideTarget)>,
 }
 
 impl Default for ImageSet {
     fn default() -> Self {
         Self {
+            name: "default".into(),
             os: OS_BOOKWORM,
             ocs: OCS_0_12_1,
             crossbar: CROSSBAR_26_10_1,
+            extra: Vec::new(),
         }
     }
 }
@@ -214,12 +222,12 @@ mod tests {
         assert_eq!(set.ocs_image(), ImageSet::default().ocs_image());
 
         let mut changed = set.clone();
-        changed.ocs.requirements = "ocs==0.12.1\n";
+        changed.ocs.requirements = "ocs==0.12.1\n".into();
         assert_ne!(changed.ocs_image(), set.ocs_image());
         assert_eq!(changed.crossbar_image(), set.crossbar_image());
 
         let mut other_os = set.clone();
-        other_os.os.suite = "trixie";
+        other_os.os.suite = "trixie".into();
         assert_ne!(other_os.ocs_image(), set.ocs_image());
     }
 

@@ -84,8 +84,10 @@ pub struct RunReport {
     pub run_id: String,
     /// Where the run's files are (SCF, logs).
     pub run_dir: std::path::PathBuf,
-    /// Time to a ready stack.
+    /// Time to a ready stack, image checks and builds included.
     pub stack_ready: Duration,
+    /// Time the stack itself took to come up (network, containers, readiness), no images.
+    pub stack_up: Duration,
     /// Wall time of the whole run.
     pub elapsed: Duration,
     /// The merged timeline file (`<run_dir>/timeline.log`).
@@ -208,6 +210,7 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
         }
     };
     let stack_ready = started.elapsed();
+    let stack_up = stack.timings().total;
     if let Some(e) = check_operations(&stack, scenario).await {
         stack
             .teardown()
@@ -263,6 +266,7 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
         run_id,
         run_dir,
         stack_ready,
+        stack_up,
         elapsed: started.elapsed(),
         timeline,
         timeline_tail,

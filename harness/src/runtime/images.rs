@@ -297,7 +297,7 @@ async fn build_os_image(
             Command::new(&debootstrap)
                 .arg(format!("--variant={}", recipe.variant))
                 .arg(&include)
-                .arg(recipe.suite)
+                .arg(recipe.suite.as_ref())
                 .arg(&work),
         )
         .await?;
@@ -381,7 +381,7 @@ async fn wheelhouse(recipe: &PythonRecipe, cache: &Path) -> Result<PathBuf, Imag
         .await
         .map_err(io_err(format!("creating {}", dir.display())))?;
     let req = dir.join("requirements.txt");
-    tokio::fs::write(&req, recipe.requirements)
+    tokio::fs::write(&req, recipe.requirements.as_bytes())
         .await
         .map_err(io_err(format!("writing {}", req.display())))?;
     let python = ["python3", "python"]

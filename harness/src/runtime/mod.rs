@@ -34,6 +34,9 @@ pub enum LaunchError {
     /// The stack could not be planned.
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    /// The image set file is unusable.
+    #[error(transparent)]
+    ImageSet(#[from] crate::imageset::ImageSetError),
     /// The stack could not be brought up.
     #[error(transparent)]
     Stack(#[from] StackError),
@@ -46,6 +49,8 @@ pub struct LaunchOptions {
     pub scenario: String,
     /// The base image set.
     pub images: ImageSet,
+    /// An image set file to use instead of `images` (default from `$OCS_HARNESS_IMAGES`).
+    pub images_file: Option<PathBuf>,
     /// Extra overrides, applied after the image set's own.
     pub overrides: ImageOverrides,
     /// Where runs keep their files; a directory per run is made below it.
@@ -79,6 +84,9 @@ impl LaunchOptions {
         Self {
             scenario: scenario.into(),
             images: ImageSet::default(),
+            images_file: std::env::var_os("OCS_HARNESS_IMAGES")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             overrides: ImageOverrides::new(),
             runs_dir: default_runs_dir(),
             crossbar_ready: Duration::from_secs(60),
@@ -128,11 +136,38 @@ pub async fn launch(
         eprintln!("ocs-harness: {line}");
     }
     let t = Instant::now();
-    let base = ensure_base_images(&docker, &options.images, &|line| {
-        eprintln!("ocs-harness: {line}")
-    })
-    .await?;
-    let mut overrides = options.images.overrides();
+    let loaded;
+    let images = match &options.images_file {
+        Some(file) => {
+            loaded = crate::imageset::load(file)?;
+            &loaded
+        }
+        None => &options.images,
+    };
+    let base =
+        ensure_base_images(&docker, images, &|line| eprintln!("ocs-harness: {line}")).await?;
+    let mut overrides = images.overrides();
+    for (from, target) in &images.extra {
+        let to = match target {
+            crate::imageset::OverrideTarget::Image(i) => i.clone(),
+            crate::imageset::OverrideTarget::Build(context) => {
+                build_agent_image(&docker, context, None, &Default::default(), &overrides)
+                    .await
+                    .map_err(|source| LaunchError::AgentImage {
+                        instance_id: format!("(image set override {from})"),
+                        source,
+                    })?
+                    .image
+                    .to_string()
+            }
+        };
+        overrides.insert(from, &to).map_err(|problem| {
+            LaunchError::ImageSet(crate::imageset::ImageSetError {
+                file: images.name.clone(),
+                problem,
+            })
+        })?;
+    }
     overrides.extend(&options.overrides);
     let mut built = BTreeMap::new();
     let mut report = LaunchReport {
