@@ -190,7 +190,12 @@ mod tests {
     #[test]
     fn bundled_sets_load() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../images");
-        for name in ["default.yaml", "ocs-0.11.3.yaml", "seeded-difference.yaml"] {
+        for name in [
+            "default.yaml",
+            "ocs-0.11.3.yaml",
+            "crossbar-25.12.1.yaml",
+            "seeded-difference.yaml",
+        ] {
             let set = load(&root.join(name)).unwrap_or_else(|e| panic!("{e}"));
             assert!(!set.name.is_empty());
         }
