@@ -260,9 +260,9 @@ pub fn new_run_id() -> String {
     format!("{:08x}", rand::random::<u32>())
 }
 
-fn container_name(run_id: &str, role: &str) -> String {
-    let role: String = role
-        .chars()
+/// `s` with every character Docker does not allow in names replaced by `-`.
+pub fn docker_name_part(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -270,8 +270,11 @@ fn container_name(run_id: &str, role: &str) -> String {
                 '-'
             }
         })
-        .collect();
-    format!("ocsh-{run_id}-{role}")
+        .collect()
+}
+
+fn container_name(run_id: &str, role: &str) -> String {
+    format!("ocsh-{run_id}-{}", docker_name_part(role))
 }
 
 /// The crossbar config for `realm` and `address_root` on [`CROSSBAR_PORT`]: the ocs template

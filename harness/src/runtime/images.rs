@@ -636,16 +636,7 @@ pub async fn build_agent_image(
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
         .unwrap_or_else(|| "agent".into());
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let name = crate::plan::docker_name_part(&name);
     let image = ImageRef {
         repository: format!("ocs-harness/agent-{name}"),
         tag: hash.clone(),
