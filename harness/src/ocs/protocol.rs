@@ -433,7 +433,13 @@ struct OpInfoFields {
     abortable: Option<bool>,
     #[serde(default)]
     docstring: Option<String>,
+    /// Absent before ocs 0.12 (no access control): every op then needs level 1.
+    #[serde(default = "basic_privs")]
     min_privs: i64,
+}
+
+fn basic_privs() -> i64 {
+    1
 }
 
 /// One entry of `get_api`'s `tasks` or `processes`, from `[name, session_or_stub, op_info]`.
@@ -759,6 +765,16 @@ mod tests {
         assert_eq!(print.abortable, Some(false));
         assert_eq!(print.docstring, None);
         assert_eq!(print.min_privs, 2);
+        // ocs 0.11 sends op_info without min_privs (measured on ocs 0.11.3).
+        let old = AgentApi::from_value(serde_json::json!({
+            "agent_class": "BarebonesAgent", "instance_hostname": "ocs-docker", "instance_pid": 7,
+            "feeds": [], "processes": [],
+            "tasks": [["print", {"op_name": "print", "status": "no_history"},
+                       {"op_type": "task", "blocking": true, "abortable": false, "docstring": null}]],
+            "access_control": {}
+        }))
+        .unwrap();
+        assert_eq!(old.task("print").unwrap().min_privs, 1);
 
         assert_eq!(api.op("print").unwrap().name, "print");
         assert_eq!(api.op("count").unwrap().name, "count");

@@ -991,7 +991,9 @@ async fn wait_agent(
     );
     poll_until(condition, timeout, Backoff::default(), || async {
         match agent.get_api().await {
-            Ok(_) => Probe::Ready(()),
+            // An answer the client cannot decode still means the agent registered; the
+            // decoding problem shows in the steps that use it.
+            Ok(_) | Err(ClientError::Protocol { .. }) => Probe::Ready(()),
             Err(e) => {
                 if let Some(reason) = exited(container).await {
                     return Probe::Failed(reason);
