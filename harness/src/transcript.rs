@@ -117,7 +117,8 @@ pub fn log_line(line: &str) -> String {
                     "ocsh-<run>",
                 ),
                 (
-                    regex::Regex::new(r"\b[0-9a-f]{12}\b").expect("valid regex"),
+                    // crossbar's node ids are `<container id>-<pid>`; the pid varies too.
+                    regex::Regex::new(r"\b[0-9a-f]{12}(-\d+)?\b").expect("valid regex"),
                     "<container-id>",
                 ),
                 (
@@ -191,7 +192,7 @@ mod tests {
             log_line(
                 "session joined: {'x_cb_node': '5003148f8a69-7', 'peer': 'tcp4:172.31.0.2:8001'}"
             ),
-            "session joined: {'x_cb_node': '<container-id>-7', 'peer': 'tcp4:<ip>:8001'}"
+            "session joined: {'x_cb_node': '<container-id>', 'peer': 'tcp4:<ip>:8001'}"
         );
         assert_eq!(
             log_line("ws://ocsh-0badcafe-crossbar:8001"),
