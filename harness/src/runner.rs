@@ -90,6 +90,8 @@ pub struct RunReport {
     pub stack_up: Duration,
     /// Wall time of the whole run.
     pub elapsed: Duration,
+    /// Part of it spent checking and building images.
+    pub images: Duration,
     /// The merged timeline file (`<run_dir>/timeline.log`).
     pub timeline: std::path::PathBuf,
     /// Its last lines, for the console.
@@ -200,7 +202,7 @@ async fn check_operations(
 pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let spec = scenario.stack_spec();
-    let (stack, _report) = match launch(&spec, options).await {
+    let (stack, launch_report) = match launch(&spec, options).await {
         Ok(up) => up,
         Err(source) => {
             return Err(RunError::Launch {
@@ -268,6 +270,7 @@ pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunRepo
         stack_ready,
         stack_up,
         elapsed: started.elapsed(),
+        images: launch_report.images,
         timeline,
         timeline_tail,
         kept,
