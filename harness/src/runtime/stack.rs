@@ -824,7 +824,7 @@ impl Stack {
         for task in self.background.drain(..) {
             task.abort();
         }
-        self.save_logs()?;
+        self.save_engine_logs().await?;
         // One removal path for everything labelled with the run (it tolerates containers
         // that are already gone); the handles must not remove them again on drop.
         for (_, c) in std::mem::take(&mut self.agents) {
@@ -844,7 +844,7 @@ impl Stack {
     pub async fn keep(mut self) -> Result<String, StackError> {
         self.torn_down = true;
         crate::runtime::sweep::wait_if_shutting_down().await;
-        let logs_dir = self.save_logs()?;
+        let logs_dir = self.save_engine_logs().await?;
         let mut labels: HashMap<String, String> = self.plan.labels.clone().into_iter().collect();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -902,6 +902,50 @@ impl Stack {
     }
 
     /// Write every container's log to `<run_dir>/logs/<role>.log`.
+    /// Write every container's complete log, as the engine has it, to
+    /// `<run_dir>/logs/<role>.log`: unlike the followed stream, it cannot miss the last lines.
+    /// Falls back to the followed lines for a container the engine cannot give.
+    pub async fn save_engine_logs(&self) -> Result<PathBuf, StackError> {
+        use futures::StreamExt;
+        let dir = self.save_logs()?;
+        let containers = self
+            .crossbar
+            .iter()
+            .map(|c| ("crossbar".to_string(), c.id().to_string()))
+            .chain(
+                self.agents
+                    .iter()
+                    .map(|(r, c)| (r.clone(), c.id().to_string())),
+            );
+        for (role, id) in containers {
+            let options = testcontainers::bollard::query_parameters::LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .build();
+            let mut text = Vec::new();
+            let mut stream = self.docker.logs(&id, Some(options));
+            let mut complete = true;
+            while let Some(frame) = stream.next().await {
+                match frame {
+                    Ok(f) => text.extend_from_slice(&f.into_bytes()),
+                    Err(_) => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if complete {
+                let path = dir.join(format!("{role}.log"));
+                std::fs::write(&path, text).map_err(|source| StackError::Io {
+                    doing: format!("writing {}", path.display()),
+                    source,
+                })?;
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Write every container's followed log lines to `<run_dir>/logs/<role>.log`.
     pub fn save_logs(&self) -> Result<PathBuf, StackError> {
         crate::runtime::sweep::save_logs(&self.logs, &self.run_dir).map_err(|source| {
             StackError::Io {
