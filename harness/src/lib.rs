@@ -5,6 +5,7 @@
 //! module that talks to Docker) and driven through crossbar's HTTP call bridge (`ocs`, which
 //! knows nothing about Docker). `wait` holds the one polling primitive every wait uses.
 
+pub mod bench;
 pub mod compare;
 pub mod imageset;
 pub mod ocs;

@@ -27,6 +27,25 @@ struct Cli {
 enum Command {
     /// Build the local ocs and crossbar base images if they are missing, and print their tags.
     Images,
+    /// Measure where a run's time goes (readiness split, floor, overhead, bridge latency,
+    /// parallel scenarios, peak memory); prints a Markdown report.
+    Bench {
+        /// Runs per measurement (medians are reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Stack sizes, in agents.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+        agents: Vec<usize>,
+        /// Bridge calls per latency measurement.
+        #[arg(long, default_value_t = 200)]
+        calls: usize,
+        /// Scenarios run at once.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        parallel: Vec<usize>,
+        /// Where to write the report as well.
+        #[arg(long, default_value = "target/ocs-harness/bench.md")]
+        report: PathBuf,
+    },
     /// Remove what earlier runs left (killed harness processes, kept stacks), and say what.
     /// Runs owned by a live harness process are left alone.
     Clean {
@@ -86,6 +105,31 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Images => images().await,
+        Command::Bench {
+            runs,
+            agents,
+            calls,
+            parallel,
+            report,
+        } => {
+            let options = ocs_harness::bench::BenchOptions {
+                runs,
+                agents,
+                calls,
+                parallel,
+                scenario: ocs_harness::bench::default_scenario().to_path_buf(),
+            };
+            match ocs_harness::bench::run(&options).await {
+                Ok(md) => {
+                    println!("{md}");
+                    if let Some(dir) = report.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    std::fs::write(&report, md).map_err(anyhow::Error::from)
+                }
+                Err(e) => Err(e),
+            }
+        }
         Command::Clean { run } => clean(run).await,
         Command::Check { files } => check(&files),
         Command::Run {

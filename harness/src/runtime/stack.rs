@@ -568,6 +568,42 @@ impl Stack {
             .map(|a| a.container.name.as_str())
     }
 
+    /// As the container of `role` reports it: seconds from its start (the engine's StartedAt)
+    /// to the first log line containing `needle` (the engine's own line timestamp). `None`
+    /// when there is no such line yet.
+    pub async fn engine_time_to_line(&self, role: &str, needle: &str) -> Option<f64> {
+        use futures::StreamExt;
+        let id = self.container_id(role).ok()?;
+        let started = self
+            .docker
+            .inspect_container(
+                &id,
+                None::<testcontainers::bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .ok()?
+            .state?
+            .started_at?;
+        let started = unix_time_of_rfc3339(&started)?;
+        let options = testcontainers::bollard::query_parameters::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .build();
+        let mut stream = self.docker.logs(&id, Some(options));
+        while let Some(Ok(frame)) = stream.next().await {
+            let bytes = frame.into_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            for line in text.lines() {
+                if line.contains(needle) {
+                    let ts = line.split_once(' ').map(|(t, _)| t)?;
+                    return Some(unix_time_of_rfc3339(ts)? - started);
+                }
+            }
+        }
+        None
+    }
+
     /// Whether the container of `role` is running, and its exit code if not.
     pub async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {
         let c = if role == "crossbar" {
