@@ -27,6 +27,8 @@ pub struct BenchOptions {
     pub parallel: Vec<usize>,
     /// The scenario used for the parallel measurement.
     pub scenario: std::path::PathBuf,
+    /// Also measure the usual way (docker compose + ocs's own test helpers).
+    pub usual_way: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -145,6 +147,125 @@ async fn latency(calls: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     Ok((status, start_wait))
 }
 
+/// The usual way's script (compose up + ocs's own test helpers), compiled in.
+const USUAL_WAY: &str = include_str!("../bench/usual_way.py");
+
+/// A host venv with the pinned ocs client, installed from the image build's wheelhouse.
+async fn ocs_client_python() -> anyhow::Result<std::path::PathBuf> {
+    let cache = crate::runtime::images::cache_dir();
+    let venv = cache.join("bench-venv");
+    let python = venv.join("bin/python");
+    let done = venv.join(".complete");
+    if done.is_file() {
+        return Ok(python);
+    }
+    // The wheelhouse of the default ocs recipe (the image build made it).
+    let recipe = crate::recipes::OCS_0_12_1;
+    let wheels = cache.join("wheels").join(format!(
+        "{}-{}",
+        recipe.name,
+        crate::recipes::short_hash([recipe.requirements.as_bytes()])
+    ));
+    anyhow::ensure!(
+        wheels.join(".complete").is_file(),
+        "no ocs wheelhouse at {}; run `ocs-harness images` first",
+        wheels.display()
+    );
+    let ok = tokio::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .await?
+        .success()
+        && tokio::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-index",
+                "--no-deps",
+                "--find-links",
+            ])
+            .arg(&wheels)
+            .arg("-r")
+            .arg(wheels.join("requirements.txt"))
+            .status()
+            .await?
+            .success()
+        // ocs.testing, whose helpers the usual way uses, imports pytest and coverage.
+        && tokio::process::Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "pytest", "coverage"])
+            .status()
+            .await?
+            .success();
+    anyhow::ensure!(
+        ok,
+        "could not install the ocs client into {}",
+        venv.display()
+    );
+    Ok(python)
+}
+
+/// Seconds to ready the usual way for `n` FakeData agents: `(ready, first status, down)`.
+async fn usual_way(n: usize, python: &Path) -> anyhow::Result<(f64, f64, f64)> {
+    const PORT: u16 = 18001;
+    let docker = crate::runtime::stack::docker().await?;
+    let set = crate::recipes::ImageSet::default();
+    crate::runtime::images::ensure_base_images(&docker, &set, &|_| {}).await?;
+    let dir = crate::runtime::default_runs_dir().join("bench-usual-way");
+    std::fs::create_dir_all(dir.join("config"))?;
+    let ids: Vec<String> = (1..=n).map(|i| format!("fake{i}")).collect();
+    let mut compose = format!(
+        "version: '2.4'\nservices:\n  crossbar:\n    image: {}\n    ports: [\"127.0.0.1:{PORT}:8001\"]\n    \
+         volumes: [\"./crossbar-config.json:/ocs/.crossbar/config.json:ro\"]\n",
+        set.crossbar_image()
+    );
+    let mut instances = String::new();
+    for id in &ids {
+        compose.push_str(&format!(
+            "  {id}:\n    image: {}\n    hostname: ocs-docker\n    environment: {{INSTANCE_ID: {id}}}\n    \
+             volumes: [\"./config:/config:ro\"]\n",
+            set.ocs_image()
+        ));
+        instances.push_str(&format!(
+            "    - {{agent-class: FakeDataAgent, instance-id: {id}, arguments: [--mode, idle]}}\n"
+        ));
+    }
+    let hub = |host: &str, port: u16| {
+        format!(
+            "hub:\n  wamp_server: ws://{host}:{port}/ws\n  wamp_http: http://{host}:{port}/call\n  \
+             wamp_realm: test_realm\n  address_root: observatory\nhosts:\n  ocs-docker:\n    \
+             agent-instances:\n{instances}"
+        )
+    };
+    std::fs::write(dir.join("docker-compose.yml"), compose)?;
+    std::fs::write(
+        dir.join("crossbar-config.json"),
+        crate::plan::crossbar_config("test_realm", "observatory"),
+    )?;
+    std::fs::write(dir.join("config/default.yaml"), hub("crossbar", 8001))?;
+    std::fs::write(dir.join("default.yaml"), hub("localhost", PORT))?;
+    let script = dir.join("usual_way.py");
+    std::fs::write(&script, USUAL_WAY)?;
+    let out = tokio::process::Command::new(python)
+        .arg(&script)
+        .arg(&dir)
+        .arg(PORT.to_string())
+        .args(&ids)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the usual way failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}"))?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    Ok((f("ready"), f("first_status"), f("down")))
+}
+
 /// Peak resident set size of this process, in MiB.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -177,6 +298,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
         md,
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
+    let mut harness_walls = Vec::new();
     for &n in &options.agents {
         let mut samples = Vec::new();
         for r in 0..options.runs {
@@ -190,6 +312,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
         let m = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
         let (wall, floor) = (m(|s| s.wall), m(|s| s.floor));
         let overhead = m(|s| s.wall - s.floor);
+        harness_walls.push((n, wall));
         let _ = writeln!(
             md,
             "| {n} | {wall:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {floor:.2} | {overhead:.2} | {:.0}% |",
@@ -201,6 +324,38 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
             m(|s| s.agents_registration),
             overhead / floor * 100.0
         );
+    }
+
+    if options.usual_way {
+        let python = ocs_client_python().await?;
+        let _ = writeln!(
+            md,
+            "\n| agents | the usual way: compose up → ready (ocs.testing helpers) | first status | down | harness wall to ready | harness / usual |\n| --- | --- | --- | --- | --- | --- |"
+        );
+        for (n, harness) in &harness_walls {
+            let mut ready = Vec::new();
+            let mut status = Vec::new();
+            let mut down = Vec::new();
+            for r in 0..options.runs {
+                eprintln!(
+                    "ocs-harness bench: the usual way, {n} agent(s), run {}/{}",
+                    r + 1,
+                    options.runs
+                );
+                let (a, b, c) = usual_way(*n, &python).await?;
+                ready.push(a);
+                status.push(b);
+                down.push(c);
+            }
+            let ready = median(ready);
+            let _ = writeln!(
+                md,
+                "| {n} | {ready:.2} | {:.2} | {:.2} | {harness:.2} | {:.2} |",
+                median(status),
+                median(down),
+                harness / ready
+            );
+        }
     }
 
     eprintln!("ocs-harness bench: {} bridge round trips", options.calls);

@@ -45,6 +45,9 @@ enum Command {
         /// Where to write the report as well.
         #[arg(long, default_value = "target/ocs-harness/bench.md")]
         report: PathBuf,
+        /// Skip the usual-way comparison (docker compose + ocs's Python test helpers).
+        #[arg(long)]
+        no_usual_way: bool,
     },
     /// Remove what earlier runs left (killed harness processes, kept stacks), and say what.
     /// Runs owned by a live harness process are left alone.
@@ -111,6 +114,7 @@ async fn main() -> ExitCode {
             calls,
             parallel,
             report,
+            no_usual_way,
         } => {
             let options = ocs_harness::bench::BenchOptions {
                 runs,
@@ -118,6 +122,7 @@ async fn main() -> ExitCode {
                 calls,
                 parallel,
                 scenario: ocs_harness::bench::default_scenario().to_path_buf(),
+                usual_way: !no_usual_way,
             };
             match ocs_harness::bench::run(&options).await {
                 Ok(md) => {
