@@ -497,13 +497,12 @@ async fn run_step(
         StepKind::Api { instance, expect } => {
             tl.record("bridge", format!("-> {instance} get_api"));
             let result = client.agent(instance).get_api().await;
-            match result {
+            let checked = match result {
                 Ok(api) => {
                     tl.record(
                         "bridge",
                         format!("<- {instance} get_api: {}", transcript::api(&api)),
                     );
-                    entry.outcome = transcript::api(&api);
                     let mut problems: Vec<String> = expect
                         .check_api(&api)
                         .iter()
@@ -530,16 +529,11 @@ async fn run_step(
                         ),
                         _ => {}
                     }
-                    let failure = (!problems.is_empty())
-                        .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
-                    (entry, failure)
+                    Ok((transcript::api(&api), problems))
                 }
-                Err(e) => {
-                    let problems = call_problems(stack, instance, &e).await;
-                    entry.outcome = json!({"error": e.to_string()});
-                    (entry, Some(fail(problems, None, Some(instance))))
-                }
-            }
+                Err(e) => Err(e),
+            };
+            conclude(stack, instance, entry, checked, &fail).await
         }
         StepKind::Op {
             action: op_action,
@@ -575,24 +569,15 @@ async fn run_step(
                 }
                 Err(e) => tl.record("bridge", format!("<- error: {e}")),
             }
-            match result {
-                Ok(reply) => {
-                    entry.outcome = transcript::reply(&reply);
-                    let problems: Vec<String> = expect
-                        .check_reply(&reply)
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect();
-                    let failure = (!problems.is_empty())
-                        .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
-                    (entry, failure)
-                }
-                Err(e) => {
-                    let problems = call_problems(stack, instance, &e).await;
-                    entry.outcome = json!({"error": e.to_string()});
-                    (entry, Some(fail(problems, None, Some(instance))))
-                }
-            }
+            let checked = result.map(|reply| {
+                let problems = expect
+                    .check_reply(&reply)
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect();
+                (transcript::reply(&reply), problems)
+            });
+            conclude(stack, instance, entry, checked, &fail).await
         }
         StepKind::Until {
             target,
@@ -688,6 +673,30 @@ async fn run_step(
                     )
                 }
             }
+        }
+    }
+}
+
+/// The end of a step that made one call: its outcome and problems, or the call's failure
+/// (with the container's state when it is gone).
+async fn conclude(
+    stack: &Stack,
+    instance: &str,
+    mut entry: Entry,
+    checked: Result<(Value, Vec<String>), ClientError>,
+    fail: &impl Fn(Vec<String>, Option<Value>, Option<&str>) -> StepFailure,
+) -> (Entry, Option<StepFailure>) {
+    match checked {
+        Ok((outcome, problems)) => {
+            entry.outcome = outcome;
+            let failure = (!problems.is_empty())
+                .then(|| fail(problems, Some(entry.outcome.clone()), Some(instance)));
+            (entry, failure)
+        }
+        Err(e) => {
+            let problems = call_problems(stack, instance, &e).await;
+            entry.outcome = json!({"error": e.to_string()});
+            (entry, Some(fail(problems, None, Some(instance))))
         }
     }
 }
