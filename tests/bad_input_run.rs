@@ -3,18 +3,14 @@
 //! container, an unknown operation): each case in `bad-input/run/` lists the text its error
 //! must contain (`# expect:` lines), and must leave no container or network behind.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ocs_harness::plan::LABEL_SCENARIO;
 use ocs_harness::runner;
-use ocs_harness::runtime::stack::docker;
+use ocs_harness::runtime::stack::{docker, list_labelled};
 use ocs_harness::runtime::LaunchOptions;
 use ocs_harness::scenario::Scenario;
 use rstest::rstest;
-use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-};
 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,22 +54,10 @@ async fn bad_run_input(#[files("bad-input/run/*.yaml")] path: PathBuf) {
     }
 
     let docker = docker().await.expect("a Docker engine");
-    let filter = HashMap::from([("label", vec![format!("{LABEL_SCENARIO}={}", scenario.name)])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .expect("list containers");
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .expect("list networks");
+    let (containers, networks) =
+        list_labelled(&docker, &format!("{LABEL_SCENARIO}={}", scenario.name))
+            .await
+            .expect("list by label");
     assert!(
         containers.is_empty() && networks.is_empty(),
         "{}: left {} containers and {} networks behind",

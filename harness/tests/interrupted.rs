@@ -8,11 +8,9 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use ocs_harness::plan::{LABEL_PID, LABEL_ROLE, LABEL_RUN};
-use ocs_harness::runtime::stack::docker;
+use ocs_harness::runtime::stack::{docker, list_labelled};
 use ocs_harness::wait::{poll_until, Backoff, Probe};
-use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-};
+use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::bollard::Docker;
 
 fn long_scenario() -> PathBuf {
@@ -38,29 +36,16 @@ fn log_path(name: &str) -> PathBuf {
 
 /// Containers and networks labelled with the harness process `pid`.
 async fn resources_of(docker: &Docker, pid: u32) -> (Vec<String>, Vec<String>) {
-    let filter = HashMap::from([("label", vec![format!("{LABEL_PID}={pid}")])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
+    let (containers, networks) = list_labelled(docker, &format!("{LABEL_PID}={pid}"))
         .await
-        .expect("list containers")
-        .into_iter()
-        .filter_map(|c| c.labels.and_then(|l| l.get(LABEL_RUN).cloned()))
-        .collect();
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .expect("list networks")
-        .into_iter()
-        .filter_map(|n| n.name)
-        .collect();
-    (containers, networks)
+        .expect("list by label");
+    (
+        containers
+            .into_iter()
+            .filter_map(|c| c.labels.and_then(|l| l.get(LABEL_RUN).cloned()))
+            .collect(),
+        networks.into_iter().filter_map(|n| n.name).collect(),
+    )
 }
 
 /// Wait until the run's agent container is running (images may need building first).

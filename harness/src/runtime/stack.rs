@@ -182,10 +182,18 @@ pub async fn docker() -> Result<Docker, StackError> {
     Ok(docker)
 }
 
-/// Remove every container and network labelled with `run_id`. Returns what was removed.
-pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, StackError> {
-    let filter = HashMap::from([("label", vec![format!("{LABEL_RUN}={run_id}")])]);
-    let mut removed = Vec::new();
+/// Every container (running or not) and network carrying `label` (`key=value`).
+pub async fn list_labelled(
+    docker: &Docker,
+    label: &str,
+) -> Result<
+    (
+        Vec<testcontainers::bollard::models::ContainerSummary>,
+        Vec<testcontainers::bollard::models::Network>,
+    ),
+    StackError,
+> {
+    let filter = HashMap::from([("label", vec![label.to_string()])]);
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()
@@ -195,8 +203,21 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, St
         ))
         .await
         .map_err(docker_err(format!(
-            "listing the containers of run {run_id}"
+            "listing the containers labelled {label}"
         )))?;
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(docker_err(format!("listing the networks labelled {label}")))?;
+    Ok((containers, networks))
+}
+
+/// Remove every container and network labelled with `run_id`. Returns what was removed.
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, StackError> {
+    let (containers, networks) = list_labelled(docker, &format!("{LABEL_RUN}={run_id}")).await?;
+    let mut removed = Vec::new();
     for c in containers {
         let Some(id) = c.id else { continue };
         let name = c
@@ -225,12 +246,6 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, St
             Err(e) => return Err(docker_err(format!("removing container {name}"))(e)),
         }
     }
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .map_err(docker_err(format!("listing the networks of run {run_id}")))?;
     for n in networks {
         let Some(name) = n.name else { continue };
         // A container still being removed keeps its endpoint for a moment: retry until the

@@ -8,9 +8,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use testcontainers::bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-};
 use testcontainers::bollard::Docker;
 
 use crate::plan::{LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_PID, LABEL_RUN, LABEL_SCENARIO};
@@ -87,7 +84,6 @@ fn owner_alive(info: &RunInfo, here: &str) -> bool {
 
 /// Remove the runs `mode` selects. Returns one line per removed run.
 pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, StackError> {
-    let filter = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
     let mut runs: BTreeMap<String, RunInfo> = BTreeMap::new();
     let mut note = |labels: &HashMap<String, String>| {
         let Some(run) = labels.get(LABEL_RUN) else {
@@ -110,32 +106,13 @@ pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, StackErr
             info.kept_at = Some(k);
         }
     };
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(|e| StackError::Docker {
-            doing: "listing the harness's containers".into(),
-            detail: e.to_string(),
-        })?;
+    let (containers, networks) =
+        crate::runtime::stack::list_labelled(docker, &format!("{LABEL_MANAGED}=true")).await?;
     for c in &containers {
         if let Some(l) = &c.labels {
             note(l);
         }
     }
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .map_err(|e| StackError::Docker {
-            doing: "listing the harness's networks".into(),
-            detail: e.to_string(),
-        })?;
     for n in &networks {
         if let Some(l) = &n.labels {
             note(l);
