@@ -83,16 +83,45 @@ pub async fn poll_until<T, F, Fut>(
     condition: impl fmt::Display,
     timeout: Duration,
     backoff: Backoff,
-    mut probe: F,
+    probe: F,
 ) -> Result<T, WaitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Probe<T>>,
 {
+    poll_until_hinted(
+        condition,
+        timeout,
+        backoff,
+        std::future::pending(),
+        backoff,
+        probe,
+    )
+    .await
+}
+
+/// Like [`poll_until`], and when `hint` completes (a sign that the condition is about to
+/// hold, such as a log line) the current wait is cut short: the probe runs at once, and from
+/// then on at the intervals of `hinted`. The deadline stays the same.
+pub async fn poll_until_hinted<T, F, Fut, H>(
+    condition: impl fmt::Display,
+    timeout: Duration,
+    backoff: Backoff,
+    hint: H,
+    hinted: Backoff,
+    mut probe: F,
+) -> Result<T, WaitError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Probe<T>>,
+    H: Future<Output = ()>,
+{
     let start = Instant::now();
     let deadline = start + timeout;
+    let mut backoff = backoff;
     let mut interval = backoff.initial;
     let mut last_seen = String::from("nothing yet");
+    let mut hint = std::pin::pin!(futures::FutureExt::fuse(hint));
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining.max(Duration::from_millis(1)), probe()).await {
@@ -115,8 +144,14 @@ where
                 last_seen,
             });
         }
-        tokio::time::sleep(interval.min(deadline - now)).await;
-        interval = (interval * 2).min(backoff.max);
+        let sleep = tokio::time::sleep(interval.min(deadline - now));
+        tokio::select! {
+            _ = sleep => interval = (interval * 2).min(backoff.max),
+            _ = &mut hint => {
+                backoff = hinted;
+                interval = hinted.initial;
+            }
+        }
     }
 }
 
@@ -175,6 +210,48 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(1));
         assert!(matches!(err, WaitError::Failed { .. }));
         assert!(err.to_string().contains("container exited with code 1"));
+    }
+
+    #[tokio::test]
+    async fn a_hint_cuts_the_wait_short() {
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hint = {
+            let ready = ready.clone();
+            async move {
+                tokio::task::yield_now().await;
+                ready.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        };
+        let start = Instant::now();
+        // Without the hint the second probe would come after 10 s.
+        let slow = Backoff {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(10),
+        };
+        let fast = Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        };
+        poll_until_hinted(
+            "the flag",
+            Duration::from_secs(30),
+            slow,
+            hint,
+            fast,
+            || {
+                let ready = ready.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if ready {
+                        Probe::Ready(())
+                    } else {
+                        Probe::Pending("not yet".into())
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

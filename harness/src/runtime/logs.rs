@@ -170,6 +170,30 @@ impl LogStore {
         out
     }
 
+    /// Completes when a line of `container` at position `since` or later contains `needle`;
+    /// never otherwise (race it against a deadline). Used as a readiness hint.
+    pub async fn appeared(&self, container: &str, needle: &str, since: usize) {
+        let mut from = since;
+        loop {
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before looking, so a line pushed in between still wakes us.
+            notified.as_mut().enable();
+            {
+                let inner = self.inner.lock().expect("log store lock");
+                let lines = inner.lines.get(from..).unwrap_or(&[]);
+                if lines
+                    .iter()
+                    .any(|l| l.container == container && l.text.contains(needle))
+                {
+                    return;
+                }
+                from = from.max(inner.lines.len());
+            }
+            notified.await;
+        }
+    }
+
     /// Wait until a line of `container` (at position `since` or later) contains `needle`.
     pub async fn wait_for(
         &self,
@@ -220,6 +244,32 @@ mod tests {
         assert_eq!(store.tail("b", 5), vec!["other"]);
         store.flush("b");
         assert_eq!(store.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn appeared_completes_on_a_later_line_only() {
+        let store = LogStore::new();
+        store.push_bytes("agent", Stream::Stdout, b"session joined: {old}\n");
+        let s2 = store.clone();
+        let writer = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            s2.push_bytes("crossbar", Stream::Stdout, b"session joined elsewhere\n");
+            s2.push_bytes("agent", Stream::Stdout, b"session joined: {new}\n");
+        });
+        // Lines before `since` do not count.
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            store.appeared("agent", "session joined", 1),
+        )
+        .await
+        .expect("the later line completes it");
+        writer.await.unwrap();
+        assert!(tokio::time::timeout(
+            Duration::from_millis(20),
+            store.appeared("agent", "never", 0)
+        )
+        .await
+        .is_err());
     }
 
     #[tokio::test]
