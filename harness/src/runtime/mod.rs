@@ -62,6 +62,9 @@ pub struct LaunchOptions {
     /// Leave a failed run's stack running for inspection
     /// (default from `OCS_HARNESS_KEEP_ON_FAILURE=1`).
     pub keep_on_failure: bool,
+    /// Start the agents' containers while crossbar boots, held paused until it is ready
+    /// (default; `OCS_HARNESS_HOLD_AGENTS=0` turns it off).
+    pub hold_agents: bool,
 }
 
 impl LaunchError {
@@ -93,6 +96,7 @@ impl LaunchOptions {
             agent_ready: Duration::from_secs(60),
             keep_on_failure: std::env::var("OCS_HARNESS_KEEP_ON_FAILURE")
                 .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
+            hold_agents: UpOptions::in_dir("").hold_agents,
         }
     }
 }
@@ -223,6 +227,7 @@ pub async fn launch(
     let mut up = UpOptions::in_dir(options.runs_dir.join(&run_id));
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;
+    up.hold_agents = options.hold_agents;
     let stack = Stack::up(plan, up).await?;
     Ok((stack, report))
 }

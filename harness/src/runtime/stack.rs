@@ -20,7 +20,7 @@ use crate::ocs::{CallOptions, ClientError, HttpBridge, OcsClient, Transport};
 use crate::overrides::ImageRef;
 use crate::plan::{ContainerPlan, StackPlan, CROSSBAR_PORT, LABEL_RUN};
 use crate::runtime::logs::LogStore;
-use crate::wait::{poll_until, Backoff, Probe, WaitError};
+use crate::wait::{poll_until, poll_until_hinted, Backoff, Probe, WaitError};
 
 /// Why a stack could not be brought up or torn down.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +112,9 @@ pub struct UpOptions {
     pub run_dir: PathBuf,
     /// How many log lines a readiness error shows.
     pub log_tail: usize,
+    /// Start the agents' containers while crossbar boots and hold them paused until it is
+    /// ready (default; `OCS_HARNESS_HOLD_AGENTS=0` starts them after crossbar instead).
+    pub hold_agents: bool,
 }
 
 impl UpOptions {
@@ -122,6 +125,8 @@ impl UpOptions {
             agent_ready: Duration::from_secs(60),
             run_dir: dir.into(),
             log_tail: 30,
+            hold_agents: !std::env::var("OCS_HARNESS_HOLD_AGENTS")
+                .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no")),
         }
     }
 }
@@ -143,6 +148,29 @@ pub struct Timings {
     pub agent_registration: BTreeMap<String, Duration>,
     /// The whole `up`.
     pub total: Duration,
+    /// Wall-clock moments (Unix seconds), to set against the engine's own timestamps.
+    pub marks: Marks,
+}
+
+/// When `up` began, saw the bridge answer and saw each agent answer (Unix seconds).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Marks {
+    /// `up` was called.
+    pub began: f64,
+    /// The bridge first answered.
+    pub bridge_ready: f64,
+    /// Each agent was released (unpaused), or started when it was not held.
+    pub agent_released: BTreeMap<String, f64>,
+    /// Each agent first answered `get_api`.
+    pub agent_ready: BTreeMap<String, f64>,
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A stack that is up: every agent answered `get_api`.
@@ -314,6 +342,7 @@ impl Stack {
         let docker = docker().await?;
         let started = Instant::now();
         let mut timings = Timings::default();
+        timings.marks.began = unix_now();
 
         // Pre-flight: every image must be local (a pull would only fail, slowly).
         let mut needed: Vec<(&str, &str)> = vec![(&plan.crossbar.image, "crossbar")];
@@ -430,6 +459,7 @@ impl Stack {
                 plan.crossbar.name
             )))?;
         timings.crossbar_start = t.elapsed();
+        let logs = &logs;
 
         let port = crossbar
             .get_host_port_ipv4(CROSSBAR_PORT.tcp())
@@ -443,15 +473,55 @@ impl Stack {
             plan.address_root.clone(),
         );
 
+        // The agents' containers are created and started while crossbar boots, each held
+        // (paused) as soon as it runs: an agent that connects before crossbar is ready backs
+        // off for seconds, but the engine's part of starting a container (≈0.4 s each on the
+        // reference machine, 2.3 s for eight) need not wait. They are released the moment
+        // the bridge answers. The benchmark compares this with starting them afterwards.
         let t = Instant::now();
-        wait_bridge(&client, &crossbar, options.crossbar_ready)
-            .await
-            .map_err(|error| StackError::NotReady {
-                role: "crossbar".into(),
-                error,
-                log_tail: logs.tail("crossbar", options.log_tail),
-            })?;
-        timings.crossbar_boot = t.elapsed();
+        let hold =
+            options.hold_agents && !HOLD_UNSUPPORTED.load(std::sync::atomic::Ordering::Relaxed);
+        let start_agents =
+            || async {
+                join_all(plan.agents.iter().map(|agent| {
+                    start_agent(docker, agent, &plan.network, logs, config_dir, hold)
+                }))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, StackError>>()
+            };
+        let bridge_wait = async {
+            match wait_bridge(&client, logs, 0, &crossbar, options.crossbar_ready).await {
+                Ok(()) => Ok((t.elapsed(), unix_now())),
+                Err(error) => Err(StackError::NotReady {
+                    role: "crossbar".into(),
+                    error,
+                    log_tail: logs.tail("crossbar", options.log_tail),
+                }),
+            }
+        };
+        let ((boot, ready_at), started_agents) = if hold {
+            let mut starts = std::pin::pin!(start_agents());
+            let mut bridge = std::pin::pin!(bridge_wait);
+            tokio::select! {
+                // An agent that cannot start ends the bring-up without waiting for crossbar.
+                started = &mut starts => {
+                    let started = started?;
+                    (bridge.await?, started)
+                }
+                // crossbar failing still lets the starts in flight finish, so that nothing is
+                // created after `up` has swept the run.
+                ready = &mut bridge => {
+                    let started = starts.await;
+                    (ready?, started?)
+                }
+            }
+        } else {
+            let ready = bridge_wait.await?;
+            (ready, start_agents().await?)
+        };
+        timings.crossbar_boot = boot;
+        timings.marks.bridge_ready = ready_at;
 
         let mut stack = Stack {
             docker: docker.clone(),
@@ -459,70 +529,64 @@ impl Stack {
             agents: BTreeMap::new(),
             bridge_url,
             client,
-            logs,
+            logs: logs.clone(),
             run_dir: options.run_dir.clone(),
             timings,
             torn_down: false,
             background: Vec::new(),
             plan,
         };
+        let mut held = Vec::new();
+        for (id, container, took, was_held) in started_agents {
+            stack.timings.agent_start.insert(id.clone(), took);
+            if was_held {
+                held.push(id.clone());
+            }
+            stack.agents.insert(id, container);
+        }
 
-        // Agents concurrently.
-        let starts = stack.plan.agents.iter().map(|agent| {
-            let req = request_for(&agent.container, &stack.plan.network, &stack.logs);
-            let mount = Mount::bind_mount(config_dir.to_string_lossy().into_owned(), "/config")
-                .with_access_mode(AccessMode::ReadOnly);
+        // Release the held agents together; an agent's registration time counts from its
+        // release (or from its start when it was not held).
+        let releases = stack.plan.agents.iter().map(|agent| {
+            let id = agent.instance_id.clone();
+            let docker = &stack.docker;
+            let container = &stack.agents[&id];
+            let was_held = held.contains(&id);
             async move {
-                let t = Instant::now();
-                let container = req?
-                    .with_mount(mount)
-                    .start()
-                    .await
-                    .map_err(tc_err(format!(
-                        "starting agent {} ({})",
-                        agent.instance_id, agent.container.name
-                    )))?;
-                Ok::<_, StackError>((
-                    agent.instance_id.clone(),
-                    container,
-                    t.elapsed(),
-                    Instant::now(),
-                ))
+                if was_held {
+                    docker
+                        .unpause_container(container.id())
+                        .await
+                        .map_err(docker_err(format!("releasing agent {id}")))?;
+                }
+                Ok::<_, StackError>((id, Instant::now(), unix_now()))
             }
         });
-        let mut first_err = None;
         let mut running_since = BTreeMap::new();
-        for r in join_all(starts).await {
-            match r {
-                Ok((id, container, took, since)) => {
-                    stack.timings.agent_start.insert(id.clone(), took);
-                    running_since.insert(id.clone(), since);
-                    stack.agents.insert(id, container);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
+        for r in join_all(releases).await {
+            let (id, since, at) = r?;
+            stack.timings.marks.agent_released.insert(id.clone(), at);
+            running_since.insert(id, since);
         }
 
         let waits = stack.plan.agents.iter().map(|agent| {
             let id = agent.instance_id.clone();
             let container = &stack.agents[&id];
             let client = &stack.client;
+            let logs = &stack.logs;
             let timeout = options.agent_ready;
             let since = running_since[&id];
             async move {
-                let r = wait_agent(client, &id, container, timeout).await;
-                (id, r, since.elapsed())
+                let r = wait_agent(client, logs, 0, &id, container, timeout).await;
+                let at = unix_now();
+                (id, r, since.elapsed(), at)
             }
         });
         let mut first_err = None;
-        for (id, r, took) in join_all(waits).await {
+        for (id, r, took, at) in join_all(waits).await {
             match r {
                 Ok(()) => {
+                    stack.timings.marks.agent_ready.insert(id.clone(), at);
                     stack.timings.agent_registration.insert(id, took);
                 }
                 Err(error) => {
@@ -587,6 +651,13 @@ impl Stack {
     /// to the first log line containing `needle` (the engine's own line timestamp). `None`
     /// when there is no such line yet.
     pub async fn engine_time_to_line(&self, role: &str, needle: &str) -> Option<f64> {
+        let (started, line) = self.engine_times(role, needle).await?;
+        Some(line - started)
+    }
+
+    /// The engine's StartedAt of the container of `role` and the engine's timestamp of its
+    /// first log line containing `needle`, both in Unix seconds.
+    pub async fn engine_times(&self, role: &str, needle: &str) -> Option<(f64, f64)> {
         use futures::StreamExt;
         let id = self.container_id(role).ok()?;
         let started = self
@@ -612,8 +683,33 @@ impl Stack {
             for line in text.lines() {
                 if line.contains(needle) {
                     let ts = line.split_once(' ').map(|(t, _)| t)?;
-                    return Some(unix_time_of_rfc3339(ts)? - started);
+                    return Some((started, unix_time_of_rfc3339(ts)?));
                 }
+            }
+        }
+        None
+    }
+
+    /// When, by the engine's events, the container of `role` was first unpaused (Unix
+    /// seconds): the release of an agent held while crossbar booted. `None` when it never
+    /// was (not held) or the engine does not say.
+    pub async fn engine_released(&self, role: &str) -> Option<f64> {
+        use futures::StreamExt;
+        let id = self.container_id(role).ok()?;
+        let since = (self.timings.marks.began.floor() as i64 - 1).to_string();
+        let until = (unix_now().ceil() as i64 + 1).to_string();
+        let options = testcontainers::bollard::query_parameters::EventsOptions {
+            since: Some(since),
+            until: Some(until),
+            filters: Some(HashMap::from([
+                ("container".to_string(), vec![id]),
+                ("event".to_string(), vec!["unpause".to_string()]),
+            ])),
+        };
+        let mut events = self.docker.events(Some(options));
+        while let Some(Ok(event)) = events.next().await {
+            if let Some(ns) = event.time_nano {
+                return Some(ns as f64 / 1e9);
             }
         }
         None
@@ -826,6 +922,8 @@ impl Stack {
     /// Wait until `role` answers: crossbar's bridge and then every running agent, or one
     /// agent's `get_api`.
     async fn wait_ready(&self, role: &str, timeout: Duration) -> Result<(), StackError> {
+        // Readiness lines from here on only hint; one that came earlier just means polling.
+        let since = self.logs.len();
         let not_ready = |role: &str, error: WaitError| StackError::NotReady {
             role: role.to_string(),
             error,
@@ -833,12 +931,12 @@ impl Stack {
         };
         if role == "crossbar" {
             let crossbar = self.crossbar.as_ref().expect("crossbar is running");
-            wait_bridge(&self.client, crossbar, timeout)
+            wait_bridge(&self.client, &self.logs, since, crossbar, timeout)
                 .await
                 .map_err(|e| not_ready("crossbar", e))?;
             for (id, c) in &self.agents {
                 if c.is_running().await.unwrap_or(false) {
-                    wait_agent(&self.client, id, c, timeout)
+                    wait_agent(&self.client, &self.logs, since, id, c, timeout)
                         .await
                         .map_err(|e| not_ready(&format!("agent {id}"), e))?;
                 }
@@ -846,7 +944,7 @@ impl Stack {
             return Ok(());
         }
         let c = &self.agents[role];
-        wait_agent(&self.client, role, c, timeout)
+        wait_agent(&self.client, &self.logs, since, role, c, timeout)
             .await
             .map_err(|e| not_ready(&format!("agent {role}"), e))
     }
@@ -1034,10 +1132,80 @@ impl Drop for Stack {
     }
 }
 
+/// Create and start one agent's container; with `hold`, pause it as soon as it runs. Returns
+/// the container, how long that took, and whether it is held.
+async fn start_agent(
+    docker: &Docker,
+    agent: &crate::plan::AgentPlan,
+    network: &str,
+    logs: &LogStore,
+    config_dir: &Path,
+    hold: bool,
+) -> Result<(String, ContainerAsync<GenericImage>, Duration, bool), StackError> {
+    let t = Instant::now();
+    let mount = Mount::bind_mount(config_dir.to_string_lossy().into_owned(), "/config")
+        .with_access_mode(AccessMode::ReadOnly);
+    let container = request_for(&agent.container, network, logs)?
+        .with_mount(mount)
+        .start()
+        .await
+        .map_err(tc_err(format!(
+            "starting agent {} ({})",
+            agent.instance_id, agent.container.name
+        )))?;
+    let held = hold && hold_container(docker, &container, &agent.instance_id).await;
+    Ok((agent.instance_id.clone(), container, t.elapsed(), held))
+}
+
+/// Pause a just-started agent until crossbar is ready. `false` when it is not held: it
+/// already exited (its readiness wait reports that), or the engine cannot pause it (then it
+/// runs on and connects once crossbar answers, later by autobahn's backoff).
+async fn hold_container(
+    docker: &Docker,
+    container: &ContainerAsync<GenericImage>,
+    instance_id: &str,
+) -> bool {
+    match docker.pause_container(container.id()).await {
+        Ok(()) => true,
+        Err(e) => {
+            if container.is_running().await.unwrap_or(false) {
+                // The engine cannot pause (e.g. rootless on cgroup v1): later stacks of this
+                // process start their agents after crossbar instead.
+                HOLD_UNSUPPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+                eprintln!(
+                    "ocs-harness: could not hold agent {instance_id} until crossbar is ready \
+                     ({e}); it runs on and connects once crossbar answers, and later stacks \
+                     start their agents after crossbar"
+                );
+            }
+            false
+        }
+    }
+}
+
+/// Set when the engine refused to pause a running agent.
+static HOLD_UNSUPPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The line crossbar prints when it is ready (checked on 26.10.1); it only hints, the bridge
+/// answering is the condition.
+const CROSSBAR_READY_LINE: &str = "Ok, local node configuration ran successfully.";
+/// The line an ocs agent prints on joining the realm; registration follows within
+/// milliseconds, so `get_api` is then polled fast.
+const AGENT_JOINED_LINE: &str = "session joined";
+
+/// Intervals once a readiness line has been seen.
+const HINTED: Backoff = Backoff {
+    initial: Duration::from_millis(2),
+    max: Duration::from_millis(20),
+};
+
 /// Wait until the bridge answers a call to a procedure nobody registered with
 /// `no_such_procedure`: the router, the realm and the caller service are then all up.
+/// Crossbar's readiness line (from log position `since` on) cuts the polling short.
 async fn wait_bridge(
     client: &OcsClient<HttpBridge>,
+    logs: &LogStore,
+    since: usize,
     container: &ContainerAsync<GenericImage>,
     timeout: Duration,
 ) -> Result<(), WaitError> {
@@ -1046,35 +1214,43 @@ async fn wait_bridge(
         "crossbar's call bridge {} to answer (no_such_procedure for {probe})",
         client.transport().call_url()
     );
-    poll_until(condition, timeout, Backoff::default(), || async {
-        let r = client
-            .transport()
-            .call(
-                &probe,
-                Vec::new(),
-                Default::default(),
-                CallOptions::with_timeout(Duration::from_secs(2)),
-            )
-            .await;
-        match r {
-            Err(e) if e.is_no_such_procedure() => Probe::Ready(()),
-            other => {
-                if let Some(reason) = exited(container).await {
-                    return Probe::Failed(reason);
+    let hint = logs.appeared("crossbar", CROSSBAR_READY_LINE, since);
+    let exit_check = ExitCheck::default();
+    poll_until_hinted(condition, timeout, Backoff::default(), hint, HINTED, || {
+        let (exit_check, probe) = (&exit_check, &probe);
+        async move {
+            let r = client
+                .transport()
+                .call(
+                    probe,
+                    Vec::new(),
+                    Default::default(),
+                    CallOptions::with_timeout(Duration::from_secs(2)),
+                )
+                .await;
+            match r {
+                Err(e) if e.is_no_such_procedure() => Probe::Ready(()),
+                other => {
+                    if let Some(reason) = exit_check.exited(container).await {
+                        return Probe::Failed(reason);
+                    }
+                    Probe::Pending(match other {
+                        Ok(v) => format!("unexpected answer {v}"),
+                        Err(e) => e.to_string(),
+                    })
                 }
-                Probe::Pending(match other {
-                    Ok(v) => format!("unexpected answer {v}"),
-                    Err(e) => e.to_string(),
-                })
             }
         }
     })
     .await
 }
 
-/// Wait until `instance_id` answers `get_api` (its handlers are registered).
+/// Wait until `instance_id` answers `get_api` (its handlers are registered). Its `session
+/// joined` line (from log position `since` on) switches to fast polling.
 async fn wait_agent(
     client: &OcsClient<HttpBridge>,
+    logs: &LogStore,
+    since: usize,
     instance_id: &str,
     container: &ContainerAsync<GenericImage>,
     timeout: Duration,
@@ -1084,20 +1260,45 @@ async fn wait_agent(
         "agent {instance_id} to register ({} answering get_api)",
         agent.address()
     );
-    poll_until(condition, timeout, Backoff::default(), || async {
-        match agent.get_api().await {
-            // An answer the client cannot decode still means the agent registered; the
-            // decoding problem shows in the steps that use it.
-            Ok(_) | Err(ClientError::Protocol { .. }) => Probe::Ready(()),
-            Err(e) => {
-                if let Some(reason) = exited(container).await {
-                    return Probe::Failed(reason);
+    let hint = logs.appeared(instance_id, AGENT_JOINED_LINE, since);
+    let exit_check = ExitCheck::default();
+    poll_until_hinted(condition, timeout, Backoff::default(), hint, HINTED, || {
+        let (agent, exit_check) = (&agent, &exit_check);
+        async move {
+            match agent.get_api().await {
+                // An answer the client cannot decode still means the agent registered; the
+                // decoding problem shows in the steps that use it.
+                Ok(_) | Err(ClientError::Protocol { .. }) => Probe::Ready(()),
+                Err(e) => {
+                    if let Some(reason) = exit_check.exited(container).await {
+                        return Probe::Failed(reason);
+                    }
+                    Probe::Pending(describe(&e))
                 }
-                Probe::Pending(describe(&e))
             }
         }
     })
     .await
+}
+
+/// Asks the engine whether a container exited at most every 50 ms, so fast polling of the
+/// bridge does not turn into a stream of inspections.
+#[derive(Default)]
+struct ExitCheck {
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl ExitCheck {
+    async fn exited(&self, container: &ContainerAsync<GenericImage>) -> Option<String> {
+        {
+            let mut last = self.last.lock().expect("exit check lock");
+            if last.is_some_and(|t| t.elapsed() < Duration::from_millis(50)) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        exited(container).await
+    }
 }
 
 fn describe(e: &ClientError) -> String {
