@@ -81,28 +81,71 @@ struct Sample {
     agents_start: f64,
     agents_registration: f64,
     floor: f64,
+    /// crossbar's part of the floor (start → readiness line).
+    crossbar_floor: f64,
+    /// Where the overhead went, on the critical path (they add up to wall − floor).
+    split: Split,
 }
 
-async fn sample(n: usize) -> anyhow::Result<Sample> {
+/// The overhead on the critical path, from the harness's and the engine's clocks: the run's
+/// start → crossbar's process running; crossbar's readiness line → the harness seeing the
+/// bridge answer; that → the last-ready agent's process running; that agent's `session
+/// joined` → the harness seeing `get_api` answer.
+#[derive(Debug, Clone, Default)]
+struct Split {
+    to_crossbar_running: f64,
+    crossbar_seen: f64,
+    to_agent_running: f64,
+    agent_seen: f64,
+}
+
+const CROSSBAR_READY_LINE: &str = "Ok, local node configuration ran successfully.";
+const AGENT_JOINED_LINE: &str = "session joined";
+
+async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sample> {
+    let mut options = LaunchOptions::new(&format!("bench-{label}"));
+    options.hold_agents = hold;
     let t = Instant::now();
-    let (stack, report) = launch(&stack_of(n), &LaunchOptions::new(&format!("bench-{n}"))).await?;
+    let (stack, report) = launch(spec, &options).await?;
     let wall = t.elapsed().as_secs_f64();
     let tm = stack.timings().clone();
-    let crossbar_floor = stack
-        .engine_time_to_line("crossbar", "Ok, local node configuration ran successfully.")
-        .await;
+    let crossbar = stack.engine_times("crossbar", CROSSBAR_READY_LINE).await;
     let mut agent_floor: f64 = 0.0;
+    let mut last = None::<(f64, (f64, f64))>;
     for a in &stack.plan().agents {
-        if let Some(s) = stack
-            .engine_time_to_line(&a.instance_id, "session joined")
-            .await
+        if let Some((started, joined)) = stack.engine_times(&a.instance_id, AGENT_JOINED_LINE).await
         {
-            agent_floor = agent_floor.max(s);
+            // A held agent's own time starts at its release (the engine's unpause event).
+            let started = match stack.engine_released(&a.instance_id).await {
+                Some(released) => released.max(started),
+                None => started,
+            };
+            agent_floor = agent_floor.max(joined - started);
+            let ready = tm.marks.agent_ready.get(&a.instance_id).copied();
+            if let Some(ready) = ready {
+                if last.is_none_or(|(r, _)| ready > r) {
+                    last = Some((ready, (started, joined)));
+                }
+            }
         }
     }
     stack.teardown().await?;
     let max = |m: &std::collections::BTreeMap<String, Duration>| {
         m.values().map(|d| d.as_secs_f64()).fold(0.0, f64::max)
+    };
+    let split = match (crossbar, last) {
+        (Some((cb_started, cb_ready)), Some((ready, (started, joined)))) => Split {
+            to_crossbar_running: cb_started - tm.marks.began,
+            crossbar_seen: tm.marks.bridge_ready - cb_ready,
+            to_agent_running: started - tm.marks.bridge_ready,
+            agent_seen: ready - joined,
+        },
+        _ => Split {
+            to_crossbar_running: f64::NAN,
+            crossbar_seen: f64::NAN,
+            to_agent_running: f64::NAN,
+            agent_seen: f64::NAN,
+        },
     };
     Ok(Sample {
         wall,
@@ -112,7 +155,9 @@ async fn sample(n: usize) -> anyhow::Result<Sample> {
         crossbar_boot: tm.crossbar_boot.as_secs_f64(),
         agents_start: max(&tm.agent_start),
         agents_registration: max(&tm.agent_registration),
-        floor: crossbar_floor.unwrap_or(f64::NAN) + agent_floor,
+        floor: crossbar.map_or(f64::NAN, |(s, r)| r - s) + agent_floor,
+        crossbar_floor: crossbar.map_or(f64::NAN, |(s, r)| r - s),
+        split,
     })
 }
 
@@ -280,7 +325,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Run the benchmark; the report as Markdown.
-pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
+pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -292,39 +337,133 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
     );
     let _ = writeln!(
         md,
-        "| agents | wall to ready | images | network | crossbar start | crossbar boot | agents start | agents registration | floor | overhead | overhead % |"
+        "| stack | wall to ready | images | network | crossbar start | crossbar boot | agents start | agents registration | floor | overhead | overhead % |"
     );
     let _ = writeln!(
         md,
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
-    let mut harness_walls = Vec::new();
+    let scenario = crate::scenario::Scenario::from_file(&options.scenario)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Every stack twice: agents held while crossbar boots (the default) and not held.
+    let mut stacks = Vec::new();
+    let mut specs = vec![(
+        format!("`{}`", options.scenario.display()),
+        None,
+        scenario.stack_spec(),
+    )];
     for &n in &options.agents {
-        let mut samples = Vec::new();
-        for r in 0..options.runs {
-            eprintln!(
-                "ocs-harness bench: {n} agent(s), run {}/{}",
-                r + 1,
-                options.runs
-            );
-            samples.push(sample(n).await?);
+        specs.push((format!("{n} FakeData"), Some(n), stack_of(n)));
+    }
+    for (label, n, spec) in specs {
+        stacks.push((label.clone(), n, spec.clone(), true));
+        stacks.push((format!("{label}, not held"), n, spec, false));
+    }
+    let mut harness_walls = Vec::new();
+    let mut splits = Vec::new();
+    // Runs go round the stacks in turn, so a drift of the machine's speed (crossbar's boot
+    // varies by a second between minutes) hits every stack alike.
+    let mut all: Vec<Vec<Sample>> = vec![Vec::new(); stacks.len()];
+    for r in 0..options.runs {
+        for ((label, n, spec, hold), samples) in stacks.iter().zip(all.iter_mut()) {
+            eprintln!("ocs-harness bench: {label}, run {}/{}", r + 1, options.runs);
+            let tag = n.map_or_else(|| scenario.name.clone(), |n| n.to_string());
+            samples.push(sample(&tag, spec, *hold).await?);
         }
-        let m = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
-        let (wall, floor) = (m(|s| s.wall), m(|s| s.floor));
-        let overhead = m(|s| s.wall - s.floor);
-        harness_walls.push((n, wall));
+    }
+    // Every sample, for a closer look (written next to the report by the CLI).
+    let mut csv = String::from(
+        "stack,run,wall,floor,crossbar_floor,overhead,to_crossbar_running,crossbar_seen,to_agent_running,agent_seen\n",
+    );
+    for ((label, _, _, _), samples) in stacks.iter().zip(&all) {
+        for (r, s) in samples.iter().enumerate() {
+            let _ = writeln!(
+                csv,
+                "\"{}\",{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
+                label.replace('`', ""),
+                r + 1,
+                s.wall,
+                s.floor,
+                s.crossbar_floor,
+                s.wall - s.floor,
+                s.split.to_crossbar_running,
+                s.split.crossbar_seen,
+                s.split.to_agent_running,
+                s.split.agent_seen
+            );
+        }
+    }
+    // Holding the agents, judged by wall time (what a user waits for), run by run: the pairs
+    // ran back to back, so the machine's drift cancels.
+    let mut hold_effects = String::from(
+        "\nHolding the agents (started while crossbar boots, paused until it is ready) against \
+         not holding them: medians of the run-by-run differences (held − not held).\n\n\
+         | stack | wall to ready | crossbar's own boot | overhead |\n| --- | --- | --- | --- |\n",
+    );
+    for pair in stacks.chunks(2).zip(all.chunks(2)) {
+        let ([(label, ..), _], [held, not_held]) = pair else {
+            continue;
+        };
+        let paired = |f: fn(&Sample) -> f64| {
+            median(
+                held.iter()
+                    .zip(not_held)
+                    .map(|(a, b)| f(a) - f(b))
+                    .collect(),
+            )
+        };
         let _ = writeln!(
-            md,
-            "| {n} | {wall:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {floor:.2} | {overhead:.2} | {:.0}% |",
-            m(|s| s.images),
-            m(|s| s.network),
-            m(|s| s.crossbar_start),
-            m(|s| s.crossbar_boot),
-            m(|s| s.agents_start),
-            m(|s| s.agents_registration),
-            overhead / floor * 100.0
+            hold_effects,
+            "| {label} | {:+.2} | {:+.2} | {:+.2} |",
+            paired(|s| s.wall),
+            paired(|s| s.crossbar_floor),
+            paired(|s| s.wall - s.floor)
         );
     }
+    for ((label, n, _, hold), samples) in stacks.iter().zip(all) {
+        let m = |f: &dyn Fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+        let (wall, floor) = (m(&|s| s.wall), m(&|s| s.floor));
+        let overhead = m(&|s| s.wall - s.floor);
+        if let (Some(n), true) = (n, hold) {
+            harness_walls.push((*n, wall));
+        }
+        let _ = writeln!(
+            md,
+            "| {label} | {wall:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} | {floor:.2} | {overhead:.2} | {:.1}% |",
+            m(&|s| s.images),
+            m(&|s| s.network),
+            m(&|s| s.crossbar_start),
+            m(&|s| s.crossbar_boot),
+            m(&|s| s.agents_start),
+            m(&|s| s.agents_registration),
+            overhead / floor * 100.0
+        );
+        splits.push((
+            label.clone(),
+            m(&|s| s.split.to_crossbar_running),
+            m(&|s| s.split.crossbar_seen),
+            m(&|s| s.split.to_agent_running),
+            m(&|s| s.split.agent_seen),
+            overhead,
+        ));
+    }
+    let _ = writeln!(
+        md,
+        "\nWhere the overhead goes (critical path, harness clock against the engine's timestamps): \
+         start → crossbar's process running (images, network, container create and start); \
+         crossbar's readiness line → the harness sees the bridge answer; → the last-ready agent's \
+         process running (its container create and start); its `session joined` → the harness \
+         sees `get_api` answer (the agent registering its operations, and detection).\n\n\
+         | stack | → crossbar running | crossbar ready → seen | → agent running | joined → get_api seen | overhead |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for (label, a, b, c, d, overhead) in splits {
+        let _ = writeln!(
+            md,
+            "| {label} | {a:.3} | {b:.3} | {c:.3} | {d:.3} | {overhead:.3} |"
+        );
+    }
+    md.push_str(&hold_effects);
 
     if options.usual_way {
         let python = ocs_client_python().await?;
@@ -378,8 +517,6 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
         percentile(start_wait, 0.95)
     );
 
-    let scenario = crate::scenario::Scenario::from_file(&options.scenario)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let _ = writeln!(
         md,
         "\n| `{}` in parallel | total wall |\n| --- | --- |",
@@ -408,7 +545,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<String> {
     if let Some(rss) = peak_rss_mib() {
         let _ = writeln!(md, "\nPeak RSS of the harness process: {rss:.1} MiB.");
     }
-    Ok(md)
+    Ok((md, csv))
 }
 
 /// The default scenario for the parallel measurement, relative to the workspace.

@@ -125,12 +125,15 @@ async fn main() -> ExitCode {
                 usual_way: !no_usual_way,
             };
             match ocs_harness::bench::run(&options).await {
-                Ok(md) => {
+                Ok((md, csv)) => {
                     println!("{md}");
                     if let Some(dir) = report.parent() {
                         let _ = std::fs::create_dir_all(dir);
                     }
-                    std::fs::write(&report, md).map_err(anyhow::Error::from)
+                    let samples = report.with_file_name("bench-samples.csv");
+                    std::fs::write(&report, md)
+                        .and_then(|()| std::fs::write(&samples, csv))
+                        .map_err(anyhow::Error::from)
                 }
                 Err(e) => Err(e),
             }
