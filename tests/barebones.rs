@@ -37,7 +37,9 @@ fn barebones_stack() -> StackSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barebones_documented_session() -> anyhow::Result<()> {
-    let (stack, report) = launch(&barebones_stack(), &LaunchOptions::new("barebones-e2e")).await?;
+    let mut options = LaunchOptions::new("barebones-e2e");
+    options.hold_agents = true;
+    let (stack, report) = launch(&barebones_stack(), &options).await?;
     eprintln!(
         "images: {:?} (built: {:?}); timings: {:?}",
         report.images,
@@ -85,6 +87,20 @@ async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()>
     assert!(
         bindings.iter().all(|ip| ip == "127.0.0.1"),
         "bound to {bindings:?}"
+    );
+
+    // The agent was started while crossbar booted and held (paused) until the bridge
+    // answered: the engine's unpause comes after the harness saw crossbar ready.
+    let released = stack
+        .engine_released("barebones1")
+        .await
+        .expect("the engine reports the agent's release (unpause)");
+    let marks = &stack.timings().marks;
+    assert!(
+        released >= marks.bridge_ready && released <= marks.agent_ready["barebones1"],
+        "released at {released}, bridge ready at {}, agent ready at {}",
+        marks.bridge_ready,
+        marks.agent_ready["barebones1"]
     );
 
     let api = agent.get_api().await?;
@@ -214,4 +230,33 @@ async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()>
         assert_eq!(Some(s.session_id), before_id, "no new session was created");
     }
     Ok(())
+}
+
+/// With holding off, the agents start once crossbar answers and are never paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_not_held_start_after_crossbar() -> anyhow::Result<()> {
+    let mut options = LaunchOptions::new("barebones-not-held");
+    options.hold_agents = false;
+    let (stack, _) = launch(&barebones_stack(), &options).await?;
+    let result = async {
+        let api = stack.client().agent("barebones1").get_api().await?;
+        anyhow::ensure!(api.agent_class.as_deref() == Some("BarebonesAgent"));
+        anyhow::ensure!(
+            stack.engine_released("barebones1").await.is_none(),
+            "the agent was paused although holding was off"
+        );
+        let (started, _) = stack
+            .engine_times("barebones1", "session joined")
+            .await
+            .expect("the engine reports the agent's start");
+        let bridge_ready = stack.timings().marks.bridge_ready;
+        anyhow::ensure!(
+            started >= bridge_ready,
+            "the agent started at {started}, before crossbar answered at {bridge_ready}"
+        );
+        Ok(())
+    }
+    .await;
+    stack.teardown().await?;
+    result
 }
