@@ -519,11 +519,12 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
 
     let _ = writeln!(
         md,
-        "\n| `{}` in parallel | total wall |\n| --- | --- |",
+        "\n| `{}` in parallel | total wall | every run | stack ready, median over scenarios |\n| --- | --- | --- | --- |",
         options.scenario.display()
     );
     for &k in &options.parallel {
         let mut walls = Vec::new();
+        let mut ready = Vec::new();
         for r in 0..options.runs {
             eprintln!(
                 "ocs-harness bench: {k} scenario(s) in parallel, run {}/{}",
@@ -537,10 +538,18 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
             for result in futures::future::join_all(runs).await {
                 let report = result?;
                 crate::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e))?;
+                ready.push(report.stack_ready.as_secs_f64());
             }
             walls.push(t.elapsed().as_secs_f64());
         }
-        let _ = writeln!(md, "| {k} | {:.2} |", median(walls));
+        let every: Vec<String> = walls.iter().map(|w| format!("{w:.1}")).collect();
+        let _ = writeln!(
+            md,
+            "| {k} | {:.2} | {} | {:.2} |",
+            median(walls),
+            every.join(", "),
+            median(ready)
+        );
     }
     if let Some(rss) = peak_rss_mib() {
         let _ = writeln!(md, "\nPeak RSS of the harness process: {rss:.1} MiB.");

@@ -481,15 +481,16 @@ impl Stack {
         let t = Instant::now();
         let hold =
             options.hold_agents && !HOLD_UNSUPPORTED.load(std::sync::atomic::Ordering::Relaxed);
-        let start_agents =
-            || async {
-                join_all(plan.agents.iter().map(|agent| {
-                    start_agent(docker, agent, &plan.network, logs, config_dir, hold)
-                }))
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, StackError>>()
-            };
+        let start_agents = || async {
+            join_all(
+                plan.agents
+                    .iter()
+                    .map(|agent| start_agent(docker, agent, &plan.network, logs, config_dir, hold)),
+            )
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, StackError>>()
+        };
         let bridge_wait = async {
             match wait_bridge(&client, logs, 0, &crossbar, options.crossbar_ready).await {
                 Ok(()) => Ok((t.elapsed(), unix_now())),
@@ -1160,24 +1161,45 @@ async fn start_agent(
 /// Pause a just-started agent until crossbar is ready. `false` when it is not held: it
 /// already exited (its readiness wait reports that), or the engine cannot pause it (then it
 /// runs on and connects once crossbar answers, later by autobahn's backoff).
+///
+/// runc's freezer can fail with `unable to freeze` while the processes are busy starting
+/// (seen with eight agents starting at once); that is retried for up to a second.
 async fn hold_container(
     docker: &Docker,
     container: &ContainerAsync<GenericImage>,
     instance_id: &str,
 ) -> bool {
-    match docker.pause_container(container.id()).await {
-        Ok(()) => true,
-        Err(e) => {
-            if container.is_running().await.unwrap_or(false) {
-                // The engine cannot pause (e.g. rootless on cgroup v1): later stacks of this
-                // process start their agents after crossbar instead.
-                HOLD_UNSUPPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
-                eprintln!(
-                    "ocs-harness: could not hold agent {instance_id} until crossbar is ready \
-                     ({e}); it runs on and connects once crossbar answers, and later stacks \
-                     start their agents after crossbar"
-                );
+    let condition = format!("agent {instance_id} to pause until crossbar is ready");
+    let paused = poll_until(
+        condition,
+        Duration::from_secs(1),
+        Backoff::default(),
+        || async {
+            match docker.pause_container(container.id()).await {
+                Ok(()) => Probe::Ready(true),
+                Err(e) => {
+                    if !container.is_running().await.unwrap_or(false) {
+                        return Probe::Ready(false);
+                    }
+                    if e.to_string().contains("unable to freeze") {
+                        return Probe::Pending(e.to_string());
+                    }
+                    // The engine cannot pause (e.g. rootless on cgroup v1): later stacks of
+                    // this process start their agents after crossbar instead.
+                    HOLD_UNSUPPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Probe::Failed(e.to_string())
+                }
             }
+        },
+    )
+    .await;
+    match paused {
+        Ok(held) => held,
+        Err(e) => {
+            eprintln!(
+                "ocs-harness: agent {instance_id} runs on unheld and connects once crossbar \
+                 answers: {e}"
+            );
             false
         }
     }
