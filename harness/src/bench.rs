@@ -363,12 +363,29 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
     let mut splits = Vec::new();
     // Runs go round the stacks in turn, so a drift of the machine's speed (crossbar's boot
     // varies by a second between minutes) hits every stack alike.
+    // The usual way takes its turn in the same rounds, for the same reason.
+    let python = if options.usual_way {
+        Some(ocs_client_python().await?)
+    } else {
+        None
+    };
+    let mut usual: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); options.agents.len()];
     let mut all: Vec<Vec<Sample>> = vec![Vec::new(); stacks.len()];
     for r in 0..options.runs {
         for ((label, n, spec, hold), samples) in stacks.iter().zip(all.iter_mut()) {
             eprintln!("ocs-harness bench: {label}, run {}/{}", r + 1, options.runs);
             let tag = n.map_or_else(|| scenario.name.clone(), |n| n.to_string());
             samples.push(sample(&tag, spec, *hold).await?);
+        }
+        if let Some(python) = &python {
+            for (&n, runs) in options.agents.iter().zip(usual.iter_mut()) {
+                eprintln!(
+                    "ocs-harness bench: the usual way, {n} agent(s), run {}/{}",
+                    r + 1,
+                    options.runs
+                );
+                runs.push(usual_way(n, python).await?);
+            }
         }
     }
     // Every sample, for a closer look (written next to the report by the CLI).
@@ -425,7 +442,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
         let (wall, floor) = (m(&|s| s.wall), m(&|s| s.floor));
         let overhead = m(&|s| s.wall - s.floor);
         if let (Some(n), true) = (n, hold) {
-            harness_walls.push((*n, wall));
+            harness_walls.push((*n, samples.iter().map(|s| s.wall).collect::<Vec<_>>()));
         }
         let _ = writeln!(
             md,
@@ -466,32 +483,19 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
     md.push_str(&hold_effects);
 
     if options.usual_way {
-        let python = ocs_client_python().await?;
         let _ = writeln!(
             md,
-            "\n| agents | the usual way: compose up → ready (ocs.testing helpers) | first status | down | harness wall to ready | harness / usual |\n| --- | --- | --- | --- | --- | --- |"
+            "\n| agents | the usual way: compose up → ready (ocs.testing helpers) | first status | down | harness wall to ready | harness / usual | harness − usual, run by run |\n| --- | --- | --- | --- | --- | --- | --- |"
         );
-        for (n, harness) in &harness_walls {
-            let mut ready = Vec::new();
-            let mut status = Vec::new();
-            let mut down = Vec::new();
-            for r in 0..options.runs {
-                eprintln!(
-                    "ocs-harness bench: the usual way, {n} agent(s), run {}/{}",
-                    r + 1,
-                    options.runs
-                );
-                let (a, b, c) = usual_way(*n, &python).await?;
-                ready.push(a);
-                status.push(b);
-                down.push(c);
-            }
-            let ready = median(ready);
+        for ((n, harness), runs) in harness_walls.iter().zip(&usual) {
+            let ready = median(runs.iter().map(|r| r.0).collect());
+            let paired = median(harness.iter().zip(runs).map(|(h, u)| h - u.0).collect());
+            let harness = median(harness.clone());
             let _ = writeln!(
                 md,
-                "| {n} | {ready:.2} | {:.2} | {:.2} | {harness:.2} | {:.2} |",
-                median(status),
-                median(down),
+                "| {n} | {ready:.2} | {:.2} | {:.2} | {harness:.2} | {:.2} | {paired:+.2} |",
+                median(runs.iter().map(|r| r.1).collect()),
+                median(runs.iter().map(|r| r.2).collect()),
                 harness / ready
             );
         }
