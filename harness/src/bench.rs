@@ -99,8 +99,7 @@ struct Split {
     agent_seen: f64,
 }
 
-const CROSSBAR_READY_LINE: &str = "Ok, local node configuration ran successfully.";
-const AGENT_JOINED_LINE: &str = "session joined";
+use crate::runtime::stack::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
 
 async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sample> {
     let mut options = LaunchOptions::new(&format!("bench-{label}"));

@@ -96,7 +96,7 @@ impl LaunchOptions {
             agent_ready: Duration::from_secs(60),
             keep_on_failure: std::env::var("OCS_HARNESS_KEEP_ON_FAILURE")
                 .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
-            hold_agents: UpOptions::in_dir("").hold_agents,
+            hold_agents: stack::hold_agents_from_env(),
         }
     }
 }

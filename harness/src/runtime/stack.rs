@@ -125,8 +125,7 @@ impl UpOptions {
             agent_ready: Duration::from_secs(60),
             run_dir: dir.into(),
             log_tail: 30,
-            hold_agents: !std::env::var("OCS_HARNESS_HOLD_AGENTS")
-                .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no")),
+            hold_agents: hold_agents_from_env(),
         }
     }
 }
@@ -163,6 +162,13 @@ pub struct Marks {
     pub agent_released: BTreeMap<String, f64>,
     /// Each agent first answered `get_api`.
     pub agent_ready: BTreeMap<String, f64>,
+}
+
+/// Whether to hold agents while crossbar boots: yes unless `OCS_HARNESS_HOLD_AGENTS` is
+/// `0`, `false` or `no`.
+pub fn hold_agents_from_env() -> bool {
+    !std::env::var("OCS_HARNESS_HOLD_AGENTS")
+        .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no"))
 }
 
 /// Now, in Unix seconds.
@@ -1210,10 +1216,10 @@ static HOLD_UNSUPPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 
 /// The line crossbar prints when it is ready (checked on 26.10.1); it only hints, the bridge
 /// answering is the condition.
-const CROSSBAR_READY_LINE: &str = "Ok, local node configuration ran successfully.";
+pub const CROSSBAR_READY_LINE: &str = "Ok, local node configuration ran successfully.";
 /// The line an ocs agent prints on joining the realm; registration follows within
 /// milliseconds, so `get_api` is then polled fast.
-const AGENT_JOINED_LINE: &str = "session joined";
+pub const AGENT_JOINED_LINE: &str = "session joined";
 
 /// Intervals once a readiness line has been seen.
 const HINTED: Backoff = Backoff {
