@@ -2,11 +2,9 @@
 //! (at the times the agent stamped them) and every container's log lines, interleaved by
 //! time. Written in full next to the run's logs; its tail is shown when a run fails.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::ocs::Session;
+use crate::runner::{Answer, Call, RunEvent, RunObserver};
 use crate::runtime::logs::LogLine;
 
 /// One line of the timeline.
@@ -20,11 +18,11 @@ pub struct Event {
     pub text: String,
 }
 
-/// The harness's own events (steps, calls, replies, session messages seen in replies).
+/// The harness's own events (steps, calls, replies, session messages seen in replies), as a
+/// reader of the run's events.
 #[derive(Debug, Default)]
 pub struct Timeline {
-    events: Mutex<Vec<Event>>,
-    seen_messages: Mutex<BTreeSet<(String, i64, String, String)>>,
+    events: Vec<Event>,
 }
 
 fn now() -> f64 {
@@ -44,39 +42,21 @@ impl Timeline {
     }
 
     /// Record an event now.
-    pub fn record(&self, source: &str, text: impl Into<String>) {
-        self.events.lock().expect("timeline lock").push(Event {
-            at: now(),
+    pub fn record(&mut self, source: &str, text: impl Into<String>) {
+        self.record_at(now(), source, text);
+    }
+
+    fn record_at(&mut self, at: f64, source: &str, text: impl Into<String>) {
+        self.events.push(Event {
+            at,
             source: source.to_string(),
             text: text.into(),
         });
     }
 
-    /// Record the messages of a session seen in a reply, each once, at the agent's own time.
-    pub fn session(&self, instance: &str, s: &Session) {
-        let source = format!("session {instance}.{}", s.op_name);
-        let mut seen = self.seen_messages.lock().expect("timeline lock");
-        let mut events = self.events.lock().expect("timeline lock");
-        for m in &s.messages {
-            let key = (
-                source.clone(),
-                s.session_id,
-                format!("{:.6}", m.time),
-                m.text.clone(),
-            );
-            if seen.insert(key) {
-                events.push(Event {
-                    at: m.time,
-                    source: format!("{source}:{}", s.session_id),
-                    text: m.text.clone(),
-                });
-            }
-        }
-    }
-
     /// The harness's events merged with `logs`, ordered by time (stable for equal times).
     pub fn merged(&self, logs: &[LogLine]) -> Vec<Event> {
-        let mut all: Vec<Event> = self.events.lock().expect("timeline lock").clone();
+        let mut all: Vec<Event> = self.events.clone();
         all.extend(logs.iter().map(|l| Event {
             at: epoch_secs(l.received),
             source: l.container.clone(),
@@ -84,6 +64,73 @@ impl Timeline {
         }));
         all.sort_by(|a, b| a.at.total_cmp(&b.at));
         all
+    }
+
+    /// A call going out (`until`'s polls are not shown).
+    fn call(&mut self, call: &Call) {
+        if call.polled {
+            return;
+        }
+        let text = match (&call.op, &call.params) {
+            (None, _) => format!("-> {} {}", call.instance, call.action),
+            (Some(op), Some(p)) => format!("-> {} {}.{op} {p}", call.action, call.instance),
+            (Some(op), None) => format!("-> {} {}.{op}", call.action, call.instance),
+        };
+        self.record("bridge", text);
+    }
+
+    /// A reply coming back (failed `get_api` calls and polls show in the step's problems).
+    fn reply(&mut self, call: &Call, answer: &Answer) {
+        let op = call.op.as_deref().unwrap_or_default();
+        let text = match answer {
+            Answer::Api(api) => format!(
+                "<- {} {}: {}",
+                call.instance,
+                call.action,
+                crate::transcript::api(api)
+            ),
+            Answer::Reply(r) if call.polled => {
+                format!("<- {} {}.{op}: {r}", call.action, call.instance)
+            }
+            Answer::Reply(r) => format!("<- {r}"),
+            Answer::Error(e) if call.op.is_some() && !call.polled => format!("<- error: {e}"),
+            Answer::Error(_) => return,
+        };
+        self.record("bridge", text);
+    }
+}
+
+impl RunObserver for Timeline {
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::StackReady { run_id, .. } => {
+                self.record("harness", format!("stack {run_id} ready"))
+            }
+            RunEvent::StepStarted { step, line, action } => {
+                self.record("harness", format!("step {step} (line {line}): {action}"))
+            }
+            RunEvent::CallMade { call, .. } => self.call(call),
+            RunEvent::ReplyReceived { call, answer, .. } => self.reply(call, answer),
+            RunEvent::SessionMessage {
+                instance,
+                op,
+                session_id,
+                time,
+                text,
+                ..
+            } => self.record_at(*time, &format!("session {instance}.{op}:{session_id}"), text),
+            RunEvent::StepFinished { step, failure, .. } => match failure {
+                Some(f) => self.record(
+                    "harness",
+                    format!("step {step} FAILED:\n{}", f.problems.join("\n")),
+                ),
+                None => self.record("harness", format!("step {step} ok")),
+            },
+            RunEvent::RunStarted { .. }
+            | RunEvent::LogLineSelected { .. }
+            | RunEvent::FaultInjected { .. }
+            | RunEvent::RunFinished { .. } => {}
+        }
     }
 }
 
@@ -125,8 +172,8 @@ mod tests {
 
     #[test]
     fn events_interleave_by_time() {
-        let t = Timeline::new();
-        t.events.lock().unwrap().push(Event {
+        let mut t = Timeline::new();
+        t.events.push(Event {
             at: 100.5,
             source: "harness".into(),
             text: "step 1: start a.b".into(),

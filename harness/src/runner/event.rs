@@ -1,0 +1,298 @@
+//! What a run reports as it goes: one [`RunEvent`] per thing that happened (the run started,
+//! the stack is ready, a step started, a call was made, its reply came back, a session
+//! message or a log line was seen, a fault was injected, a step finished, the run finished),
+//! delivered in order to every [`RunObserver`]. The timeline and the transcript are two such
+//! readers; a caller adds its own with [`super::run_observed`] (live progress, JSON lines).
+//! Every event serialises to one JSON object tagged by `event`.
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::StepFailure;
+use crate::ocs::{AgentApi, Reply};
+
+/// One thing that happened during a run, in the order it happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run began (before any image is checked or container started).
+    RunStarted {
+        /// The scenario's name.
+        scenario: String,
+        /// How many steps it has.
+        steps: usize,
+    },
+    /// The stack is up and every operation the steps name exists.
+    StackReady {
+        /// The run id.
+        run_id: String,
+        /// The stack, as the transcript lists it (`<instance-id> (<agent class>)`, `crossbar`).
+        stack: Vec<String>,
+        /// Time from the start of the run, image checks and builds included.
+        #[serde(serialize_with = "secs")]
+        after: Duration,
+    },
+    /// A step began.
+    StepStarted {
+        /// 1-based step number.
+        step: usize,
+        /// The step's line in the scenario file.
+        line: usize,
+        /// What the step does, e.g. `start barebones1.count`.
+        action: String,
+    },
+    /// A call to an agent went out.
+    CallMade {
+        /// The step making it.
+        step: usize,
+        /// The call.
+        call: Call,
+    },
+    /// The answer to a call came back.
+    ReplyReceived {
+        /// The step that made the call.
+        step: usize,
+        /// The call.
+        call: Call,
+        /// What came back.
+        answer: Answer,
+    },
+    /// A session message seen for the first time in a reply (at the agent's own time).
+    SessionMessage {
+        /// The step whose reply carried it.
+        step: usize,
+        /// The agent.
+        instance: String,
+        /// The operation.
+        op: String,
+        /// The session's id.
+        session_id: i64,
+        /// Unix time the agent stamped on it.
+        time: f64,
+        /// The message.
+        text: String,
+    },
+    /// A log line a `logs` step's checks selected (as logged, not normalised).
+    LogLineSelected {
+        /// The step.
+        step: usize,
+        /// The container.
+        container: String,
+        /// The line.
+        text: String,
+    },
+    /// A fault is being injected now; `after-last-fault` refers to `at`.
+    FaultInjected {
+        /// The step.
+        step: usize,
+        /// The fault (`restart`, `kill`, ...).
+        fault: String,
+        /// The container.
+        container: String,
+        /// Unix time of the injection.
+        at: f64,
+    },
+    /// A step ended.
+    StepFinished {
+        /// 1-based step number.
+        step: usize,
+        /// The step's line in the scenario file.
+        line: usize,
+        /// What the step did.
+        action: String,
+        /// How long it took.
+        #[serde(serialize_with = "secs")]
+        duration: Duration,
+        /// Whether it did what the scenario expected.
+        passed: bool,
+        /// What it did.
+        outcome: Outcome,
+        /// What went wrong, when it failed.
+        failure: Option<StepFailure>,
+    },
+    /// The run ended (passed, failed at a step, or could not run).
+    RunFinished {
+        /// The scenario's name.
+        scenario: String,
+        /// The run id, once the stack had one.
+        run_id: Option<String>,
+        /// Whether every step passed.
+        passed: bool,
+        /// The failing step, if one failed.
+        failed_step: Option<usize>,
+        /// Why the run could not run or finish (launch, scenario or teardown error).
+        error: Option<String>,
+        /// Wall time of the whole run.
+        #[serde(serialize_with = "secs")]
+        elapsed: Duration,
+    },
+}
+
+/// A call to an agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Call {
+    /// The agent.
+    pub instance: String,
+    /// `get_api`, or the `.ops` action: `start`, `status`, `wait`, `stop`, `abort`.
+    pub action: String,
+    /// The operation (`None` for `get_api`).
+    pub op: Option<String>,
+    /// `start`'s params.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
+    /// One poll of an `until` step (rather than the step's single call).
+    pub polled: bool,
+}
+
+/// What came back from a call.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// `get_api`'s value (serialised as received).
+    Api(#[serde(serialize_with = "raw_api")] AgentApi),
+    /// An `.ops` reply (serialised as received).
+    Reply(#[serde(serialize_with = "raw_reply")] Reply),
+    /// The call failed.
+    Error(String),
+}
+
+/// What a step did, by kind. The transcript normalises it (`transcript::outcome`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// `api`: the agent's `get_api`.
+    Api(#[serde(serialize_with = "raw_api")] AgentApi),
+    /// `start|status|wait|stop|abort`: the reply.
+    Reply(#[serde(serialize_with = "raw_reply")] Reply),
+    /// `until`: the last reply seen, if any.
+    Polled(#[serde(serialize_with = "raw_last_reply")] Option<Reply>),
+    /// `logs`: the window looked at and the lines selected (as logged).
+    Logs {
+        /// `step` or `run`.
+        window: String,
+        /// The selected lines.
+        lines: Vec<String>,
+    },
+    /// `fault`: what was done; `ready_again` for faults that wait for readiness.
+    Fault {
+        /// The fault.
+        fault: String,
+        /// The container.
+        container: String,
+        /// Whether the container answered again (restart, start, unpause, connect).
+        ready_again: Option<bool>,
+    },
+    /// `exits`: the container exited with this code.
+    Exited {
+        /// The exit code.
+        code: i64,
+    },
+    /// The call or the wait failed.
+    Error(String),
+}
+
+/// A reader of a run's events, called in order, on the runner's task (keep it quick).
+pub trait RunObserver: Send {
+    /// One event.
+    fn on_event(&mut self, event: &RunEvent);
+}
+
+impl<F: FnMut(&RunEvent) + Send> RunObserver for F {
+    fn on_event(&mut self, event: &RunEvent) {
+        self(event)
+    }
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn raw_api<S: Serializer>(a: &AgentApi, s: S) -> Result<S::Ok, S::Error> {
+    a.raw.serialize(s)
+}
+
+fn raw_reply<S: Serializer>(r: &Reply, s: S) -> Result<S::Ok, S::Error> {
+    r.raw.serialize(s)
+}
+
+fn raw_last_reply<S: Serializer>(r: &Option<Reply>, s: S) -> Result<S::Ok, S::Error> {
+    r.as_ref().map(|r| &r.raw).serialize(s)
+}
+
+/// The runner's side of the stream: hands each event to every observer, in order, and turns
+/// the sessions in replies into [`RunEvent::SessionMessage`]s, each message once.
+pub(crate) struct Emitter<'a> {
+    inner: std::sync::Mutex<Inner<'a>>,
+}
+
+struct Inner<'a> {
+    observers: Vec<&'a mut dyn RunObserver>,
+    /// `(instance.op, session id, time, text)` of every message already emitted.
+    seen: std::collections::BTreeSet<(String, i64, String, String)>,
+}
+
+impl<'a> Emitter<'a> {
+    /// An emitter feeding `observers`.
+    pub(crate) fn new(observers: Vec<&'a mut dyn RunObserver>) -> Self {
+        Self {
+            inner: std::sync::Mutex::new(Inner {
+                observers,
+                seen: Default::default(),
+            }),
+        }
+    }
+
+    /// Deliver `event` to every observer.
+    pub(crate) fn emit(&self, event: RunEvent) {
+        let mut inner = self.inner.lock().expect("event lock");
+        for o in inner.observers.iter_mut() {
+            o.on_event(&event);
+        }
+    }
+
+    /// The reply to `call`, then the messages of its session not seen before.
+    pub(crate) fn reply(&self, step: usize, call: &Call, answer: Answer) {
+        let session = match &answer {
+            Answer::Reply(r) => r.session.clone(),
+            _ => None,
+        };
+        self.emit(RunEvent::ReplyReceived {
+            step,
+            call: call.clone(),
+            answer,
+        });
+        if let Some(s) = session {
+            self.session(step, &call.instance, &s);
+        }
+    }
+
+    fn session(&self, step: usize, instance: &str, s: &crate::ocs::Session) {
+        let fresh: Vec<&crate::ocs::Message> = {
+            let mut inner = self.inner.lock().expect("event lock");
+            let source = format!("{instance}.{}", s.op_name);
+            s.messages
+                .iter()
+                .filter(|m| {
+                    let key = (
+                        source.clone(),
+                        s.session_id,
+                        format!("{:.6}", m.time),
+                        m.text.clone(),
+                    );
+                    inner.seen.insert(key)
+                })
+                .collect()
+        };
+        for m in fresh {
+            self.emit(RunEvent::SessionMessage {
+                step,
+                instance: instance.to_string(),
+                op: s.op_name.clone(),
+                session_id: s.session_id,
+                time: m.time,
+                text: m.text.clone(),
+            });
+        }
+    }
+}

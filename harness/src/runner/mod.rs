@@ -1,0 +1,339 @@
+//! Runs a scenario against a live stack and reports what happens as [`RunEvent`]s: the stack
+//! is brought up, each step runs (one handler per step kind, in `steps`), and the stack is
+//! torn down (or kept after a failure), whatever happens. The timeline and the normalised
+//! transcript are readers of the events; [`run_observed`] adds the caller's own.
+//!
+//! Parts: `event` (the events, [`RunObserver`]), `steps` (the handlers and the step loop),
+//! `failure` ([`StepFailure`], built in one place), `stack_ops` (the small trait over the
+//! stack the steps use, so their decisions are unit-tested with a fake).
+
+mod event;
+mod failure;
+mod stack_ops;
+mod steps;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use crate::runtime::stack::Stack;
+use crate::runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
+use crate::scenario::{Scenario, StepKind, UntilTarget};
+use crate::timeline::{self, Timeline};
+use crate::transcript::Transcript;
+
+use event::Emitter;
+pub use event::{Answer, Call, Outcome, RunEvent, RunObserver};
+pub use failure::StepFailure;
+use stack_ops::StackOps;
+
+/// The result of running a scenario.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The normalised transcript (what snapshots hold).
+    pub transcript: Transcript,
+    /// The first failing step, if any.
+    pub failure: Option<StepFailure>,
+    /// The run id.
+    pub run_id: String,
+    /// Where the run's files are (SCF, logs).
+    pub run_dir: std::path::PathBuf,
+    /// Time to a ready stack, image checks and builds included.
+    pub stack_ready: Duration,
+    /// Time the stack itself took to come up (network, containers, readiness), no images.
+    pub stack_up: Duration,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// Part of it spent checking and building images.
+    pub images: Duration,
+    /// The merged timeline file (`<run_dir>/timeline.log`).
+    pub timeline: std::path::PathBuf,
+    /// Its last lines, for the console.
+    pub timeline_tail: Vec<String>,
+    /// How to reach the stack when it was kept after a failure.
+    pub kept: Option<String>,
+}
+
+/// Why a scenario could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The stack could not be built or brought up. `located` points into the scenario file
+    /// when the error is about one of its agents.
+    #[error("{}{source}", located.as_ref().map(|l| format!("{l}\n")).unwrap_or_default())]
+    Launch {
+        /// The error rendered at the agent's place in the scenario file.
+        located: Option<Box<crate::scenario::ScenarioError>>,
+        /// What went wrong.
+        #[source]
+        source: LaunchError,
+    },
+    /// A mistake in the scenario found once the stack was up (e.g. an unknown operation).
+    #[error("{0}")]
+    Scenario(Box<crate::scenario::ScenarioError>),
+    /// Tearing down failed (the run's resources are labelled; `ocs-harness clean` removes them).
+    #[error("teardown failed: {0}")]
+    Teardown(String),
+}
+
+/// The launch error at the place in the scenario that caused it.
+fn locate(scenario: &Scenario, e: &LaunchError) -> Option<crate::scenario::ScenarioError> {
+    let agent = e.agent()?;
+    let src = scenario.agent_sources.get(agent)?;
+    let (pos, message, label) = match e {
+        LaunchError::AgentImage { .. } => (
+            src.image,
+            format!("the image of agent `{agent}` could not be built"),
+            "this build",
+        ),
+        LaunchError::Stack(crate::runtime::stack::StackError::ImageMissing { .. }) => (
+            src.image,
+            format!("the image of agent `{agent}` is not available"),
+            "this image",
+        ),
+        _ => (
+            src.entry,
+            format!("agent `{agent}` did not start"),
+            "this agent",
+        ),
+    };
+    Some(scenario.error_at(pos, message, label, None))
+}
+
+/// Every operation a step names must exist on its agent, unless the step expects an error
+/// reply (a deliberate probe of an unknown operation).
+async fn check_operations(
+    stack: &impl StackOps,
+    scenario: &Scenario,
+) -> Option<crate::scenario::ScenarioError> {
+    let mut apis = std::collections::BTreeMap::new();
+    for step in &scenario.steps {
+        let (instance, op, expect) = match &step.kind {
+            StepKind::Op {
+                instance,
+                op,
+                expect,
+                ..
+            } => (instance, op, expect),
+            StepKind::Until {
+                target: UntilTarget::Op { instance, op },
+                expect,
+                ..
+            } => (instance, op, expect),
+            _ => continue,
+        };
+        if expect.status == Some(crate::ocs::ResponseCode::Error) {
+            continue;
+        }
+        if !apis.contains_key(instance) {
+            let api = stack.get_api(instance).await.ok()?;
+            apis.insert(instance.clone(), api);
+        }
+        let api = &apis[instance];
+        if api.op(op).is_none() {
+            let names = |ops: &[crate::ocs::OpInfo]| {
+                ops.iter()
+                    .map(|o| format!("`{}`", o.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Some(scenario.error_at(
+                step.target,
+                format!("agent `{instance}` has no operation `{op}`"),
+                "unknown operation",
+                Some(format!(
+                    "its tasks are {} and its processes are {}; to probe an unknown operation on \
+                     purpose, expect `status: error`",
+                    names(&api.tasks),
+                    names(&api.processes)
+                )),
+            ));
+        }
+    }
+    None
+}
+
+/// Bring the scenario's stack up, run its steps, tear it down.
+pub async fn run(scenario: &Scenario, options: &LaunchOptions) -> Result<RunReport, RunError> {
+    run_observed(scenario, options, &mut |_: &RunEvent| {}).await
+}
+
+/// [`run`], with `observer` seeing every [`RunEvent`] as it happens (besides the timeline and
+/// the transcript), from [`RunEvent::RunStarted`] to [`RunEvent::RunFinished`] (sent whether
+/// the run passed, failed, or could not run).
+pub async fn run_observed(
+    scenario: &Scenario,
+    options: &LaunchOptions,
+    observer: &mut dyn RunObserver,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let mut timeline = Timeline::new();
+    let mut transcript = Transcript::default();
+    let ran = {
+        let events = Emitter::new(vec![&mut timeline, &mut transcript, &mut *observer]);
+        events.emit(RunEvent::RunStarted {
+            scenario: scenario.name.clone(),
+            steps: scenario.steps.len(),
+        });
+        drive(scenario, options, &events, started).await
+    };
+    let result = match ran {
+        Ok(ran) => finish(ran, &timeline, transcript, options, started).await,
+        Err(e) => Err(e),
+    };
+    observer.on_event(&run_finished(scenario, &result, started));
+    result
+}
+
+/// A stack that ran the steps, and what is known of its run so far.
+struct Ran {
+    stack: Stack,
+    launch: LaunchReport,
+    stack_ready: Duration,
+    failure: Option<StepFailure>,
+}
+
+/// Bring the stack up, check the operations the steps name, run the steps.
+async fn drive(
+    scenario: &Scenario,
+    options: &LaunchOptions,
+    events: &Emitter<'_>,
+    started: Instant,
+) -> Result<Ran, RunError> {
+    let spec = scenario.stack_spec();
+    let (mut stack, launch) = launch(&spec, options)
+        .await
+        .map_err(|source| RunError::Launch {
+            located: locate(scenario, &source).map(Box::new),
+            source,
+        })?;
+    let stack_ready = started.elapsed();
+    if let Some(e) = check_operations(&stack, scenario).await {
+        stack
+            .teardown()
+            .await
+            .map_err(|e| RunError::Teardown(e.to_string()))?;
+        return Err(RunError::Scenario(Box::new(e)));
+    }
+    events.emit(RunEvent::StackReady {
+        run_id: stack.run_id().to_string(),
+        stack: stack
+            .plan()
+            .agents
+            .iter()
+            .map(|a| format!("{} ({})", a.instance_id, a.agent_class))
+            .chain(std::iter::once("crossbar".to_string()))
+            .collect(),
+        after: stack_ready,
+    });
+    let failure = steps::run_steps(&mut stack, &scenario.steps, events).await;
+    Ok(Ran {
+        stack,
+        launch,
+        stack_ready,
+        failure,
+    })
+}
+
+/// Write the timeline, keep the stack (after a failure, when asked) or tear it down.
+async fn finish(
+    ran: Ran,
+    tl: &Timeline,
+    transcript: Transcript,
+    options: &LaunchOptions,
+    started: Instant,
+) -> Result<RunReport, RunError> {
+    let Ran {
+        stack,
+        launch,
+        stack_ready,
+        failure,
+    } = ran;
+    let stack_up = stack.timings().total;
+    let run_id = stack.run_id().to_string();
+    let run_dir = options.runs_dir.join(&run_id);
+    let text = timeline::render(&tl.merged(&stack.logs().lines()));
+    let timeline = run_dir.join("timeline.log");
+    let _ = std::fs::create_dir_all(&run_dir);
+    if let Err(e) = std::fs::write(&timeline, &text) {
+        tracing::warn!("cannot write {}: {e}", timeline.display());
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let timeline_tail = lines[lines.len().saturating_sub(40)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let teardown = |e: crate::runtime::stack::StackError| RunError::Teardown(e.to_string());
+    let kept = if failure.is_some() && options.keep_on_failure {
+        Some(stack.keep().await.map_err(teardown)?)
+    } else {
+        stack.teardown().await.map_err(teardown)?;
+        None
+    };
+    Ok(RunReport {
+        transcript,
+        failure,
+        run_id,
+        run_dir,
+        stack_ready,
+        stack_up,
+        elapsed: started.elapsed(),
+        images: launch.images,
+        timeline,
+        timeline_tail,
+        kept,
+    })
+}
+
+/// The last event of a run.
+fn run_finished(
+    scenario: &Scenario,
+    result: &Result<RunReport, RunError>,
+    started: Instant,
+) -> RunEvent {
+    match result {
+        Ok(report) => RunEvent::RunFinished {
+            scenario: scenario.name.clone(),
+            run_id: Some(report.run_id.clone()),
+            passed: report.failure.is_none(),
+            failed_step: report.failure.as_ref().map(|f| f.step),
+            error: None,
+            elapsed: report.elapsed,
+        },
+        Err(e) => RunEvent::RunFinished {
+            scenario: scenario.name.clone(),
+            run_id: None,
+            passed: false,
+            failed_step: None,
+            error: Some(e.to_string()),
+            elapsed: started.elapsed(),
+        },
+    }
+}
+
+/// Seconds since the epoch, now.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `Err` carrying a readable failure when the run failed.
+pub fn into_result(report: &RunReport) -> Result<(), String> {
+    match &report.failure {
+        None => Ok(()),
+        Some(f) => Err(format!(
+            "scenario {} failed (run {}, files in {}):\n{f}\n--- timeline (last {} lines; all of it in {}) ---\n{}",
+            report.transcript.scenario,
+            report.run_id,
+            report.run_dir.display(),
+            report.timeline_tail.len(),
+            report.timeline.display(),
+            report.timeline_tail.join("\n")
+        ) + &report
+            .kept
+            .as_ref()
+            .map(|k| format!("\n{k}"))
+            .unwrap_or_default()),
+    }
+}

@@ -1,0 +1,106 @@
+//! What the runner needs of a live stack, as a small trait: calls to agents through the OCS
+//! client, a container's state, log lines since a mark, and faults. [`Stack`] implements it
+//! with its public methods; the unit tests implement it with a scripted fake, so the
+//! runner's decisions are tested without Docker.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::ocs::{AgentApi, ClientError, Reply};
+use crate::runtime::logs::LogLine;
+use crate::runtime::stack::{Stack, StackError};
+use crate::scenario::{Fault, FaultAction, OpAction};
+
+/// The stack as the runner drives it. `role` and `instance` are `crossbar` or an instance-id.
+pub(crate) trait StackOps: Send + Sync {
+    /// `get_api` of agent `instance`.
+    fn get_api(&self, instance: &str)
+        -> impl Future<Output = Result<AgentApi, ClientError>> + Send;
+
+    /// One `.ops` action on `instance.op` (`params`: `start` only; `timeout`: `wait` only).
+    fn op(
+        &self,
+        action: OpAction,
+        instance: &str,
+        op: &str,
+        params: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Reply, ClientError>> + Send;
+
+    /// Whether the container of `role` is running, and its exit code if not.
+    fn container_state(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = Result<(bool, Option<i64>), StackError>> + Send;
+
+    /// Inject `fault`; for faults that restart something, returns once it answers again.
+    fn fault(&mut self, fault: &Fault) -> impl Future<Output = Result<(), StackError>> + Send;
+
+    /// The position the next log line (of any container) will have.
+    fn log_mark(&self) -> usize;
+
+    /// The log lines of `container` from position `since` on.
+    fn log_lines(&self, container: &str, since: usize) -> Vec<LogLine>;
+
+    /// The last `n` log lines of `container`.
+    fn log_tail(&self, container: &str, n: usize) -> Vec<String>;
+}
+
+impl StackOps for Stack {
+    async fn get_api(&self, instance: &str) -> Result<AgentApi, ClientError> {
+        self.client().agent(instance).get_api().await
+    }
+
+    async fn op(
+        &self,
+        action: OpAction,
+        instance: &str,
+        op: &str,
+        params: Option<&Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, ClientError> {
+        let agent = self.client().agent(instance);
+        match action {
+            OpAction::Start => agent.start(op, params.cloned()).await,
+            OpAction::Status => agent.status(op).await,
+            OpAction::Wait => agent.wait(op, timeout).await,
+            OpAction::Stop => agent.stop(op).await,
+            OpAction::Abort => agent.abort(op).await,
+        }
+    }
+
+    async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {
+        Stack::container_state(self, role).await
+    }
+
+    async fn fault(&mut self, fault: &Fault) -> Result<(), StackError> {
+        let role = fault.container.as_str();
+        match fault.action {
+            FaultAction::Restart => self.restart(role, fault.timeout).await,
+            FaultAction::Stop => self.stop(role).await,
+            FaultAction::Start => self.start(role, fault.timeout).await,
+            FaultAction::Kill => self.kill(role, &fault.signal).await,
+            FaultAction::Pause => self.pause(role).await,
+            FaultAction::Unpause => self.unpause(role, fault.timeout).await,
+            FaultAction::Disconnect => match fault.duration {
+                Some(d) => self.disconnect_for(role, d).await,
+                None => self.disconnect(role).await,
+            },
+            FaultAction::Connect => self.connect(role, fault.timeout).await,
+        }
+    }
+
+    fn log_mark(&self) -> usize {
+        self.logs().len()
+    }
+
+    fn log_lines(&self, container: &str, since: usize) -> Vec<LogLine> {
+        self.logs().lines_of(container, since)
+    }
+
+    fn log_tail(&self, container: &str, n: usize) -> Vec<String> {
+        self.logs().tail(container, n)
+    }
+}

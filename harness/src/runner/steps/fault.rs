@@ -1,0 +1,44 @@
+//! `fault: <action>`: inject a fault into a container. Faults that restart something return
+//! once it answers again (crossbar on its new port, its agents registered again).
+
+use std::time::Instant;
+
+use super::{Checked, StackOps};
+use crate::runner::event::{Emitter, Outcome, RunEvent};
+use crate::scenario::{Fault, FaultAction};
+use crate::wait::fmt_duration;
+
+/// Run a fault step; `last_fault` becomes its time (what `after-last-fault` refers to).
+pub(super) async fn run(
+    stack: &mut impl StackOps,
+    step: usize,
+    fault: &Fault,
+    last_fault: &mut Option<f64>,
+    events: &Emitter<'_>,
+) -> Checked {
+    let role = fault.container.as_str();
+    let at = super::super::unix_now();
+    *last_fault = Some(at);
+    events.emit(RunEvent::FaultInjected {
+        step,
+        fault: fault.action.as_str().into(),
+        container: role.to_string(),
+        at,
+    });
+    let t = Instant::now();
+    let result = stack.fault(fault).await;
+    let waits_ready = matches!(
+        fault.action,
+        FaultAction::Restart | FaultAction::Start | FaultAction::Unpause | FaultAction::Connect
+    );
+    let outcome = Outcome::Fault {
+        fault: fault.action.as_str().into(),
+        container: role.to_string(),
+        ready_again: waits_ready.then_some(result.is_ok()),
+    };
+    let problems = result
+        .err()
+        .map(|e| vec![format!("{e} (after {})", fmt_duration(t.elapsed()))])
+        .unwrap_or_default();
+    Checked::plain(outcome, problems, role)
+}

@@ -1,0 +1,192 @@
+//! The steps, one handler per step kind (each in its own module, each returning a
+//! [`Checked`] outcome), the loop that runs them in order until one fails, and what steps
+//! carry forward ([`StepContext`]).
+
+mod api;
+mod exits;
+mod fault;
+mod logs;
+mod op;
+mod until;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::event::{Emitter, RunEvent};
+use super::failure::{failure, Checked, StepFailure};
+use super::stack_ops::StackOps;
+use crate::ocs::ClientError;
+use crate::scenario::{FaultAction, ReplyExpect, Step, StepKind, UntilTarget};
+use crate::wait::fmt_duration;
+
+/// What steps carry forward.
+#[derive(Debug, Default)]
+pub(crate) struct StepContext {
+    /// Unix time of the last fault (what `after-last-fault` refers to).
+    last_fault: Option<f64>,
+    /// Each agent's process identity at its last `api` step.
+    pids: BTreeMap<String, String>,
+    /// The log position when the previous step began (`window: step` starts there).
+    previous_mark: usize,
+}
+
+impl StepContext {
+    /// `expect` with `after-last-fault` resolved against the last fault, if there was one.
+    fn resolve(&self, expect: &ReplyExpect) -> ReplyExpect {
+        match self.last_fault {
+            Some(t) => expect.with_fault_time(t),
+            None => expect.clone(),
+        }
+    }
+}
+
+/// Run `steps` in order; the first failure ends the run.
+pub(crate) async fn run_steps<S: StackOps>(
+    stack: &mut S,
+    steps: &[Step],
+    events: &Emitter<'_>,
+) -> Option<StepFailure> {
+    let mut ctx = StepContext::default();
+    for step in steps {
+        let mark = stack.log_mark();
+        let action = action_text(step);
+        events.emit(RunEvent::StepStarted {
+            step: step.index,
+            line: step.line,
+            action: action.clone(),
+        });
+        let started = Instant::now();
+        let checked = run_step(stack, step, &mut ctx, events).await;
+        let failed = failure(step, &action, &checked, stack);
+        events.emit(RunEvent::StepFinished {
+            step: step.index,
+            line: step.line,
+            action,
+            duration: started.elapsed(),
+            passed: failed.is_none(),
+            outcome: checked.outcome,
+            failure: failed.clone(),
+        });
+        if failed.is_some() {
+            return failed;
+        }
+        ctx.previous_mark = mark;
+    }
+    None
+}
+
+/// One step, by its kind.
+async fn run_step<S: StackOps>(
+    stack: &mut S,
+    step: &Step,
+    ctx: &mut StepContext,
+    events: &Emitter<'_>,
+) -> Checked {
+    let n = step.index;
+    match &step.kind {
+        StepKind::Api { instance, expect } => {
+            api::run(&*stack, n, instance, expect, &mut ctx.pids, events).await
+        }
+        StepKind::Op {
+            action,
+            instance,
+            op,
+            params,
+            timeout,
+            expect,
+        } => {
+            let call = op::OpCall {
+                action: *action,
+                instance,
+                op,
+                params: params.as_ref(),
+                timeout: *timeout,
+            };
+            op::run(&*stack, n, call, &ctx.resolve(expect), events).await
+        }
+        StepKind::Until {
+            target,
+            timeout,
+            expect,
+        } => until::run(&*stack, n, target, *timeout, &ctx.resolve(expect), events).await,
+        StepKind::Logs(check) => logs::run(&*stack, n, check, ctx.previous_mark, events).await,
+        StepKind::Fault(f) => fault::run(stack, n, f, &mut ctx.last_fault, events).await,
+        StepKind::Exits {
+            container,
+            code,
+            timeout,
+        } => exits::run(&*stack, container, *code, *timeout).await,
+    }
+}
+
+/// What a step does, as reports and the transcript name it.
+pub(crate) fn action_text(step: &Step) -> String {
+    match &step.kind {
+        StepKind::Api { instance, .. } => format!("api {instance}"),
+        StepKind::Op {
+            action,
+            instance,
+            op,
+            timeout,
+            ..
+        } => match timeout {
+            Some(t) => format!(
+                "{} {instance}.{op} (timeout {})",
+                action.as_str(),
+                fmt_duration(*t)
+            ),
+            None => format!("{} {instance}.{op}", action.as_str()),
+        },
+        StepKind::Until {
+            target, timeout, ..
+        } => match target {
+            UntilTarget::Op { instance, op } => {
+                format!("until {instance}.{op} (timeout {})", fmt_duration(*timeout))
+            }
+            UntilTarget::Registry => format!("until registry (timeout {})", fmt_duration(*timeout)),
+        },
+        StepKind::Logs(check) => format!("logs {}", check.container),
+        StepKind::Fault(f) => match (f.action, &f.duration) {
+            (FaultAction::Kill, _) => format!("fault kill {} ({})", f.container, f.signal),
+            (FaultAction::Disconnect, Some(d)) => {
+                format!(
+                    "fault disconnect {} (for {})",
+                    f.container,
+                    fmt_duration(*d)
+                )
+            }
+            (a, _) => format!("fault {} {}", a.as_str(), f.container),
+        },
+        StepKind::Exits {
+            container, timeout, ..
+        } => format!("exits {container} (timeout {})", fmt_duration(*timeout)),
+    }
+}
+
+/// The end of a step whose call failed: the error, and the container's state when it is gone.
+async fn call_failed(stack: &impl StackOps, instance: &str, e: &ClientError) -> Checked {
+    let mut problems = vec![format!("the call failed: {e}")];
+    if let Some(reason) = exited(stack, instance).await {
+        problems.push(reason);
+    }
+    Checked::plain(
+        super::event::Outcome::Error(e.to_string()),
+        problems,
+        instance,
+    )
+}
+
+/// `Some(reason)` when the container of `role` is not running.
+async fn exited(stack: &impl StackOps, role: &str) -> Option<String> {
+    match stack.container_state(role).await {
+        Ok((true, _)) => None,
+        Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
+        Ok((false, None)) => Some(format!("the container of {role} is not running")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Mismatches as the problems of a step.
+fn texts(mismatches: &[crate::scenario::Mismatch]) -> Vec<String> {
+    mismatches.iter().map(|m| m.to_string()).collect()
+}
