@@ -118,7 +118,11 @@ impl RunObserver for Timeline {
                 time,
                 text,
                 ..
-            } => self.record_at(*time, &format!("session {instance}.{op}:{session_id}"), text),
+            } => self.record_at(
+                *time,
+                &format!("session {instance}.{op}:{session_id}"),
+                text,
+            ),
             RunEvent::StepFinished { step, failure, .. } => match failure {
                 Some(f) => self.record(
                     "harness",

@@ -70,7 +70,6 @@ impl fmt::Display for StepFailure {
     }
 }
 
-
 /// What a step handler found: the step's outcome and what did not match.
 #[derive(Debug)]
 pub(crate) struct Checked {

@@ -1,1 +1,532 @@
-//! tests
+//! The runner's decisions against a scripted fake stack (no Docker): `until` gives up early,
+//! the process identity check, log windows, `after-last-fault`, and the events a run emits.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use super::event::Emitter;
+use super::stack_ops::StackOps;
+use super::steps::run_steps;
+use super::{Outcome, RunEvent, StepFailure};
+use crate::ocs::{AgentApi, CallError, ClientError, Reply};
+use crate::runtime::logs::{LogLine, Stream};
+use crate::runtime::stack::StackError;
+use crate::scenario::{Fault, FaultAction, OpAction, Scenario};
+use crate::transcript::Transcript;
+
+/// A stack whose answers are scripted.
+#[derive(Default)]
+struct Fake {
+    /// `get_api` answers, in order (the last one repeats).
+    apis: Mutex<VecDeque<AgentApi>>,
+    /// `.ops` answers, in order (the last one repeats); `Err` is a failed call.
+    replies: Mutex<VecDeque<Result<Reply, String>>>,
+    /// Containers that are not running, with their exit code.
+    stopped: Mutex<BTreeMap<String, Option<i64>>>,
+    /// Every log line so far.
+    logs: Mutex<Vec<LogLine>>,
+    /// Every call and fault, as text.
+    calls: Mutex<Vec<String>>,
+}
+
+fn next<T: Clone>(queue: &Mutex<VecDeque<T>>) -> T {
+    let mut q = queue.lock().unwrap();
+    if q.len() > 1 {
+        q.pop_front().unwrap()
+    } else {
+        q.front().cloned().expect("a scripted answer")
+    }
+}
+
+fn call_error(message: &str) -> ClientError {
+    ClientError::Call(CallError::Wamp {
+        procedure: "observatory.fake1.ops".into(),
+        uri: "wamp.error.no_such_procedure".into(),
+        args: vec![json!(message)],
+        kwargs: Map::new(),
+    })
+}
+
+impl Fake {
+    fn log(&self, container: &str, text: &str) {
+        let mut logs = self.logs.lock().unwrap();
+        let seq = logs.len();
+        logs.push(LogLine {
+            seq,
+            container: container.into(),
+            received: SystemTime::now(),
+            stream: Stream::Stdout,
+            text: text.into(),
+        });
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl StackOps for Fake {
+    async fn get_api(&self, instance: &str) -> Result<AgentApi, ClientError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("get_api {instance}"));
+        Ok(next(&self.apis))
+    }
+
+    async fn op(
+        &self,
+        action: OpAction,
+        instance: &str,
+        op: &str,
+        _params: Option<&Value>,
+        _timeout: Option<Duration>,
+    ) -> Result<Reply, ClientError> {
+        let call = format!("{} {instance}.{op}", action.as_str());
+        self.calls.lock().unwrap().push(call.clone());
+        self.log(instance, &format!("called {call}"));
+        next(&self.replies).map_err(|e| call_error(&e))
+    }
+
+    async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {
+        Ok(match self.stopped.lock().unwrap().get(role) {
+            Some(code) => (false, *code),
+            None => (true, None),
+        })
+    }
+
+    async fn fault(&mut self, fault: &Fault) -> Result<(), StackError> {
+        let what = format!("fault {} {}", fault.action.as_str(), fault.container);
+        self.calls.lock().unwrap().push(what);
+        if fault.action == FaultAction::Kill {
+            self.stopped
+                .lock()
+                .unwrap()
+                .insert(fault.container.clone(), Some(137));
+        }
+        Ok(())
+    }
+
+    fn log_mark(&self) -> usize {
+        self.logs.lock().unwrap().len()
+    }
+
+    fn log_lines(&self, container: &str, since: usize) -> Vec<LogLine> {
+        let logs = self.logs.lock().unwrap();
+        logs.get(since..)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|l| l.container == container)
+            .cloned()
+            .collect()
+    }
+
+    fn log_tail(&self, container: &str, n: usize) -> Vec<String> {
+        let lines = self.log_lines(container, 0);
+        lines[lines.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| l.text.clone())
+            .collect()
+    }
+}
+
+/// A scenario with one agent, `fake1`, and `steps`.
+fn scenario(steps: &str) -> Scenario {
+    let text = format!(
+        "name: unit\nstack:\n  agents:\n    - instance-id: fake1\n      agent-class: FakeDataAgent\n      \
+         image: simonsobs/ocs:latest\nsteps:\n{steps}"
+    );
+    Scenario::parse_all(&text, Path::new("unit.yaml"), &|_| None)
+        .unwrap_or_else(|e| panic!("{}", e[0]))
+}
+
+/// The agent's `get_api` with process `pid` and feed session `feed`.
+fn api(pid: i64, feed: &str) -> AgentApi {
+    let body: Value =
+        serde_json::from_str(include_str!("../ocs/testdata/get_api_barebones.json")).unwrap();
+    let mut api = AgentApi::from_value(body["args"][0].clone()).unwrap();
+    api.instance_pid = pid;
+    api.feeds[0].1["session_id"] = json!(feed);
+    api
+}
+
+/// A reply carrying a session of `acq` in `status`, with `data`.
+fn reply(status: &str, data: Value) -> Reply {
+    let (op_code, success) = match status {
+        "done" => (5, json!(true)),
+        _ => (3, Value::Null),
+    };
+    Reply::from_value(json!([0, "Session active.", {
+        "session_id": 0, "op_name": "acq", "op_code": op_code, "status": status,
+        "degraded": false, "success": success, "start_time": 1.0, "data": data,
+        "messages": [[1.0, "Status is now \"running\"."]],
+    }]))
+    .unwrap()
+}
+
+/// Run `steps` against `fake`: the failure and every event.
+async fn run(fake: &mut Fake, steps: &str) -> (Option<StepFailure>, Vec<RunEvent>) {
+    let scenario = scenario(steps);
+    let mut events = Vec::new();
+    let mut collect = |e: &RunEvent| events.push(e.clone());
+    let failure = {
+        let emitter = Emitter::new(vec![&mut collect]);
+        run_steps(fake, &scenario.steps, &emitter).await
+    };
+    (failure, events)
+}
+
+fn problems(failure: &Option<StepFailure>) -> String {
+    failure
+        .as_ref()
+        .map(|f| f.problems.join("\n"))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn until_gives_up_when_the_session_ends_without_matching() {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("done", json!({"value": 1}))));
+    let t = Instant::now();
+    let (failure, _) = run(
+        &mut fake,
+        "  - until: fake1.acq\n    timeout: 60s\n    expect: {data: {value: 5}}\n",
+    )
+    .await;
+    assert!(t.elapsed() < Duration::from_secs(5), "it gave up early");
+    let failure = failure.expect("the step fails");
+    assert_eq!(failure.step, 1);
+    assert!(
+        failure.problems[0].contains("the session ended") && failure.problems[0].contains("value"),
+        "{failure}"
+    );
+    assert_eq!(failure.container.as_deref(), Some("fake1"));
+    assert_eq!(failure.last_reply.as_ref().unwrap()["status"], "OK");
+    assert_eq!(fake.calls(), ["status fake1.acq"], "one poll was enough");
+}
+
+#[tokio::test]
+async fn until_gives_up_when_the_container_exits() {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Err("the agent is gone".into()));
+    fake.stopped.lock().unwrap().insert("fake1".into(), Some(1));
+    let t = Instant::now();
+    let (failure, events) = run(
+        &mut fake,
+        "  - until: fake1.acq\n    timeout: 60s\n    expect: {status: ok}\n",
+    )
+    .await;
+    assert!(t.elapsed() < Duration::from_secs(5), "it gave up early");
+    let text = problems(&failure);
+    assert!(
+        text.contains("gave up waiting for fake1.acq to match the expectation")
+            && text.contains("the container of fake1 exited with code 1"),
+        "{text}"
+    );
+    let outcome = events.iter().find_map(|e| match e {
+        RunEvent::StepFinished { outcome, .. } => Some(outcome),
+        _ => None,
+    });
+    assert!(
+        matches!(outcome, Some(Outcome::Polled(None))),
+        "{outcome:?}"
+    );
+    // no reply was ever seen: the failure says so with a null last reply
+    assert_eq!(failure.unwrap().last_reply, Some(Value::Null));
+}
+
+#[tokio::test]
+async fn until_keeps_polling_a_running_session_until_it_matches() {
+    let mut fake = Fake::default();
+    {
+        let mut r = fake.replies.lock().unwrap();
+        r.push_back(Ok(reply("running", json!({"value": 1}))));
+        r.push_back(Err("a transient bridge error".into()));
+        r.push_back(Ok(reply("running", json!({"value": 3}))));
+    }
+    let (failure, _) = run(
+        &mut fake,
+        "  - until: fake1.acq\n    timeout: 20s\n    expect: {data: {value: {\">=\": 2}}}\n",
+    )
+    .await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    assert_eq!(fake.calls().len(), 3);
+}
+
+const API_TWICE: &str =
+    "  - api: fake1\n  - fault: restart\n    container: fake1\n  - api: fake1\n";
+
+#[tokio::test]
+async fn pid_same_holds_for_the_same_process_and_fails_for_a_new_one() {
+    let mut fake = Fake::default();
+    fake.apis.lock().unwrap().push_back(api(7, "1.5"));
+    let steps = format!("{API_TWICE}    expect: {{pid: same}}\n");
+    let (failure, _) = run(&mut fake, &steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+
+    let mut fake = Fake::default();
+    fake.apis
+        .lock()
+        .unwrap()
+        .extend([api(7, "1.5"), api(7, "2.5")]);
+    let (failure, _) = run(&mut fake, &steps).await;
+    // the same pid in a new pid namespace is still a new process: the feed session tells
+    assert_eq!(
+        problems(&failure),
+        "pid: expected the same agent process, but it changed from 7/1.5 to 7/2.5 \
+         (pid/feed session) (the agent restarted)"
+    );
+    assert_eq!(failure.unwrap().step, 3);
+}
+
+#[tokio::test]
+async fn pid_changed_needs_a_new_process_and_an_earlier_api_step() {
+    let mut fake = Fake::default();
+    fake.apis
+        .lock()
+        .unwrap()
+        .extend([api(7, "1.5"), api(9, "2.5")]);
+    let steps = format!("{API_TWICE}    expect: {{pid: changed}}\n");
+    let (failure, _) = run(&mut fake, &steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+
+    let mut fake = Fake::default();
+    fake.apis.lock().unwrap().push_back(api(7, "1.5"));
+    let (failure, _) = run(&mut fake, &steps).await;
+    assert_eq!(
+        problems(&failure),
+        "pid: expected a new agent process, but it is still 7/1.5"
+    );
+
+    let mut fake = Fake::default();
+    fake.apis.lock().unwrap().push_back(api(7, "1.5"));
+    let (failure, _) = run(&mut fake, "  - api: fake1\n    expect: {pid: changed}\n").await;
+    assert!(
+        problems(&failure).starts_with("pid: there is no earlier `api` step of this agent"),
+        "{failure:?}"
+    );
+}
+
+/// A line logged before the run, a status call (which logs `called status fake1.acq`), then a
+/// `logs` step with `window`.
+async fn logs_step(window: &str) -> (Option<StepFailure>, Vec<RunEvent>) {
+    let mut fake = Fake::default();
+    fake.log(
+        "fake1",
+        "2026-11-27T12:51:26+0000 Traceback from the start-up",
+    );
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({}))));
+    let steps = format!(
+        "  - status: fake1.acq\n  - logs: fake1\n    window: {window}\n    timeout: 1s\n    \
+         contains: [called status]\n    absent: [Traceback]\n"
+    );
+    run(&mut fake, &steps).await
+}
+
+#[tokio::test]
+async fn log_window_step_starts_where_the_previous_step_began() {
+    let (failure, events) = logs_step("step").await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let selected: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::LogLineSelected {
+                step: 2,
+                container,
+                text,
+            } if container == "fake1" => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(selected, ["called status fake1.acq"]);
+    let mut transcript = Transcript::default();
+    for e in &events {
+        super::RunObserver::on_event(&mut transcript, e);
+    }
+    assert_eq!(
+        transcript.steps[1].outcome,
+        json!({"window": "step", "lines": ["called status fake1.acq"]})
+    );
+}
+
+#[tokio::test]
+async fn log_window_run_sees_every_line_and_fails_at_once_on_an_absent_one() {
+    let t = Instant::now();
+    let (failure, _) = logs_step("run").await;
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "absent fails at once"
+    );
+    let failure = failure.expect("the start-up traceback is in the run's window");
+    assert_eq!(failure.step, 2);
+    assert!(
+        failure.problems[0].contains("expected no line containing \"Traceback\", but line 1"),
+        "{failure}"
+    );
+    assert_eq!(failure.last_reply, None);
+    assert_eq!(failure.log_tail.len(), 2);
+}
+
+/// A fault, then a status whose `data.timestamp` must be after it.
+async fn after_fault(timestamp: f64) -> Option<StepFailure> {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({"timestamp": timestamp}))));
+    let steps = "  - fault: restart\n    container: fake1\n  - status: fake1.acq\n    \
+                 expect: {data: {timestamp: {after-last-fault: true}}}\n";
+    run(&mut fake, steps).await.0
+}
+
+#[tokio::test]
+async fn after_last_fault_refers_to_the_time_of_the_last_fault() {
+    let now = super::unix_now();
+    let failure = after_fault(now + 60.0).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let failure = after_fault(now - 60.0)
+        .await
+        .expect("a time before the fault");
+    assert_eq!(failure.step, 2);
+    assert!(failure.problems[0].contains("data.timestamp"), "{failure}");
+}
+
+#[tokio::test]
+async fn exits_checks_the_code_after_a_kill() {
+    let mut fake = Fake::default();
+    let steps = "  - fault: kill\n    container: fake1\n  - exits: fake1\n    timeout: 5s\n    \
+                 code: 0\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert_eq!(problems(&failure), "expected exit code 0, got 137");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RunEvent::FaultInjected { step: 1, fault, container, .. } if fault == "kill" && container == "fake1"
+    )));
+}
+
+#[tokio::test]
+async fn a_failed_call_says_whether_the_container_is_gone() {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Err("no such procedure".into()));
+    fake.stopped.lock().unwrap().insert("fake1".into(), None);
+    let (failure, _) = run(&mut fake, "  - start: fake1.acq\n  - status: fake1.acq\n").await;
+    let failure = failure.expect("the call fails");
+    assert_eq!(failure.step, 1, "the run stops at the first failure");
+    assert_eq!(failure.problems.len(), 2);
+    assert!(failure.problems[0].starts_with("the call failed: "));
+    assert_eq!(failure.problems[1], "the container of fake1 is not running");
+    assert_eq!(fake.calls(), ["start fake1.acq"]);
+}
+
+#[tokio::test]
+async fn events_come_in_order_each_session_message_once() {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({}))));
+    let (failure, events) = run(&mut fake, "  - status: fake1.acq\n  - status: fake1.acq\n").await;
+    assert!(failure.is_none());
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "step_started",
+            "call_made",
+            "reply_received",
+            "session_message",
+            "step_finished",
+            "step_started",
+            "call_made",
+            "reply_received",
+            "step_finished",
+        ]
+    );
+    let finished = serde_json::to_value(&events[4]).unwrap();
+    assert_eq!(finished["step"], 1);
+    assert_eq!(finished["line"], 8);
+    assert_eq!(finished["action"], "status fake1.acq");
+    assert_eq!(finished["passed"], true);
+    assert!(finished["duration"].is_f64());
+    assert_eq!(finished["outcome"]["reply"][1], "Session active.");
+}
+
+#[test]
+fn the_run_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let scenario = scenario("  - api: fake1\n");
+    let options = crate::runtime::LaunchOptions::new("unit");
+    let future = super::run(&scenario, &options);
+    send(&future);
+}
+
+#[tokio::test]
+async fn the_timeline_reads_the_events() {
+    let mut fake = Fake::default();
+    fake.apis.lock().unwrap().push_back(api(7, "1.5"));
+    fake.replies.lock().unwrap().extend([
+        Ok(reply("running", json!({}))),
+        Ok(reply("running", json!({}))),
+        Err("boom".into()),
+    ]);
+    let steps =
+        "  - api: fake1\n  - start: fake1.acq\n    params: {a: 1}\n  - until: fake1.acq\n    \
+                 timeout: 5s\n    expect: {status: ok}\n  - status: fake1.acq\n";
+    let (_, events) = run(&mut fake, steps).await;
+    let mut timeline = crate::timeline::Timeline::new();
+    for e in &events {
+        super::RunObserver::on_event(&mut timeline, e);
+    }
+    let lines: Vec<String> = timeline
+        .merged(&[])
+        .iter()
+        .map(|e| format!("[{}] {}", e.source, e.text))
+        .collect();
+    let api = crate::transcript::api(&api(7, "1.5"));
+    let error = call_error("boom");
+    assert_eq!(
+        lines,
+        [
+            "[session fake1.acq:0] Status is now \"running\".".to_string(),
+            "[harness] step 1 (line 8): api fake1".into(),
+            "[bridge] -> fake1 get_api".into(),
+            format!("[bridge] <- fake1 get_api: {api}"),
+            "[harness] step 1 ok".into(),
+            "[harness] step 2 (line 9): start fake1.acq".into(),
+            "[bridge] -> start fake1.acq {\"a\":1}".into(),
+            "[bridge] <- OK \"Session active.\" [acq:0 RUNNING]".into(),
+            "[harness] step 2 ok".into(),
+            "[harness] step 3 (line 11): until fake1.acq (timeout 5s)".into(),
+            "[bridge] <- status fake1.acq: OK \"Session active.\" [acq:0 RUNNING]".into(),
+            "[harness] step 3 ok".into(),
+            "[harness] step 4 (line 14): status fake1.acq".into(),
+            "[bridge] -> status fake1.acq".into(),
+            format!("[bridge] <- error: {error}"),
+            format!("[harness] step 4 FAILED:\nthe call failed: {error}"),
+        ]
+    );
+}

@@ -34,6 +34,10 @@ pub(super) async fn run(
                 .unwrap_or_default();
             Checked::plain(Outcome::Exited { code: got }, problems, container)
         }
-        Err(e) => Checked::plain(Outcome::Error(e.to_string()), vec![e.to_string()], container),
+        Err(e) => Checked::plain(
+            Outcome::Error(e.to_string()),
+            vec![e.to_string()],
+            container,
+        ),
     }
 }

@@ -40,7 +40,11 @@ pub(super) async fn run(
             };
             Checked::plain(outcome, Vec::new(), container)
         }
-        Err(e) => Checked::plain(Outcome::Error(e.to_string()), vec![e.to_string()], container),
+        Err(e) => Checked::plain(
+            Outcome::Error(e.to_string()),
+            vec![e.to_string()],
+            container,
+        ),
     }
 }
 
