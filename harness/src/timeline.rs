@@ -4,7 +4,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::runner::{Answer, Call, RunEvent, RunObserver};
 use crate::runtime::logs::LogLine;
 
 /// One line of the timeline.
@@ -18,8 +17,8 @@ pub struct Event {
     pub text: String,
 }
 
-/// The harness's own events (steps, calls, replies, session messages seen in replies), as a
-/// reader of the run's events.
+/// The harness's own events (steps, calls, replies, session messages seen in replies). The
+/// runner records them from its events (`runner::readers`).
 #[derive(Debug, Default)]
 pub struct Timeline {
     events: Vec<Event>,
@@ -46,7 +45,9 @@ impl Timeline {
         self.record_at(now(), source, text);
     }
 
-    fn record_at(&mut self, at: f64, source: &str, text: impl Into<String>) {
+    /// Record an event at `at` (seconds since the epoch), e.g. a session message at the
+    /// agent's own time.
+    pub fn record_at(&mut self, at: f64, source: &str, text: impl Into<String>) {
         self.events.push(Event {
             at,
             source: source.to_string(),
@@ -64,77 +65,6 @@ impl Timeline {
         }));
         all.sort_by(|a, b| a.at.total_cmp(&b.at));
         all
-    }
-
-    /// A call going out (`until`'s polls are not shown).
-    fn call(&mut self, call: &Call) {
-        if call.polled {
-            return;
-        }
-        let text = match (&call.op, &call.params) {
-            (None, _) => format!("-> {} {}", call.instance, call.action),
-            (Some(op), Some(p)) => format!("-> {} {}.{op} {p}", call.action, call.instance),
-            (Some(op), None) => format!("-> {} {}.{op}", call.action, call.instance),
-        };
-        self.record("bridge", text);
-    }
-
-    /// A reply coming back (failed `get_api` calls and polls show in the step's problems).
-    fn reply(&mut self, call: &Call, answer: &Answer) {
-        let op = call.op.as_deref().unwrap_or_default();
-        let text = match answer {
-            Answer::Api(api) => format!(
-                "<- {} {}: {}",
-                call.instance,
-                call.action,
-                crate::transcript::api(api)
-            ),
-            Answer::Reply(r) if call.polled => {
-                format!("<- {} {}.{op}: {r}", call.action, call.instance)
-            }
-            Answer::Reply(r) => format!("<- {r}"),
-            Answer::Error(e) if call.op.is_some() && !call.polled => format!("<- error: {e}"),
-            Answer::Error(_) => return,
-        };
-        self.record("bridge", text);
-    }
-}
-
-impl RunObserver for Timeline {
-    fn on_event(&mut self, event: &RunEvent) {
-        match event {
-            RunEvent::StackReady { run_id, .. } => {
-                self.record("harness", format!("stack {run_id} ready"))
-            }
-            RunEvent::StepStarted { step, line, action } => {
-                self.record("harness", format!("step {step} (line {line}): {action}"))
-            }
-            RunEvent::CallMade { call, .. } => self.call(call),
-            RunEvent::ReplyReceived { call, answer, .. } => self.reply(call, answer),
-            RunEvent::SessionMessage {
-                instance,
-                op,
-                session_id,
-                time,
-                text,
-                ..
-            } => self.record_at(
-                *time,
-                &format!("session {instance}.{op}:{session_id}"),
-                text,
-            ),
-            RunEvent::StepFinished { step, failure, .. } => match failure {
-                Some(f) => self.record(
-                    "harness",
-                    format!("step {step} FAILED:\n{}", f.problems.join("\n")),
-                ),
-                None => self.record("harness", format!("step {step} ok")),
-            },
-            RunEvent::RunStarted { .. }
-            | RunEvent::LogLineSelected { .. }
-            | RunEvent::FaultInjected { .. }
-            | RunEvent::RunFinished { .. } => {}
-        }
     }
 }
 

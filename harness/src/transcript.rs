@@ -7,7 +7,6 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::ocs::{AgentApi, Reply, Session};
-use crate::runner::{Outcome, RunEvent, RunObserver};
 
 /// One entry per step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,54 +28,6 @@ pub struct Transcript {
     pub stack: Vec<String>,
     /// The steps.
     pub steps: Vec<Entry>,
-}
-
-impl RunObserver for Transcript {
-    /// The transcript is built from the run's events: the scenario, the stack, each finished
-    /// step's normalised outcome.
-    fn on_event(&mut self, event: &RunEvent) {
-        match event {
-            RunEvent::RunStarted { scenario, .. } => self.scenario = scenario.clone(),
-            RunEvent::StackReady { stack, .. } => self.stack = stack.clone(),
-            RunEvent::StepFinished {
-                step,
-                action,
-                outcome: o,
-                ..
-            } => self.steps.push(Entry {
-                step: *step,
-                action: action.clone(),
-                outcome: outcome(o),
-            }),
-            _ => {}
-        }
-    }
-}
-
-/// A step's outcome as the transcript shows it.
-pub fn outcome(o: &Outcome) -> Value {
-    match o {
-        Outcome::Api(a) => api(a),
-        Outcome::Reply(r) => reply(r),
-        Outcome::Polled(last) => last.as_ref().map(reply).unwrap_or(Value::Null),
-        Outcome::Logs { window, lines } => json!({
-            "window": window,
-            "lines": lines.iter().map(|l| log_line(l)).collect::<Vec<_>>(),
-        }),
-        Outcome::Fault {
-            fault,
-            container,
-            ready_again,
-        } => {
-            let mut v = json!({"fault": fault, "container": container});
-            if let Some(ready) = ready_again {
-                v["ready_again"] = json!(ready);
-            }
-            v
-        }
-        Outcome::Exited { code } => json!({"exited": true, "code": code}),
-        Outcome::Error(e) => json!({"error": e}),
-    }
 }
 
 /// Replace every number in `v` by a type placeholder (`<int>`, `<float>`); strings, booleans

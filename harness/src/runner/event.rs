@@ -5,12 +5,14 @@
 //! readers; a caller adds its own with [`super::run_observed`] (live progress, JSON lines).
 //! Every event serialises to one JSON object tagged by `event`.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
 
-use super::StepFailure;
 use crate::ocs::{AgentApi, Reply};
+use crate::transcript;
 
 /// One thing that happened during a run, in the order it happened.
 #[derive(Debug, Clone, Serialize)]
@@ -157,7 +159,7 @@ pub enum Answer {
     Error(String),
 }
 
-/// What a step did, by kind. The transcript normalises it (`transcript::outcome`).
+/// What a step did, by kind; [`Outcome::normalised`] is what the transcript shows of it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -190,6 +192,91 @@ pub enum Outcome {
     },
     /// The call or the wait failed.
     Error(String),
+}
+
+impl Outcome {
+    /// The outcome as the transcript (and a failure's last reply) shows it: normalised by
+    /// `transcript`'s functions, so it is identical across runs.
+    pub fn normalised(&self) -> Value {
+        match self {
+            Outcome::Api(a) => transcript::api(a),
+            Outcome::Reply(r) => transcript::reply(r),
+            Outcome::Polled(last) => last.as_ref().map(transcript::reply).unwrap_or(Value::Null),
+            Outcome::Logs { window, lines } => json!({
+                "window": window,
+                "lines": lines.iter().map(|l| transcript::log_line(l)).collect::<Vec<_>>(),
+            }),
+            Outcome::Fault {
+                fault,
+                container,
+                ready_again,
+            } => {
+                let mut v = json!({"fault": fault, "container": container});
+                if let Some(ready) = ready_again {
+                    v["ready_again"] = json!(ready);
+                }
+                v
+            }
+            Outcome::Exited { code } => json!({"exited": true, "code": code}),
+            Outcome::Error(e) => json!({"error": e}),
+        }
+    }
+}
+
+/// A step that did not do what the scenario expected.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepFailure {
+    /// 1-based step number.
+    pub step: usize,
+    /// Line of the step in the scenario file.
+    pub line: usize,
+    /// What the step did.
+    pub action: String,
+    /// What went wrong, one item per problem (expectation diffs, errors, timeouts).
+    pub problems: Vec<String>,
+    /// The last reply seen, normalised.
+    pub last_reply: Option<Value>,
+    /// The last log lines of the container the step was about.
+    pub log_tail: Vec<String>,
+    /// The container the step was about.
+    pub container: Option<String>,
+}
+
+impl fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "step {} (line {}): {} failed",
+            self.step, self.line, self.action
+        )?;
+        for p in &self.problems {
+            for (i, line) in p.lines().enumerate() {
+                if i == 0 {
+                    writeln!(f, "  - {line}")?;
+                } else {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+        }
+        if let Some(r) = &self.last_reply {
+            writeln!(f, "  last reply:")?;
+            let text = serde_saphyr::to_string(r).unwrap_or_else(|_| r.to_string());
+            for line in text.lines() {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        if let Some(c) = &self.container {
+            if self.log_tail.is_empty() {
+                writeln!(f, "  {c}: no log output")?;
+            } else {
+                writeln!(f, "  last log lines of {c}:")?;
+                for line in &self.log_tail {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A reader of a run's events, called in order, on the runner's task (keep it quick).

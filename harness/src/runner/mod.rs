@@ -4,15 +4,15 @@
 //! transcript are readers of the events; [`run_observed`] adds the caller's own.
 //!
 //! Parts: `event` (the events, [`RunObserver`]), `steps` (the handlers and the step loop),
-//! `failure` ([`StepFailure`], built in one place), `stack_ops` (the small trait over the
+//! `failure` (where [`StepFailure`]s are built, in one place), `readers` (the
+//! timeline and the transcript as readers of the events), `stack_ops` (the small trait over the
 //! stack the steps use, so their decisions are unit-tested with a fake).
 
 mod event;
 mod failure;
+mod readers;
 mod stack_ops;
 mod steps;
-#[cfg(test)]
-mod tests;
 
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,7 @@ use crate::timeline::{self, Timeline};
 use crate::transcript::Transcript;
 
 use event::Emitter;
-pub use event::{Answer, Call, Outcome, RunEvent, RunObserver};
-pub use failure::StepFailure;
+pub use event::{Answer, Call, Outcome, RunEvent, RunObserver, StepFailure};
 use stack_ops::StackOps;
 
 /// The result of running a scenario.
@@ -189,6 +188,7 @@ struct Ran {
     stack: Stack,
     launch: LaunchReport,
     stack_ready: Duration,
+    stack_up: Duration,
     failure: Option<StepFailure>,
 }
 
@@ -207,6 +207,7 @@ async fn drive(
             source,
         })?;
     let stack_ready = started.elapsed();
+    let stack_up = stack.timings().total;
     if let Some(e) = check_operations(&stack, scenario).await {
         stack
             .teardown()
@@ -230,6 +231,7 @@ async fn drive(
         stack,
         launch,
         stack_ready,
+        stack_up,
         failure,
     })
 }
@@ -246,9 +248,9 @@ async fn finish(
         stack,
         launch,
         stack_ready,
+        stack_up,
         failure,
     } = ran;
-    let stack_up = stack.timings().total;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);
     let text = timeline::render(&tl.merged(&stack.logs().lines()));
@@ -337,3 +339,6 @@ pub fn into_result(report: &RunReport) -> Result<(), String> {
             .unwrap_or_default()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,8 +12,8 @@ mod until;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::event::{Emitter, RunEvent};
-use super::failure::{failure, Checked, StepFailure};
+use super::event::{Emitter, RunEvent, StepFailure};
+use super::failure::{failure, Checked};
 use super::stack_ops::StackOps;
 use crate::ocs::ClientError;
 use crate::scenario::{FaultAction, ReplyExpect, Step, StepKind, UntilTarget};

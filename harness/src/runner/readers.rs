@@ -1,0 +1,106 @@
+//! The run's two built-in readers: which event becomes which [`Timeline`] line, and which
+//! becomes which [`Transcript`] entry (each step's outcome normalised). They live here, next to the events, so `timeline` and `transcript` stay
+//! plain data and rendering and nothing imports the runner back.
+
+use super::event::{Answer, Call, RunEvent, RunObserver};
+use crate::timeline::Timeline;
+use crate::transcript::{self, Entry, Transcript};
+
+impl RunObserver for Timeline {
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::StackReady { run_id, .. } => {
+                self.record("harness", format!("stack {run_id} ready"))
+            }
+            RunEvent::StepStarted { step, line, action } => {
+                self.record("harness", format!("step {step} (line {line}): {action}"))
+            }
+            RunEvent::CallMade { call, .. } => {
+                if let Some(text) = call_line(call) {
+                    self.record("bridge", text)
+                }
+            }
+            RunEvent::ReplyReceived { call, answer, .. } => {
+                if let Some(text) = reply_line(call, answer) {
+                    self.record("bridge", text)
+                }
+            }
+            RunEvent::SessionMessage {
+                instance,
+                op,
+                session_id,
+                time,
+                text,
+                ..
+            } => self.record_at(
+                *time,
+                &format!("session {instance}.{op}:{session_id}"),
+                text,
+            ),
+            RunEvent::StepFinished { step, failure, .. } => match failure {
+                Some(f) => self.record(
+                    "harness",
+                    format!("step {step} FAILED:\n{}", f.problems.join("\n")),
+                ),
+                None => self.record("harness", format!("step {step} ok")),
+            },
+            RunEvent::RunStarted { .. }
+            | RunEvent::LogLineSelected { .. }
+            | RunEvent::FaultInjected { .. }
+            | RunEvent::RunFinished { .. } => {}
+        }
+    }
+}
+
+/// A call going out, as the timeline shows it (`until`'s polls are not shown).
+fn call_line(call: &Call) -> Option<String> {
+    if call.polled {
+        return None;
+    }
+    Some(match (&call.op, &call.params) {
+        (None, _) => format!("-> {} {}", call.instance, call.action),
+        (Some(op), Some(p)) => format!("-> {} {}.{op} {p}", call.action, call.instance),
+        (Some(op), None) => format!("-> {} {}.{op}", call.action, call.instance),
+    })
+}
+
+/// A reply coming back, as the timeline shows it (a failed `get_api` or poll shows in the
+/// step's problems instead).
+fn reply_line(call: &Call, answer: &Answer) -> Option<String> {
+    let op = call.op.as_deref().unwrap_or_default();
+    Some(match answer {
+        Answer::Api(api) => format!(
+            "<- {} {}: {}",
+            call.instance,
+            call.action,
+            transcript::api(api)
+        ),
+        Answer::Reply(r) if call.polled => {
+            format!("<- {} {}.{op}: {r}", call.action, call.instance)
+        }
+        Answer::Reply(r) => format!("<- {r}"),
+        Answer::Error(e) if call.op.is_some() && !call.polled => format!("<- error: {e}"),
+        Answer::Error(_) => return None,
+    })
+}
+
+impl RunObserver for Transcript {
+    /// The scenario, the stack, each finished step's normalised outcome.
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunStarted { scenario, .. } => self.scenario = scenario.clone(),
+            RunEvent::StackReady { stack, .. } => self.stack = stack.clone(),
+            RunEvent::StepFinished {
+                step,
+                action,
+                outcome,
+                ..
+            } => self.steps.push(Entry {
+                step: *step,
+                action: action.clone(),
+                outcome: outcome.normalised(),
+            }),
+            _ => {}
+        }
+    }
+}
