@@ -31,6 +31,10 @@ pub enum RunEvent {
         run_id: String,
         /// The stack, as the transcript lists it (`<instance-id> (<agent class>)`, `crossbar`).
         stack: Vec<String>,
+        /// The image of each container (after overrides), by role (`crossbar`, instance-id).
+        images: std::collections::BTreeMap<String, String>,
+        /// The images this run built, with their build time.
+        built: Vec<(String, f64)>,
         /// Time from the start of the run, image checks and builds included.
         #[serde(serialize_with = "secs")]
         after: Duration,

@@ -3,10 +3,10 @@
 //! torn down (or kept after a failure), whatever happens. The timeline and the normalised
 //! transcript are readers of the events; [`run_observed`] adds the caller's own.
 //!
-//! Parts: `event` (the events, [`RunObserver`]), `steps` (the handlers and the step loop),
-//! `failure` (where [`StepFailure`]s are built, in one place), `readers` (the
-//! timeline and the transcript as readers of the events), `stack_ops` (the small trait over the
-//! stack the steps use, so their decisions are unit-tested with a fake).
+//! Parts: `event` (the events and what they carry, [`RunObserver`]), `steps` (one handler per
+//! step kind, and the step loop), `failure` (the one place a [`StepFailure`] is built),
+//! `readers` (the timeline and the transcript as readers of the events), `stack_ops` (the
+//! small trait over the stack the steps use, so their decisions are unit-tested with a fake).
 
 mod event;
 mod failure;
@@ -215,17 +215,7 @@ async fn drive(
             .map_err(|e| RunError::Teardown(e.to_string()))?;
         return Err(RunError::Scenario(Box::new(e)));
     }
-    events.emit(RunEvent::StackReady {
-        run_id: stack.run_id().to_string(),
-        stack: stack
-            .plan()
-            .agents
-            .iter()
-            .map(|a| format!("{} ({})", a.instance_id, a.agent_class))
-            .chain(std::iter::once("crossbar".to_string()))
-            .collect(),
-        after: stack_ready,
-    });
+    events.emit(stack_ready_event(&stack, &launch, stack_ready));
     let failure = steps::run_steps(&mut stack, &scenario.steps, events).await;
     Ok(Ran {
         stack,
@@ -234,6 +224,33 @@ async fn drive(
         stack_up,
         failure,
     })
+}
+
+/// The stack is ready: what it is, and where its images came from.
+fn stack_ready_event(stack: &Stack, launch: &LaunchReport, after: Duration) -> RunEvent {
+    let plan = stack.plan();
+    RunEvent::StackReady {
+        run_id: stack.run_id().to_string(),
+        stack: plan
+            .agents
+            .iter()
+            .map(|a| format!("{} ({})", a.instance_id, a.agent_class))
+            .chain(std::iter::once("crossbar".to_string()))
+            .collect(),
+        images: plan
+            .agents
+            .iter()
+            .map(|a| &a.container)
+            .chain(std::iter::once(&plan.crossbar))
+            .map(|c| (c.role.to_string(), c.image.clone()))
+            .collect(),
+        built: launch
+            .built
+            .iter()
+            .map(|(image, took)| (image.clone(), took.as_secs_f64()))
+            .collect(),
+        after,
+    }
 }
 
 /// Write the timeline, keep the stack (after a failure, when asked) or tear it down.
