@@ -530,3 +530,22 @@ async fn the_timeline_reads_the_events() {
         ]
     );
 }
+
+#[tokio::test]
+async fn every_operation_a_step_names_must_exist_unless_an_error_is_expected() {
+    let fake = Fake::default();
+    fake.apis.lock().unwrap().push_back(api(7, "1.5"));
+    let s = scenario("  - start: fake1.count\n  - until: fake1.nope\n    timeout: 1s\n    expect: {status: ok}\n");
+    let error = super::check_operations(&fake, &s)
+        .await
+        .expect("nope is unknown");
+    let text = error.to_string();
+    assert!(
+        text.contains("agent `fake1` has no operation `nope`"),
+        "{text}"
+    );
+    assert!(text.contains("unit.yaml:9:12"), "{text}");
+    let s = scenario("  - start: fake1.nope\n    expect: {status: error}\n");
+    assert!(super::check_operations(&fake, &s).await.is_none());
+    assert_eq!(fake.calls(), ["get_api fake1"], "one get_api per agent");
+}
