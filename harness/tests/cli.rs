@@ -104,7 +104,12 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
         &dir,
     );
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     let events: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is one JSON event"))
@@ -112,7 +117,12 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(
         kinds,
-        ["run_started", "scenario_started", "scenario_finished", "run_finished"]
+        [
+            "run_started",
+            "scenario_started",
+            "scenario_finished",
+            "run_finished"
+        ]
     );
     let finished = &events[2];
     assert_eq!(finished["status"], "error");

@@ -199,7 +199,12 @@ pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
 async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>) {
     let scenario = match Scenario::from_file(file) {
         Ok(s) => s,
-        Err(e) => return (None, Err(CliError::new(Exit::BadInput, anyhow::anyhow!("{e}")))),
+        Err(e) => {
+            return (
+                None,
+                Err(CliError::new(Exit::BadInput, anyhow::anyhow!("{e}"))),
+            )
+        }
     };
     let mut options = LaunchOptions::new(&scenario.name);
     options.keep_on_failure |= args.keep_on_failure;

@@ -96,7 +96,12 @@ mod tests {
 
     #[test]
     fn the_worst_class_wins() {
-        let parts = [Exit::Failed, Exit::Infrastructure, Exit::Passed, Exit::BadInput];
+        let parts = [
+            Exit::Failed,
+            Exit::Infrastructure,
+            Exit::Passed,
+            Exit::BadInput,
+        ];
         assert_eq!(parts.iter().copied().max(), Some(Exit::Infrastructure));
         assert_eq!(Exit::BadInput.code(), 2);
         assert_eq!(Exit::from(FailureKind::Snapshot), Exit::Failed);

@@ -143,7 +143,10 @@ pub fn main() -> ExitCode {
         (false, 0) => Verbosity::Normal,
         _ => Verbosity::Verbose,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return report(CliError::new(Exit::Infrastructure, e)),
     };

@@ -17,7 +17,8 @@ use serde::Serialize;
 use super::exit::{Classify, CliError};
 
 /// Where the run writes the generated site config, mounted read-only into every agent.
-const SCF_MOUNT: &str = "<run dir>/config -> /config (read-only; the site config is /config/default.yaml)";
+const SCF_MOUNT: &str =
+    "<run dir>/config -> /config (read-only; the site config is /config/default.yaml)";
 /// Where the crossbar config is copied.
 const CROSSBAR_CONFIG_COPY: &str = "crossbar config -> /ocs/.crossbar/config.json (copied)";
 
@@ -126,7 +127,10 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
                     }
                     s
                 }
-                Err(e) => format!("build of {} ({name} cannot be read: {e})", context.display()),
+                Err(e) => format!(
+                    "build of {} ({name} cannot be read: {e})",
+                    context.display()
+                ),
             };
             images.push(ImageLine {
                 role: agent.instance_id.clone(),

@@ -140,6 +140,79 @@ fn indent(text: &str, by: &str) -> String {
         .join("\n")
 }
 
+impl Human {
+    fn step(&self, e: &Event) {
+        let Event::Step {
+            scenario,
+            step,
+            action,
+            passed,
+            line,
+            problems,
+            duration,
+        } = e
+        else {
+            return;
+        };
+        if *passed && self.verbosity < Verbosity::Verbose {
+            return;
+        }
+        let s = self.style;
+        let mark = if *passed {
+            s.green("ok")
+        } else {
+            s.red("FAIL")
+        };
+        let took = duration.map(|d| format!(" [{d:.1}s]")).unwrap_or_default();
+        let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        self.line(format!(
+            "{mark:>7} {scenario} step {step}{at}: {action}{took}"
+        ));
+        for p in problems {
+            let text = indent(p, "            ");
+            self.line(format!("          - {}", text.trim_start()));
+        }
+    }
+
+    fn scenario_finished(&self, e: &Event) {
+        let Event::ScenarioFinished {
+            scenario,
+            status,
+            message,
+            details,
+            snapshot,
+            diff,
+            elapsed,
+            ..
+        } = e
+        else {
+            return;
+        };
+        let s = self.style;
+        let normal = self.verbosity >= Verbosity::Normal;
+        if *status == Status::Passed && !normal {
+            return;
+        }
+        let mark = match status {
+            Status::Passed => s.green("PASS"),
+            Status::Failed => s.red("FAIL"),
+            Status::Error => s.red("ERROR"),
+        };
+        self.line(format!("{mark:>7} [{elapsed:>6.1}s] {scenario}"));
+        if let Some(snap) = snapshot.as_ref().filter(|s| *s != "snapshot matched") {
+            self.line(format!("          {snap}"));
+        }
+        if let Some(d) = diff {
+            self.line(indent(&s.diff(d), "          "));
+        }
+        match (details, message) {
+            (Some(d), _) => self.line(indent(d, "          ")),
+            (None, Some(m)) if Some(m) != snapshot.as_ref() => self.line(format!("          {m}")),
+            _ => {}
+        }
+    }
+}
+
 impl Reporter for Human {
     fn event(&mut self, event: &Event) {
         let s = self.style;
@@ -153,62 +226,8 @@ impl Reporter for Human {
             Event::ScenarioStarted { scenario, file } if normal => {
                 self.line(format!("{:>7} {scenario} ({file})", s.bold("START")))
             }
-            Event::Step {
-                scenario,
-                step,
-                action,
-                passed,
-                line,
-                problems,
-                duration,
-            } => {
-                if *passed && self.verbosity < Verbosity::Verbose {
-                    return;
-                }
-                let mark = if *passed { s.green("ok") } else { s.red("FAIL") };
-                let took = duration.map(|d| format!(" [{d:.1}s]")).unwrap_or_default();
-                let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-                self.line(format!(
-                    "{mark:>7} {scenario} step {step}{at}: {action}{took}"
-                ));
-                for p in problems {
-                    let text = indent(p, "            ");
-                    self.line(format!("          - {}", text.trim_start()));
-                }
-            }
-            Event::ScenarioFinished {
-                scenario,
-                status,
-                message,
-                details,
-                snapshot,
-                diff,
-                elapsed,
-                ..
-            } => {
-                let mark = match status {
-                    Status::Passed => s.green("PASS"),
-                    Status::Failed => s.red("FAIL"),
-                    Status::Error => s.red("ERROR"),
-                };
-                if *status == Status::Passed && !normal {
-                    return;
-                }
-                self.line(format!("{mark:>7} [{elapsed:>6.1}s] {scenario}"));
-                if let Some(snap) = snapshot.as_ref().filter(|_| normal || diff.is_some()) {
-                    if *status != Status::Passed || snap != "snapshot matched" {
-                        self.line(format!("          {snap}"));
-                    }
-                }
-                if let Some(d) = diff {
-                    self.line(indent(&s.diff(d), "          "));
-                }
-                match (details, message) {
-                    (Some(d), _) => self.line(indent(d, "          ")),
-                    (None, Some(m)) => self.line(format!("          {m}")),
-                    _ => {}
-                }
-            }
+            Event::Step { .. } => self.step(event),
+            Event::ScenarioFinished { .. } => self.scenario_finished(event),
             Event::RunFinished {
                 passed,
                 failed,

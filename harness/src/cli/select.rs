@@ -71,8 +71,7 @@ pub fn select(
         let p = Path::new(a);
         if p.exists() {
             paths.push(p.to_path_buf());
-        } else if a.contains('/') || a.contains(std::path::MAIN_SEPARATOR) || a.ends_with(".yaml")
-        {
+        } else if a.contains('/') || a.contains(std::path::MAIN_SEPARATOR) || a.ends_with(".yaml") {
             return Err(format!("{a}: no such file or directory"));
         } else {
             out.filters.push(a.clone());
@@ -125,8 +124,14 @@ mod tests {
         }
         seen.sort();
         assert_eq!(seen, all);
-        assert_eq!("1/2".parse::<Partition>().unwrap().apply(all.clone()), [0, 2, 4, 6]);
-        assert_eq!("count:2/2".parse::<Partition>().unwrap().apply(all), [1, 3, 5]);
+        assert_eq!(
+            "1/2".parse::<Partition>().unwrap().apply(all.clone()),
+            [0, 2, 4, 6]
+        );
+        assert_eq!(
+            "count:2/2".parse::<Partition>().unwrap().apply(all),
+            [1, 3, 5]
+        );
         for bad in ["0/2", "3/2", "1/0", "x", "1/"] {
             assert!(bad.parse::<Partition>().is_err(), "{bad}");
         }
@@ -140,7 +145,12 @@ mod tests {
             std::fs::write(dir.join(f), "").unwrap();
         }
         let d = dir.display().to_string();
-        let s = select(&[d.clone(), "count".into()], &["x".into()], Path::new("none")).unwrap();
+        let s = select(
+            &[d.clone(), "count".into()],
+            &["x".into()],
+            Path::new("none"),
+        )
+        .unwrap();
         assert_eq!(s.files, [dir.join("a.yaml"), dir.join("b.yaml")]);
         assert_eq!(s.filters, ["x", "count"]);
         assert!(select(&["missing.yaml".into()], &[], &dir).is_err());

@@ -82,7 +82,11 @@ impl Outcome {
             Outcome::Matched => "snapshot matched".into(),
             Outcome::Accepted { path, created } => format!(
                 "snapshot {} {}",
-                if *created { "recorded in" } else { "updated in" },
+                if *created {
+                    "recorded in"
+                } else {
+                    "updated in"
+                },
                 path.display()
             ),
             Outcome::Missing { path, pending } => {
@@ -154,8 +158,10 @@ pub fn check<T: Serialize>(
     } else {
         None
     };
-    let new_contents =
-        SnapshotContents::Text(TextSnapshotContents::new(new.clone(), TextSnapshotKind::File));
+    let new_contents = SnapshotContents::Text(TextSnapshotContents::new(
+        new.clone(),
+        TextSnapshotKind::File,
+    ));
     if let Some(old) = &old {
         if old.contents() == &new_contents {
             return Ok(Outcome::Matched);
@@ -193,10 +199,7 @@ pub fn check<T: Serialize>(
             Ok(match old {
                 None => Outcome::Missing { path, pending },
                 Some(old) => {
-                    let old_text = old
-                        .as_text()
-                        .map(|t| t.to_string())
-                        .unwrap_or_default();
+                    let old_text = old.as_text().map(|t| t.to_string()).unwrap_or_default();
                     Outcome::Changed {
                         diff: diff(&old_text, new.trim_end()),
                         path,
@@ -237,7 +240,11 @@ mod tests {
             stack: vec!["barebones1 (BarebonesAgent)".into(), "crossbar".into()],
             message: "Started process \"count\".".into(),
         };
-        let text = file_text("tests/scenarios.rs", "scenarios/barebones.yaml", &content(&t));
+        let text = file_text(
+            "tests/scenarios.rs",
+            "scenarios/barebones.yaml",
+            &content(&t),
+        );
         assert_eq!(
             text,
             "---\nsource: tests/scenarios.rs\ninput_file: scenarios/barebones.yaml\n---\n\
@@ -257,7 +264,10 @@ mod tests {
         let missing = check(&file, "s", &v, Mode::Ci).unwrap();
         assert!(matches!(missing, Outcome::Missing { pending: None, .. }));
         let review = check(&file, "s", &v, Mode::Review).unwrap();
-        let Outcome::Missing { pending: Some(p), .. } = &review else {
+        let Outcome::Missing {
+            pending: Some(p), ..
+        } = &review
+        else {
             panic!("{review:?}")
         };
         let pending = insta::Snapshot::from_file(p).unwrap();
@@ -290,11 +300,7 @@ mod tests {
             let snap = insta::Snapshot::from_file(&path).unwrap();
             let meta = snap.metadata();
             let body = snap.as_text().unwrap().to_string();
-            let text = file_text(
-                meta.source().unwrap(),
-                meta.input_file().unwrap(),
-                &body,
-            );
+            let text = file_text(meta.source().unwrap(), meta.input_file().unwrap(), &body);
             assert_eq!(text, raw, "{}", path.display());
         }
     }

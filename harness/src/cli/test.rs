@@ -111,36 +111,7 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
             jobs,
         },
     );
-    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
-    let mut tasks = tokio::task::JoinSet::new();
-    for scenario in scenarios {
-        let permits = permits.clone();
-        let reporter = reporter.clone();
-        let images = args.images.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("the semaphore stays open");
-            emit(
-                &reporter,
-                Event::ScenarioStarted {
-                    scenario: scenario.name.clone(),
-                    file: scenario.path.display().to_string(),
-                },
-            );
-            let mut options = LaunchOptions::new(&scenario.name);
-            if images.is_some() {
-                options.images_file = images;
-            }
-            let result = runner::run(&scenario, &options).await;
-            (scenario, result)
-        });
-    }
-    let mut cases = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (scenario, result) = joined
-            .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
-            .infra()?;
-        cases.push(finish(&scenario, &result, args.snapshots, &reporter));
-    }
+    let mut cases = run_all(scenarios, jobs, args, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
     if let Some(path) = &args.junit {
         write_junit(path, &cases).infra()?;
@@ -168,6 +139,49 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         },
     );
     Ok(exit)
+}
+
+/// Run the scenarios, `jobs` at a time; each one's case as it finishes.
+async fn run_all(
+    scenarios: Vec<Scenario>,
+    jobs: usize,
+    args: &TestArgs,
+    reporter: &SharedReporter,
+) -> Result<Vec<Case>, CliError> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut tasks = tokio::task::JoinSet::new();
+    for scenario in scenarios {
+        let permits = permits.clone();
+        let reporter = reporter.clone();
+        let images = args.images.clone();
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            emit(
+                &reporter,
+                Event::ScenarioStarted {
+                    scenario: scenario.name.clone(),
+                    file: scenario.path.display().to_string(),
+                },
+            );
+            let mut options = LaunchOptions::new(&scenario.name);
+            if images.is_some() {
+                options.images_file = images;
+            }
+            let result = runner::run(&scenario, &options).await;
+            (scenario, result)
+        });
+    }
+    let mut cases = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (scenario, result) = joined
+            .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
+            .infra()?;
+        cases.push(finish(&scenario, &result, args.snapshots, reporter));
+    }
+    Ok(cases)
 }
 
 fn write_junit(path: &Path, cases: &[Case]) -> std::io::Result<()> {
