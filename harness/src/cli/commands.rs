@@ -174,7 +174,7 @@ pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
         let (case, result) = run(file, &args).await;
         if let Err(e) = result {
             if args.files.len() > 1 {
-                eprintln!("{:#}", e.error);
+                eprintln!("{}", e.error);
             }
             failed.push(e);
         }

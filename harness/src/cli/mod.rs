@@ -158,8 +158,8 @@ pub fn main() -> ExitCode {
 }
 
 fn report(e: CliError) -> ExitCode {
-    // Scenario errors carry their own `error:` prefix.
-    let text = format!("{:#}", e.error);
+    // Messages include their causes already; scenario errors carry their own `error:` prefix.
+    let text = e.error.to_string();
     if text.starts_with("error:") {
         eprintln!("{text}");
     } else {

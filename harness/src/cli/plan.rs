@@ -152,7 +152,9 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
         &spec,
         &run_id,
         &scenario.name,
-        0,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         &overrides,
         &built,
         user_scf.as_deref(),

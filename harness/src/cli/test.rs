@@ -114,7 +114,9 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
     let mut cases = run_all(scenarios, jobs, args, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
     if let Some(path) = &args.junit {
-        write_junit(path, &cases).infra()?;
+        write_junit(path, &cases)
+            .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))
+            .infra()?;
     }
     let exit = cases
         .iter()
