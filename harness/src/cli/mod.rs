@@ -97,7 +97,7 @@ struct TestCmd {
     /// is a name filter, like `cargo test NAME`.
     paths: Vec<String>,
     /// Run only scenarios whose name contains this (repeatable; any matches).
-    #[arg(long = "filter", short = 'E', value_name = "PATTERN")]
+    #[arg(long = "filter", value_name = "PATTERN")]
     filters: Vec<String>,
     /// Scenarios run at once (default: the machine's cores).
     #[arg(short = 'j', long = "jobs", value_name = "N")]

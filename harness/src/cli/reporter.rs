@@ -89,7 +89,11 @@ pub trait Reporter: Send {
 /// The reporter for `--format`.
 pub fn reporter(format: Format, verbosity: Verbosity, style: Style) -> Box<dyn Reporter> {
     match format {
-        Format::Human => Box::new(Human { verbosity, style }),
+        Format::Human => Box::new(Human {
+            verbosity,
+            style,
+            out: Box::new(std::io::stdout()),
+        }),
         Format::Json => Box::new(Json {
             out: std::io::stdout(),
         }),
@@ -123,13 +127,13 @@ impl<W: Write + Send> Reporter for Json<W> {
 pub struct Human {
     pub verbosity: Verbosity,
     pub style: Style,
+    pub out: Box<dyn Write + Send>,
 }
 
 impl Human {
-    fn line(&self, text: String) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+    fn line(&mut self, text: String) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
     }
 }
 
@@ -141,7 +145,7 @@ fn indent(text: &str, by: &str) -> String {
 }
 
 impl Human {
-    fn step(&self, e: &Event) {
+    fn step(&mut self, e: &Event) {
         let Event::Step {
             scenario,
             step,
@@ -174,7 +178,7 @@ impl Human {
         }
     }
 
-    fn scenario_finished(&self, e: &Event) {
+    fn scenario_finished(&mut self, e: &Event) {
         let Event::ScenarioFinished {
             scenario,
             status,
@@ -280,5 +284,74 @@ mod tests {
         assert_eq!(lines[1]["passed"], false);
         assert_eq!(lines[1]["problems"][0], "- expected x\n+ got y");
         assert!(lines[1].get("duration").is_none());
+    }
+
+    /// A `Write` the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_changed_snapshot_shows_its_diff_once_and_a_failed_step_its_problems() {
+        let buf = Shared::default();
+        let mut r = Human {
+            verbosity: Verbosity::Normal,
+            style: Style { color: false },
+            out: Box::new(buf.clone()),
+        };
+        r.event(&Event::Step {
+            scenario: "s".into(),
+            step: 1,
+            action: "api a".into(),
+            passed: true,
+            line: None,
+            problems: vec![],
+            duration: None,
+        });
+        r.event(&Event::Step {
+            scenario: "s".into(),
+            step: 2,
+            action: "wait a.b".into(),
+            passed: false,
+            line: Some(9),
+            problems: vec!["messages differ:\n  + x\n  - y".into()],
+            duration: Some(1.25),
+        });
+        let summary = "snapshot snapshots/s.snap changed; run with --accept to record it";
+        r.event(&Event::ScenarioFinished {
+            scenario: "s".into(),
+            file: "s.yaml".into(),
+            status: Status::Failed,
+            kind: Some("snapshot"),
+            message: Some(summary.into()),
+            details: None,
+            snapshot: Some(summary.into()),
+            diff: Some("--- old snapshot\n+++ new result\n-a\n+b\n".into()),
+            stack_ready: None,
+            elapsed: 3.0,
+            run_id: None,
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "   FAIL s step 2 (line 9): wait a.b [1.2s]\n\
+             \x20         - messages differ:\n\
+             \x20             + x\n\
+             \x20             - y\n\
+             \x20  FAIL [   3.0s] s\n\
+             \x20         snapshot snapshots/s.snap changed; run with --accept to record it\n\
+             \x20         --- old snapshot\n\
+             \x20         +++ new result\n\
+             \x20         -a\n\
+             \x20         +b\n"
+        );
     }
 }
