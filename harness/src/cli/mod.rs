@@ -1,0 +1,195 @@
+//! The command line: arguments (clap), the exit-code classes, and one module per command that
+//! is more than a call into the library. The binary stays thin: everything that touches
+//! Docker is the library's.
+
+mod commands;
+pub mod exit;
+pub mod output;
+mod plan;
+pub mod reporter;
+pub mod select;
+pub mod snapshot;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::{Args, Parser, Subcommand};
+
+use exit::{CliError, Exit};
+use output::{ColorChoice, Format, Style};
+use reporter::Verbosity;
+
+#[derive(Parser)]
+#[command(
+    name = "ocs-harness",
+    version,
+    about = "Integration tests for dockerized OCS agent stacks",
+    after_help = "Exit codes: 0 passed; 1 a scenario failed or `compare` found changed behaviour; \
+                  2 bad input (usage, scenario, image-set file); 3 infrastructure (no engine, \
+                  image build or pull, a stack that never became ready)."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Only failures and the summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Every step; -v also shows the harness's debug log (RUST_LOG overrides), -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Colour: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    color: ColorChoice,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios as tests, in parallel, checking each transcript against its snapshot
+    /// (`<scenario dir>/snapshots/<name>.snap`, the files `cargo test` checks).
+    Test(TestCmd),
+    /// Print what a run of a scenario would start, without Docker: images after overrides and
+    /// where each comes from, containers, environment, mounts, site config, crossbar config.
+    Plan {
+        /// The scenario file.
+        file: PathBuf,
+        /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
+        #[arg(long)]
+        images: Option<PathBuf>,
+    },
+    /// Build the local ocs and crossbar base images if they are missing, and print their tags.
+    Images,
+    /// Measure where a run's time goes (readiness split, floor, overhead, bridge latency,
+    /// parallel scenarios, peak memory); prints a Markdown report.
+    Bench(commands::BenchArgs),
+    /// Remove what earlier runs left (killed harness processes, kept stacks), and say what.
+    /// Runs owned by a live harness process are left alone.
+    Clean {
+        /// Remove only this run (its id is in every container name: ocsh-<run>-...).
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Validate scenario files without Docker; every mistake with file:line:column.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run scenarios on two image sets and report what changed; exits 1 when the behaviour
+    /// changed (with --strict also on log or latency changes).
+    Compare(commands::CompareArgs),
+    /// Debug one scenario (or a few, one after another): no snapshot check, can keep the
+    /// stack on failure, can print the transcript. `test` is the command for CI.
+    Run(commands::RunArgs),
+}
+
+#[derive(Args)]
+struct TestCmd {
+    /// Scenario files or directories (a directory means its *.yaml files); default
+    /// scenarios/. An argument that names no file or directory (and has no `/` or `.yaml`)
+    /// is a name filter, like `cargo test NAME`.
+    paths: Vec<String>,
+    /// Run only scenarios whose name contains this (repeatable; any matches).
+    #[arg(long = "filter", value_name = "PATTERN")]
+    filters: Vec<String>,
+    /// Scenarios run at once (default: the machine's cores).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
+    /// Run only shard k of N, by file (sorted selected files; file i goes to shard i % N + 1).
+    #[arg(long, value_name = "k/N")]
+    partition: Option<select::Partition>,
+    /// A missing or changed snapshot is a failure and nothing is written (also CI=true).
+    #[arg(long)]
+    ci: bool,
+    /// Write new and changed snapshots to their .snap files (and pass).
+    #[arg(long, conflicts_with = "ci")]
+    accept: bool,
+    /// Write one JUnit XML report for the whole run to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Output: human lines, or one JSON event per line.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Print the selected scenarios (name, file) and run nothing.
+    #[arg(long)]
+    list: bool,
+}
+
+/// Parse the command line (usage errors exit 2, as clap does), run, map to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stderr_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let g = &cli.global;
+    output::init_tracing(
+        g.verbose,
+        g.quiet,
+        output::use_color(g.color, stderr_terminal),
+    );
+    let style = Style {
+        color: output::use_color(g.color, output::stdout_is_terminal()),
+    };
+    let verbosity = match (g.quiet, g.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(CliError::new(Exit::Infrastructure, e)),
+    };
+    let result = runtime.block_on(dispatch(cli.command, verbosity, style));
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) => report(e),
+    }
+}
+
+fn report(e: CliError) -> ExitCode {
+    // Messages include their causes already; scenario errors carry their own `error:` prefix.
+    let text = e.error.to_string();
+    if text.starts_with("error:") {
+        eprintln!("{text}");
+    } else {
+        eprintln!("error: {text}");
+    }
+    e.exit.into()
+}
+
+async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Result<Exit, CliError> {
+    match command {
+        Command::Test(t) => {
+            let args = test::TestArgs {
+                paths: t.paths,
+                filters: t.filters,
+                jobs: t.jobs,
+                partition: t.partition,
+                snapshots: snapshot::Mode::from_flags(t.accept, t.ci),
+                junit: t.junit,
+                images: t.images,
+                list: t.list,
+            };
+            let reporter = Arc::new(Mutex::new(reporter::reporter(t.format, verbosity, style)));
+            test::test(&args, reporter).await
+        }
+        Command::Plan { file, images } => plan::plan(&file, images).map(|()| Exit::Passed),
+        Command::Images => commands::images().await,
+        Command::Bench(b) => commands::bench(b).await,
+        Command::Clean { run } => commands::clean(run).await,
+        Command::Check { files } => commands::check(&files),
+        Command::Compare(c) => commands::compare(c).await,
+        Command::Run(r) => commands::run_all(r).await,
+    }
+}

@@ -1,0 +1,239 @@
+//! `ocs-harness plan FILE`: what a run of a scenario would start, without Docker, like
+//! `docker compose config`: images after overrides and where each comes from, container
+//! names, environment, commands, mounts, the generated site config and crossbar config.
+//! Built agent images are content-addressed from the build context at run time, so the plan
+//! names the context and the Dockerfile's `FROM` rewrites instead of the tag.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ocs_harness::overrides::{ImageOverrides, ImageRef};
+use ocs_harness::plan::{plan_stack, ContainerPlan, ImageSource, StackPlan};
+use ocs_harness::recipes::ImageSet;
+use ocs_harness::runtime::LaunchOptions;
+use ocs_harness::scenario::Scenario;
+use serde::Serialize;
+
+use super::exit::{Classify, CliError};
+
+/// Where the run writes the generated site config, mounted read-only into every agent.
+const SCF_MOUNT: &str =
+    "<run dir>/config -> /config (read-only; the site config is /config/default.yaml)";
+/// Where the crossbar config is copied.
+const CROSSBAR_CONFIG_COPY: &str = "crossbar config -> /ocs/.crossbar/config.json (copied)";
+
+#[derive(Serialize)]
+struct Printed {
+    scenario: String,
+    file: String,
+    image_set: String,
+    images: Vec<ImageLine>,
+    network: String,
+    containers: Vec<Container>,
+    site_config: String,
+    crossbar_config: String,
+}
+
+#[derive(Serialize)]
+struct ImageLine {
+    role: String,
+    image: String,
+    /// Where it comes from: as written, an override, or a build.
+    from: String,
+}
+
+#[derive(Serialize)]
+struct Container {
+    name: String,
+    role: String,
+    image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    environment: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+    mounts: Vec<&'static str>,
+    labels: BTreeMap<String, String>,
+}
+
+/// A placeholder for an image built at run time.
+fn unbuilt(context: &Path) -> ImageRef {
+    ImageRef {
+        repository: format!("<built from {}>", context.display()),
+        tag: "<content hash>".into(),
+    }
+}
+
+fn origin(written: &ImageRef, resolved: &str, set: &str) -> String {
+    if written.to_string() == resolved {
+        format!("{written} as written (must be present locally)")
+    } else {
+        format!("{written}, overridden by the image set {set}")
+    }
+}
+
+/// The images after the set's overrides (built overrides named, not built).
+fn overrides_of(set: &ImageSet, options: &LaunchOptions) -> Result<ImageOverrides, CliError> {
+    let mut o = set.overrides();
+    for (from, target) in &set.extra {
+        let to = match target {
+            ocs_harness::imageset::OverrideTarget::Image(i) => i.clone(),
+            ocs_harness::imageset::OverrideTarget::Build(ctx) => unbuilt(ctx).to_string(),
+        };
+        // A placeholder is no valid reference; show the mapping by repository instead.
+        if o.insert(from, &to).is_err() {
+            o.insert(from, &format!("ocs-harness/override-build:{}", set.name))
+                .map_err(anyhow::Error::msg)
+                .bad_input()?;
+        }
+    }
+    o.extend(&options.overrides);
+    Ok(o)
+}
+
+/// Print the plan of `file` (YAML on stdout).
+pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
+    let scenario = Scenario::from_file(file)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .bad_input()?;
+    let mut options = LaunchOptions::new(&scenario.name);
+    if images.is_some() {
+        options.images_file = images;
+    }
+    let set = match &options.images_file {
+        Some(f) => ocs_harness::imageset::load(f).bad_input()?,
+        None => options.images.clone(),
+    };
+    let overrides = overrides_of(&set, &options)?;
+    let spec = scenario.stack_spec();
+    let mut built = BTreeMap::new();
+    let mut images = Vec::new();
+    for agent in &spec.agents {
+        if let ImageSource::Build {
+            context,
+            dockerfile,
+            ..
+        } = &agent.image
+        {
+            built.insert(agent.instance_id.clone(), unbuilt(context));
+            let name = dockerfile.as_deref().unwrap_or("Dockerfile");
+            let from = match std::fs::read_to_string(context.join(name)) {
+                Ok(text) => {
+                    let (_, rewrites) = overrides.rewrite_dockerfile(&text);
+                    let mut s = format!("build of {} ({name})", context.display());
+                    for (line, from, to) in rewrites {
+                        s.push_str(&format!("; {name}:{line}: FROM {from} -> {to}"));
+                    }
+                    s
+                }
+                Err(e) => format!(
+                    "build of {} ({name} cannot be read: {e})",
+                    context.display()
+                ),
+            };
+            images.push(ImageLine {
+                role: agent.instance_id.clone(),
+                image: "built at run time, tagged by content".into(),
+                from,
+            });
+        }
+    }
+    let user_scf = match &spec.site_config {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("site config {}: cannot be read: {e}", p.display()))
+                .bad_input()?,
+        ),
+        None => None,
+    };
+    let run_id = ocs_harness::plan::new_run_id();
+    let plan = plan_stack(
+        &spec,
+        &run_id,
+        &scenario.name,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        &overrides,
+        &built,
+        user_scf.as_deref(),
+    )
+    .bad_input()?;
+    let text = render(&scenario, &set, &spec, &plan, images);
+    print!("{text}");
+    Ok(())
+}
+
+fn container(c: &ContainerPlan, mounts: Vec<&'static str>) -> Container {
+    Container {
+        name: c.name.clone(),
+        role: c.role.clone(),
+        image: c.image.clone(),
+        hostname: c.hostname.clone(),
+        environment: c.env.clone(),
+        command: c.cmd.clone(),
+        mounts,
+        labels: c.labels.clone(),
+    }
+}
+
+fn render(
+    scenario: &Scenario,
+    set: &ImageSet,
+    spec: &ocs_harness::plan::StackSpec,
+    plan: &StackPlan,
+    mut built: Vec<ImageLine>,
+) -> String {
+    let mut images = vec![ImageLine {
+        role: "crossbar".into(),
+        image: plan.crossbar.image.clone(),
+        from: origin(&spec.crossbar_image, &plan.crossbar.image, &set.name),
+    }];
+    for a in &plan.agents {
+        let written = if a.instance_id == "registry" && spec.registry {
+            Some(spec.registry_image.clone())
+        } else {
+            spec.agents
+                .iter()
+                .find(|s| s.instance_id == a.instance_id)
+                .and_then(|s| match &s.image {
+                    ImageSource::Image(r) => Some(r.clone()),
+                    ImageSource::Build { .. } => None,
+                })
+        };
+        if let Some(w) = written {
+            images.push(ImageLine {
+                role: a.instance_id.clone(),
+                image: a.container.image.clone(),
+                from: origin(&w, &a.container.image, &set.name),
+            });
+        }
+    }
+    images.append(&mut built);
+    let mut containers = vec![container(&plan.crossbar, vec![CROSSBAR_CONFIG_COPY])];
+    for a in &plan.agents {
+        let mut c = container(&a.container, vec![SCF_MOUNT]);
+        if c.image.starts_with("<built from") {
+            c.image = "built at run time (see images)".into();
+        }
+        containers.push(c);
+    }
+    let printed = Printed {
+        scenario: scenario.name.clone(),
+        file: scenario.path.display().to_string(),
+        image_set: set.name.clone(),
+        images,
+        network: plan.network.clone(),
+        containers,
+        site_config: plan.site_config.clone(),
+        crossbar_config: plan.crossbar_config.clone(),
+    };
+    let body = serde_saphyr::to_string(&printed).unwrap_or_else(|e| format!("# {e}\n"));
+    format!(
+        "# ocs-harness plan: what a run of {} would start; nothing was started.\n\
+         # Names carry a run id that is new for every run ({}).\n{body}",
+        scenario.path.display(),
+        plan.run_id
+    )
+}

@@ -1,0 +1,306 @@
+//! `ocs-harness test`: select scenario files, check them all before anything starts, run
+//! them in parallel (each run is isolated: its own network and names), check each passing
+//! run's transcript against its snapshot, report events, write one JUnit report, and exit
+//! with the worst class of outcome.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ocs_harness::report::{Case, Failure, FailureKind};
+use ocs_harness::runner::{self, RunError, RunReport};
+use ocs_harness::runtime::LaunchOptions;
+use ocs_harness::scenario::Scenario;
+
+use super::exit::{Classify, CliError, Exit};
+use super::reporter::{Event, Reporter, Status};
+use super::select::{self, Partition};
+use super::snapshot::{self, Mode};
+
+/// What `test` was asked to do.
+#[derive(Debug, Clone)]
+pub struct TestArgs {
+    /// Files, directories and name filters, as given.
+    pub paths: Vec<String>,
+    /// `--filter` values.
+    pub filters: Vec<String>,
+    /// `-j`.
+    pub jobs: Option<usize>,
+    /// `--partition`.
+    pub partition: Option<Partition>,
+    /// What to do with missing or changed snapshots.
+    pub snapshots: Mode,
+    /// `--junit`.
+    pub junit: Option<PathBuf>,
+    /// `--images`.
+    pub images: Option<PathBuf>,
+    /// `--list`: print the selection and run nothing.
+    pub list: bool,
+}
+
+/// The reporter, shared by the runs.
+pub type SharedReporter = Arc<Mutex<Box<dyn Reporter>>>;
+
+fn emit(reporter: &SharedReporter, event: Event) {
+    if let Ok(mut r) = reporter.lock() {
+        r.event(&event);
+    }
+}
+
+/// Parse every selected file; every problem of every file is printed before giving up.
+fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
+    let mut scenarios = Vec::new();
+    let mut bad = 0;
+    for file in files {
+        match ocs_harness::scenario::check_file(file) {
+            Ok(s) => scenarios.push(s),
+            Err(errors) => {
+                bad += 1;
+                eprintln!("{}", ocs_harness::scenario::ScenarioErrors(errors));
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(CliError::new(
+            Exit::BadInput,
+            anyhow::anyhow!(
+                "{bad} of {} scenario files have problems; nothing was run",
+                files.len()
+            ),
+        ));
+    }
+    Ok(scenarios)
+}
+
+/// The scenarios this run takes, in file order.
+pub fn selection(args: &TestArgs) -> Result<Vec<Scenario>, CliError> {
+    let sel = select::select(&args.paths, &args.filters, Path::new("scenarios"))
+        .map_err(anyhow::Error::msg)
+        .bad_input()?;
+    let scenarios: Vec<Scenario> = load(&sel.files)?
+        .into_iter()
+        .filter(|s| select::matches(&sel.filters, &s.name))
+        .collect();
+    Ok(match args.partition {
+        Some(p) => p.apply(scenarios),
+        None => scenarios,
+    })
+}
+
+/// Run `test`.
+pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, CliError> {
+    let scenarios = selection(args)?;
+    if args.list {
+        for s in &scenarios {
+            println!("{}\t{}", s.name, s.path.display());
+        }
+        return Ok(Exit::Passed);
+    }
+    if let Some(images) = &args.images {
+        ocs_harness::imageset::load(images).bad_input()?;
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let started = Instant::now();
+    emit(
+        &reporter,
+        Event::RunStarted {
+            scenarios: scenarios.len(),
+            jobs,
+        },
+    );
+    let mut cases = run_all(scenarios, jobs, args, &reporter).await?;
+    cases.sort_by(|a, b| a.file.cmp(&b.file));
+    if let Some(path) = &args.junit {
+        write_junit(path, &cases)
+            .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))
+            .infra()?;
+    }
+    let exit = cases
+        .iter()
+        .filter_map(|c| c.failure.as_ref())
+        .map(|f| Exit::from(f.kind))
+        .max()
+        .unwrap_or(Exit::Passed);
+    let count = |k: Option<Exit>| {
+        cases
+            .iter()
+            .filter(|c| c.failure.as_ref().map(|f| Exit::from(f.kind)) == k)
+            .count()
+    };
+    emit(
+        &reporter,
+        Event::RunFinished {
+            passed: count(None),
+            failed: count(Some(Exit::Failed)),
+            errors: cases.len() - count(None) - count(Some(Exit::Failed)),
+            elapsed: started.elapsed().as_secs_f64(),
+            exit_code: exit.code(),
+        },
+    );
+    Ok(exit)
+}
+
+/// Run the scenarios, `jobs` at a time; each one's case as it finishes.
+async fn run_all(
+    scenarios: Vec<Scenario>,
+    jobs: usize,
+    args: &TestArgs,
+    reporter: &SharedReporter,
+) -> Result<Vec<Case>, CliError> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut tasks = tokio::task::JoinSet::new();
+    for scenario in scenarios {
+        let permits = permits.clone();
+        let reporter = reporter.clone();
+        let images = args.images.clone();
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            emit(
+                &reporter,
+                Event::ScenarioStarted {
+                    scenario: scenario.name.clone(),
+                    file: scenario.path.display().to_string(),
+                },
+            );
+            let mut options = LaunchOptions::new(&scenario.name);
+            if images.is_some() {
+                options.images_file = images;
+            }
+            let result = runner::run(&scenario, &options).await;
+            (scenario, result)
+        });
+    }
+    let mut cases = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (scenario, result) = joined
+            .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
+            .infra()?;
+        cases.push(finish(&scenario, &result, args.snapshots, reporter));
+    }
+    Ok(cases)
+}
+
+fn write_junit(path: &Path, cases: &[Case]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, ocs_harness::report::junit("ocs-harness", cases))?;
+    tracing::info!("JUnit report in {}", path.display());
+    Ok(())
+}
+
+/// One finished run: its snapshot (when its steps passed), its events and its JUnit case.
+pub fn finish(
+    scenario: &Scenario,
+    result: &Result<RunReport, RunError>,
+    mode: Mode,
+    reporter: &SharedReporter,
+) -> Case {
+    let mut case = Case::from_run(&scenario.name, &scenario.path, result);
+    let (mut snapshot, mut diff) = (None, None);
+    if let Ok(report) = result {
+        step_events(&scenario.name, report, reporter);
+        if report.failure.is_none() {
+            match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
+                Ok(outcome) => {
+                    if outcome.failed() {
+                        case.failure = Some(Failure {
+                            kind: FailureKind::Snapshot,
+                            message: outcome.summary(),
+                            details: match &outcome {
+                                snapshot::Outcome::Changed { diff, .. } => {
+                                    format!("{}\n{diff}", outcome.summary())
+                                }
+                                _ => outcome.summary(),
+                            },
+                        });
+                    }
+                    if let snapshot::Outcome::Changed { diff: d, .. } = &outcome {
+                        diff = Some(d.clone());
+                    }
+                    snapshot = Some(outcome.summary());
+                }
+                Err(e) => {
+                    case.failure = Some(Failure {
+                        kind: FailureKind::Infrastructure,
+                        message: format!("the snapshot could not be checked: {e}"),
+                        details: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+    let (status, kind) = match case.failure.as_ref().map(|f| f.kind) {
+        None => (Status::Passed, None),
+        Some(FailureKind::Assertion) => (Status::Failed, Some("assertion")),
+        Some(FailureKind::Snapshot) => (Status::Failed, Some("snapshot")),
+        Some(FailureKind::BadInput) => (Status::Error, Some("bad_input")),
+        Some(FailureKind::Infrastructure) => (Status::Error, Some("infrastructure")),
+    };
+    let report = result.as_ref().ok();
+    let details = match (&case.failure, result) {
+        // The step's problems were shown with the step; the run's files and timeline follow.
+        (Some(f), Ok(_)) if f.kind == FailureKind::Assertion => Some(f.details.clone()),
+        (Some(f), Err(_)) => Some(f.details.clone()),
+        _ => None,
+    };
+    emit(
+        reporter,
+        Event::ScenarioFinished {
+            scenario: scenario.name.clone(),
+            file: scenario.path.display().to_string(),
+            status,
+            kind,
+            message: case.failure.as_ref().map(|f| f.message.clone()),
+            details,
+            snapshot,
+            diff,
+            stack_ready: report.map(|r| r.stack_ready.as_secs_f64()),
+            elapsed: report.map_or(case.time, |r| r.elapsed.as_secs_f64()),
+            run_id: report.map(|r| r.run_id.clone()),
+        },
+    );
+    case
+}
+
+/// A step event per transcript entry; the failing step carries its problems.
+fn step_events(name: &str, report: &RunReport, reporter: &SharedReporter) {
+    let failed = report.failure.as_ref();
+    let mut shown_failure = false;
+    for entry in &report.transcript.steps {
+        let this = failed.filter(|f| f.step == entry.step);
+        shown_failure |= this.is_some();
+        emit(
+            reporter,
+            Event::Step {
+                scenario: name.into(),
+                step: entry.step,
+                action: entry.action.clone(),
+                passed: this.is_none(),
+                line: this.map(|f| f.line),
+                problems: this.map(|f| f.problems.clone()).unwrap_or_default(),
+                duration: None,
+            },
+        );
+    }
+    if let (Some(f), false) = (failed, shown_failure) {
+        emit(
+            reporter,
+            Event::Step {
+                scenario: name.into(),
+                step: f.step,
+                action: f.action.clone(),
+                passed: false,
+                line: Some(f.line),
+                problems: f.problems.clone(),
+                duration: None,
+            },
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The binary without Docker: exit codes for usage mistakes (2), broken scenario files (2,
+//! naming file:line:column) and a missing engine (3, an `<error>` in JUnit and an `error`
+//! in the JSON events); partitions; `plan`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ocs-harness");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ocsh-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// The binary in the repository root, with an engine that is not there.
+fn harness(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .env("OCS_HARNESS_RUNS_DIR", dir.join("runs"))
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn usage_mistakes_exit_2() {
+    let out = harness(&["test", "--no-such-flag"], &repo());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = harness(&["test", "--partition", "3/2", "--list"], &repo());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = harness(&["test", "no/such/dir"], &repo());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_broken_scenario_exits_2_naming_file_line_and_column_and_runs_nothing() {
+    let dir = temp_dir("broken");
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "name: broken\nstack:\n  agents:\n    - instance-id: a1\n      agent-class: X\n      \
+         image: simonsobs/ocs:latest\nsteps:\n  - api: a1.acq\n",
+    )
+    .unwrap();
+    let out = harness(&["test", "broken.yaml"], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--> broken.yaml:8:10"), "{err}");
+    assert!(err.contains("nothing was run"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn partitions_are_disjoint_and_together_are_the_whole_selection() {
+    let list = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["test", "--list"];
+        args.extend(extra);
+        let out = harness(&args, &repo());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout).lines().map(str::to_string).collect()
+    };
+    let all = list(&[]);
+    assert!(all.len() >= 2, "{all:?}");
+    assert!(all.iter().all(|l| !l.contains(".example")), "{all:?}");
+    let one = list(&["--partition", "1/2"]);
+    let two = list(&["--partition", "2/2"]);
+    assert!(one.iter().all(|l| !two.contains(l)), "{one:?} {two:?}");
+    let mut union = [one, two].concat();
+    union.sort();
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(union, sorted);
+    // A word that names no file is a name filter.
+    let bare = list(&["barebones"]);
+    assert_eq!(bare, ["barebones\tscenarios/barebones.yaml"]);
+}
+
+#[test]
+fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
+    let dir = temp_dir("noengine");
+    let scenario = repo().join("scenarios/barebones.yaml");
+    let junit = dir.join("junit.xml");
+    let out = harness(
+        &[
+            "test",
+            scenario.to_str().unwrap(),
+            "--format",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is one JSON event"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "scenario_started",
+            "scenario_finished",
+            "run_finished"
+        ]
+    );
+    let finished = &events[2];
+    assert_eq!(finished["status"], "error");
+    assert_eq!(finished["kind"], "infrastructure");
+    assert!(
+        finished["message"]
+            .as_str()
+            .unwrap()
+            .contains("Docker engine"),
+        "{finished}"
+    );
+    assert_eq!(events[3]["errors"], 1);
+    assert_eq!(events[3]["exit_code"], 3);
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    assert!(xml.contains("<error message="), "{xml}");
+    assert!(xml.contains("type=\"Infrastructure\""), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plan_prints_the_stack_without_docker() {
+    let out = harness(&["plan", "scenarios/barebones.yaml"], &repo());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for want in [
+        "simonsobs/ocs-crossbar:latest, overridden by the image set default",
+        "FROM simonsobs/ocs:latest -> ocs-harness/ocs:",
+        "-barebones1",
+        "INSTANCE_ID: barebones1",
+        "/config/default.yaml",
+        "wamp_realm: test_realm",
+        "\"realms\"",
+    ] {
+        assert!(stdout.contains(want), "{want:?} missing from:\n{stdout}");
+    }
+    let out = harness(&["plan", "no-such.yaml"], &repo());
+    assert_eq!(out.status.code(), Some(2));
+}
