@@ -203,13 +203,8 @@ pub enum PlanError {
     #[error("instance-id {0:?} is used by more than one agent; instance-ids must be unique")]
     DuplicateInstance(String),
     /// An instance-id OCS would reject.
-    #[error("instance-id {id:?}: {problem}")]
-    InvalidInstanceId {
-        /// The id.
-        id: String,
-        /// What is wrong.
-        problem: String,
-    },
+    #[error(transparent)]
+    InvalidInstanceId(#[from] InvalidInstanceId),
     /// A build-context agent whose image was not resolved before planning.
     #[error("agent {0:?} is built from a context, but no built image was given to the planner")]
     Unbuilt(String),
@@ -223,36 +218,64 @@ pub enum PlanError {
     },
 }
 
+/// An instance-id OCS would reject, with what is wrong and what to write instead: the one
+/// rule (and message) for instance-ids, used by scenario files and by [`plan_stack`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}; {help}", self.message())]
+pub struct InvalidInstanceId {
+    /// The id.
+    pub id: String,
+    /// What is wrong, after "it": `must not be empty`, `contains a '#', which OCS rejects`.
+    pub problem: String,
+    /// What to write instead.
+    pub help: String,
+}
+
+impl InvalidInstanceId {
+    /// The message without the help: "invalid instance-id `<id>`: it <problem>".
+    pub fn message(&self) -> String {
+        format!("invalid instance-id `{}`: it {}", self.id, self.problem)
+    }
+}
+
+/// Whether crossbar refuses `c` in a WAMP URI component (or, for `.`, it splits the
+/// component in two).
+fn bad_in_instance_id(c: char) -> bool {
+    c.is_whitespace() || c == '#' || c == '.'
+}
+
 /// Check an instance-id against what OCS and crossbar accept: a WAMP URI component must not
 /// be empty or contain whitespace, `#` or `.` (a `.` also breaks the registry's wildcard).
-pub fn check_instance_id(id: &str) -> Result<(), String> {
+pub fn check_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
+    let invalid = |problem: String, help: String| {
+        Err(InvalidInstanceId {
+            id: id.to_string(),
+            problem,
+            help,
+        })
+    };
     if id.is_empty() {
-        return Err("must not be empty".into());
+        return invalid(
+            "must not be empty".into(),
+            "use letters, digits, '-' or '_', e.g. `barebones1`".into(),
+        );
     }
-    if let Some(c) = id
+    let Some(c) = id.chars().find(|c| bad_in_instance_id(*c)) else {
+        return Ok(());
+    };
+    let what = match c {
+        '.' => "a '.' (it splits the WAMP address and breaks the registry's wildcard)".into(),
+        '#' => "a '#'".into(),
+        c => format!("whitespace ({c:?})"),
+    };
+    let suggestion: String = id
         .chars()
-        .find(|c| c.is_whitespace() || *c == '#' || *c == '.')
-    {
-        let what = match c {
-            '.' => "a '.' (it splits the WAMP address and breaks the registry's wildcard)".into(),
-            '#' => "a '#'".into(),
-            c => format!("whitespace ({c:?})"),
-        };
-        let suggestion: String = id
-            .chars()
-            .map(|c| {
-                if c.is_whitespace() || c == '#' || c == '.' {
-                    '-'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        return Err(format!(
-            "contains {what}, which OCS rejects; use letters, digits, '-' or '_', e.g. {suggestion:?}"
-        ));
-    }
-    Ok(())
+        .map(|c| if bad_in_instance_id(c) { '-' } else { c })
+        .collect();
+    invalid(
+        format!("contains {what}, which OCS rejects"),
+        format!("use letters, digits, '-' or '_', e.g. {suggestion:?}"),
+    )
 }
 
 /// A fresh run id: 8 lowercase hex digits.
@@ -335,10 +358,7 @@ pub fn plan_stack(
 ) -> Result<StackPlan, PlanError> {
     let mut seen = std::collections::BTreeSet::new();
     for agent in &spec.agents {
-        check_instance_id(&agent.instance_id).map_err(|problem| PlanError::InvalidInstanceId {
-            id: agent.instance_id.clone(),
-            problem,
-        })?;
+        check_instance_id(&agent.instance_id)?;
         let clash = agent.instance_id == "registry" && spec.registry;
         if !seen.insert(agent.instance_id.as_str()) || clash {
             return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
@@ -650,6 +670,26 @@ mod tests {
     }
 
     #[test]
+    fn instance_id_rule() {
+        for ok in ["barebones1", "fake-data_2", "LS240-a", "x"] {
+            assert_eq!(check_instance_id(ok), Ok(()), "{ok}");
+        }
+        let e = check_instance_id("").unwrap_err();
+        assert_eq!(e.message(), "invalid instance-id ``: it must not be empty");
+        assert_eq!(e.help, "use letters, digits, '-' or '_', e.g. `barebones1`");
+        let e = check_instance_id("fake data#1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid instance-id `fake data#1`: it contains whitespace (' '), which OCS \
+             rejects; use letters, digits, '-' or '_', e.g. \"fake-data-1\""
+        );
+        assert!(check_instance_id("tab\there").is_err());
+        assert!(check_instance_id("nbsp\u{a0}x").is_err());
+        let e = check_instance_id("a.b").unwrap_err();
+        assert!(e.problem.starts_with("contains a '.' (it splits"), "{e}");
+    }
+
+    #[test]
     fn rejects_duplicate_and_invalid_instance_ids() {
         let mut s = spec();
         s.agents.push(s.agents[0].clone());
@@ -662,6 +702,10 @@ mod tests {
         let err = plan(&s).unwrap_err().to_string();
         assert!(
             err.contains("'.'") && err.contains("\"bare-bones\""),
+            "{err}"
+        );
+        assert!(
+            err.starts_with("invalid instance-id `bare.bones`: it contains"),
             "{err}"
         );
         let mut s = spec();
