@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, SessionStatus};
+use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, Session, SessionStatus};
 
 use super::error::list_names;
 use super::matcher::{Matcher, MessagesExpect, Mismatch, Pattern};
@@ -108,55 +108,64 @@ impl ReplyExpect {
             (None, false) => None,
         };
         if let (Some(want), Some(s)) = (&self.session, session) {
-            if let Some(st) = want.status {
-                if s.status != st {
-                    out.push(Mismatch::new(
-                        "session.status",
-                        format!("expected {st}, got {}", s.status),
-                    ));
-                }
-            }
-            if let Some(success) = want.success {
-                if s.success != success {
-                    let show = |b: Option<bool>| b.map_or("null".to_string(), |b| b.to_string());
-                    out.push(Mismatch::new(
-                        "session.success",
-                        format!("expected {}, got {}", show(success), show(s.success)),
-                    ));
-                }
-            }
-            if let Some(code) = want.op_code {
-                if s.op_code != code {
-                    out.push(Mismatch::new(
-                        "session.op_code",
-                        format!("expected {code}, got {}", s.op_code),
-                    ));
-                }
-            }
-            if let Some(d) = want.degraded {
-                if s.degraded != d {
-                    out.push(Mismatch::new(
-                        "session.degraded",
-                        format!("expected {d}, got {}", s.degraded),
-                    ));
-                }
-            }
-            if let Some(id) = want.session_id {
-                if s.session_id != id {
-                    out.push(Mismatch::new(
-                        "session.session_id",
-                        format!("expected {id}, got {}", s.session_id),
-                    ));
-                }
-            }
-            if let Some(m) = &want.data {
-                if let Err(e) = m.matches(Some(&s.data)) {
-                    out.push(e.under("session.data"));
-                }
-            }
+            out.extend(want.check_session(s));
         }
         if let (Some(m), Some(s)) = (&self.messages, session) {
             out.extend(m.check(&s.message_texts()));
+        }
+        out
+    }
+}
+
+impl SessionExpect {
+    /// Check session `s`; one mismatch per failed expectation.
+    pub fn check_session(&self, s: &Session) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        if let Some(st) = self.status {
+            if s.status != st {
+                out.push(Mismatch::new(
+                    "session.status",
+                    format!("expected {st}, got {}", s.status),
+                ));
+            }
+        }
+        if let Some(success) = self.success {
+            if s.success != success {
+                let show = |b: Option<bool>| b.map_or("null".to_string(), |b| b.to_string());
+                out.push(Mismatch::new(
+                    "session.success",
+                    format!("expected {}, got {}", show(success), show(s.success)),
+                ));
+            }
+        }
+        if let Some(code) = self.op_code {
+            if s.op_code != code {
+                out.push(Mismatch::new(
+                    "session.op_code",
+                    format!("expected {code}, got {}", s.op_code),
+                ));
+            }
+        }
+        if let Some(d) = self.degraded {
+            if s.degraded != d {
+                out.push(Mismatch::new(
+                    "session.degraded",
+                    format!("expected {d}, got {}", s.degraded),
+                ));
+            }
+        }
+        if let Some(id) = self.session_id {
+            if s.session_id != id {
+                out.push(Mismatch::new(
+                    "session.session_id",
+                    format!("expected {id}, got {}", s.session_id),
+                ));
+            }
+        }
+        if let Some(m) = &self.data {
+            if let Err(e) = m.matches(Some(&s.data)) {
+                out.push(e.under("session.data"));
+            }
         }
         out
     }
