@@ -1,4 +1,5 @@
-//! Values that appear in several places of a scenario file: durations, image references and
+//! Values that appear in several places of a scenario file: durations (one grammar for every
+//! `timeout` and `for`: a number of seconds, or a `humantime` duration), image references and
 //! environment-style string maps.
 
 use std::collections::BTreeMap;
@@ -13,8 +14,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 const DURATION_HELP: &str = "write e.g. `20s`, `500ms`, `2m`, or a number of seconds";
 
-/// Decode a duration: `20s`, `500ms`, `2m`, `1h`, or a number of seconds. Negative, over an
-/// hour, or (unless `allow_zero`) zero is an "absurd timeout".
+/// Decode a duration: `20s`, `500ms`, `2m`, `1h`, `1m 30s` (see [`seconds_of`]), or a number
+/// of seconds. Negative, over an hour, or (unless `allow_zero`) zero is an "absurd timeout".
 pub(crate) fn parse_duration(
     cx: &mut Cx,
     node: &Node,
@@ -61,21 +62,21 @@ pub(crate) fn parse_duration(
     Some(Duration::from_secs_f64(secs))
 }
 
-/// The seconds of a duration written as text (`20s`, `500ms`, `2m`, `2min`, `1h`, `1.5`).
+/// The seconds of a duration written as text: a number of seconds (`20`, `1.5`), or what
+/// `humantime` reads (`20s`, `500ms`, `2m`, `2min`, `1h`, `1.5s`, `1m 30s`). A leading `-`
+/// makes it negative, so that `-10s` is reported as negative rather than as no duration.
 fn seconds_of(t: &str) -> Option<f64> {
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = (t[..split].trim(), t[split..].trim());
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" | "" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
+    let (sign, body) = match t.strip_prefix('-') {
+        Some(rest) => (-1.0, rest.trim_start()),
+        None => (1.0, t),
     };
-    num.parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite())
-        .map(|n| n * scale)
+    let bare_number = !body.is_empty() && body.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let secs = if bare_number {
+        body.parse::<f64>().ok()?
+    } else {
+        humantime::parse_duration(body).ok()?.as_secs_f64()
+    };
+    Some(sign * secs)
 }
 
 /// Why `secs` is no sensible timeout, if it is not.
@@ -226,9 +227,24 @@ mod tests {
         assert_eq!(seconds_of("1h"), Some(3600.0));
         assert_eq!(seconds_of("1.5"), Some(1.5));
         assert_eq!(seconds_of("2 s"), Some(2.0));
-        assert_eq!(seconds_of("2 days"), None);
+        assert_eq!(seconds_of("1.5s"), Some(1.5));
+        assert_eq!(seconds_of("1m 30s"), Some(90.0));
+        assert_eq!(seconds_of("1h30m"), Some(5400.0));
+        assert_eq!(seconds_of("-10s"), Some(-10.0));
+        assert_eq!(seconds_of("-5"), Some(-5.0));
+        assert_eq!(seconds_of("0s"), Some(0.0));
+        assert_eq!(
+            seconds_of("2 days"),
+            Some(172_800.0),
+            "absurd, but a duration"
+        );
         assert_eq!(seconds_of("soon"), None);
         assert_eq!(seconds_of("inf"), None);
+        assert_eq!(seconds_of("nan"), None);
+        assert_eq!(seconds_of("1e3"), None);
+        assert_eq!(seconds_of("20 parsecs"), None);
+        assert_eq!(seconds_of(""), None);
+        assert_eq!(seconds_of("1..2"), None);
     }
 
     #[test]
