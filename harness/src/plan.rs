@@ -356,21 +356,8 @@ pub fn plan_stack(
     built: &BTreeMap<String, ImageRef>,
     user_scf: Option<&str>,
 ) -> Result<StackPlan, PlanError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for agent in &spec.agents {
-        check_instance_id(&agent.instance_id)?;
-        let clash = agent.instance_id == "registry" && spec.registry;
-        if !seen.insert(agent.instance_id.as_str()) || clash {
-            return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
-        }
-    }
-
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED.to_string(), "true".to_string()),
-        (LABEL_RUN.to_string(), run_id.to_string()),
-        (LABEL_SCENARIO.to_string(), scenario.to_string()),
-        (LABEL_CREATED.to_string(), created_unix.to_string()),
-    ]);
+    check_agents(spec)?;
+    let labels = run_labels(run_id, scenario, created_unix);
     let with_role = |role: &str| {
         let mut l = labels.clone();
         l.insert(LABEL_ROLE.into(), role.into());
@@ -394,33 +381,16 @@ pub fn plan_stack(
             ImageSource::Image(spec.registry_image.clone()),
         )
     });
+    let specs: Vec<&AgentSpec> = registry.iter().chain(&spec.agents).collect();
     let mut agents: Vec<AgentPlan> = Vec::new();
-    for agent in registry.iter().chain(&spec.agents) {
-        let image = match &agent.image {
-            ImageSource::Image(r) => overrides.resolve(r).to_string(),
-            ImageSource::Build { .. } => built
-                .get(&agent.instance_id)
-                .ok_or_else(|| PlanError::Unbuilt(agent.instance_id.clone()))?
-                .to_string(),
-        };
-        let mut env = BTreeMap::from([
-            ("INSTANCE_ID".to_string(), agent.instance_id.clone()),
-            ("LOGLEVEL".to_string(), "info".to_string()),
-        ]);
-        env.extend(agent.environment.clone());
-        agents.push(AgentPlan {
-            instance_id: agent.instance_id.clone(),
-            agent_class: agent.agent_class.clone(),
-            container: ContainerPlan {
-                role: agent.instance_id.clone(),
-                name: container_name(run_id, &agent.instance_id),
-                image,
-                hostname: Some(agent.hostname.clone()),
-                env,
-                cmd: agent.command.clone(),
-                labels: with_role(&agent.instance_id),
-            },
-        });
+    for agent in &specs {
+        let image = agent_image(agent, overrides, built)?;
+        agents.push(plan_agent(
+            agent,
+            run_id,
+            image,
+            with_role(&agent.instance_id),
+        ));
     }
 
     let hub = ScfHub {
@@ -429,35 +399,15 @@ pub fn plan_stack(
         wamp_realm: &spec.realm,
         address_root: &spec.address_root,
     };
-    let hostnames: Vec<&str> = registry
-        .iter()
-        .chain(&spec.agents)
-        .map(|a| a.hostname.as_str())
-        .collect();
     let body = match user_scf {
-        None => {
-            let mut hosts: BTreeMap<&str, ScfHost> = BTreeMap::new();
-            for (agent, spec_agent) in agents.iter().zip(registry.iter().chain(&spec.agents)) {
-                hosts
-                    .entry(spec_agent.hostname.as_str())
-                    .or_insert_with(|| ScfHost {
-                        agent_instances: Vec::new(),
-                    })
-                    .agent_instances
-                    .push(ScfInstance {
-                        agent_class: &agent.agent_class,
-                        instance_id: &agent.instance_id,
-                        arguments: &spec_agent.arguments,
-                    });
-            }
-            serde_saphyr::to_string(&Scf { hub, hosts }).expect("the SCF always serialises")
-        }
+        None => generated_scf(hub, &agents, &specs),
         Some(text) => {
             let file = spec
                 .site_config
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "(site config)".into());
+            let hostnames: Vec<&str> = specs.iter().map(|a| a.hostname.as_str()).collect();
             adopt_user_scf(text, &file, &hub, &mut agents, &hostnames)?
         }
     };
@@ -474,6 +424,91 @@ pub fn plan_stack(
         agents,
         site_config,
     })
+}
+
+/// The labels of every container (and the network) of run `run_id`.
+fn run_labels(run_id: &str, scenario: &str, created_unix: u64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RUN.to_string(), run_id.to_string()),
+        (LABEL_SCENARIO.to_string(), scenario.to_string()),
+        (LABEL_CREATED.to_string(), created_unix.to_string()),
+    ])
+}
+
+/// Every agent's instance-id is valid, unique, and not the registry's when the stack runs it.
+fn check_agents(spec: &StackSpec) -> Result<(), PlanError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for agent in &spec.agents {
+        check_instance_id(&agent.instance_id)?;
+        let clash = agent.instance_id == "registry" && spec.registry;
+        if !seen.insert(agent.instance_id.as_str()) || clash {
+            return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The image `agent` runs: its image after `overrides`, or the one `built` for it.
+fn agent_image(
+    agent: &AgentSpec,
+    overrides: &ImageOverrides,
+    built: &BTreeMap<String, ImageRef>,
+) -> Result<String, PlanError> {
+    Ok(match &agent.image {
+        ImageSource::Image(r) => overrides.resolve(r).to_string(),
+        ImageSource::Build { .. } => built
+            .get(&agent.instance_id)
+            .ok_or_else(|| PlanError::Unbuilt(agent.instance_id.clone()))?
+            .to_string(),
+    })
+}
+
+/// The container of `agent`, running `image`.
+fn plan_agent(
+    agent: &AgentSpec,
+    run_id: &str,
+    image: String,
+    labels: BTreeMap<String, String>,
+) -> AgentPlan {
+    let mut env = BTreeMap::from([
+        ("INSTANCE_ID".to_string(), agent.instance_id.clone()),
+        ("LOGLEVEL".to_string(), "info".to_string()),
+    ]);
+    env.extend(agent.environment.clone());
+    AgentPlan {
+        instance_id: agent.instance_id.clone(),
+        agent_class: agent.agent_class.clone(),
+        container: ContainerPlan {
+            role: agent.instance_id.clone(),
+            name: container_name(run_id, &agent.instance_id),
+            image,
+            hostname: Some(agent.hostname.clone()),
+            env,
+            cmd: agent.command.clone(),
+            labels,
+        },
+    }
+}
+
+/// The SCF the harness writes when the stack has no `site-config`: every agent (`plans`,
+/// with their `specs` in the same order) under its hostname.
+fn generated_scf(hub: ScfHub, plans: &[AgentPlan], specs: &[&AgentSpec]) -> String {
+    let mut hosts: BTreeMap<&str, ScfHost> = BTreeMap::new();
+    for (agent, spec_agent) in plans.iter().zip(specs) {
+        hosts
+            .entry(spec_agent.hostname.as_str())
+            .or_insert_with(|| ScfHost {
+                agent_instances: Vec::new(),
+            })
+            .agent_instances
+            .push(ScfInstance {
+                agent_class: &agent.agent_class,
+                instance_id: &agent.instance_id,
+                arguments: &spec_agent.arguments,
+            });
+    }
+    serde_saphyr::to_string(&Scf { hub, hosts }).expect("the SCF always serialises")
 }
 
 /// Point the user's SCF at the run's crossbar, take agent classes from it, and add the
