@@ -232,7 +232,7 @@ pub struct InvalidInstanceId {
 }
 
 impl InvalidInstanceId {
-    /// The message without the help: "invalid instance-id `<id>`: it <problem>".
+    /// The message without the help: ``invalid instance-id `<id>`: it <problem>``.
     pub fn message(&self) -> String {
         format!("invalid instance-id `{}`: it {}", self.id, self.problem)
     }
