@@ -203,13 +203,8 @@ pub enum PlanError {
     #[error("instance-id {0:?} is used by more than one agent; instance-ids must be unique")]
     DuplicateInstance(String),
     /// An instance-id OCS would reject.
-    #[error("instance-id {id:?}: {problem}")]
-    InvalidInstanceId {
-        /// The id.
-        id: String,
-        /// What is wrong.
-        problem: String,
-    },
+    #[error(transparent)]
+    InvalidInstanceId(#[from] InvalidInstanceId),
     /// A build-context agent whose image was not resolved before planning.
     #[error("agent {0:?} is built from a context, but no built image was given to the planner")]
     Unbuilt(String),
@@ -223,36 +218,64 @@ pub enum PlanError {
     },
 }
 
+/// An instance-id OCS would reject, with what is wrong and what to write instead: the one
+/// rule (and message) for instance-ids, used by scenario files and by [`plan_stack`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}; {help}", self.message())]
+pub struct InvalidInstanceId {
+    /// The id.
+    pub id: String,
+    /// What is wrong, after "it": `must not be empty`, `contains a '#', which OCS rejects`.
+    pub problem: String,
+    /// What to write instead.
+    pub help: String,
+}
+
+impl InvalidInstanceId {
+    /// The message without the help: ``invalid instance-id `<id>`: it <problem>``.
+    pub fn message(&self) -> String {
+        format!("invalid instance-id `{}`: it {}", self.id, self.problem)
+    }
+}
+
+/// Whether crossbar refuses `c` in a WAMP URI component (or, for `.`, it splits the
+/// component in two).
+fn bad_in_instance_id(c: char) -> bool {
+    c.is_whitespace() || c == '#' || c == '.'
+}
+
 /// Check an instance-id against what OCS and crossbar accept: a WAMP URI component must not
 /// be empty or contain whitespace, `#` or `.` (a `.` also breaks the registry's wildcard).
-pub fn check_instance_id(id: &str) -> Result<(), String> {
+pub fn check_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
+    let invalid = |problem: String, help: String| {
+        Err(InvalidInstanceId {
+            id: id.to_string(),
+            problem,
+            help,
+        })
+    };
     if id.is_empty() {
-        return Err("must not be empty".into());
+        return invalid(
+            "must not be empty".into(),
+            "use letters, digits, '-' or '_', e.g. `barebones1`".into(),
+        );
     }
-    if let Some(c) = id
+    let Some(c) = id.chars().find(|c| bad_in_instance_id(*c)) else {
+        return Ok(());
+    };
+    let what = match c {
+        '.' => "a '.' (it splits the WAMP address and breaks the registry's wildcard)".into(),
+        '#' => "a '#'".into(),
+        c => format!("whitespace ({c:?})"),
+    };
+    let suggestion: String = id
         .chars()
-        .find(|c| c.is_whitespace() || *c == '#' || *c == '.')
-    {
-        let what = match c {
-            '.' => "a '.' (it splits the WAMP address and breaks the registry's wildcard)".into(),
-            '#' => "a '#'".into(),
-            c => format!("whitespace ({c:?})"),
-        };
-        let suggestion: String = id
-            .chars()
-            .map(|c| {
-                if c.is_whitespace() || c == '#' || c == '.' {
-                    '-'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        return Err(format!(
-            "contains {what}, which OCS rejects; use letters, digits, '-' or '_', e.g. {suggestion:?}"
-        ));
-    }
-    Ok(())
+        .map(|c| if bad_in_instance_id(c) { '-' } else { c })
+        .collect();
+    invalid(
+        format!("contains {what}, which OCS rejects"),
+        format!("use letters, digits, '-' or '_', e.g. {suggestion:?}"),
+    )
 }
 
 /// A fresh run id: 8 lowercase hex digits.
@@ -333,24 +356,8 @@ pub fn plan_stack(
     built: &BTreeMap<String, ImageRef>,
     user_scf: Option<&str>,
 ) -> Result<StackPlan, PlanError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for agent in &spec.agents {
-        check_instance_id(&agent.instance_id).map_err(|problem| PlanError::InvalidInstanceId {
-            id: agent.instance_id.clone(),
-            problem,
-        })?;
-        let clash = agent.instance_id == "registry" && spec.registry;
-        if !seen.insert(agent.instance_id.as_str()) || clash {
-            return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
-        }
-    }
-
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED.to_string(), "true".to_string()),
-        (LABEL_RUN.to_string(), run_id.to_string()),
-        (LABEL_SCENARIO.to_string(), scenario.to_string()),
-        (LABEL_CREATED.to_string(), created_unix.to_string()),
-    ]);
+    check_agents(spec)?;
+    let labels = run_labels(run_id, scenario, created_unix);
     let with_role = |role: &str| {
         let mut l = labels.clone();
         l.insert(LABEL_ROLE.into(), role.into());
@@ -374,33 +381,16 @@ pub fn plan_stack(
             ImageSource::Image(spec.registry_image.clone()),
         )
     });
+    let specs: Vec<&AgentSpec> = registry.iter().chain(&spec.agents).collect();
     let mut agents: Vec<AgentPlan> = Vec::new();
-    for agent in registry.iter().chain(&spec.agents) {
-        let image = match &agent.image {
-            ImageSource::Image(r) => overrides.resolve(r).to_string(),
-            ImageSource::Build { .. } => built
-                .get(&agent.instance_id)
-                .ok_or_else(|| PlanError::Unbuilt(agent.instance_id.clone()))?
-                .to_string(),
-        };
-        let mut env = BTreeMap::from([
-            ("INSTANCE_ID".to_string(), agent.instance_id.clone()),
-            ("LOGLEVEL".to_string(), "info".to_string()),
-        ]);
-        env.extend(agent.environment.clone());
-        agents.push(AgentPlan {
-            instance_id: agent.instance_id.clone(),
-            agent_class: agent.agent_class.clone(),
-            container: ContainerPlan {
-                role: agent.instance_id.clone(),
-                name: container_name(run_id, &agent.instance_id),
-                image,
-                hostname: Some(agent.hostname.clone()),
-                env,
-                cmd: agent.command.clone(),
-                labels: with_role(&agent.instance_id),
-            },
-        });
+    for agent in &specs {
+        let image = agent_image(agent, overrides, built)?;
+        agents.push(plan_agent(
+            agent,
+            run_id,
+            image,
+            with_role(&agent.instance_id),
+        ));
     }
 
     let hub = ScfHub {
@@ -409,35 +399,15 @@ pub fn plan_stack(
         wamp_realm: &spec.realm,
         address_root: &spec.address_root,
     };
-    let hostnames: Vec<&str> = registry
-        .iter()
-        .chain(&spec.agents)
-        .map(|a| a.hostname.as_str())
-        .collect();
     let body = match user_scf {
-        None => {
-            let mut hosts: BTreeMap<&str, ScfHost> = BTreeMap::new();
-            for (agent, spec_agent) in agents.iter().zip(registry.iter().chain(&spec.agents)) {
-                hosts
-                    .entry(spec_agent.hostname.as_str())
-                    .or_insert_with(|| ScfHost {
-                        agent_instances: Vec::new(),
-                    })
-                    .agent_instances
-                    .push(ScfInstance {
-                        agent_class: &agent.agent_class,
-                        instance_id: &agent.instance_id,
-                        arguments: &spec_agent.arguments,
-                    });
-            }
-            serde_saphyr::to_string(&Scf { hub, hosts }).expect("the SCF always serialises")
-        }
+        None => generated_scf(hub, &agents, &specs),
         Some(text) => {
             let file = spec
                 .site_config
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "(site config)".into());
+            let hostnames: Vec<&str> = specs.iter().map(|a| a.hostname.as_str()).collect();
             adopt_user_scf(text, &file, &hub, &mut agents, &hostnames)?
         }
     };
@@ -454,6 +424,91 @@ pub fn plan_stack(
         agents,
         site_config,
     })
+}
+
+/// The labels of every container (and the network) of run `run_id`.
+fn run_labels(run_id: &str, scenario: &str, created_unix: u64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RUN.to_string(), run_id.to_string()),
+        (LABEL_SCENARIO.to_string(), scenario.to_string()),
+        (LABEL_CREATED.to_string(), created_unix.to_string()),
+    ])
+}
+
+/// Every agent's instance-id is valid, unique, and not the registry's when the stack runs it.
+fn check_agents(spec: &StackSpec) -> Result<(), PlanError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for agent in &spec.agents {
+        check_instance_id(&agent.instance_id)?;
+        let clash = agent.instance_id == "registry" && spec.registry;
+        if !seen.insert(agent.instance_id.as_str()) || clash {
+            return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The image `agent` runs: its image after `overrides`, or the one `built` for it.
+fn agent_image(
+    agent: &AgentSpec,
+    overrides: &ImageOverrides,
+    built: &BTreeMap<String, ImageRef>,
+) -> Result<String, PlanError> {
+    Ok(match &agent.image {
+        ImageSource::Image(r) => overrides.resolve(r).to_string(),
+        ImageSource::Build { .. } => built
+            .get(&agent.instance_id)
+            .ok_or_else(|| PlanError::Unbuilt(agent.instance_id.clone()))?
+            .to_string(),
+    })
+}
+
+/// The container of `agent`, running `image`.
+fn plan_agent(
+    agent: &AgentSpec,
+    run_id: &str,
+    image: String,
+    labels: BTreeMap<String, String>,
+) -> AgentPlan {
+    let mut env = BTreeMap::from([
+        ("INSTANCE_ID".to_string(), agent.instance_id.clone()),
+        ("LOGLEVEL".to_string(), "info".to_string()),
+    ]);
+    env.extend(agent.environment.clone());
+    AgentPlan {
+        instance_id: agent.instance_id.clone(),
+        agent_class: agent.agent_class.clone(),
+        container: ContainerPlan {
+            role: agent.instance_id.clone(),
+            name: container_name(run_id, &agent.instance_id),
+            image,
+            hostname: Some(agent.hostname.clone()),
+            env,
+            cmd: agent.command.clone(),
+            labels,
+        },
+    }
+}
+
+/// The SCF the harness writes when the stack has no `site-config`: every agent (`plans`,
+/// with their `specs` in the same order) under its hostname.
+fn generated_scf(hub: ScfHub, plans: &[AgentPlan], specs: &[&AgentSpec]) -> String {
+    let mut hosts: BTreeMap<&str, ScfHost> = BTreeMap::new();
+    for (agent, spec_agent) in plans.iter().zip(specs) {
+        hosts
+            .entry(spec_agent.hostname.as_str())
+            .or_insert_with(|| ScfHost {
+                agent_instances: Vec::new(),
+            })
+            .agent_instances
+            .push(ScfInstance {
+                agent_class: &agent.agent_class,
+                instance_id: &agent.instance_id,
+                arguments: &spec_agent.arguments,
+            });
+    }
+    serde_saphyr::to_string(&Scf { hub, hosts }).expect("the SCF always serialises")
 }
 
 /// Point the user's SCF at the run's crossbar, take agent classes from it, and add the
@@ -650,6 +705,26 @@ mod tests {
     }
 
     #[test]
+    fn instance_id_rule() {
+        for ok in ["barebones1", "fake-data_2", "LS240-a", "x"] {
+            assert_eq!(check_instance_id(ok), Ok(()), "{ok}");
+        }
+        let e = check_instance_id("").unwrap_err();
+        assert_eq!(e.message(), "invalid instance-id ``: it must not be empty");
+        assert_eq!(e.help, "use letters, digits, '-' or '_', e.g. `barebones1`");
+        let e = check_instance_id("fake data#1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid instance-id `fake data#1`: it contains whitespace (' '), which OCS \
+             rejects; use letters, digits, '-' or '_', e.g. \"fake-data-1\""
+        );
+        assert!(check_instance_id("tab\there").is_err());
+        assert!(check_instance_id("nbsp\u{a0}x").is_err());
+        let e = check_instance_id("a.b").unwrap_err();
+        assert!(e.problem.starts_with("contains a '.' (it splits"), "{e}");
+    }
+
+    #[test]
     fn rejects_duplicate_and_invalid_instance_ids() {
         let mut s = spec();
         s.agents.push(s.agents[0].clone());
@@ -662,6 +737,10 @@ mod tests {
         let err = plan(&s).unwrap_err().to_string();
         assert!(
             err.contains("'.'") && err.contains("\"bare-bones\""),
+            "{err}"
+        );
+        assert!(
+            err.starts_with("invalid instance-id `bare.bones`: it contains"),
             "{err}"
         );
         let mut s = spec();

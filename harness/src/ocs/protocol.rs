@@ -5,6 +5,7 @@
 //! callers can match arbitrary fields and transcripts can show exactly what came back.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -41,6 +42,29 @@ impl ResponseCode {
             1 => Some(Self::Timeout),
             _ => None,
         }
+    }
+}
+
+impl ResponseCode {
+    /// Every code with its name as a scenario file writes it (`ocs.base.ResponseCode`'s
+    /// member names, lower-cased).
+    pub const NAMES: [(ResponseCode, &'static str); 3] = [
+        (Self::Ok, "ok"),
+        (Self::Error, "error"),
+        (Self::Timeout, "timeout"),
+    ];
+
+    /// The lower-case name (`ok`, `error`, `timeout`).
+    pub fn name(self) -> &'static str {
+        name_of(&Self::NAMES, self).expect("every response code is named")
+    }
+}
+
+impl FromStr for ResponseCode {
+    type Err = UnknownName;
+    /// A name of [`ResponseCode::NAMES`], in any case.
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name(&Self::NAMES, s, "response code")
     }
 }
 
@@ -130,6 +154,31 @@ impl OpCode {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
+
+    /// Every known code with its upper-case OCS name, in OCS order (`1..=8`).
+    pub const NAMES: [(OpCode, &'static str); 8] = [
+        (Self::None, "NONE"),
+        (Self::Starting, "STARTING"),
+        (Self::Running, "RUNNING"),
+        (Self::Stopping, "STOPPING"),
+        (Self::Succeeded, "SUCCEEDED"),
+        (Self::Failed, "FAILED"),
+        (Self::Expired, "EXPIRED"),
+        (Self::Degraded, "DEGRADED"),
+    ];
+
+    /// The upper-case OCS name; `None` for [`OpCode::Unknown`].
+    pub fn name(self) -> Option<&'static str> {
+        name_of(&Self::NAMES, self)
+    }
+}
+
+impl FromStr for OpCode {
+    type Err = UnknownName;
+    /// A name of [`OpCode::NAMES`], in any case (never [`OpCode::Unknown`]).
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name(&Self::NAMES, s, "op code")
+    }
 }
 
 impl From<i64> for OpCode {
@@ -147,18 +196,10 @@ impl From<OpCode> for i64 {
 impl fmt::Display for OpCode {
     /// The upper-case OCS name (`SUCCEEDED`, ...); `UNKNOWN(<n>)` for unknown codes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::None => "NONE",
-            Self::Starting => "STARTING",
-            Self::Running => "RUNNING",
-            Self::Stopping => "STOPPING",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-            Self::Expired => "EXPIRED",
-            Self::Degraded => "DEGRADED",
-            Self::Unknown(code) => return write!(f, "UNKNOWN({code})"),
-        };
-        f.write_str(name)
+        match (self.name(), self) {
+            (Some(name), _) => f.write_str(name),
+            (None, code) => write!(f, "UNKNOWN({})", code.as_i64()),
+        }
     }
 }
 
@@ -176,15 +217,62 @@ pub enum SessionStatus {
     Done,
 }
 
+impl SessionStatus {
+    /// Every status with its name, in the order a session goes through them.
+    pub const NAMES: [(SessionStatus, &'static str); 4] = [
+        (Self::Starting, "starting"),
+        (Self::Running, "running"),
+        (Self::Stopping, "stopping"),
+        (Self::Done, "done"),
+    ];
+
+    /// The lower-case name, as OCS sends it.
+    pub fn name(self) -> &'static str {
+        name_of(&Self::NAMES, self).expect("every session status is named")
+    }
+}
+
+impl FromStr for SessionStatus {
+    type Err = UnknownName;
+    /// A name of [`SessionStatus::NAMES`], in any case.
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name(&Self::NAMES, s, "session status")
+    }
+}
+
 impl fmt::Display for SessionStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Done => "done",
-        })
+        f.write_str(self.name())
     }
+}
+
+/// A name that is not one of a type's `NAMES` (`"op code"`, `"session status"`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{name}`")]
+pub struct UnknownName {
+    /// What kind of name was expected.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+}
+
+fn name_of<T: PartialEq + Copy>(table: &[(T, &'static str)], value: T) -> Option<&'static str> {
+    table.iter().find(|(v, _)| *v == value).map(|(_, n)| *n)
+}
+
+fn parse_name<T: Copy>(
+    table: &[(T, &'static str)],
+    name: &str,
+    what: &'static str,
+) -> Result<T, UnknownName> {
+    table
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(v, _)| *v)
+        .ok_or_else(|| UnknownName {
+            what,
+            name: name.to_string(),
+        })
 }
 
 /// One session message, decoded from `[unix_ts, text]`.
@@ -571,6 +659,33 @@ mod tests {
     const COUNT_DONE: &str = include_str!("testdata/status_count_done.json");
     const WAIT_TIMEOUT: &str = include_str!("testdata/wait_count_timeout.json");
     const GET_API: &str = include_str!("testdata/get_api_barebones.json");
+
+    #[test]
+    fn names_round_trip_in_any_case() {
+        for (code, name) in OpCode::NAMES {
+            assert_eq!(code.to_string(), name);
+            assert_eq!(name.to_ascii_lowercase().parse::<OpCode>(), Ok(code));
+            assert_eq!(OpCode::from_i64(code.as_i64()), code);
+        }
+        assert_eq!(OpCode::Unknown(42).to_string(), "UNKNOWN(42)");
+        assert_eq!(OpCode::Unknown(42).name(), None);
+        assert!("UNKNOWN(42)".parse::<OpCode>().is_err());
+        for (status, name) in SessionStatus::NAMES {
+            assert_eq!(status.to_string(), name);
+            assert_eq!(
+                name.to_ascii_uppercase().parse::<SessionStatus>(),
+                Ok(status)
+            );
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(name));
+        }
+        for (code, name) in ResponseCode::NAMES {
+            assert_eq!(code.name(), name);
+            assert_eq!(code.to_string(), name.to_ascii_uppercase());
+            assert_eq!(name.parse::<ResponseCode>(), Ok(code));
+        }
+        let err = "runing".parse::<SessionStatus>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown session status `runing`");
+    }
 
     #[test]
     fn no_session_reply() {

@@ -75,30 +75,28 @@ pub(crate) fn expand(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, PosMap), ExpandError> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut out_len = 0usize; // in chars
-    let mut map = PosMap::default();
+    let mut x = Expander {
+        chars: text.chars().collect(),
+        out: String::with_capacity(text.len()),
+        out_len: 0,
+        map: PosMap::default(),
+        lookup,
+    };
     let mut i = 0;
     let mut quote: Option<char> = None;
     let mut in_comment = false;
-    let push = |out: &mut String, out_len: &mut usize, s: &str| {
-        out.push_str(s);
-        *out_len += s.chars().count();
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        let prev = if i == 0 { None } else { Some(chars[i - 1]) };
+    while i < x.chars.len() {
+        let c = x.chars[i];
+        let prev = if i == 0 { None } else { Some(x.chars[i - 1]) };
         if c == '\n' {
             quote = None;
             in_comment = false;
-            push(&mut out, &mut out_len, "\n");
+            x.push_char(c);
             i += 1;
             continue;
         }
         if in_comment {
-            out.push(c);
-            out_len += 1;
+            x.push_char(c);
             i += 1;
             continue;
         }
@@ -112,116 +110,145 @@ pub(crate) fn expand(
                 quote = Some(c);
             }
             (Some('"'), '\\') => {
-                // keep the escaped character as written
-                out.push(c);
-                out_len += 1;
-                i += 1;
-                if let Some(&next) = chars.get(i) {
-                    if next != '\n' {
-                        out.push(next);
-                        out_len += 1;
-                        i += 1;
-                    }
-                }
+                i = x.escape(i);
                 continue;
             }
             (Some(q), c) if c == q => quote = None,
             _ => {}
         }
-        if c != '$' {
-            out.push(c);
-            out_len += 1;
-            i += 1;
-            continue;
-        }
-        match chars.get(i + 1) {
-            Some('$') => {
-                map.segs.push(Seg {
-                    exp_start: out_len,
-                    exp_end: out_len + 1,
-                    orig_start: i,
-                    orig_end: i + 2,
-                });
-                push(&mut out, &mut out_len, "$");
-                i += 2;
-            }
-            Some('{') => {
-                let close = chars[i + 2..]
-                    .iter()
-                    .take_while(|c| **c != '\n')
-                    .position(|c| *c == '}')
-                    .map(|p| i + 2 + p);
-                let Some(close) = close else {
-                    let line_end = chars[i..]
-                        .iter()
-                        .position(|c| *c == '\n')
-                        .map_or(chars.len(), |p| i + p);
-                    return Err(ExpandError {
-                        offset: i,
-                        len: line_end - i,
-                        message: "unterminated `${`: no `}` on this line".into(),
-                        label: "opened here".into(),
-                        help: "write `${NAME}` or `${NAME:-default}`, or `$$` for a literal `$`"
-                            .into(),
-                    });
-                };
-                let inner: String = chars[i + 2..close].iter().collect();
-                let (name, default) = match inner.split_once(":-") {
-                    Some((n, d)) => (n, Some(d)),
-                    None => (inner.as_str(), None),
-                };
-                let valid_name = name
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                let len = close + 1 - i;
-                if !valid_name {
-                    return Err(ExpandError {
-                        offset: i,
-                        len,
-                        message: format!("`${{{inner}}}` is not a variable reference"),
-                        label: "expected `${NAME}` or `${NAME:-default}`".into(),
-                        help: "variable names are letters, digits and `_`; only `${NAME}` and \
-                               `${NAME:-default}` are supported; write `$$` for a literal `$`"
-                            .into(),
-                    });
-                }
-                let value = match (lookup(name), default) {
-                    (Some(v), Some(d)) if v.is_empty() => d.to_string(),
-                    (Some(v), _) => v,
-                    (None, Some(d)) => d.to_string(),
-                    (None, None) => {
-                        return Err(ExpandError {
-                            offset: i,
-                            len,
-                            message: format!("environment variable `{name}` is not set"),
-                            label: "used here".into(),
-                            help: format!(
-                                "set `{name}` in the environment, or give a default: \
-                                 `${{{name}:-value}}`"
-                            ),
-                        })
-                    }
-                };
-                let start = out_len;
-                push(&mut out, &mut out_len, &value);
-                map.segs.push(Seg {
-                    exp_start: start,
-                    exp_end: out_len,
-                    orig_start: i,
-                    orig_end: close + 1,
-                });
-                i = close + 1;
-            }
-            _ => {
-                out.push('$');
-                out_len += 1;
+        i = if c == '$' {
+            x.dollar(i)?
+        } else {
+            x.push_char(c);
+            i + 1
+        };
+    }
+    Ok((x.out, x.map))
+}
+
+/// The state of one expansion: the original text, the output so far and its position map.
+struct Expander<'a> {
+    chars: Vec<char>,
+    out: String,
+    /// Length of `out` in characters.
+    out_len: usize,
+    map: PosMap,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Expander<'_> {
+    fn push_char(&mut self, c: char) {
+        self.out.push(c);
+        self.out_len += 1;
+    }
+
+    /// Output `value` for the original characters `orig_start..orig_end`.
+    fn replace(&mut self, value: &str, orig_start: usize, orig_end: usize) {
+        let exp_start = self.out_len;
+        self.out.push_str(value);
+        self.out_len += value.chars().count();
+        self.map.segs.push(Seg {
+            exp_start,
+            exp_end: self.out_len,
+            orig_start,
+            orig_end,
+        });
+    }
+
+    /// A `\` at `i` in a double-quoted string: keep it and the escaped character as written.
+    /// Returns where to go on.
+    fn escape(&mut self, mut i: usize) -> usize {
+        self.push_char('\\');
+        i += 1;
+        if let Some(&next) = self.chars.get(i) {
+            if next != '\n' {
+                self.push_char(next);
                 i += 1;
             }
         }
+        i
     }
-    Ok((out, map))
+
+    /// A `$` at `i`: `$$`, `${...}`, or a `$` kept as written. Returns where to go on.
+    fn dollar(&mut self, i: usize) -> Result<usize, ExpandError> {
+        match self.chars.get(i + 1) {
+            Some('$') => {
+                self.replace("$", i, i + 2);
+                Ok(i + 2)
+            }
+            Some('{') => self.reference(i),
+            _ => {
+                self.push_char('$');
+                Ok(i + 1)
+            }
+        }
+    }
+
+    /// `${NAME}` or `${NAME:-default}` starting at `i`. Returns where to go on.
+    fn reference(&mut self, i: usize) -> Result<usize, ExpandError> {
+        let chars = &self.chars;
+        let close = chars[i + 2..]
+            .iter()
+            .take_while(|c| **c != '\n')
+            .position(|c| *c == '}')
+            .map(|p| i + 2 + p);
+        let Some(close) = close else {
+            let line_end = chars[i..]
+                .iter()
+                .position(|c| *c == '\n')
+                .map_or(chars.len(), |p| i + p);
+            return Err(ExpandError {
+                offset: i,
+                len: line_end - i,
+                message: "unterminated `${`: no `}` on this line".into(),
+                label: "opened here".into(),
+                help: "write `${NAME}` or `${NAME:-default}`, or `$$` for a literal `$`".into(),
+            });
+        };
+        let inner: String = chars[i + 2..close].iter().collect();
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner.as_str(), None),
+        };
+        let len = close + 1 - i;
+        if !is_variable_name(name) {
+            return Err(ExpandError {
+                offset: i,
+                len,
+                message: format!("`${{{inner}}}` is not a variable reference"),
+                label: "expected `${NAME}` or `${NAME:-default}`".into(),
+                help: "variable names are letters, digits and `_`; only `${NAME}` and \
+                       `${NAME:-default}` are supported; write `$$` for a literal `$`"
+                    .into(),
+            });
+        }
+        let value = match ((self.lookup)(name), default) {
+            (Some(v), Some(d)) if v.is_empty() => d.to_string(),
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_string(),
+            (None, None) => {
+                return Err(ExpandError {
+                    offset: i,
+                    len,
+                    message: format!("environment variable `{name}` is not set"),
+                    label: "used here".into(),
+                    help: format!(
+                        "set `{name}` in the environment, or give a default: `${{{name}:-value}}`"
+                    ),
+                })
+            }
+        };
+        self.replace(&value, i, close + 1);
+        Ok(close + 1)
+    }
+}
+
+/// Letters, digits and `_`, not starting with a digit.
+fn is_variable_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -1,17 +1,14 @@
 //! The checks a step makes: [`ReplyExpect`] on an `.ops` reply, [`ApiExpect`] on `get_api`,
-//! [`LogsCheck`] on container log lines. Decoding them from the scenario, and checking actual
-//! values against them, producing [`Mismatch`]es. All checks are pure: the runner fetches the
-//! reply, the API or the log lines.
+//! [`LogsCheck`] on container log lines, and checking actual values against them, producing
+//! [`Mismatch`]es (decoding them from the file is `parse::expect`). All checks are pure: the
+//! runner fetches the reply, the API or the log lines.
 
 use std::time::Duration;
 
-use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, SessionStatus};
+use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, Session, SessionStatus};
 
-use super::error::{closest, list_names};
-use super::matcher::{
-    parse_matcher, parse_messages, parse_regex, Matcher, MessagesExpect, Mismatch, Pattern,
-};
-use super::node::{Cx, Kind, Node};
+use super::error::list_names;
+use super::matcher::{Matcher, MessagesExpect, Mismatch, Pattern};
 
 /// Expectations on the reply of `start`/`status`/`wait`/`stop`/`abort` (and what `until` polls).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,8 +68,8 @@ impl ReplyExpect {
                     "status",
                     format!(
                         "expected {}, got {} (message: {:?})",
-                        code_name(want),
-                        code_name(reply.status),
+                        want.name(),
+                        reply.status.name(),
                         reply.message
                     ),
                 ));
@@ -102,7 +99,7 @@ impl ReplyExpect {
                     "session",
                     format!(
                         "expected a session, got none (reply: {} {:?})",
-                        code_name(reply.status),
+                        reply.status.name(),
                         reply.message
                     ),
                 ));
@@ -111,52 +108,7 @@ impl ReplyExpect {
             (None, false) => None,
         };
         if let (Some(want), Some(s)) = (&self.session, session) {
-            if let Some(st) = want.status {
-                if s.status != st {
-                    out.push(Mismatch::new(
-                        "session.status",
-                        format!("expected {st}, got {}", s.status),
-                    ));
-                }
-            }
-            if let Some(success) = want.success {
-                if s.success != success {
-                    let show = |b: Option<bool>| b.map_or("null".to_string(), |b| b.to_string());
-                    out.push(Mismatch::new(
-                        "session.success",
-                        format!("expected {}, got {}", show(success), show(s.success)),
-                    ));
-                }
-            }
-            if let Some(code) = want.op_code {
-                if s.op_code != code {
-                    out.push(Mismatch::new(
-                        "session.op_code",
-                        format!("expected {code}, got {}", s.op_code),
-                    ));
-                }
-            }
-            if let Some(d) = want.degraded {
-                if s.degraded != d {
-                    out.push(Mismatch::new(
-                        "session.degraded",
-                        format!("expected {d}, got {}", s.degraded),
-                    ));
-                }
-            }
-            if let Some(id) = want.session_id {
-                if s.session_id != id {
-                    out.push(Mismatch::new(
-                        "session.session_id",
-                        format!("expected {id}, got {}", s.session_id),
-                    ));
-                }
-            }
-            if let Some(m) = &want.data {
-                if let Err(e) = m.matches(Some(&s.data)) {
-                    out.push(e.under("session.data"));
-                }
-            }
+            out.extend(want.check_session(s));
         }
         if let (Some(m), Some(s)) = (&self.messages, session) {
             out.extend(m.check(&s.message_texts()));
@@ -165,11 +117,57 @@ impl ReplyExpect {
     }
 }
 
-fn code_name(c: ResponseCode) -> &'static str {
-    match c {
-        ResponseCode::Ok => "ok",
-        ResponseCode::Error => "error",
-        ResponseCode::Timeout => "timeout",
+impl SessionExpect {
+    /// Check session `s`; one mismatch per failed expectation.
+    pub fn check_session(&self, s: &Session) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        if let Some(st) = self.status {
+            if s.status != st {
+                out.push(Mismatch::new(
+                    "session.status",
+                    format!("expected {st}, got {}", s.status),
+                ));
+            }
+        }
+        if let Some(success) = self.success {
+            if s.success != success {
+                let show = |b: Option<bool>| b.map_or("null".to_string(), |b| b.to_string());
+                out.push(Mismatch::new(
+                    "session.success",
+                    format!("expected {}, got {}", show(success), show(s.success)),
+                ));
+            }
+        }
+        if let Some(code) = self.op_code {
+            if s.op_code != code {
+                out.push(Mismatch::new(
+                    "session.op_code",
+                    format!("expected {code}, got {}", s.op_code),
+                ));
+            }
+        }
+        if let Some(d) = self.degraded {
+            if s.degraded != d {
+                out.push(Mismatch::new(
+                    "session.degraded",
+                    format!("expected {d}, got {}", s.degraded),
+                ));
+            }
+        }
+        if let Some(id) = self.session_id {
+            if s.session_id != id {
+                out.push(Mismatch::new(
+                    "session.session_id",
+                    format!("expected {id}, got {}", s.session_id),
+                ));
+            }
+        }
+        if let Some(m) = &self.data {
+            if let Err(e) = m.matches(Some(&s.data)) {
+                out.push(e.under("session.data"));
+            }
+        }
+        out
     }
 }
 
@@ -419,315 +417,4 @@ impl LogsCheck {
         picked.dedup();
         picked.into_iter().map(|i| lines[i]).collect()
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Decoding
-
-const REPLY_KEYS: &[&str] = &[
-    "status",
-    "message",
-    "session",
-    "no-session",
-    "messages",
-    "data",
-];
-const SESSION_KEYS: &[&str] = &[
-    "status",
-    "success",
-    "op_code",
-    "degraded",
-    "data",
-    "session_id",
-];
-const OP_CODES: &[&str] = &[
-    "NONE",
-    "STARTING",
-    "RUNNING",
-    "STOPPING",
-    "SUCCEEDED",
-    "FAILED",
-    "EXPIRED",
-    "DEGRADED",
-];
-const SESSION_STATUSES: &[&str] = &["starting", "running", "stopping", "done"];
-
-fn op_code(name: &str) -> Option<OpCode> {
-    let i = OP_CODES.iter().position(|c| c.eq_ignore_ascii_case(name))?;
-    Some(OpCode::from_i64(i as i64 + 1))
-}
-
-/// Decode an `expect:` of a reply step.
-pub(crate) fn parse_reply_expect(cx: &mut Cx, node: &Node) -> Option<ReplyExpect> {
-    let f = cx.fields(
-        node,
-        "an `expect` of a reply",
-        REPLY_KEYS,
-        "expect: {status: ok, session: {status: running}}",
-    )?;
-    let mut out = ReplyExpect::default();
-    let mut ok = true;
-    if let Some(v) = f.get("status") {
-        let s = cx.string(v, "`status`", "status: ok")?;
-        out.status = match s.to_ascii_lowercase().as_str() {
-            "ok" => Some(ResponseCode::Ok),
-            "error" => Some(ResponseCode::Error),
-            "timeout" => Some(ResponseCode::Timeout),
-            _ => {
-                let label = match closest(&s, ["ok", "error", "timeout"]) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => "expected ok, error or timeout".into(),
-                };
-                let mut e = cx
-                    .err(v.pos, format!("unknown reply status `{s}`"), label)
-                    .note(
-                        "`status` is the reply's response code: ok (the call went through), \
-                         error (it was refused) or timeout (a wait timed out)",
-                    );
-                let lower = s.to_ascii_lowercase();
-                if SESSION_STATUSES.contains(&lower.as_str()) {
-                    e = e.help(format!(
-                        "`{s}` is a session status; write `session: {{status: {lower}}}`"
-                    ));
-                } else if let Some(code) = op_code(&s) {
-                    e = e.help(format!(
-                        "`{s}` is an op code; write `session: {{op_code: {code}}}`"
-                    ));
-                }
-                return cx.fail(e);
-            }
-        };
-    }
-    if let Some(v) = f.get("message") {
-        match &v.kind {
-            Kind::Map(_) => match parse_matcher(cx, v) {
-                Some(m @ Matcher::Ops(_)) => out.message = Some(m),
-                Some(_) => {
-                    let e = cx
-                        .err(
-                            v.pos,
-                            "`message` is a string: give its exact text or a matcher",
-                            "not a matcher mapping",
-                        )
-                        .help("write e.g. `message: {regex: '^Started'}` or `message: {contains: started}`");
-                    return cx.fail(e);
-                }
-                None => ok = false,
-            },
-            _ => {
-                let s = cx.string(v, "`message`", "message: 'Started process \"count\".'")?;
-                out.message = Some(Matcher::Equals(serde_json::Value::String(s)));
-            }
-        }
-    }
-    if let Some(v) = f.get("no-session") {
-        out.no_session = cx.bool(v, "`no-session`", "no-session: true")?;
-    }
-    if let Some(v) = f.get("session") {
-        match parse_session(cx, v) {
-            Some(s) => out.session = Some(s),
-            None => ok = false,
-        }
-    }
-    if let Some(v) = f.get("data") {
-        if out.session.as_ref().is_some_and(|s| s.data.is_some()) {
-            let k = f.key("data").expect("present");
-            let e = cx
-                .err(
-                    k.pos,
-                    "`data` is given twice: here and as `session.data`",
-                    "second `data`",
-                )
-                .help("`data` under `expect` is a shortcut for `session.data`; keep one");
-            return cx.fail(e);
-        }
-        match parse_matcher(cx, v) {
-            Some(m) => out.session.get_or_insert_with(SessionExpect::default).data = Some(m),
-            None => ok = false,
-        }
-    }
-    if let Some(v) = f.get("messages") {
-        match parse_messages(cx, v) {
-            Some(m) => out.messages = Some(m),
-            None => ok = false,
-        }
-    }
-    if out.no_session {
-        if let Some(k) = ["session", "data", "messages"]
-            .iter()
-            .find_map(|k| f.key(k))
-        {
-            let e = cx
-                .err(
-                    k.pos,
-                    format!("`no-session: true` contradicts `{}`", k.name),
-                    "expects a session",
-                )
-                .help(format!(
-                    "a reply without a session has no {}; remove one of the two",
-                    if k.name == "messages" {
-                        "messages"
-                    } else {
-                        "session data"
-                    }
-                ));
-            return cx.fail(e);
-        }
-    }
-    ok.then_some(out)
-}
-
-fn parse_session(cx: &mut Cx, node: &Node) -> Option<SessionExpect> {
-    let f = cx.fields(
-        node,
-        "`session`",
-        SESSION_KEYS,
-        "session: {status: done, success: true}",
-    )?;
-    let mut out = SessionExpect::default();
-    if let Some(v) = f.get("status") {
-        let s = cx.string(v, "`session.status`", "status: running")?;
-        out.status = match s.to_ascii_lowercase().as_str() {
-            "starting" => Some(SessionStatus::Starting),
-            "running" => Some(SessionStatus::Running),
-            "stopping" => Some(SessionStatus::Stopping),
-            "done" => Some(SessionStatus::Done),
-            _ => {
-                let help = if let Some(code) = op_code(&s) {
-                    format!(
-                        "`{s}` is an op code; write `op_code: {}`, or `status: {}`",
-                        code,
-                        match code {
-                            OpCode::Succeeded | OpCode::Failed => "done",
-                            OpCode::Starting => "starting",
-                            OpCode::Stopping => "stopping",
-                            _ => "running",
-                        }
-                    )
-                } else {
-                    format!("write one of {}", list_names(SESSION_STATUSES))
-                };
-                let label = match closest(&s, SESSION_STATUSES.iter().copied()) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => "unknown session status".into(),
-                };
-                let e = cx
-                    .err(v.pos, format!("unknown session status `{s}`"), label)
-                    .help(help);
-                return cx.fail(e);
-            }
-        };
-    }
-    if let Some(v) = f.get("success") {
-        out.success = Some(match v.kind {
-            Kind::Null => None,
-            Kind::Bool(b) => Some(b),
-            _ => {
-                return cx.type_error(
-                    v,
-                    "`success`",
-                    "`true`, `false` or `null` (not done yet)",
-                    "success: true",
-                )
-            }
-        });
-    }
-    if let Some(v) = f.get("op_code") {
-        let s = match &v.kind {
-            Kind::Str(s) => s.clone(),
-            _ => {
-                return cx.type_error(v, "`op_code`", "an op code name", "op_code: SUCCEEDED");
-            }
-        };
-        match op_code(&s) {
-            Some(c) => out.op_code = Some(c),
-            None => {
-                let label = match closest(&s.to_ascii_uppercase(), OP_CODES.iter().copied()) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => "unknown op code".into(),
-                };
-                let e = cx
-                    .err(v.pos, format!("unknown op code `{s}`"), label)
-                    .help(format!(
-                        "write one of {} (case does not matter)",
-                        list_names(OP_CODES)
-                    ));
-                return cx.fail(e);
-            }
-        }
-    }
-    if let Some(v) = f.get("degraded") {
-        out.degraded = Some(cx.bool(v, "`degraded`", "degraded: false")?);
-    }
-    if let Some(v) = f.get("session_id") {
-        out.session_id = match &v.kind {
-            Kind::Num(n) if n.as_i64().is_some() => n.as_i64(),
-            _ => return cx.type_error(v, "`session_id`", "an integer", "session_id: 0"),
-        };
-    }
-    if let Some(v) = f.get("data") {
-        out.data = Some(parse_matcher(cx, v)?);
-    }
-    Some(out)
-}
-
-/// Decode an `expect:` of an `api` step.
-pub(crate) fn parse_api_expect(cx: &mut Cx, node: &Node) -> Option<ApiExpect> {
-    const KEYS: &[&str] = &["agent-class", "tasks", "processes", "feeds", "pid"];
-    let f = cx.fields(
-        node,
-        "an `expect` of an `api` step",
-        KEYS,
-        "expect: {agent-class: BarebonesAgent, tasks: [print]}",
-    )?;
-    let mut out = ApiExpect::default();
-    if let Some(v) = f.get("agent-class") {
-        out.agent_class = Some(cx.string(v, "`agent-class`", "agent-class: BarebonesAgent")?);
-    }
-    if let Some(v) = f.get("tasks") {
-        out.tasks = cx.strings(v, "`tasks`", "tasks: [print]", true)?;
-    }
-    if let Some(v) = f.get("processes") {
-        out.processes = cx.strings(v, "`processes`", "processes: [count]", true)?;
-    }
-    if let Some(v) = f.get("feeds") {
-        out.feeds = cx.strings(v, "`feeds`", "feeds: [feed_name]", true)?;
-    }
-    if let Some(v) = f.get("pid") {
-        out.pid = match cx.string(v, "`pid`", "pid: same")?.as_str() {
-            "same" => Some(PidExpect::Same),
-            "changed" => Some(PidExpect::Changed),
-            _ => {
-                let e = cx
-                    .err(
-                        v.pos,
-                        "`pid` must be `same` or `changed`",
-                        "not same/changed",
-                    )
-                    .help(
-                        "`pid: same` checks the agent process survived (compared with the \
-                         previous `api` step of this agent), `pid: changed` that it restarted",
-                    );
-                return cx.fail(e);
-            }
-        };
-    }
-    Some(out)
-}
-
-/// Decode the regex list of a `logs` step.
-pub(crate) fn parse_regex_list(cx: &mut Cx, node: &Node) -> Option<Vec<Pattern>> {
-    let items: Vec<&Node> = match &node.kind {
-        Kind::Seq(items) => items.iter().collect(),
-        _ => vec![node],
-    };
-    let mut out = Vec::new();
-    let mut ok = true;
-    for item in items {
-        match parse_regex(cx, item, "`regex`") {
-            Some(p) => out.push(p),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::error::{closest, list_names};
-use super::node::{Cx, Kind, Node};
+use super::node::{Cx, Key, Kind, Node};
 
 /// The matcher operators.
 pub const OPERATORS: &[&str] = &[
@@ -519,37 +519,7 @@ impl MessagesExpect {
                 ));
             }
             Some(MessagesMode::Exact(_)) => {}
-            Some(MessagesMode::Ordered(want)) => {
-                let mut at = 0;
-                for (wi, m) in want.iter().enumerate() {
-                    match texts[at..].iter().position(|t| m.is_match(t)) {
-                        Some(p) => at += p + 1,
-                        None => {
-                            let after = if wi == 0 {
-                                String::new()
-                            } else {
-                                format!(" after message {at} (which matched the item before)")
-                            };
-                            let anywhere = texts.iter().position(|t| m.is_match(t));
-                            let hint = match anywhere {
-                                Some(i) => {
-                                    format!("; it is message {}, too early for this order", i + 1)
-                                }
-                                None => String::new(),
-                            };
-                            out.push(Mismatch::new(
-                                "messages",
-                                format!(
-                                    "expected a {}{after}{hint}; the messages are:{}",
-                                    m.phrase(),
-                                    numbered(texts)
-                                ),
-                            ));
-                            break;
-                        }
-                    }
-                }
-            }
+            Some(MessagesMode::Ordered(want)) => out.extend(check_ordered(want, texts)),
             Some(MessagesMode::Contains(want)) => {
                 let missing: Vec<String> = want
                     .iter()
@@ -584,6 +554,35 @@ impl MessagesExpect {
         }
         out
     }
+}
+
+/// The first matcher of `want` not matched, in order, by `texts`.
+fn check_ordered(want: &[TextMatcher], texts: &[&str]) -> Option<Mismatch> {
+    let mut at = 0;
+    for (wi, m) in want.iter().enumerate() {
+        if let Some(p) = texts[at..].iter().position(|t| m.is_match(t)) {
+            at += p + 1;
+            continue;
+        }
+        let after = if wi == 0 {
+            String::new()
+        } else {
+            format!(" after message {at} (which matched the item before)")
+        };
+        let hint = match texts.iter().position(|t| m.is_match(t)) {
+            Some(i) => format!("; it is message {}, too early for this order", i + 1),
+            None => String::new(),
+        };
+        return Some(Mismatch::new(
+            "messages",
+            format!(
+                "expected a {}{after}{hint}; the messages are:{}",
+                m.phrase(),
+                numbered(texts)
+            ),
+        ));
+    }
+    None
 }
 
 /// A line diff of expected matchers against actual texts (longest common subsequence).
@@ -638,75 +637,40 @@ pub(crate) fn parse_matcher(cx: &mut Cx, node: &Node) -> Option<Matcher> {
             }
             ok.then_some(Matcher::List(out))
         }
-        Kind::Map(entries) => {
-            let is_op = |k: &str| OPERATORS.contains(&k);
-            let ops: Vec<_> = entries.iter().filter(|(k, _)| is_op(&k.name)).collect();
-            // a symbolic key that is no operator is a typo of one
-            if let Some((k, _)) = entries
-                .iter()
-                .find(|(k, _)| is_symbolic(&k.name) && !is_op(&k.name))
-            {
-                let sorted = |s: &str| {
-                    let mut c: Vec<char> = s.chars().collect();
-                    c.sort_unstable();
-                    c
-                };
-                let swapped = OPERATORS
-                    .iter()
-                    .copied()
-                    .find(|op| sorted(op) == sorted(&k.name));
-                let label = match swapped.or_else(|| closest(&k.name, OPERATORS.iter().copied())) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "not an operator".into(),
-                };
-                let e = cx
-                    .err(
-                        k.pos,
-                        format!("unknown matcher operator `{}`", k.name),
-                        label,
-                    )
-                    .help(format!("the operators are {}", list_names(OPERATORS)));
-                return cx.fail(e);
-            }
-            if ops.is_empty() {
-                let mut out = Vec::new();
-                let mut ok = true;
-                for (k, v) in entries {
-                    match parse_matcher(cx, v) {
-                        Some(m) => out.push((k.name.clone(), m)),
-                        None => ok = false,
-                    }
+        Kind::Map(entries) => parse_matcher_map(cx, entries),
+        _ => Some(Matcher::Equals(node.to_json())),
+    }
+}
+
+fn is_operator(key: &str) -> bool {
+    OPERATORS.contains(&key)
+}
+
+/// A mapping: all operators (a [`Matcher::Ops`]) or none (a partial [`Matcher::Object`]).
+fn parse_matcher_map(cx: &mut Cx, entries: &[(Key, Node)]) -> Option<Matcher> {
+    // a symbolic key that is no operator is a typo of one
+    if let Some((k, _)) = entries
+        .iter()
+        .find(|(k, _)| is_symbolic(&k.name) && !is_operator(&k.name))
+    {
+        return unknown_operator(cx, k);
+    }
+    let op = entries.iter().find(|(k, _)| is_operator(&k.name));
+    let other = entries.iter().find(|(k, _)| !is_operator(&k.name));
+    match (op, other) {
+        (None, _) => {
+            let mut out = Vec::new();
+            let mut ok = true;
+            for (k, v) in entries {
+                match parse_matcher(cx, v) {
+                    Some(m) => out.push((k.name.clone(), m)),
+                    None => ok = false,
                 }
-                return ok.then_some(Matcher::Object(out));
             }
-            if ops.len() != entries.len() {
-                let (op, _) = ops[0];
-                let (other, _) = entries
-                    .iter()
-                    .find(|(k, _)| !is_op(&k.name))
-                    .expect("some key is no operator");
-                let label = match closest(&other.name, OPERATORS.iter().copied()) {
-                    Some(s) => format!("not an operator; did you mean `{s}`?"),
-                    None => "not an operator".into(),
-                };
-                let e = cx
-                    .err(
-                        other.pos,
-                        format!(
-                            "this mapping mixes the matcher operator `{}` with the key `{}`",
-                            op.name, other.name
-                        ),
-                        label,
-                    )
-                    .help(format!(
-                        "a mapping is either a matcher (every key one of {}) or a partial \
-                         object match (no operator keys); to match an object with a key named \
-                         `{}`, compare it whole with `{{\"==\": {{...}}}}`",
-                        list_names(OPERATORS),
-                        op.name
-                    ));
-                return cx.fail(e);
-            }
+            ok.then_some(Matcher::Object(out))
+        }
+        (Some((op, _)), Some((other, _))) => mixed_keys(cx, op, other),
+        (Some(_), None) => {
             let mut out = Vec::new();
             let mut ok = true;
             for (k, v) in entries {
@@ -717,8 +681,57 @@ pub(crate) fn parse_matcher(cx: &mut Cx, node: &Node) -> Option<Matcher> {
             }
             ok.then_some(Matcher::Ops(out))
         }
-        _ => Some(Matcher::Equals(node.to_json())),
     }
+}
+
+/// The error for a symbolic key `k` that is no operator (`=>` for `>=`, `=` for `==`).
+fn unknown_operator<T>(cx: &mut Cx, k: &Key) -> Option<T> {
+    let sorted = |s: &str| {
+        let mut c: Vec<char> = s.chars().collect();
+        c.sort_unstable();
+        c
+    };
+    let swapped = OPERATORS
+        .iter()
+        .copied()
+        .find(|op| sorted(op) == sorted(&k.name));
+    let label = match swapped.or_else(|| closest(&k.name, OPERATORS.iter().copied())) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "not an operator".into(),
+    };
+    let e = cx
+        .err(
+            k.pos,
+            format!("unknown matcher operator `{}`", k.name),
+            label,
+        )
+        .help(format!("the operators are {}", list_names(OPERATORS)));
+    cx.fail(e)
+}
+
+/// The error for a mapping with both an operator key `op` and a plain key `other`.
+fn mixed_keys<T>(cx: &mut Cx, op: &Key, other: &Key) -> Option<T> {
+    let label = match closest(&other.name, OPERATORS.iter().copied()) {
+        Some(s) => format!("not an operator; did you mean `{s}`?"),
+        None => "not an operator".into(),
+    };
+    let e = cx
+        .err(
+            other.pos,
+            format!(
+                "this mapping mixes the matcher operator `{}` with the key `{}`",
+                op.name, other.name
+            ),
+            label,
+        )
+        .help(format!(
+            "a mapping is either a matcher (every key one of {}) or a partial \
+             object match (no operator keys); to match an object with a key named \
+             `{}`, compare it whole with `{{\"==\": {{...}}}}`",
+            list_names(OPERATORS),
+            op.name
+        ));
+    cx.fail(e)
 }
 
 fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {

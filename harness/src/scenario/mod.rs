@@ -16,12 +16,15 @@
 //! is in an expanded value.
 //!
 //! Parts: [`error`] (rendering), `expand` (variables), `node` (the positioned YAML tree),
-//! `parse` (decoding and validation), [`matcher`] (partial JSON matching), [`expect`] (the
-//! checks of each step kind).
+//! `parse` (decoding and validation: the stack, the steps, one decoder per step kind, the
+//! expectations), `keyword` (the step kinds' keywords and keys, in one table; the one-line
+//! text of a step), [`matcher`] (partial JSON matching), [`expect`] (the checks of each step
+//! kind).
 
 pub mod error;
 mod expand;
 pub mod expect;
+mod keyword;
 pub mod matcher;
 mod node;
 mod parse;
@@ -38,6 +41,7 @@ use serde_json::Value;
 use crate::plan::StackSpec;
 
 pub use error::{ScenarioError, ScenarioErrors};
+pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub use expect::{
@@ -122,15 +126,9 @@ pub enum OpAction {
 }
 
 impl OpAction {
-    /// The OCS action name (`start`, ...), which is also the step key.
+    /// The OCS action name (`start`, ...), which is also the step's keyword.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Start => "start",
-            Self::Status => "status",
-            Self::Wait => "wait",
-            Self::Stop => "stop",
-            Self::Abort => "abort",
-        }
+        StepKeyword::from(self).as_str()
     }
 }
 

@@ -106,7 +106,7 @@ steps:
 "#;
 
 #[test]
-fn full_example_parses() {
+fn full_example_stack() {
     let s = parse(EXAMPLE).unwrap_or_else(|e| panic!("{}", ScenarioErrors(e)));
     assert_eq!(s.name, "barebones");
     assert_eq!(
@@ -153,7 +153,11 @@ fn full_example_parses() {
             site_config: None,
         }
     );
+}
 
+#[test]
+fn full_example_steps() {
+    let s = parse(EXAMPLE).unwrap_or_else(|e| panic!("{}", ScenarioErrors(e)));
     let kinds: Vec<&StepKind> = s.steps.iter().map(|s| &s.kind).collect();
     assert_eq!(s.steps.len(), 9);
     assert_eq!(s.steps[0].index, 1);

@@ -1,0 +1,184 @@
+//! Decoding the node tree into a [`Scenario`]. The parts: [`stack`] (the docker-compose and
+//! SCF vocabulary: crossbar, registry, site-config, agents), [`steps`] (what makes a step: its
+//! kind, its keys, its target) and [`step_kinds`] (one decoder per kind), [`expect`] (the
+//! `expect:` mappings) and [`values`] (durations, images, environment maps). This file holds
+//! the top level and the cross-checks between stack and steps ([`Names`]).
+
+mod expect;
+mod stack;
+mod step_kinds;
+mod steps;
+mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::node::{Cx, Kind, Node, Pos};
+use super::Scenario;
+
+const TOP_KEYS: &[&str] = &["name", "description", "stack", "steps"];
+
+/// Known containers and ops, for checking step targets.
+struct Names {
+    /// instance-ids of the agents (including ones with other errors), in order.
+    agents: Vec<String>,
+    registry: bool,
+    /// ops seen per instance (from `api` expectations and other steps), for hints.
+    ops: BTreeMap<String, Vec<String>>,
+}
+
+impl Names {
+    /// What an op step may name: `registry` (if the stack runs it) and every agent.
+    fn op_targets(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.registry {
+            v.push("registry".to_string());
+        }
+        v.extend(self.agents.iter().cloned());
+        v
+    }
+
+    /// `instance.op` with an op the file uses for `instance`, for hints.
+    fn example_op(&self, instance: &str) -> String {
+        match self.ops.get(instance).and_then(|o| o.first()) {
+            Some(op) => format!("{instance}.{op}"),
+            None if instance == "registry" => "registry.main".into(),
+            None => format!("{instance}.<op>"),
+        }
+    }
+}
+
+/// `a/../b` -> `b`, dropping `.`; leading `..` are kept.
+fn normalise(p: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+/// `rel` relative to the directory of the scenario file `file`.
+pub(crate) fn resolve_path(file: &Path, rel: &str) -> PathBuf {
+    let rel = Path::new(rel);
+    if rel.is_absolute() {
+        return normalise(rel);
+    }
+    let dir = file.parent().unwrap_or(Path::new(""));
+    normalise(&dir.join(rel))
+}
+
+/// Default scenario name: the file name without `.example`, `.yaml`/`.yml`.
+fn default_name(file: &Path) -> String {
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "scenario".into());
+    for suffix in [".example", ".yaml", ".yml"] {
+        if let Some(stripped) = name.strip_suffix(suffix) {
+            name = stripped.to_string();
+        }
+    }
+    name
+}
+
+/// Decode a whole scenario. Errors are recorded in `cx`; `None` if there were any.
+pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Scenario> {
+    let Some(root) = root else {
+        let e = cx
+            .err(
+                Pos {
+                    line: 1,
+                    col: 1,
+                    width: 1,
+                },
+                "the scenario file is empty",
+                "nothing here",
+            )
+            .help("a scenario needs at least `stack:` with its agents; see scenarios/reference.yaml.example");
+        return cx.fail(e);
+    };
+    let f = cx.fields(
+        root,
+        "the top-level mapping",
+        TOP_KEYS,
+        "stack: {agents: []}",
+    )?;
+    let name = match f.get("name") {
+        Some(v) => cx.nonempty_string(v, "`name`", "name: barebones"),
+        None => Some(default_name(file)),
+    };
+    let description = match f.get("description") {
+        Some(v) => cx
+            .string(v, "`description`", "description: what it shows")
+            .map(Some),
+        None => Some(None),
+    };
+    let stack = match f.get("stack") {
+        Some(v) => stack::decode_stack(cx, v, file),
+        None => stack::no_stack(cx, f.pos()),
+    };
+    // Names for checking steps, even when parts of the stack had errors.
+    let mut names = Names {
+        agents: agent_ids(f.get("stack")),
+        registry: stack.as_ref().is_none_or(|s| s.spec.registry),
+        ops: BTreeMap::new(),
+    };
+    let steps = match f.get("steps") {
+        Some(v) => steps::decode_steps(cx, v, &mut names),
+        None => Some(Vec::new()),
+    };
+    let (name, description, stack, steps) = (name?, description?, stack?, steps?);
+    if !cx.errors.is_empty() {
+        return None;
+    }
+    Some(Scenario {
+        name,
+        path: file.to_path_buf(),
+        description,
+        stack: stack.spec,
+        site_config: stack.site_config,
+        steps,
+        source: String::new(),
+        agent_sources: Default::default(),
+    })
+}
+
+/// The instance-id strings of every agent mapping, however broken the rest is.
+fn agent_ids(stack: Option<&Node>) -> Vec<String> {
+    let Some(Node {
+        kind: Kind::Map(entries),
+        ..
+    }) = stack
+    else {
+        return Vec::new();
+    };
+    let Some((_, agents)) = entries.iter().find(|(k, _)| k.name == "agents") else {
+        return Vec::new();
+    };
+    let Kind::Seq(items) = &agents.kind else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|a| match &a.kind {
+            Kind::Map(e) => e
+                .iter()
+                .find(|(k, _)| k.name == "instance-id")
+                .and_then(|(_, v)| v.scalar_text()),
+            _ => None,
+        })
+        .collect()
+}

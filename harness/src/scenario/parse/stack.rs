@@ -1,0 +1,448 @@
+//! The `stack:` part of a scenario: crossbar, the registry, the user's site config and the
+//! agents (docker-compose keys for the container, SCF keys for the agent), with the checks on
+//! instance-ids (valid for OCS, unique, not clashing with crossbar or the registry).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::plan::{check_instance_id, AgentSpec, ImageSource, StackSpec, DEFAULT_HOSTNAME};
+
+use super::super::node::{Cx, Fields, Key, Kind, Node, Pos};
+use super::super::AgentSource;
+use super::resolve_path;
+use super::values::{parse_env_map, parse_image};
+
+const STACK_KEYS: &[&str] = &["crossbar", "registry", "site-config", "agents"];
+const CROSSBAR_KEYS: &[&str] = &["image", "realm", "address-root"];
+const REGISTRY_KEYS: &[&str] = &["image"];
+const AGENT_KEYS: &[&str] = &[
+    "instance-id",
+    "agent-class",
+    "build",
+    "image",
+    "arguments",
+    "environment",
+    "hostname",
+    "command",
+];
+const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
+
+/// What the stack part yields besides the [`StackSpec`].
+pub(super) struct StackOut {
+    pub spec: StackSpec,
+    pub site_config: Option<PathBuf>,
+}
+
+/// The error for a scenario without `stack:` (at the top-level mapping, `pos`).
+pub(super) fn no_stack(cx: &mut Cx, pos: Pos) -> Option<StackOut> {
+    let e = cx
+        .err(pos, "the scenario has no `stack`", "expected `stack:`")
+        .help(
+            "add `stack:` with the agents to run, e.g.\n  stack:\n    agents:\n      - \
+             instance-id: barebones1\n        agent-class: BarebonesAgent\n        \
+             image: simonsobs/ocs:latest",
+        );
+    cx.fail(e)
+}
+
+pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<StackOut> {
+    let f = cx.fields(
+        node,
+        "`stack`",
+        STACK_KEYS,
+        "stack: {agents: [{instance-id: fake1, agent-class: FakeDataAgent, image: simonsobs/ocs:latest}]}",
+    )?;
+    let mut spec = StackSpec::default();
+    let mut ok = true;
+    if let Some(v) = f.get("crossbar") {
+        ok &= decode_crossbar(cx, v, &mut spec).is_some();
+    }
+    if let Some(v) = f.get("registry") {
+        decode_registry(cx, v, &mut spec)?;
+    }
+    let site_config = match f.get("site-config") {
+        Some(v) => {
+            let s = cx.nonempty_string(v, "`site-config`", "site-config: ../fixtures/site.yaml")?;
+            Some(resolve_path(file, &s))
+        }
+        None => None,
+    };
+    if let Some(v) = f.get("agents") {
+        let Kind::Seq(items) = &v.kind else {
+            return cx.type_error(
+                v,
+                "`agents`",
+                "a list",
+                "agents: [{instance-id: barebones1, agent-class: BarebonesAgent, image: simonsobs/ocs:latest}]",
+            );
+        };
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for item in items {
+            match decode_agent(cx, item, file, &spec, site_config.is_some(), &mut seen) {
+                Some(a) => spec.agents.push(a),
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(StackOut { spec, site_config })
+}
+
+/// `registry: true | false | {image: ...}`.
+fn decode_registry(cx: &mut Cx, v: &Node, spec: &mut StackSpec) -> Option<()> {
+    match &v.kind {
+        Kind::Bool(b) => spec.registry = *b,
+        Kind::Map(_) => {
+            let r = cx.fields(
+                v,
+                "`registry`",
+                REGISTRY_KEYS,
+                "registry: {image: simonsobs/ocs:latest}",
+            )?;
+            if let Some(img) = r.get("image") {
+                spec.registry_image = parse_image(cx, img, "`registry.image`")?;
+            }
+            spec.registry = true;
+        }
+        _ => {
+            return cx.type_error(
+                v,
+                "`registry`",
+                "`true`, `false` or a mapping with `image`",
+                "registry: {image: simonsobs/ocs:latest}",
+            )
+        }
+    }
+    Some(())
+}
+
+fn decode_crossbar(cx: &mut Cx, node: &Node, spec: &mut StackSpec) -> Option<()> {
+    let f = cx.fields(
+        node,
+        "`crossbar`",
+        CROSSBAR_KEYS,
+        "crossbar: {realm: test_realm}",
+    )?;
+    if let Some(v) = f.get("image") {
+        spec.crossbar_image = parse_image(cx, v, "`crossbar.image`")?;
+    }
+    if let Some(v) = f.get("realm") {
+        let realm = cx.nonempty_string(v, "`realm`", "realm: test_realm")?;
+        if let Some(c) = realm.chars().find(|c| c.is_whitespace() || *c == '#') {
+            let e = cx
+                .err(
+                    v.pos,
+                    format!("realm `{realm}` contains {c:?}, which crossbar rejects"),
+                    "invalid realm",
+                )
+                .help("use letters, digits, '-', '_' and '.', e.g. `test_realm`");
+            return cx.fail(e);
+        }
+        spec.realm = realm;
+    }
+    if let Some(v) = f.get("address-root") {
+        let root = cx.string(v, "`address-root`", "address-root: observatory")?;
+        if let Err(problem) = crate::ocs::validate_address_root(&root) {
+            let e = cx
+                .err(v.pos, problem, "invalid address root")
+                .help("the address root is the first part of every agent's WAMP address, e.g. `observatory`");
+            return cx.fail(e);
+        }
+        spec.address_root = root;
+    }
+    Some(())
+}
+
+/// One entry of `agents`. Every part is decoded (and its errors recorded) even when another
+/// part failed.
+fn decode_agent(
+    cx: &mut Cx,
+    node: &Node,
+    file: &Path,
+    spec: &StackSpec,
+    has_site_config: bool,
+    seen: &mut BTreeMap<String, usize>,
+) -> Option<AgentSpec> {
+    let f = cx.fields(
+        node,
+        "an agent",
+        AGENT_KEYS,
+        "- instance-id: barebones1\n    agent-class: BarebonesAgent\n    image: simonsobs/ocs:latest",
+    )?;
+    let instance_id = agent_instance_id(cx, &f, spec, seen);
+    let who = instance_id
+        .as_ref()
+        .map_or("this agent".to_string(), |i| format!("agent `{i}`"));
+    let agent_class = agent_class(cx, &f, &who, has_site_config);
+    let image = agent_image(cx, &f, &who, file);
+    let arguments = agent_arguments(cx, &f, has_site_config);
+    let environment = match f.get("environment") {
+        Some(v) => parse_env_map(cx, v, "`environment`", true),
+        None => Some(BTreeMap::new()),
+    };
+    let hostname = agent_hostname(cx, &f);
+    let command = agent_command(cx, &f);
+    if let Some(id) = &instance_id {
+        let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
+        let image_pos = f.get("build").or(f.get("image")).map_or(entry, |v| v.pos);
+        cx.agent_sources.insert(
+            id.clone(),
+            AgentSource {
+                entry: entry.into(),
+                image: image_pos.into(),
+            },
+        );
+    }
+    Some(AgentSpec {
+        instance_id: instance_id?,
+        agent_class: agent_class?,
+        arguments: arguments?,
+        image: image?,
+        hostname: hostname?,
+        environment: environment?,
+        command: command?,
+    })
+}
+
+fn agent_instance_id(
+    cx: &mut Cx,
+    f: &Fields,
+    spec: &StackSpec,
+    seen: &mut BTreeMap<String, usize>,
+) -> Option<String> {
+    match f.get("instance-id") {
+        Some(v) => check_agent_id(cx, v, spec, seen),
+        None if f.misspelt("instance-id") => None,
+        None => {
+            let e = cx
+                .err(
+                    f.pos(),
+                    "this agent has no `instance-id`",
+                    "agent without instance-id",
+                )
+                .help("add `instance-id: <name>` (the agent's OCS address, e.g. `barebones1`)");
+            cx.fail(e)
+        }
+    }
+}
+
+fn agent_class(cx: &mut Cx, f: &Fields, who: &str, has_site_config: bool) -> Option<String> {
+    match f.get("agent-class") {
+        Some(v) => cx.nonempty_string(v, "`agent-class`", "agent-class: BarebonesAgent"),
+        None if has_site_config => Some(String::new()),
+        None if f.misspelt("agent-class") => None,
+        None => {
+            let e = cx
+                .err(
+                    f.pos(),
+                    format!("{who} has no `agent-class`"),
+                    "agent without agent-class",
+                )
+                .help(
+                    "add `agent-class: <class>` as in a site config file, e.g. \
+                     `agent-class: BarebonesAgent`",
+                );
+            cx.fail(e)
+        }
+    }
+}
+
+/// `build` or `image`: exactly one of them.
+fn agent_image(cx: &mut Cx, f: &Fields, who: &str, file: &Path) -> Option<ImageSource> {
+    match (f.key("build"), f.key("image")) {
+        (Some(b), Some(i)) => {
+            let second: &Key = if (b.pos.line, b.pos.col) > (i.pos.line, i.pos.col) {
+                b
+            } else {
+                i
+            };
+            let e = cx
+                .err(
+                    second.pos,
+                    format!("{who} has both `build` and `image`"),
+                    "give only one of these",
+                )
+                .help(
+                    "keep `build: <dir>` to build the agent's Dockerfile, or `image: <name:tag>` \
+                     to run an existing image",
+                );
+            cx.fail(e)
+        }
+        (None, None) if f.misspelt("build") || f.misspelt("image") => None,
+        (None, None) => {
+            let e = cx
+                .err(
+                    f.pos(),
+                    format!("{who} has neither `build` nor `image`"),
+                    "no image for this agent",
+                )
+                .help(
+                    "add `build: <dir>` (a directory with a Dockerfile, relative to this file) or \
+                     `image: <name:tag>`, e.g. `image: simonsobs/ocs:latest`",
+                );
+            cx.fail(e)
+        }
+        (Some(_), None) => decode_build(cx, f.get("build").expect("present"), file),
+        (None, Some(_)) => {
+            parse_image(cx, f.get("image").expect("present"), "`image`").map(ImageSource::Image)
+        }
+    }
+}
+
+fn agent_arguments(cx: &mut Cx, f: &Fields, has_site_config: bool) -> Option<Vec<String>> {
+    match f.get("arguments") {
+        Some(_) if has_site_config => {
+            let k = f.key("arguments").expect("present");
+            let e = cx
+                .err(
+                    k.pos,
+                    "`arguments` cannot be used together with `stack.site-config`",
+                    "arguments come from the site config",
+                )
+                .help("move these arguments to the agent's entry in the site config file");
+            cx.fail(e)
+        }
+        Some(v) => cx.strings(v, "`arguments`", "arguments: [--mode, idle]", false),
+        None => Some(Vec::new()),
+    }
+}
+
+fn agent_hostname(cx: &mut Cx, f: &Fields) -> Option<String> {
+    let Some(v) = f.get("hostname") else {
+        return Some(DEFAULT_HOSTNAME.to_string());
+    };
+    let h = cx.nonempty_string(v, "`hostname`", "hostname: ocs-docker")?;
+    if h.chars().any(char::is_whitespace) {
+        let e = cx
+            .err(
+                v.pos,
+                format!("hostname `{h}` contains whitespace"),
+                "invalid hostname",
+            )
+            .help("use letters, digits and '-', e.g. `ocs-docker`");
+        return cx.fail(e);
+    }
+    Some(h)
+}
+
+/// `command`: a list of words, or a string split at whitespace; `Some(None)` when absent.
+fn agent_command(cx: &mut Cx, f: &Fields) -> Option<Option<Vec<String>>> {
+    let Some(v) = f.get("command") else {
+        return Some(None);
+    };
+    match &v.kind {
+        Kind::Str(s) => {
+            let words: Vec<String> = s.split_whitespace().map(str::to_string).collect();
+            if words.is_empty() {
+                let e = cx
+                    .err(v.pos, "`command` must not be empty", "empty")
+                    .help("remove `command` to keep the image's CMD");
+                cx.fail(e)
+            } else {
+                Some(Some(words))
+            }
+        }
+        _ => cx
+            .strings(
+                v,
+                "`command`",
+                "command: [--agent, /app/barebones_agent.py, --entrypoint, main]",
+                false,
+            )
+            .map(Some),
+    }
+}
+
+fn check_agent_id(
+    cx: &mut Cx,
+    v: &Node,
+    spec: &StackSpec,
+    seen: &mut BTreeMap<String, usize>,
+) -> Option<String> {
+    let id = cx.string(v, "`instance-id`", "instance-id: barebones1")?;
+    if let Err(invalid) = check_instance_id(&id) {
+        let e = cx
+            .err(v.pos, invalid.message(), "OCS rejects this id")
+            .help(invalid.help);
+        return cx.fail(e);
+    }
+    if id == "registry" && spec.registry {
+        let e = cx
+            .err(
+                v.pos,
+                "instance-id `registry` is taken by the registry agent the stack runs",
+                "clashes with the registry",
+            )
+            .help("rename this agent, or turn the built-in registry off with `registry: false` under `stack`");
+        return cx.fail(e);
+    }
+    if id == "crossbar" {
+        let e = cx
+            .err(
+                v.pos,
+                "instance-id `crossbar` is the name of the crossbar container",
+                "clashes with crossbar",
+            )
+            .help("rename this agent, e.g. `crossbar-agent`");
+        return cx.fail(e);
+    }
+    if let Some(first) = seen.get(&id) {
+        let e = cx
+            .err(
+                v.pos,
+                format!(
+                    "duplicate instance-id `{id}`: line {first} already defines an agent with it"
+                ),
+                "second agent with this id",
+            )
+            .help("instance-ids must be unique within the stack; rename one of the agents");
+        return cx.fail(e);
+    }
+    seen.insert(id.clone(), v.pos.line);
+    Some(id)
+}
+
+fn decode_build(cx: &mut Cx, node: &Node, file: &Path) -> Option<ImageSource> {
+    if !matches!(node.kind, Kind::Map(_)) {
+        let s = cx.nonempty_string(node, "`build`", "build: ../fixtures/agents/barebones")?;
+        return Some(ImageSource::Build {
+            context: resolve_path(file, &s),
+            dockerfile: None,
+            args: BTreeMap::new(),
+        });
+    }
+    let f = cx.fields(
+        node,
+        "`build`",
+        BUILD_KEYS,
+        "build: {context: ../fixtures/agents/barebones, dockerfile: Dockerfile}",
+    )?;
+    let context = match f.get("context") {
+        Some(v) => cx.nonempty_string(
+            v,
+            "`build.context`",
+            "context: ../fixtures/agents/barebones",
+        )?,
+        None if f.misspelt("context") => return None,
+        None => {
+            let e = cx
+                .err(f.pos(), "`build` has no `context`", "build without context")
+                .help(
+                    "add `context: <dir>`, the directory with the Dockerfile (relative to this file)",
+                );
+            return cx.fail(e);
+        }
+    };
+    let dockerfile = match f.get("dockerfile") {
+        Some(v) => Some(cx.nonempty_string(v, "`build.dockerfile`", "dockerfile: Dockerfile")?),
+        None => None,
+    };
+    let args = match f.get("args") {
+        Some(v) => parse_env_map(cx, v, "`build.args`", true)?,
+        None => BTreeMap::new(),
+    };
+    Some(ImageSource::Build {
+        context: resolve_path(file, &context),
+        dockerfile,
+        args,
+    })
+}
