@@ -99,7 +99,9 @@ struct Split {
     agent_seen: f64,
 }
 
-use crate::runtime::stack::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
+use crate::runtime::notice;
+use crate::runtime::readiness::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
+use crate::runtime::Role;
 
 async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sample> {
     let mut options = LaunchOptions::new(&format!("bench-{label}"));
@@ -108,7 +110,9 @@ async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sam
     let (stack, report) = launch(spec, &options).await?;
     let wall = t.elapsed().as_secs_f64();
     let tm = stack.timings().clone();
-    let crossbar = stack.engine_times("crossbar", CROSSBAR_READY_LINE).await;
+    let crossbar = stack
+        .engine_times(Role::Crossbar, CROSSBAR_READY_LINE)
+        .await;
     let mut agent_floor: f64 = 0.0;
     let mut last = None::<(f64, (f64, f64))>;
     for a in &stack.plan().agents {
@@ -254,7 +258,7 @@ async fn ocs_client_python() -> anyhow::Result<std::path::PathBuf> {
 /// Seconds to ready the usual way for `n` FakeData agents: `(ready, first status, down)`.
 async fn usual_way(n: usize, python: &Path) -> anyhow::Result<(f64, f64, f64)> {
     const PORT: u16 = 18001;
-    let docker = crate::runtime::stack::docker().await?;
+    let docker = crate::runtime::engine::docker().await?;
     let set = crate::recipes::ImageSet::default();
     crate::runtime::images::ensure_base_images(&docker, &set, &|_| {}).await?;
     let dir = crate::runtime::default_runs_dir().join("bench-usual-way");
@@ -372,17 +376,17 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
     let mut all: Vec<Vec<Sample>> = vec![Vec::new(); stacks.len()];
     for r in 0..options.runs {
         for ((label, n, spec, hold), samples) in stacks.iter().zip(all.iter_mut()) {
-            eprintln!("ocs-harness bench: {label}, run {}/{}", r + 1, options.runs);
+            notice::info(&format!("bench: {label}, run {}/{}", r + 1, options.runs));
             let tag = n.map_or_else(|| scenario.name.clone(), |n| n.to_string());
             samples.push(sample(&tag, spec, *hold).await?);
         }
         if let Some(python) = &python {
             for (&n, runs) in options.agents.iter().zip(usual.iter_mut()) {
-                eprintln!(
-                    "ocs-harness bench: the usual way, {n} agent(s), run {}/{}",
+                notice::info(&format!(
+                    "bench: the usual way, {n} agent(s), run {}/{}",
                     r + 1,
                     options.runs
-                );
+                ));
                 runs.push(usual_way(n, python).await?);
             }
         }
@@ -500,7 +504,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
         }
     }
 
-    eprintln!("ocs-harness bench: {} bridge round trips", options.calls);
+    notice::info(&format!("bench: {} bridge round trips", options.calls));
     let (status, start_wait) = latency(options.calls).await?;
     let _ = writeln!(
         md,
@@ -529,11 +533,11 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
         let mut walls = Vec::new();
         let mut ready = Vec::new();
         for r in 0..options.runs {
-            eprintln!(
-                "ocs-harness bench: {k} scenario(s) in parallel, run {}/{}",
+            notice::info(&format!(
+                "bench: {k} scenario(s) in parallel, run {}/{}",
                 r + 1,
                 options.runs
-            );
+            ));
             let t = Instant::now();
             let runs = (0..k).map(|_| async {
                 crate::runner::run(&scenario, &LaunchOptions::new(&scenario.name)).await

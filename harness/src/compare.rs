@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::runner::{self, RunReport};
+use crate::runtime::notice;
 use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
 
@@ -340,17 +341,17 @@ pub async fn compare(
 ) -> Vec<ScenarioComparison> {
     let mut out = Vec::new();
     for s in scenarios {
-        eprintln!(
-            "ocs-harness: compare {}: baseline {}",
+        notice::info(&format!(
+            "compare {}: baseline {}",
             s.name,
             baseline.display()
-        );
+        ));
         let a = run_side(s, baseline).await;
-        eprintln!(
-            "ocs-harness: compare {}: candidate {}",
+        notice::info(&format!(
+            "compare {}: candidate {}",
             s.name,
             candidate.display()
-        );
+        ));
         let b = run_side(s, candidate).await;
         out.push(judge(&s.name, a, b, options));
     }
