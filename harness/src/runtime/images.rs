@@ -783,3 +783,40 @@ fn collect_context(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_images_skip_stages_scratch_and_args() {
+        let df = "ARG BASE=x\nFROM --platform=linux/amd64 simonsobs/ocs:latest AS build\n\
+                  RUN make\nFROM build\nFROM scratch\nFROM $BASE\nfrom other/img:1 as final\n";
+        assert_eq!(
+            base_images(df),
+            vec![(2, "simonsobs/ocs:latest"), (7, "other/img:1")]
+        );
+    }
+
+    #[test]
+    fn context_hash_covers_dockerfile_args_and_files() {
+        let dir = std::env::temp_dir().join(format!("ocsh-ctx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agent.py");
+        std::fs::write(&file, "print(1)\n").unwrap();
+        let files = vec![("agent.py".to_string(), file.clone())];
+        let none = HashMap::new();
+        let a = context_hash("FROM x\n", &none, &files).unwrap();
+        assert_eq!(a, context_hash("FROM x\n", &none, &files).unwrap());
+        assert_ne!(a, context_hash("FROM y\n", &none, &files).unwrap());
+        let args = HashMap::from([("K".to_string(), "v".to_string())]);
+        assert_ne!(a, context_hash("FROM x\n", &args, &files).unwrap());
+        std::fs::write(&file, "print(2)\n").unwrap();
+        assert_ne!(a, context_hash("FROM x\n", &none, &files).unwrap());
+        assert_eq!(agent_image_ref(&dir, &a).tag, a);
+        assert!(agent_image_ref(&dir, &a)
+            .repository
+            .starts_with("ocs-harness/agent-ocsh-ctx-"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

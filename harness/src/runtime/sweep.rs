@@ -162,3 +162,60 @@ pub async fn sweep_older_than(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pid: Option<u32>, host: &str, kept_at: Option<u64>) -> RunInfo {
+        RunInfo {
+            scenario: "s".into(),
+            pid,
+            host: host.into(),
+            created: 0,
+            kept_at,
+        }
+    }
+
+    #[test]
+    fn which_runs_are_stale() {
+        let here = "this-host";
+        let (max_age, now) = (3600, 10_000);
+        let mine = run(Some(std::process::id()), here, None);
+        assert_eq!(stale_because(&mine, Sweep::Stale, max_age, now, here), None);
+        assert_eq!(
+            stale_because(&mine, Sweep::AllButLive, max_age, now, here),
+            None
+        );
+        // A pid that cannot exist on this host.
+        let gone = run(Some(u32::MAX), here, None);
+        assert_eq!(
+            stale_because(&gone, Sweep::Stale, max_age, now, here).as_deref(),
+            Some("its harness process 4294967295 is gone")
+        );
+        // Another machine's run on a shared engine is assumed alive.
+        let elsewhere = run(Some(u32::MAX), "other-host", None);
+        assert_eq!(
+            stale_because(&elsewhere, Sweep::Stale, max_age, now, here),
+            None
+        );
+
+        let kept_recently = run(Some(u32::MAX), here, Some(now - 60));
+        assert_eq!(
+            stale_because(&kept_recently, Sweep::Stale, max_age, now, here),
+            None
+        );
+        assert_eq!(
+            stale_because(&kept_recently, Sweep::AllButLive, max_age, now, here).as_deref(),
+            Some("kept after a failure")
+        );
+        let kept_long_ago = run(Some(u32::MAX), here, Some(now - 7200));
+        assert_eq!(
+            stale_because(&kept_long_ago, Sweep::Stale, max_age, now, here).as_deref(),
+            Some(
+                "kept after a failure 120 min ago, older than the 60 min limit \
+                 (OCS_HARNESS_KEEP_MAX_AGE)"
+            )
+        );
+    }
+}
