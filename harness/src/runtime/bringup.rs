@@ -141,10 +141,12 @@ impl BringUp<'_> {
             .await
             .doing(format!("creating network {}", plan.network))?;
         timings.network = t.elapsed();
+        tracing::debug!(run = %plan.run_id, network = %plan.network, took = ?timings.network, "network created");
 
         let t = Instant::now();
         let crossbar = self.start_crossbar(&plan).await?;
         timings.crossbar_start = t.elapsed();
+        tracing::debug!(run = %plan.run_id, took = ?timings.crossbar_start, "crossbar started");
         let (bridge_url, client) = bridge_of(
             &crossbar,
             &plan.address_root,
@@ -158,6 +160,7 @@ impl BringUp<'_> {
             .await?;
         timings.crossbar_boot = boot;
         timings.marks.bridge_ready = ready_at;
+        tracing::debug!(run = %plan.run_id, boot = ?boot, hold, "crossbar's bridge answers");
 
         let mut stack = Stack {
             docker: self.docker.clone(),
@@ -176,6 +179,7 @@ impl BringUp<'_> {
         let running_since = release(&mut stack, &held).await?;
         wait_agents(&mut stack, running_since, self.options).await?;
         stack.timings.total = self.started.elapsed();
+        tracing::debug!(run = %stack.plan.run_id, total = ?stack.timings.total, "stack ready");
         Ok(stack)
     }
 

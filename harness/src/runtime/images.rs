@@ -541,19 +541,15 @@ async fn run_build(
                     });
                 }
             }
-            Err(e) => {
-                let message = match &e {
-                    testcontainers::bollard::errors::Error::DockerStreamError { error } => {
-                        error.clone()
-                    }
-                    other => other.to_string(),
-                };
+            // The build's own failure (a step's exit code), shown with its log.
+            Err(testcontainers::bollard::errors::Error::DockerStreamError { error }) => {
                 return Err(ImageError::Build {
                     image: image.to_string(),
-                    message,
+                    message: error,
                     log: last_lines(log, 40),
                 });
             }
+            Err(e) => return Err(e).doing(format!("building image {image}"))?,
         }
     }
     Ok(())
