@@ -24,11 +24,47 @@ use crate::runtime::notice;
 use crate::runtime::readiness::{wait_agent, wait_bridge};
 use crate::runtime::role::Role;
 use crate::runtime::stack::{io_err, Stack, StackError, Timings, UpOptions};
+use crate::runtime::watchdog;
 use crate::wait::{poll_until, Backoff, Probe};
 
 /// Set when the engine refused to pause a running agent: later stacks of this process start
 /// their agents after crossbar instead.
 static HOLD_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+impl Stack {
+    /// Create the network and containers of `plan` and wait until every agent answers.
+    /// On failure everything created so far is removed before the error returns.
+    pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
+        let docker = engine::docker().await?;
+        let started = Instant::now();
+        let mut timings = Timings::default();
+        timings.marks.began = unix_now();
+        check_images(&docker, &plan).await?;
+        timings.image_check = started.elapsed();
+        let config_dir = write_site_config(&options.run_dir, &plan.site_config)?;
+
+        let logs = LogStore::new();
+        let run_id = plan.run_id.clone();
+        watchdog::register(&run_id, &logs, &options.run_dir);
+        let up = BringUp {
+            docker: &docker,
+            options: &options,
+            config_dir: &config_dir,
+            logs: logs.clone(),
+            started,
+        };
+        let result = up.run(plan, timings).await;
+        if result.is_err() {
+            // A signal handler removing the run makes the start fail; it owns the exit.
+            watchdog::wait_if_shutting_down().await;
+            // Whatever a failed start left behind (containers in `Created`, the network).
+            let _ = logs.save(&options.run_dir);
+            let _ = engine::remove_run(&docker, &run_id).await;
+            watchdog::unregister(&run_id);
+        }
+        result
+    }
+}
 
 /// Pre-flight: every image must be local (a pull would only fail, slowly).
 pub(crate) async fn check_images(docker: &Docker, plan: &StackPlan) -> Result<(), StackError> {

@@ -68,7 +68,7 @@ impl Stack {
                 match self.container_state(&role).await {
                     Ok((false, code)) => Probe::Ready(code.unwrap_or(-1)),
                     Ok((true, _)) => Probe::Pending("still running".into()),
-                    Err(e) => Probe::Failed(crate::runtime::display_chain(&e)),
+                    Err(e) => Probe::Failed(crate::runtime::notice::display_chain(&e)),
                 }
             },
         )

@@ -39,20 +39,9 @@ use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
 use engine::EngineError;
 use images::{build_agent_image, ensure_base_images_in, BuildSettings, ImageError};
+pub use notice::display_chain;
 pub use role::Role;
 use stack::{Stack, StackError, UpOptions};
-
-/// An error with its causes, `: `-separated, each shown once.
-pub fn display_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
 
 /// Building an agent's image failed. Shows the image error's message after the agent's
 /// name; its causes are the image error's causes.

@@ -1,6 +1,7 @@
 //! Notices a user must see even when the program installed no `tracing` subscriber (a plugin's
 //! `cargo test`): "building image X", "removed run Y". Each is a `tracing` event; with no
-//! subscriber in effect it is also written to stderr as one `ocs-harness: ...` line.
+//! subscriber in effect it is also written to stderr as one `ocs-harness: ...` line. Errors
+//! are rendered with their causes by [`display_chain`].
 
 use tracing::subscriber::NoSubscriber;
 
@@ -23,6 +24,18 @@ pub(crate) fn warn(text: &str) {
     if unobserved() {
         eprintln!("ocs-harness: {text}");
     }
+}
+
+/// An error with its causes, `: `-separated, each shown once.
+pub fn display_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]

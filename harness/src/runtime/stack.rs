@@ -1,11 +1,11 @@
 //! A running stack: the private network, crossbar and the agents as testcontainers, and
 //! teardown that always runs (explicit, on drop, on a signal, and by label for anything a
-//! failed start left). Bringing it up is in `bringup`, faults in `faults`, keeping and
+//! failed start left). Bringing it up (`Stack::up`) is in `bringup`, faults in `faults`, keeping and
 //! tearing down in `keep`, questions to the engine about it in `inspect`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use testcontainers::bollard::Docker;
 use testcontainers::{ContainerAsync, GenericImage};
@@ -15,7 +15,7 @@ use crate::plan::StackPlan;
 use crate::runtime::engine::{self, EngineError};
 use crate::runtime::logs::LogStore;
 use crate::runtime::role::Role;
-use crate::runtime::{bringup, watchdog};
+use crate::runtime::watchdog;
 use crate::wait::WaitError;
 
 /// Old paths of what moved to [`crate::runtime::engine`], [`crate::runtime::readiness`] and
@@ -197,39 +197,6 @@ impl std::fmt::Debug for Stack {
 }
 
 impl Stack {
-    /// Create the network and containers of `plan` and wait until every agent answers.
-    /// On failure everything created so far is removed before the error returns.
-    pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
-        let docker = docker().await?;
-        let started = Instant::now();
-        let mut timings = Timings::default();
-        timings.marks.began = unix_now();
-        bringup::check_images(&docker, &plan).await?;
-        timings.image_check = started.elapsed();
-        let config_dir = bringup::write_site_config(&options.run_dir, &plan.site_config)?;
-
-        let logs = LogStore::new();
-        let run_id = plan.run_id.clone();
-        watchdog::register(&run_id, &logs, &options.run_dir);
-        let up = bringup::BringUp {
-            docker: &docker,
-            options: &options,
-            config_dir: &config_dir,
-            logs: logs.clone(),
-            started,
-        };
-        let result = up.run(plan, timings).await;
-        if result.is_err() {
-            // A signal handler removing the run makes the start fail; it owns the exit.
-            watchdog::wait_if_shutting_down().await;
-            // Whatever a failed start left behind (containers in `Created`, the network).
-            let _ = logs.save(&options.run_dir);
-            let _ = remove_run(&docker, &run_id).await;
-            watchdog::unregister(&run_id);
-        }
-        result
-    }
-
     /// The run's plan.
     pub fn plan(&self) -> &StackPlan {
         &self.plan

@@ -97,7 +97,7 @@ fn remove_active_runs(signal: &str) {
             if let Ok(docker) = &docker {
                 match remove_run(docker, run_id).await {
                     Ok(removed) => notice::info(&format!("removed {}", removed.join(", "))),
-                    Err(e) => notice::warn(&crate::runtime::display_chain(&e)),
+                    Err(e) => notice::warn(&crate::runtime::notice::display_chain(&e)),
                 }
             }
         }
