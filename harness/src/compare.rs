@@ -380,6 +380,64 @@ fn capped(lines: &[String]) -> (Vec<&String>, usize) {
     )
 }
 
+/// The details of a scenario that changed: its verdict, log lines, latency.
+fn changed_section(m: &mut String, c: &ScenarioComparison) {
+    let _ = writeln!(m, "\n### {} — {}\n", c.name, verdict_word(c));
+    match &c.verdict {
+        Verdict::Different(lines) => {
+            let (shown, more) = capped(lines);
+            let _ = writeln!(
+                m,
+                "Transcript differences (baseline -> candidate):\n\n```text"
+            );
+            for l in shown {
+                let _ = writeln!(m, "{l}");
+            }
+            if more > 0 {
+                let _ = writeln!(m, "... and {more} more");
+            }
+            let _ = writeln!(m, "```");
+        }
+        Verdict::FailedOnOneSide { side, failure } => {
+            let _ = writeln!(
+                m,
+                "Failure on the {side}:\n\n```text\n{}\n```",
+                failure.trim_end()
+            );
+        }
+        Verdict::FailedBoth {
+            baseline,
+            candidate,
+        } => {
+            let _ = writeln!(
+                m,
+                "Baseline failure:\n\n```text\n{}\n```\n\nCandidate failure:\n\n```text\n{}\n```",
+                baseline.trim_end(),
+                candidate.trim_end()
+            );
+        }
+        Verdict::Same => {}
+    }
+    for (title, lines) in [
+        ("Log lines that appeared", &c.logs.0),
+        ("Log lines that vanished", &c.logs.1),
+        ("Latency beyond the threshold", &c.latency),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        let (shown, more) = capped(lines);
+        let _ = writeln!(m, "\n{title}:\n\n```text");
+        for l in shown {
+            let _ = writeln!(m, "{l}");
+        }
+        if more > 0 {
+            let _ = writeln!(m, "... and {more} more");
+        }
+        let _ = writeln!(m, "```");
+    }
+}
+
 /// The comparison as Markdown, for a pull-request comment.
 pub fn markdown(baseline: &Path, candidate: &Path, results: &[ScenarioComparison]) -> String {
     let mut m = String::new();
@@ -407,60 +465,7 @@ pub fn markdown(baseline: &Path, candidate: &Path, results: &[ScenarioComparison
         );
     }
     for c in results.iter().filter(|c| c.changed()) {
-        let _ = writeln!(m, "\n### {} — {}\n", c.name, verdict_word(c));
-        match &c.verdict {
-            Verdict::Different(lines) => {
-                let (shown, more) = capped(lines);
-                let _ = writeln!(
-                    m,
-                    "Transcript differences (baseline -> candidate):\n\n```text"
-                );
-                for l in shown {
-                    let _ = writeln!(m, "{l}");
-                }
-                if more > 0 {
-                    let _ = writeln!(m, "... and {more} more");
-                }
-                let _ = writeln!(m, "```");
-            }
-            Verdict::FailedOnOneSide { side, failure } => {
-                let _ = writeln!(
-                    m,
-                    "Failure on the {side}:\n\n```text\n{}\n```",
-                    failure.trim_end()
-                );
-            }
-            Verdict::FailedBoth {
-                baseline,
-                candidate,
-            } => {
-                let _ = writeln!(
-                    m,
-                    "Baseline failure:\n\n```text\n{}\n```\n\nCandidate failure:\n\n```text\n{}\n```",
-                    baseline.trim_end(),
-                    candidate.trim_end()
-                );
-            }
-            Verdict::Same => {}
-        }
-        for (title, lines) in [
-            ("Log lines that appeared", &c.logs.0),
-            ("Log lines that vanished", &c.logs.1),
-            ("Latency beyond the threshold", &c.latency),
-        ] {
-            if lines.is_empty() {
-                continue;
-            }
-            let (shown, more) = capped(lines);
-            let _ = writeln!(m, "\n{title}:\n\n```text");
-            for l in shown {
-                let _ = writeln!(m, "{l}");
-            }
-            if more > 0 {
-                let _ = writeln!(m, "... and {more} more");
-            }
-            let _ = writeln!(m, "```");
-        }
+        changed_section(&mut m, c);
     }
     m
 }
