@@ -99,7 +99,9 @@ struct Split {
     agent_seen: f64,
 }
 
-use crate::runtime::stack::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
+use crate::runtime::notice;
+use crate::runtime::readiness::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
+use crate::runtime::Role;
 
 async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sample> {
     let mut options = LaunchOptions::new(&format!("bench-{label}"));
@@ -108,7 +110,9 @@ async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sam
     let (stack, report) = launch(spec, &options).await?;
     let wall = t.elapsed().as_secs_f64();
     let tm = stack.timings().clone();
-    let crossbar = stack.engine_times("crossbar", CROSSBAR_READY_LINE).await;
+    let crossbar = stack
+        .engine_times(Role::Crossbar, CROSSBAR_READY_LINE)
+        .await;
     let mut agent_floor: f64 = 0.0;
     let mut last = None::<(f64, (f64, f64))>;
     for a in &stack.plan().agents {
@@ -254,7 +258,7 @@ async fn ocs_client_python() -> anyhow::Result<std::path::PathBuf> {
 /// Seconds to ready the usual way for `n` FakeData agents: `(ready, first status, down)`.
 async fn usual_way(n: usize, python: &Path) -> anyhow::Result<(f64, f64, f64)> {
     const PORT: u16 = 18001;
-    let docker = crate::runtime::stack::docker().await?;
+    let docker = crate::runtime::engine::docker().await?;
     let set = crate::recipes::ImageSet::default();
     crate::runtime::images::ensure_base_images(&docker, &set, &|_| {}).await?;
     let dir = crate::runtime::default_runs_dir().join("bench-usual-way");
@@ -323,28 +327,40 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Run the benchmark; the report as Markdown.
+/// A stack measured: its label, its number of FakeData agents (`None`: the scenario's
+/// stack), its spec, and whether its agents are held while crossbar boots.
+type Measured = (String, Option<usize>, StackSpec, bool);
+
+/// Run the benchmark; the report as Markdown, and every sample as CSV.
 pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "## ocs-harness bench\n\nMedians of {} runs; seconds unless marked. FakeData agents from \
-         the local ocs image, registry off. floor = crossbar start → `Ok, local node \
-         configuration ran successfully.` + slowest agent start → `session joined` (engine \
-         timestamps); overhead = wall − floor.\n",
-        options.runs
-    );
-    let _ = writeln!(
-        md,
-        "| stack | wall to ready | images | network | crossbar start | crossbar boot | agents start | agents registration | floor | overhead | overhead % |"
-    );
-    let _ = writeln!(
-        md,
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    );
     let scenario = crate::scenario::Scenario::from_file(&options.scenario)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Every stack twice: agents held while crossbar boots (the default) and not held.
+    let stacks = stacks_to_measure(options, &scenario);
+    let python = if options.usual_way {
+        Some(ocs_client_python().await?)
+    } else {
+        None
+    };
+    let (all, usual) = rounds(options, &scenario.name, &stacks, python.as_deref()).await?;
+    let csv = samples_csv(&stacks, &all);
+    let mut md = stack_header(options);
+    let harness_walls = stack_tables(&mut md, &stacks, all);
+    if options.usual_way {
+        usual_way_table(&mut md, &harness_walls, &usual);
+    }
+    latency_table(&mut md, options.calls).await?;
+    parallel_table(&mut md, options, &scenario).await?;
+    if let Some(rss) = peak_rss_mib() {
+        let _ = writeln!(md, "\nPeak RSS of the harness process: {rss:.1} MiB.");
+    }
+    Ok((md, csv))
+}
+
+/// Every stack twice: agents held while crossbar boots (the default) and not held.
+fn stacks_to_measure(
+    options: &BenchOptions,
+    scenario: &crate::scenario::Scenario,
+) -> Vec<Measured> {
     let mut stacks = Vec::new();
     let mut specs = vec![(
         format!("`{}`", options.scenario.display()),
@@ -358,40 +374,49 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
         stacks.push((label.clone(), n, spec.clone(), true));
         stacks.push((format!("{label}, not held"), n, spec, false));
     }
-    let mut harness_walls = Vec::new();
-    let mut splits = Vec::new();
-    // Runs go round the stacks in turn, so a drift of the machine's speed (crossbar's boot
-    // varies by a second between minutes) hits every stack alike.
-    // The usual way takes its turn in the same rounds, for the same reason.
-    let python = if options.usual_way {
-        Some(ocs_client_python().await?)
-    } else {
-        None
-    };
+    stacks
+}
+
+/// The samples of every stack, and of the usual way per stack size.
+type Rounds = (Vec<Vec<Sample>>, Vec<Vec<(f64, f64, f64)>>);
+
+/// Runs go round the stacks in turn, so a drift of the machine's speed (crossbar's boot
+/// varies by a second between minutes) hits every stack alike. The usual way takes its turn
+/// in the same rounds, for the same reason.
+async fn rounds(
+    options: &BenchOptions,
+    scenario_name: &str,
+    stacks: &[Measured],
+    python: Option<&Path>,
+) -> anyhow::Result<Rounds> {
     let mut usual: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); options.agents.len()];
     let mut all: Vec<Vec<Sample>> = vec![Vec::new(); stacks.len()];
     for r in 0..options.runs {
         for ((label, n, spec, hold), samples) in stacks.iter().zip(all.iter_mut()) {
-            eprintln!("ocs-harness bench: {label}, run {}/{}", r + 1, options.runs);
-            let tag = n.map_or_else(|| scenario.name.clone(), |n| n.to_string());
+            notice::info(&format!("bench: {label}, run {}/{}", r + 1, options.runs));
+            let tag = n.map_or_else(|| scenario_name.to_string(), |n| n.to_string());
             samples.push(sample(&tag, spec, *hold).await?);
         }
-        if let Some(python) = &python {
+        if let Some(python) = python {
             for (&n, runs) in options.agents.iter().zip(usual.iter_mut()) {
-                eprintln!(
-                    "ocs-harness bench: the usual way, {n} agent(s), run {}/{}",
+                notice::info(&format!(
+                    "bench: the usual way, {n} agent(s), run {}/{}",
                     r + 1,
                     options.runs
-                );
+                ));
                 runs.push(usual_way(n, python).await?);
             }
         }
     }
-    // Every sample, for a closer look (written next to the report by the CLI).
+    Ok((all, usual))
+}
+
+/// Every sample, for a closer look (written next to the report by the CLI).
+fn samples_csv(stacks: &[Measured], all: &[Vec<Sample>]) -> String {
     let mut csv = String::from(
         "stack,run,wall,floor,crossbar_floor,overhead,to_crossbar_running,crossbar_seen,to_agent_running,agent_seen\n",
     );
-    for ((label, _, _, _), samples) in stacks.iter().zip(&all) {
+    for ((label, _, _, _), samples) in stacks.iter().zip(all) {
         for (r, s) in samples.iter().enumerate() {
             let _ = writeln!(
                 csv,
@@ -409,8 +434,34 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
             );
         }
     }
-    // Holding the agents, judged by wall time (what a user waits for), run by run: the pairs
-    // ran back to back, so the machine's drift cancels.
+    csv
+}
+
+/// The report's title and the head of the stacks' table.
+fn stack_header(options: &BenchOptions) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## ocs-harness bench\n\nMedians of {} runs; seconds unless marked. FakeData agents from \
+         the local ocs image, registry off. floor = crossbar start → `Ok, local node \
+         configuration ran successfully.` + slowest agent start → `session joined` (engine \
+         timestamps); overhead = wall − floor.\n",
+        options.runs
+    );
+    let _ = writeln!(
+        md,
+        "| stack | wall to ready | images | network | crossbar start | crossbar boot | agents start | agents registration | floor | overhead | overhead % |"
+    );
+    let _ = writeln!(
+        md,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    md
+}
+
+/// Holding the agents, judged by wall time (what a user waits for), run by run: the pairs
+/// ran back to back, so the machine's drift cancels.
+fn hold_effects(stacks: &[Measured], all: &[Vec<Sample>]) -> String {
     let mut hold_effects = String::from(
         "\nHolding the agents (started while crossbar boots, paused until it is ready) against \
          not holding them: medians of the run-by-run differences (held − not held).\n\n\
@@ -436,6 +487,19 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
             paired(|s| s.wall - s.floor)
         );
     }
+    hold_effects
+}
+
+/// A row per stack, where the overhead goes, and the effect of holding; the held FakeData
+/// stacks' walls by size (for the usual way's table).
+fn stack_tables(
+    md: &mut String,
+    stacks: &[Measured],
+    all: Vec<Vec<Sample>>,
+) -> Vec<(usize, Vec<f64>)> {
+    let hold_effects = hold_effects(stacks, &all);
+    let mut harness_walls = Vec::new();
+    let mut splits = Vec::new();
     for ((label, n, _, hold), samples) in stacks.iter().zip(all) {
         let m = |f: &dyn Fn(&Sample) -> f64| median(samples.iter().map(f).collect());
         let (wall, floor) = (m(&|s| s.wall), m(&|s| s.floor));
@@ -481,31 +545,41 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
     }
     md.push_str(&hold_effects);
 
-    if options.usual_way {
+    harness_walls
+}
+
+/// The usual way (compose and ocs's own helpers) against the harness, by stack size.
+fn usual_way_table(
+    md: &mut String,
+    harness_walls: &[(usize, Vec<f64>)],
+    usual: &[Vec<(f64, f64, f64)>],
+) {
+    let _ = writeln!(
+        md,
+        "\n| agents | the usual way: compose up → ready (ocs.testing helpers) | first status | down | harness wall to ready | harness / usual | harness − usual, run by run |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for ((n, harness), runs) in harness_walls.iter().zip(usual) {
+        let ready = median(runs.iter().map(|r| r.0).collect());
+        let paired = median(harness.iter().zip(runs).map(|(h, u)| h - u.0).collect());
+        let harness = median(harness.clone());
         let _ = writeln!(
             md,
-            "\n| agents | the usual way: compose up → ready (ocs.testing helpers) | first status | down | harness wall to ready | harness / usual | harness − usual, run by run |\n| --- | --- | --- | --- | --- | --- | --- |"
+            "| {n} | {ready:.2} | {:.2} | {:.2} | {harness:.2} | {:.2} | {paired:+.2} |",
+            median(runs.iter().map(|r| r.1).collect()),
+            median(runs.iter().map(|r| r.2).collect()),
+            harness / ready
         );
-        for ((n, harness), runs) in harness_walls.iter().zip(&usual) {
-            let ready = median(runs.iter().map(|r| r.0).collect());
-            let paired = median(harness.iter().zip(runs).map(|(h, u)| h - u.0).collect());
-            let harness = median(harness.clone());
-            let _ = writeln!(
-                md,
-                "| {n} | {ready:.2} | {:.2} | {:.2} | {harness:.2} | {:.2} | {paired:+.2} |",
-                median(runs.iter().map(|r| r.1).collect()),
-                median(runs.iter().map(|r| r.2).collect()),
-                harness / ready
-            );
-        }
     }
+}
 
-    eprintln!("ocs-harness bench: {} bridge round trips", options.calls);
-    let (status, start_wait) = latency(options.calls).await?;
+/// Bridge round trips: `status`, and `start` + `wait` of a zero-delay task.
+async fn latency_table(md: &mut String, calls: usize) -> anyhow::Result<()> {
+    notice::info(&format!("bench: {} bridge round trips", calls));
+    let (status, start_wait) = latency(calls).await?;
     let _ = writeln!(
         md,
         "\n| bridge round trip ({} calls) | median (ms) | p95 (ms) |\n| --- | --- | --- |",
-        options.calls
+        calls
     );
     let _ = writeln!(
         md,
@@ -519,7 +593,15 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
         median(start_wait.clone()),
         percentile(start_wait, 0.95)
     );
+    Ok(())
+}
 
+/// The scenario run k times at once: total wall, and the stacks' time to ready.
+async fn parallel_table(
+    md: &mut String,
+    options: &BenchOptions,
+    scenario: &crate::scenario::Scenario,
+) -> anyhow::Result<()> {
     let _ = writeln!(
         md,
         "\n| `{}` in parallel | total wall | every run | stack ready, median over scenarios |\n| --- | --- | --- | --- |",
@@ -529,14 +611,14 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
         let mut walls = Vec::new();
         let mut ready = Vec::new();
         for r in 0..options.runs {
-            eprintln!(
-                "ocs-harness bench: {k} scenario(s) in parallel, run {}/{}",
+            notice::info(&format!(
+                "bench: {k} scenario(s) in parallel, run {}/{}",
                 r + 1,
                 options.runs
-            );
+            ));
             let t = Instant::now();
             let runs = (0..k).map(|_| async {
-                crate::runner::run(&scenario, &LaunchOptions::new(&scenario.name)).await
+                crate::runner::run(scenario, &LaunchOptions::new(&scenario.name)).await
             });
             for result in futures::future::join_all(runs).await {
                 let report = result?;
@@ -554,10 +636,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
             median(ready)
         );
     }
-    if let Some(rss) = peak_rss_mib() {
-        let _ = writeln!(md, "\nPeak RSS of the harness process: {rss:.1} MiB.");
-    }
-    Ok((md, csv))
+    Ok(())
 }
 
 /// The default scenario for the parallel measurement, relative to the workspace.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::runner::{self, RunReport};
+use crate::runtime::notice;
 use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
 
@@ -340,17 +341,17 @@ pub async fn compare(
 ) -> Vec<ScenarioComparison> {
     let mut out = Vec::new();
     for s in scenarios {
-        eprintln!(
-            "ocs-harness: compare {}: baseline {}",
+        notice::info(&format!(
+            "compare {}: baseline {}",
             s.name,
             baseline.display()
-        );
+        ));
         let a = run_side(s, baseline).await;
-        eprintln!(
-            "ocs-harness: compare {}: candidate {}",
+        notice::info(&format!(
+            "compare {}: candidate {}",
             s.name,
             candidate.display()
-        );
+        ));
         let b = run_side(s, candidate).await;
         out.push(judge(&s.name, a, b, options));
     }
@@ -377,6 +378,64 @@ fn capped(lines: &[String]) -> (Vec<&String>, usize) {
         lines.iter().take(LIST_CAP).collect(),
         lines.len().saturating_sub(LIST_CAP),
     )
+}
+
+/// The details of a scenario that changed: its verdict, log lines, latency.
+fn changed_section(m: &mut String, c: &ScenarioComparison) {
+    let _ = writeln!(m, "\n### {} — {}\n", c.name, verdict_word(c));
+    match &c.verdict {
+        Verdict::Different(lines) => {
+            let (shown, more) = capped(lines);
+            let _ = writeln!(
+                m,
+                "Transcript differences (baseline -> candidate):\n\n```text"
+            );
+            for l in shown {
+                let _ = writeln!(m, "{l}");
+            }
+            if more > 0 {
+                let _ = writeln!(m, "... and {more} more");
+            }
+            let _ = writeln!(m, "```");
+        }
+        Verdict::FailedOnOneSide { side, failure } => {
+            let _ = writeln!(
+                m,
+                "Failure on the {side}:\n\n```text\n{}\n```",
+                failure.trim_end()
+            );
+        }
+        Verdict::FailedBoth {
+            baseline,
+            candidate,
+        } => {
+            let _ = writeln!(
+                m,
+                "Baseline failure:\n\n```text\n{}\n```\n\nCandidate failure:\n\n```text\n{}\n```",
+                baseline.trim_end(),
+                candidate.trim_end()
+            );
+        }
+        Verdict::Same => {}
+    }
+    for (title, lines) in [
+        ("Log lines that appeared", &c.logs.0),
+        ("Log lines that vanished", &c.logs.1),
+        ("Latency beyond the threshold", &c.latency),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        let (shown, more) = capped(lines);
+        let _ = writeln!(m, "\n{title}:\n\n```text");
+        for l in shown {
+            let _ = writeln!(m, "{l}");
+        }
+        if more > 0 {
+            let _ = writeln!(m, "... and {more} more");
+        }
+        let _ = writeln!(m, "```");
+    }
 }
 
 /// The comparison as Markdown, for a pull-request comment.
@@ -406,60 +465,7 @@ pub fn markdown(baseline: &Path, candidate: &Path, results: &[ScenarioComparison
         );
     }
     for c in results.iter().filter(|c| c.changed()) {
-        let _ = writeln!(m, "\n### {} — {}\n", c.name, verdict_word(c));
-        match &c.verdict {
-            Verdict::Different(lines) => {
-                let (shown, more) = capped(lines);
-                let _ = writeln!(
-                    m,
-                    "Transcript differences (baseline -> candidate):\n\n```text"
-                );
-                for l in shown {
-                    let _ = writeln!(m, "{l}");
-                }
-                if more > 0 {
-                    let _ = writeln!(m, "... and {more} more");
-                }
-                let _ = writeln!(m, "```");
-            }
-            Verdict::FailedOnOneSide { side, failure } => {
-                let _ = writeln!(
-                    m,
-                    "Failure on the {side}:\n\n```text\n{}\n```",
-                    failure.trim_end()
-                );
-            }
-            Verdict::FailedBoth {
-                baseline,
-                candidate,
-            } => {
-                let _ = writeln!(
-                    m,
-                    "Baseline failure:\n\n```text\n{}\n```\n\nCandidate failure:\n\n```text\n{}\n```",
-                    baseline.trim_end(),
-                    candidate.trim_end()
-                );
-            }
-            Verdict::Same => {}
-        }
-        for (title, lines) in [
-            ("Log lines that appeared", &c.logs.0),
-            ("Log lines that vanished", &c.logs.1),
-            ("Latency beyond the threshold", &c.latency),
-        ] {
-            if lines.is_empty() {
-                continue;
-            }
-            let (shown, more) = capped(lines);
-            let _ = writeln!(m, "\n{title}:\n\n```text");
-            for l in shown {
-                let _ = writeln!(m, "{l}");
-            }
-            if more > 0 {
-                let _ = writeln!(m, "... and {more} more");
-            }
-            let _ = writeln!(m, "```");
-        }
+        changed_section(&mut m, c);
     }
     m
 }

@@ -22,7 +22,70 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::recipes::{ImageSet, CROSSBAR_26_10_1, OCS_0_12_1, OS_BOOKWORM};
+use crate::overrides::{ImageOverrides, ImageRef};
+use crate::recipes::{OsRecipe, PythonRecipe, CROSSBAR_26_10_1, OCS_0_12_1, OS_BOOKWORM};
+
+/// The set of base images a run uses, and the recipes to build each when missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSet {
+    /// A name for reports (`default`, `ocs-0.11.3`, ...).
+    pub name: String,
+    /// Root filesystem recipe.
+    pub os: OsRecipe,
+    /// ocs base image recipe.
+    pub ocs: PythonRecipe,
+    /// crossbar image recipe.
+    pub crossbar: PythonRecipe,
+    /// Extra overrides, in order, applied after the set's own (see the module documentation).
+    pub extra: Vec<(String, OverrideTarget)>,
+}
+
+impl Default for ImageSet {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            os: OS_BOOKWORM,
+            ocs: OCS_0_12_1,
+            crossbar: CROSSBAR_26_10_1,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl ImageSet {
+    /// Local OS image.
+    pub fn os_image(&self) -> ImageRef {
+        self.os.image()
+    }
+
+    /// Local ocs base image.
+    pub fn ocs_image(&self) -> ImageRef {
+        self.ocs.image(&self.os_image())
+    }
+
+    /// Local crossbar image.
+    pub fn crossbar_image(&self) -> ImageRef {
+        self.crossbar.image(&self.os_image())
+    }
+
+    /// The overrides that make real-world image names point at these local images:
+    /// `simonsobs/ocs:latest` and `simonsobs/ocs:v<version>` to the ocs image,
+    /// `simonsobs/ocs-crossbar:latest` to the crossbar image.
+    pub fn overrides(&self) -> ImageOverrides {
+        let ocs = self.ocs_image().to_string();
+        let crossbar = self.crossbar_image().to_string();
+        let mut o = ImageOverrides::new();
+        for (from, to) in [
+            ("simonsobs/ocs:latest".to_string(), &ocs),
+            (format!("simonsobs/ocs:v{}", self.ocs.version), &ocs),
+            ("simonsobs/ocs-crossbar:latest".to_string(), &crossbar),
+        ] {
+            o.insert(&from, to)
+                .expect("built-in override references are valid");
+        }
+        o
+    }
+}
 
 /// Where an extra override points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +149,12 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
         ..ImageSet::default()
     };
     if let Some(os) = file.os {
-        set.os = crate::recipes::OsRecipe {
+        set.os = OsRecipe {
             suite: Cow::Owned(os),
             ..OS_BOOKWORM
         };
     }
-    let package = |p: Package, default: crate::recipes::PythonRecipe| {
+    let package = |p: Package, default: PythonRecipe| {
         let requirements = match &p.requirements {
             Some(r) => {
                 let r = dir.join(r);
@@ -114,7 +177,7 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
                 default.name, p.version
             )));
         }
-        Ok(crate::recipes::PythonRecipe {
+        Ok(PythonRecipe {
             version: Cow::Owned(p.version),
             requirements: Cow::Owned(requirements),
             ..default
@@ -127,12 +190,10 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
         set.crossbar = package(p, CROSSBAR_26_10_1)?;
     }
     for (from, target) in file.overrides {
-        crate::overrides::ImageRef::parse(&from)
-            .map_err(|e| err(format!("override {from:?}: {e}")))?;
+        ImageRef::parse(&from).map_err(|e| err(format!("override {from:?}: {e}")))?;
         let target = match target {
             Target::Image(i) => {
-                crate::overrides::ImageRef::parse(&i)
-                    .map_err(|e| err(format!("override {from:?} -> {i:?}: {e}")))?;
+                ImageRef::parse(&i).map_err(|e| err(format!("override {from:?} -> {i:?}: {e}")))?;
                 OverrideTarget::Image(i)
             }
             Target::Build { build } => OverrideTarget::Build(dir.join(build)),

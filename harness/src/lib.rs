@@ -6,7 +6,9 @@
 //! knows nothing about Docker). `wait` holds the one polling primitive every wait uses.
 
 pub mod bench;
+pub mod clock;
 pub mod compare;
+pub mod config;
 pub mod imageset;
 pub mod ocs;
 pub mod overrides;

@@ -8,6 +8,20 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Why a text is not an image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageRefError {
+    /// The text is empty.
+    #[error("an image reference must not be empty")]
+    Empty,
+    /// The text contains whitespace.
+    #[error("image reference {0:?} contains whitespace")]
+    Whitespace(String),
+    /// The repository or the tag is empty (`ocs:`).
+    #[error("image reference {0:?} has an empty name or tag")]
+    EmptyPart(String),
+}
+
 /// A parsed image reference `[registry/]repository[:tag]` (digests are kept in `tag`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ImageRef {
@@ -20,13 +34,13 @@ pub struct ImageRef {
 impl ImageRef {
     /// Parse `repo[:tag]`; a missing tag means `latest`. A `:` inside a registry host
     /// (`host:5000/repo`) is not mistaken for a tag.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ImageRefError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err("an image reference must not be empty".into());
+            return Err(ImageRefError::Empty);
         }
         if s.chars().any(char::is_whitespace) {
-            return Err(format!("image reference {s:?} contains whitespace"));
+            return Err(ImageRefError::Whitespace(s.to_string()));
         }
         if let Some((repo, digest)) = s.split_once('@') {
             return Ok(Self {
@@ -40,7 +54,7 @@ impl ImageRef {
                 let (repo, tag) = s.split_at(last_slash + i);
                 let tag = &tag[1..];
                 if tag.is_empty() || repo.is_empty() {
-                    return Err(format!("image reference {s:?} has an empty name or tag"));
+                    return Err(ImageRefError::EmptyPart(s.to_string()));
                 }
                 Ok(Self {
                     repository: repo.to_string(),
@@ -85,7 +99,7 @@ impl ImageOverrides {
     }
 
     /// Add `from -> to`. `from` without a `:tag` matches any tag of that repository.
-    pub fn insert(&mut self, from: &str, to: &str) -> Result<(), String> {
+    pub fn insert(&mut self, from: &str, to: &str) -> Result<(), ImageRefError> {
         let target = ImageRef::parse(to)?;
         let from = from.trim();
         let has_tag =
@@ -100,7 +114,7 @@ impl ImageOverrides {
     }
 
     /// Builder form of [`insert`](Self::insert).
-    pub fn with(mut self, from: &str, to: &str) -> Result<Self, String> {
+    pub fn with(mut self, from: &str, to: &str) -> Result<Self, ImageRefError> {
         self.insert(from, to)?;
         Ok(self)
     }

@@ -9,12 +9,12 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
-use crate::overrides::{ImageOverrides, ImageRef};
+use crate::overrides::ImageRef;
 
-/// Label put on every image, container and network the harness creates.
-pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
-/// Label holding a base image's recipe hash.
-pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
+/// The old path of the image set (it lives in [`crate::imageset`] now).
+pub use crate::imageset::ImageSet;
+/// The labels' old path (their home is [`crate::runtime::engine`]).
+pub use crate::runtime::engine::{LABEL_MANAGED, LABEL_RECIPE};
 
 /// The Debian release and packages of the root filesystem every base image starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,71 +146,10 @@ impl PythonRecipe {
     }
 }
 
-/// The set of base images a run uses, and the recipes to build each when missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageSet {
-    /// A name for reports (`default`, `ocs-0.11.3`, ...).
-    pub name: String,
-    /// Root filesystem recipe.
-    pub os: OsRecipe,
-    /// ocs base image recipe.
-    pub ocs: PythonRecipe,
-    /// crossbar image recipe.
-    pub crossbar: PythonRecipe,
-    /// Extra overrides, in order, applied after the set's own (see [`crate::imageset`]).
-    pub extra: Vec<(String, crate::imageset::OverrideTarget)>,
-}
-
-impl Default for ImageSet {
-    fn default() -> Self {
-        Self {
-            name: "default".into(),
-            os: OS_BOOKWORM,
-            ocs: OCS_0_12_1,
-            crossbar: CROSSBAR_26_10_1,
-            extra: Vec::new(),
-        }
-    }
-}
-
-impl ImageSet {
-    /// Local OS image.
-    pub fn os_image(&self) -> ImageRef {
-        self.os.image()
-    }
-
-    /// Local ocs base image.
-    pub fn ocs_image(&self) -> ImageRef {
-        self.ocs.image(&self.os_image())
-    }
-
-    /// Local crossbar image.
-    pub fn crossbar_image(&self) -> ImageRef {
-        self.crossbar.image(&self.os_image())
-    }
-
-    /// The overrides that make real-world image names point at these local images:
-    /// `simonsobs/ocs:latest` and `simonsobs/ocs:v<version>` to the ocs image,
-    /// `simonsobs/ocs-crossbar:latest` to the crossbar image.
-    pub fn overrides(&self) -> ImageOverrides {
-        let ocs = self.ocs_image().to_string();
-        let crossbar = self.crossbar_image().to_string();
-        let mut o = ImageOverrides::new();
-        for (from, to) in [
-            ("simonsobs/ocs:latest".to_string(), &ocs),
-            (format!("simonsobs/ocs:v{}", self.ocs.version), &ocs),
-            ("simonsobs/ocs-crossbar:latest".to_string(), &crossbar),
-        ] {
-            o.insert(&from, to)
-                .expect("built-in override references are valid");
-        }
-        o
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imageset::ImageSet;
 
     #[test]
     fn tags_are_stable_and_content_addressed() {

@@ -17,20 +17,30 @@ use testcontainers::bollard::query_parameters::{
 use testcontainers::bollard::{body_full, body_try_stream, Docker};
 use tokio::process::Command;
 
+use crate::imageset::ImageSet;
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::recipes::{short_hash, ImageSet, OsRecipe, PythonRecipe, LABEL_MANAGED, LABEL_RECIPE};
+use crate::recipes::{short_hash, OsRecipe, PythonRecipe};
+pub use crate::runtime::engine::image_exists;
+use crate::runtime::engine::{Doing, EngineError, LABEL_MANAGED, LABEL_RECIPE};
+use crate::runtime::notice;
 
 /// What can go wrong while checking or building images.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// The Docker engine did not answer or refused a request.
-    #[error("Docker request failed while {doing}: {source}")]
-    Docker {
-        /// What the harness was doing.
-        doing: String,
-        /// The engine's error.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// An `OCS_HARNESS_*` variable is unreadable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A host tool could not be run.
+    #[error("{step} failed: could not run it")]
+    Spawn {
+        /// The step, e.g. `debootstrap bookworm`.
+        step: String,
+        /// Why.
         #[source]
-        source: testcontainers::bollard::errors::Error,
+        source: std::io::Error,
     },
     /// A host tool failed (debootstrap, pip, tar).
     #[error("{step} failed: {detail}")]
@@ -62,7 +72,7 @@ pub enum ImageError {
     #[error("{0}")]
     Missing(String),
     /// Local file I/O failed.
-    #[error("{doing}: {source}")]
+    #[error("{doing}")]
     Io {
         /// What the harness was doing.
         doing: String,
@@ -93,36 +103,47 @@ pub struct BaseImages {
 /// Where downloaded wheels, rootfs trees and the build lock live:
 /// `$OCS_HARNESS_CACHE`, else `$XDG_CACHE_HOME/ocs-harness`, else `~/.cache/ocs-harness`.
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OCS_HARNESS_CACHE").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("ocs-harness");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    PathBuf::from(home).join(".cache").join("ocs-harness")
+    crate::config::cache_dir_from_env()
 }
 
-/// Whether `image` exists in the engine's image store.
-pub async fn image_exists(docker: &Docker, image: &ImageRef) -> Result<bool, ImageError> {
-    match docker.inspect_image(&image.to_string()).await {
-        Ok(_) => Ok(true),
-        Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }) => Ok(false),
-        Err(source) => Err(ImageError::Docker {
-            doing: format!("inspecting image {image}"),
-            source,
-        }),
+/// Where base images are built and whether apt-get may install debootstrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSettings {
+    /// Downloaded wheels, rootfs trees and the build lock (`$OCS_HARNESS_CACHE`).
+    pub cache_dir: PathBuf,
+    /// Whether debootstrap may be installed with apt-get when missing (as root), unless
+    /// `$OCS_HARNESS_NO_APT` is set.
+    pub apt_allowed: bool,
+}
+
+impl BuildSettings {
+    /// The settings of the environment.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = crate::config::Config::from_env()?;
+        Ok(Self {
+            cache_dir: config.cache_dir,
+            apt_allowed: config.apt_allowed,
+        })
     }
+}
+
+/// Make sure the base images of `set` exist, building what is missing, with the settings of
+/// the environment. `progress` receives one line per step, for the console.
+pub async fn ensure_base_images(
+    docker: &Docker,
+    set: &ImageSet,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<BaseImages, ImageError> {
+    let settings = BuildSettings::from_env()?;
+    ensure_base_images_in(docker, set, &settings, progress).await
 }
 
 /// Make sure the base images of `set` exist, building what is missing. `progress` receives
 /// one line per step, for the console.
-pub async fn ensure_base_images(
+pub async fn ensure_base_images_in(
     docker: &Docker,
     set: &ImageSet,
+    settings: &BuildSettings,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<BaseImages, ImageError> {
     let started = Instant::now();
@@ -140,8 +161,8 @@ pub async fn ensure_base_images(
         });
     }
 
-    let cache = cache_dir();
-    std::fs::create_dir_all(&cache).map_err(io_err(format!("creating {}", cache.display())))?;
+    let cache = settings.cache_dir.as_path();
+    std::fs::create_dir_all(cache).map_err(io_err(format!("creating {}", cache.display())))?;
     let _lock = lock_file(&cache.join("images.lock")).await?;
 
     // Another process may have built them while this one waited for the lock.
@@ -151,7 +172,7 @@ pub async fn ensure_base_images(
             "building {os} (debootstrap {} {}, takes about a minute)",
             set.os.suite, set.os.variant
         ));
-        build_os_image(docker, &set.os, &os, &cache).await?;
+        build_os_image(docker, &set.os, &os, cache, settings.apt_allowed).await?;
         built.push((os.to_string(), t.elapsed()));
     }
     for (recipe, image) in [(&set.ocs, &ocs), (&set.crossbar, &crossbar)] {
@@ -160,7 +181,7 @@ pub async fn ensure_base_images(
         }
         let t = Instant::now();
         progress(&format!("building {image} from pinned wheels"));
-        build_python_image(docker, recipe, &os, image, &cache).await?;
+        build_python_image(docker, recipe, &os, image, cache).await?;
         built.push((image.to_string(), t.elapsed()));
     }
     Ok(BaseImages {
@@ -194,9 +215,9 @@ async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
 
 /// Run a host command, failing with its last output lines.
 async fn run_tool(step: &str, cmd: &mut Command) -> Result<(), ImageError> {
-    let out = cmd.output().await.map_err(|e| ImageError::Tool {
+    let out = cmd.output().await.map_err(|source| ImageError::Spawn {
         step: step.to_string(),
-        detail: format!("could not run it: {e}"),
+        source,
     })?;
     if out.status.success() {
         return Ok(());
@@ -234,13 +255,12 @@ fn is_root() -> bool {
 }
 
 /// debootstrap, installing it with apt-get first when it is missing and we are root
-/// (set `OCS_HARNESS_NO_APT=1` to forbid that).
-async fn debootstrap_path() -> Result<PathBuf, ImageError> {
+/// (`apt_allowed` false, from `OCS_HARNESS_NO_APT=1`, forbids that).
+async fn debootstrap_path(apt_allowed: bool) -> Result<PathBuf, ImageError> {
     if let Some(p) = which("debootstrap") {
         return Ok(p);
     }
-    let allowed = std::env::var_os("OCS_HARNESS_NO_APT").is_none_or(|v| v.is_empty());
-    if !(is_root() && allowed && which("apt-get").is_some()) {
+    if !(is_root() && apt_allowed && which("apt-get").is_some()) {
         return Err(ImageError::Tool {
             step: "finding debootstrap".into(),
             detail: "debootstrap is needed once, to build the base root filesystem with no image \
@@ -248,7 +268,7 @@ async fn debootstrap_path() -> Result<PathBuf, ImageError> {
                 .into(),
         });
     }
-    eprintln!("ocs-harness: debootstrap is missing; installing it with apt-get (needed once)");
+    notice::info("debootstrap is missing; installing it with apt-get (needed once)");
     run_tool(
         "apt-get update",
         Command::new("apt-get").args(["update", "-qq"]),
@@ -272,6 +292,7 @@ async fn build_os_image(
     recipe: &OsRecipe,
     image: &ImageRef,
     cache: &Path,
+    apt_allowed: bool,
 ) -> Result<(), ImageError> {
     if !is_root() {
         return Err(ImageError::Tool {
@@ -283,7 +304,7 @@ async fn build_os_image(
             ),
         });
     }
-    let debootstrap = debootstrap_path().await?;
+    let debootstrap = debootstrap_path(apt_allowed).await?;
     let work = cache.join(format!("rootfs-{}", recipe.hash()));
     if work.exists() {
         tokio::fs::remove_dir_all(&work)
@@ -348,10 +369,7 @@ async fn import_rootfs(
         .build();
     let mut import = docker.create_image(Some(options), Some(body_try_stream(stream)), None);
     while let Some(item) = import.next().await {
-        item.map_err(|source| ImageError::Docker {
-            doing: format!("importing the rootfs as {image}"),
-            source,
-        })?;
+        item.doing(format!("importing the rootfs as {image}"))?;
     }
     let out = child
         .wait_with_output()
@@ -523,19 +541,15 @@ async fn run_build(
                     });
                 }
             }
-            Err(e) => {
-                let message = match &e {
-                    testcontainers::bollard::errors::Error::DockerStreamError { error } => {
-                        error.clone()
-                    }
-                    other => other.to_string(),
-                };
+            // The build's own failure (a step's exit code), shown with its log.
+            Err(testcontainers::bollard::errors::Error::DockerStreamError { error }) => {
                 return Err(ImageError::Build {
                     image: image.to_string(),
-                    message,
+                    message: error,
                     log: last_lines(log, 40),
                 });
             }
+            Err(e) => return Err(e).doing(format!("building image {image}"))?,
         }
     }
     Ok(())
@@ -568,79 +582,15 @@ pub async fn build_agent_image(
         path: context.to_path_buf(),
         problem,
     };
-    if !context.is_dir() {
-        return Err(ctx_err(
-            "does not exist or is not a directory; point `build` at the directory that holds \
-             the agent's Dockerfile"
-                .into(),
-        ));
-    }
     let dockerfile_name = dockerfile.unwrap_or("Dockerfile");
-    let dockerfile_path = context.join(dockerfile_name);
-    let original = std::fs::read_to_string(&dockerfile_path).map_err(|e| {
-        ctx_err(format!(
-            "cannot read {dockerfile_name} ({e}); every agent build context needs a Dockerfile"
-        ))
-    })?;
+    let original = read_dockerfile(context, dockerfile_name)?;
     let (rewritten, rewrites) = overrides.rewrite_dockerfile(&original);
-
-    // Base images must be local: no registry can be reached.
-    for (line_no, line) in rewritten.lines().enumerate() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words
-            .first()
-            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
-        {
-            if let Some(img) = words.iter().skip(1).find(|w| !w.starts_with("--")) {
-                if img.contains('$') || img.eq_ignore_ascii_case("scratch") {
-                    continue;
-                }
-                let is_stage = rewritten.lines().take(line_no).any(|l| {
-                    let w: Vec<&str> = l.split_whitespace().collect();
-                    w.len() >= 4
-                        && w[w.len() - 2].eq_ignore_ascii_case("AS")
-                        && w[w.len() - 1].eq_ignore_ascii_case(img)
-                });
-                if is_stage {
-                    continue;
-                }
-                let r = ImageRef::parse(img)
-                    .map_err(|e| ctx_err(format!("{dockerfile_name}:{}: {e}", line_no + 1)))?;
-                if !image_exists(docker, &r).await? {
-                    return Err(ImageError::Missing(format!(
-                        "{}:{}: base image {r} is not present locally and no image registry \
-                         can be reached. Build or import it, or add an image override mapping \
-                         {r} to a local image.",
-                        dockerfile_path.display(),
-                        line_no + 1
-                    )));
-                }
-            }
-        }
-    }
+    let path = context.join(dockerfile_name);
+    check_base_images(docker, &rewritten, (&path, dockerfile_name), &ctx_err).await?;
 
     let files = collect_context(context).map_err(|e| ctx_err(format!("cannot read it: {e}")))?;
-    let mut hash_parts: Vec<Vec<u8>> = vec![rewritten.clone().into_bytes()];
-    let mut args: Vec<_> = build_args.iter().collect();
-    args.sort();
-    for (k, v) in args {
-        hash_parts.push(format!("{k}={v}").into_bytes());
-    }
-    for (rel, path) in &files {
-        hash_parts.push(rel.clone().into_bytes());
-        hash_parts.push(std::fs::read(path).map_err(|e| ctx_err(format!("reading {rel}: {e}")))?);
-    }
-    let hash = short_hash(hash_parts.iter().map(|p| p.as_slice()));
-    let name = context
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
-        .unwrap_or_else(|| "agent".into());
-    let name = crate::plan::docker_name_part(&name);
-    let image = ImageRef {
-        repository: format!("ocs-harness/agent-{name}"),
-        tag: hash.clone(),
-    };
+    let hash = context_hash(&rewritten, build_args, &files).map_err(ctx_err)?;
+    let image = agent_image_ref(context, &hash);
     if image_exists(docker, &image).await? {
         return Ok(AgentImage {
             image,
@@ -648,23 +598,8 @@ pub async fn build_agent_image(
             built: false,
         });
     }
-
-    let mut ctx = tar::Builder::new(Vec::new());
-    let pack = (|| -> std::io::Result<Vec<u8>> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(rewritten.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        ctx.append_data(&mut header, "Dockerfile", rewritten.as_bytes())?;
-        for (rel, path) in &files {
-            if rel == dockerfile_name {
-                continue;
-            }
-            ctx.append_path_with_name(path, rel)?;
-        }
-        ctx.into_inner()
-    })()
-    .map_err(|e| ctx_err(format!("cannot pack it: {e}")))?;
+    let pack = pack_context(&rewritten, dockerfile_name, &files)
+        .map_err(|e| ctx_err(format!("cannot pack it: {e}")))?;
     let labels = HashMap::from([
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_RECIPE.to_string(), hash),
@@ -675,6 +610,131 @@ pub async fn build_agent_image(
         rewrites,
         built: true,
     })
+}
+
+/// The Dockerfile of a build context.
+fn read_dockerfile(context: &Path, name: &str) -> Result<String, ImageError> {
+    let ctx_err = |problem: String| ImageError::Context {
+        path: context.to_path_buf(),
+        problem,
+    };
+    if !context.is_dir() {
+        return Err(ctx_err(
+            "does not exist or is not a directory; point `build` at the directory that holds \
+             the agent's Dockerfile"
+                .into(),
+        ));
+    }
+    std::fs::read_to_string(context.join(name)).map_err(|e| {
+        ctx_err(format!(
+            "cannot read {name} ({e}); every agent build context needs a Dockerfile"
+        ))
+    })
+}
+
+/// The images a Dockerfile's `FROM` lines name, by line number (1-based): not stages, not
+/// `scratch`, not built from `ARG`s.
+fn base_images(dockerfile: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    for (line_no, line) in dockerfile.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if !words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            continue;
+        }
+        let Some(img) = words.iter().skip(1).find(|w| !w.starts_with("--")) else {
+            continue;
+        };
+        if img.contains('$') || img.eq_ignore_ascii_case("scratch") {
+            continue;
+        }
+        let is_stage = dockerfile.lines().take(line_no).any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() >= 4
+                && w[w.len() - 2].eq_ignore_ascii_case("AS")
+                && w[w.len() - 1].eq_ignore_ascii_case(img)
+        });
+        if !is_stage {
+            out.push((line_no + 1, *img));
+        }
+    }
+    out
+}
+
+/// Base images must be local: no registry can be reached.
+async fn check_base_images(
+    docker: &Docker,
+    dockerfile: &str,
+    (path, name): (&Path, &str),
+    ctx_err: &impl Fn(String) -> ImageError,
+) -> Result<(), ImageError> {
+    for (line, img) in base_images(dockerfile) {
+        let r = ImageRef::parse(img).map_err(|e| ctx_err(format!("{name}:{line}: {e}")))?;
+        if !image_exists(docker, &r).await? {
+            return Err(ImageError::Missing(format!(
+                "{}:{line}: base image {r} is not present locally and no image registry \
+                 can be reached. Build or import it, or add an image override mapping \
+                 {r} to a local image.",
+                path.display(),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The content hash of a build: the rewritten Dockerfile, the build arguments, and every
+/// file of the context with its path.
+fn context_hash(
+    dockerfile: &str,
+    build_args: &HashMap<String, String>,
+    files: &[(String, PathBuf)],
+) -> Result<String, String> {
+    let mut hash_parts: Vec<Vec<u8>> = vec![dockerfile.as_bytes().to_vec()];
+    let mut args: Vec<_> = build_args.iter().collect();
+    args.sort();
+    for (k, v) in args {
+        hash_parts.push(format!("{k}={v}").into_bytes());
+    }
+    for (rel, path) in files {
+        hash_parts.push(rel.clone().into_bytes());
+        hash_parts.push(std::fs::read(path).map_err(|e| format!("reading {rel}: {e}"))?);
+    }
+    Ok(short_hash(hash_parts.iter().map(|p| p.as_slice())))
+}
+
+/// `ocs-harness/agent-<context directory name>:<hash>`.
+fn agent_image_ref(context: &Path, hash: &str) -> ImageRef {
+    let name = context
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .unwrap_or_else(|| "agent".into());
+    ImageRef {
+        repository: format!("ocs-harness/agent-{}", crate::plan::docker_name_part(&name)),
+        tag: hash.to_string(),
+    }
+}
+
+/// The build context as a tar: the rewritten Dockerfile and every other file.
+fn pack_context(
+    dockerfile: &str,
+    dockerfile_name: &str,
+    files: &[(String, PathBuf)],
+) -> std::io::Result<Vec<u8>> {
+    let mut ctx = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    ctx.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+    for (rel, path) in files {
+        if rel != dockerfile_name {
+            ctx.append_path_with_name(path, rel)?;
+        }
+    }
+    ctx.into_inner()
 }
 
 /// Every regular file under `dir`, as `(relative path, absolute path)`, sorted, skipping
@@ -718,4 +778,41 @@ fn collect_context(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_images_skip_stages_scratch_and_args() {
+        let df = "ARG BASE=x\nFROM --platform=linux/amd64 simonsobs/ocs:latest AS build\n\
+                  RUN make\nFROM build\nFROM scratch\nFROM $BASE\nfrom other/img:1 as final\n";
+        assert_eq!(
+            base_images(df),
+            vec![(2, "simonsobs/ocs:latest"), (7, "other/img:1")]
+        );
+    }
+
+    #[test]
+    fn context_hash_covers_dockerfile_args_and_files() {
+        let dir = std::env::temp_dir().join(format!("ocsh-ctx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agent.py");
+        std::fs::write(&file, "print(1)\n").unwrap();
+        let files = vec![("agent.py".to_string(), file.clone())];
+        let none = HashMap::new();
+        let a = context_hash("FROM x\n", &none, &files).unwrap();
+        assert_eq!(a, context_hash("FROM x\n", &none, &files).unwrap());
+        assert_ne!(a, context_hash("FROM y\n", &none, &files).unwrap());
+        let args = HashMap::from([("K".to_string(), "v".to_string())]);
+        assert_ne!(a, context_hash("FROM x\n", &args, &files).unwrap());
+        std::fs::write(&file, "print(2)\n").unwrap();
+        assert_ne!(a, context_hash("FROM x\n", &none, &files).unwrap());
+        assert_eq!(agent_image_ref(&dir, &a).tag, a);
+        assert!(agent_image_ref(&dir, &a)
+            .repository
+            .starts_with("ocs-harness/agent-ocsh-ctx-"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

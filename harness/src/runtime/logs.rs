@@ -194,6 +194,22 @@ impl LogStore {
         }
     }
 
+    /// Write the lines to `<run_dir>/logs/<container>.log`; the directory written.
+    pub fn save(&self, run_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        let dir = run_dir.join("logs");
+        std::fs::create_dir_all(&dir)?;
+        let mut files: std::collections::BTreeMap<String, String> = Default::default();
+        for line in self.lines() {
+            let f = files.entry(line.container.clone()).or_default();
+            f.push_str(&line.text);
+            f.push('\n');
+        }
+        for (container, text) in files {
+            std::fs::write(dir.join(format!("{container}.log")), text)?;
+        }
+        Ok(dir)
+    }
+
     /// Wait until a line of `container` (at position `since` or later) contains `needle`.
     pub async fn wait_for(
         &self,

@@ -1,19 +1,19 @@
-//! Cleanup that cannot be skipped: the runs of this process are removed on SIGINT/SIGTERM
-//! (logs saved first), and whatever a killed harness left behind is found by label and
-//! removed by the next run or by `ocs-harness clean`. Failed stacks kept on purpose
-//! (`--keep-on-failure`) carry a marker and are removed once older than a maximum age.
+//! Stale runs: whatever a killed harness left behind is found by label and removed by the
+//! next run or by `ocs-harness clean`. Failed stacks kept on purpose (`--keep-on-failure`)
+//! carry a marker and are removed once older than a maximum age. (The runs of a live process
+//! are removed on SIGINT/SIGTERM by the watchdog.)
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use testcontainers::bollard::Docker;
 
-use crate::plan::{LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_PID, LABEL_RUN, LABEL_SCENARIO};
-use crate::recipes::LABEL_MANAGED;
-use crate::runtime::logs::LogStore;
-use crate::runtime::stack::{remove_run, StackError};
+use crate::clock::unix_now_secs;
+use crate::config::{ConfigError, KEEP_MAX_AGE};
+use crate::runtime::engine::{
+    list_labelled, remove_run, EngineError, LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_MANAGED,
+    LABEL_PID, LABEL_RUN, LABEL_SCENARIO,
+};
 
 /// This machine's host name (labels runs so that pids are only compared on the same host).
 pub fn host_name() -> String {
@@ -23,33 +23,21 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// How long a kept stack may stay before a later run removes it:
+/// `$OCS_HARNESS_KEEP_MAX_AGE` (default one hour).
+pub fn kept_max_age() -> Result<Duration, ConfigError> {
+    crate::config::Config::from_env().map(|c| c.keep_max_age)
 }
 
-/// How long a kept stack may stay before a later run removes it:
-/// `$OCS_HARNESS_KEEP_MAX_AGE` in seconds (or with an `s`/`m`/`h` suffix), default one hour.
-pub fn kept_max_age() -> Duration {
-    let parse = |v: &str| -> Option<Duration> {
-        let v = v.trim();
-        let (num, mult) = match v.chars().last()? {
-            's' => (&v[..v.len() - 1], 1),
-            'm' => (&v[..v.len() - 1], 60),
-            'h' => (&v[..v.len() - 1], 3600),
-            _ => (v, 1),
-        };
-        num.trim()
-            .parse::<u64>()
-            .ok()
-            .map(|n| Duration::from_secs(n * mult))
-    };
-    std::env::var("OCS_HARNESS_KEEP_MAX_AGE")
-        .ok()
-        .and_then(|v| parse(&v))
-        .unwrap_or(Duration::from_secs(3600))
+/// Why a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The environment is unreadable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// What is known of one run from its resources' labels.
@@ -82,8 +70,14 @@ fn owner_alive(info: &RunInfo, here: &str) -> bool {
     }
 }
 
-/// Remove the runs `mode` selects. Returns one line per removed run.
-pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, StackError> {
+/// Remove the runs `mode` selects, kept stacks older than `$OCS_HARNESS_KEEP_MAX_AGE`.
+/// Returns one line per removed run.
+pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, SweepError> {
+    Ok(sweep_older_than(docker, mode, kept_max_age()?).await?)
+}
+
+/// Every run labelled as managed, with what its labels say.
+async fn find_runs(docker: &Docker) -> Result<BTreeMap<String, RunInfo>, EngineError> {
     let mut runs: BTreeMap<String, RunInfo> = BTreeMap::new();
     let mut note = |labels: &HashMap<String, String>| {
         let Some(run) = labels.get(LABEL_RUN) else {
@@ -106,38 +100,52 @@ pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, StackErr
             info.kept_at = Some(k);
         }
     };
-    let (containers, networks) =
-        crate::runtime::stack::list_labelled(docker, &format!("{LABEL_MANAGED}=true")).await?;
-    for c in &containers {
-        if let Some(l) = &c.labels {
-            note(l);
-        }
-    }
-    for n in &networks {
-        if let Some(l) = &n.labels {
-            note(l);
-        }
-    }
+    let (containers, networks) = list_labelled(docker, &format!("{LABEL_MANAGED}=true")).await?;
+    let labels = containers.iter().filter_map(|c| c.labels.as_ref());
+    labels
+        .chain(networks.iter().filter_map(|n| n.labels.as_ref()))
+        .for_each(&mut note);
+    Ok(runs)
+}
 
+/// Why `mode` removes a run, or `None` when it stays.
+fn stale_because(
+    info: &RunInfo,
+    mode: Sweep,
+    max_age: u64,
+    now: u64,
+    here: &str,
+) -> Option<String> {
+    Some(match (info.kept_at, mode) {
+        (Some(_), Sweep::AllButLive) => "kept after a failure".to_string(),
+        (Some(at), Sweep::Stale) if now.saturating_sub(at) > max_age => format!(
+            "kept after a failure {} min ago, older than the {} min limit \
+                 ({KEEP_MAX_AGE})",
+            now.saturating_sub(at) / 60,
+            max_age / 60
+        ),
+        (Some(_), Sweep::Stale) => return None,
+        (None, _) if owner_alive(info, here) => return None,
+        (None, _) => format!(
+            "its harness process {} is gone",
+            info.pid.map_or("?".into(), |p| p.to_string())
+        ),
+    })
+}
+
+/// Remove the runs `mode` selects, kept stacks older than `max_age`. Returns one line per
+/// removed run.
+pub async fn sweep_older_than(
+    docker: &Docker,
+    mode: Sweep,
+    max_age: Duration,
+) -> Result<Vec<String>, EngineError> {
     let here = host_name();
-    let now = unix_now();
-    let max_age = kept_max_age().as_secs();
+    let now = unix_now_secs();
     let mut report = Vec::new();
-    for (run, info) in runs {
-        let why = match (info.kept_at, mode) {
-            (Some(_), Sweep::AllButLive) => "kept after a failure".to_string(),
-            (Some(at), Sweep::Stale) if now.saturating_sub(at) > max_age => format!(
-                "kept after a failure {} min ago, older than the {} min limit \
-                 (OCS_HARNESS_KEEP_MAX_AGE)",
-                now.saturating_sub(at) / 60,
-                max_age / 60
-            ),
-            (Some(_), Sweep::Stale) => continue,
-            (None, _) if owner_alive(&info, &here) => continue,
-            (None, _) => format!(
-                "its harness process {} is gone",
-                info.pid.map_or("?".into(), |p| p.to_string())
-            ),
+    for (run, info) in find_runs(docker).await? {
+        let Some(why) = stale_because(&info, mode, max_age.as_secs(), now, &here) else {
+            continue;
         };
         let removed = remove_run(docker, &run).await?;
         if !removed.is_empty() {
@@ -155,107 +163,59 @@ pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, StackErr
     Ok(report)
 }
 
-static SHUTTING_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// When a signal is being handled, the handler removes the runs and exits the process; a
-/// teardown racing with it waits here instead of removing the same containers.
-pub async fn wait_if_shutting_down() {
-    if SHUTTING_DOWN.load(std::sync::atomic::Ordering::SeqCst) {
-        std::future::pending::<()>().await;
+    fn run(pid: Option<u32>, host: &str, kept_at: Option<u64>) -> RunInfo {
+        RunInfo {
+            scenario: "s".into(),
+            pid,
+            host: host.into(),
+            created: 0,
+            kept_at,
+        }
     }
-}
 
-struct ActiveRun {
-    logs: LogStore,
-    run_dir: PathBuf,
-}
+    #[test]
+    fn which_runs_are_stale() {
+        let here = "this-host";
+        let (max_age, now) = (3600, 10_000);
+        let mine = run(Some(std::process::id()), here, None);
+        assert_eq!(stale_because(&mine, Sweep::Stale, max_age, now, here), None);
+        assert_eq!(
+            stale_because(&mine, Sweep::AllButLive, max_age, now, here),
+            None
+        );
+        // A pid that cannot exist on this host.
+        let gone = run(Some(u32::MAX), here, None);
+        assert_eq!(
+            stale_because(&gone, Sweep::Stale, max_age, now, here).as_deref(),
+            Some("its harness process 4294967295 is gone")
+        );
+        // Another machine's run on a shared engine is assumed alive.
+        let elsewhere = run(Some(u32::MAX), "other-host", None);
+        assert_eq!(
+            stale_because(&elsewhere, Sweep::Stale, max_age, now, here),
+            None
+        );
 
-fn active() -> &'static Mutex<BTreeMap<String, ActiveRun>> {
-    static ACTIVE: OnceLock<Mutex<BTreeMap<String, ActiveRun>>> = OnceLock::new();
-    ACTIVE.get_or_init(Default::default)
-}
-
-/// Note a run as live in this process, so SIGINT/SIGTERM removes it (installing the handler
-/// on first use).
-pub fn register(run_id: &str, logs: &LogStore, run_dir: &std::path::Path) {
-    install_signal_handler();
-    active().lock().expect("active runs").insert(
-        run_id.to_string(),
-        ActiveRun {
-            logs: logs.clone(),
-            run_dir: run_dir.to_path_buf(),
-        },
-    );
-}
-
-/// The run is gone (torn down or kept on purpose).
-pub fn unregister(run_id: &str) {
-    active().lock().expect("active runs").remove(run_id);
-}
-
-/// Write a run's log lines to `<run_dir>/logs/<container>.log`.
-pub fn save_logs(logs: &LogStore, run_dir: &std::path::Path) -> std::io::Result<PathBuf> {
-    let dir = run_dir.join("logs");
-    std::fs::create_dir_all(&dir)?;
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
-    for line in logs.lines() {
-        let f = files.entry(line.container.clone()).or_default();
-        f.push_str(&line.text);
-        f.push('\n');
+        let kept_recently = run(Some(u32::MAX), here, Some(now - 60));
+        assert_eq!(
+            stale_because(&kept_recently, Sweep::Stale, max_age, now, here),
+            None
+        );
+        assert_eq!(
+            stale_because(&kept_recently, Sweep::AllButLive, max_age, now, here).as_deref(),
+            Some("kept after a failure")
+        );
+        let kept_long_ago = run(Some(u32::MAX), here, Some(now - 7200));
+        assert_eq!(
+            stale_because(&kept_long_ago, Sweep::Stale, max_age, now, here).as_deref(),
+            Some(
+                "kept after a failure 120 min ago, older than the 60 min limit \
+                 (OCS_HARNESS_KEEP_MAX_AGE)"
+            )
+        );
     }
-    for (role, text) in files {
-        std::fs::write(dir.join(format!("{role}.log")), text)?;
-    }
-    Ok(dir)
-}
-
-fn install_signal_handler() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-            eprintln!("ocs-harness: cannot install the SIGINT/SIGTERM handler; an interrupted run may leave containers (ocs-harness clean removes them)");
-            return;
-        };
-        std::thread::Builder::new()
-            .name("ocs-harness-signals".into())
-            .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::SeqCst);
-                    let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-                    let runs: Vec<(String, ActiveRun)> =
-                        std::mem::take(&mut *active().lock().expect("active runs"))
-                            .into_iter()
-                            .collect();
-                    eprintln!(
-                        "ocs-harness: caught {name}; saving logs and removing {} run(s)",
-                        runs.len()
-                    );
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
-                    if let Ok(rt) = rt {
-                        rt.block_on(async {
-                            let docker = Docker::connect_with_defaults();
-                            for (run_id, run) in &runs {
-                                if let Ok(dir) = save_logs(&run.logs, &run.run_dir) {
-                                    eprintln!("ocs-harness: logs of run {run_id} in {}", dir.display());
-                                }
-                                if let Ok(docker) = &docker {
-                                    match remove_run(docker, run_id).await {
-                                        Ok(removed) => eprintln!(
-                                            "ocs-harness: removed {}",
-                                            removed.join(", ")
-                                        ),
-                                        Err(e) => eprintln!("ocs-harness: {e}"),
-                                    }
-                                }
-                            }
-                        });
-                    }
-                    std::process::exit(128 + sig);
-                }
-            })
-            .ok();
-    });
 }

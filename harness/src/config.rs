@@ -1,0 +1,330 @@
+//! The harness's settings from the environment: every `OCS_HARNESS_*` variable, read in one
+//! place ([`Config::from_env`]) with one rule.
+//!
+//! - An unset or empty variable means its default.
+//! - Yes/no variables accept `1`, `true`, `yes`, `on` and `0`, `false`, `no`, `off` (any case);
+//!   anything else is an error naming the variable and the accepted values.
+//! - Durations are a number of seconds (`3600`) or a `humantime` duration (`90s`, `30m`,
+//!   `1h 30m`); anything else is an error, never a silent default.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `OCS_HARNESS_IMAGES` | image set file used instead of the default images | none |
+//! | `OCS_HARNESS_KEEP_ON_FAILURE` | leave a failed run's stack running | no |
+//! | `OCS_HARNESS_HOLD_AGENTS` | start agents paused while crossbar boots | yes |
+//! | `OCS_HARNESS_RUNS_DIR` | where runs keep their files | `<target>/ocs-harness/runs` |
+//! | `OCS_HARNESS_KEEP_MAX_AGE` | age after which a kept stack is removed | `1h` |
+//! | `OCS_HARNESS_CACHE` | wheels, rootfs trees, the build lock | `$XDG_CACHE_HOME/ocs-harness` |
+//! | `OCS_HARNESS_NO_APT` | never install debootstrap with apt-get | no |
+//! | `OCS_HARNESS_JUNIT_DIR` | write a JUnit file per scenario there | none |
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Image set file used instead of the default images.
+pub const IMAGES: &str = "OCS_HARNESS_IMAGES";
+/// Leave a failed run's stack running for inspection.
+pub const KEEP_ON_FAILURE: &str = "OCS_HARNESS_KEEP_ON_FAILURE";
+/// Start the agents paused while crossbar boots.
+pub const HOLD_AGENTS: &str = "OCS_HARNESS_HOLD_AGENTS";
+/// Where runs keep their files.
+pub const RUNS_DIR: &str = "OCS_HARNESS_RUNS_DIR";
+/// How long a kept stack may stay before a later run removes it.
+pub const KEEP_MAX_AGE: &str = "OCS_HARNESS_KEEP_MAX_AGE";
+/// Where downloaded wheels, rootfs trees and the build lock live.
+pub const CACHE: &str = "OCS_HARNESS_CACHE";
+/// Forbid installing debootstrap with apt-get.
+pub const NO_APT: &str = "OCS_HARNESS_NO_APT";
+/// Where a JUnit file per scenario is written.
+pub const JUNIT_DIR: &str = "OCS_HARNESS_JUNIT_DIR";
+
+/// The accepted yes/no spellings, for messages.
+const BOOL_WORDS: &str = "1, true, yes or on to turn it on; 0, false, no or off to turn it off";
+
+/// A variable the harness cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A yes/no variable with another value.
+    #[error("{var}={value:?} is not a yes/no value: use {BOOL_WORDS}")]
+    Bool {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A duration variable that is not a duration.
+    #[error(
+        "{var}={value:?} is not a duration ({problem}): write seconds (3600) or a duration \
+         such as 90s, 30m or 1h 30m"
+    )]
+    Duration {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What the duration parser said.
+        problem: String,
+    },
+    /// A variable whose value is not UTF-8 where text is needed.
+    #[error("{var} is not valid UTF-8")]
+    NotUnicode {
+        /// The variable.
+        var: &'static str,
+    },
+}
+
+/// Every setting the harness takes from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `OCS_HARNESS_IMAGES`.
+    pub images_file: Option<PathBuf>,
+    /// `OCS_HARNESS_KEEP_ON_FAILURE`.
+    pub keep_on_failure: bool,
+    /// `OCS_HARNESS_HOLD_AGENTS`.
+    pub hold_agents: bool,
+    /// `OCS_HARNESS_RUNS_DIR`, else `<cargo target dir>/ocs-harness/runs` (see
+    /// [`Config::from_env`]).
+    pub runs_dir: PathBuf,
+    /// `OCS_HARNESS_KEEP_MAX_AGE`.
+    pub keep_max_age: Duration,
+    /// `OCS_HARNESS_CACHE`, else `$XDG_CACHE_HOME/ocs-harness`, else `~/.cache/ocs-harness`.
+    pub cache_dir: PathBuf,
+    /// Not `OCS_HARNESS_NO_APT`: debootstrap may be installed with apt-get (as root).
+    pub apt_allowed: bool,
+    /// `OCS_HARNESS_JUNIT_DIR`.
+    pub junit_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// The settings with nothing set, the environment unread.
+    fn default() -> Self {
+        Self {
+            images_file: None,
+            keep_on_failure: false,
+            hold_agents: true,
+            runs_dir: PathBuf::from("target").join("ocs-harness").join("runs"),
+            keep_max_age: Duration::from_secs(3600),
+            cache_dir: PathBuf::from(".cache").join("ocs-harness"),
+            apt_allowed: true,
+            junit_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// Read every setting from the process environment. The runs directory's default is
+    /// `target` (or `$CARGO_TARGET_DIR`) next to the nearest `Cargo.lock` above the working
+    /// directory.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let cwd = std::env::current_dir().ok();
+        Self::from_lookup(|name| std::env::var_os(name), cwd)
+    }
+
+    /// Read every setting through `lookup` (a variable's value, `None` when unset), with
+    /// `cwd` as the working directory for the runs directory's default.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<OsString>,
+        cwd: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let defaults = Self::default();
+        Ok(Self {
+            images_file: var(IMAGES).map(PathBuf::from),
+            keep_on_failure: flag(KEEP_ON_FAILURE, var(KEEP_ON_FAILURE))?
+                .unwrap_or(defaults.keep_on_failure),
+            hold_agents: flag(HOLD_AGENTS, var(HOLD_AGENTS))?.unwrap_or(defaults.hold_agents),
+            runs_dir: match var(RUNS_DIR) {
+                Some(d) => d.into(),
+                None => runs_dir_below(var("CARGO_TARGET_DIR").map(PathBuf::from), cwd),
+            },
+            keep_max_age: duration(KEEP_MAX_AGE, var(KEEP_MAX_AGE))?
+                .unwrap_or(defaults.keep_max_age),
+            cache_dir: cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME")),
+            apt_allowed: !flag(NO_APT, var(NO_APT))?.unwrap_or(false),
+            junit_dir: var(JUNIT_DIR).map(PathBuf::from),
+        })
+    }
+}
+
+/// The cache directory from the environment alone (no yes/no or duration variable is read, so
+/// this cannot fail).
+pub fn cache_dir_from_env() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME"))
+}
+
+/// The runs directory from the environment alone (cannot fail, see [`cache_dir_from_env`]).
+pub fn runs_dir_from_env() -> PathBuf {
+    match std::env::var_os(RUNS_DIR).filter(|v| !v.is_empty()) {
+        Some(d) => d.into(),
+        None => runs_dir_below(
+            std::env::var_os("CARGO_TARGET_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            std::env::current_dir().ok(),
+        ),
+    }
+}
+
+fn cache_dir_of(own: Option<OsString>, xdg: Option<OsString>, home: Option<OsString>) -> PathBuf {
+    if let Some(dir) = own {
+        return dir.into();
+    }
+    if let Some(dir) = xdg {
+        return PathBuf::from(dir).join("ocs-harness");
+    }
+    PathBuf::from(home.unwrap_or_else(|| "/tmp".into()))
+        .join(".cache")
+        .join("ocs-harness")
+}
+
+fn runs_dir_below(target: Option<PathBuf>, cwd: Option<PathBuf>) -> PathBuf {
+    let target = target
+        .or_else(|| {
+            cwd?.ancestors()
+                .find(|d| d.join("Cargo.lock").is_file())
+                .map(|d| d.join("target"))
+        })
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("ocs-harness").join("runs")
+}
+
+fn text(var: &'static str, value: OsString) -> Result<String, ConfigError> {
+    value
+        .into_string()
+        .map_err(|_| ConfigError::NotUnicode { var })
+}
+
+/// A yes/no variable: `None` when unset.
+fn flag(var: &'static str, value: Option<OsString>) -> Result<Option<bool>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = text(var, value)?;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(ConfigError::Bool { var, value }),
+    }
+}
+
+/// A duration variable: `None` when unset.
+fn duration(var: &'static str, value: Option<OsString>) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = text(var, value)?;
+    let trimmed = value.trim();
+    if let Ok(secs) = trimmed.parse::<u64>() {
+        return Ok(Some(Duration::from_secs(secs)));
+    }
+    humantime::parse_duration(trimmed)
+        .map(Some)
+        .map_err(|e| ConfigError::Duration {
+            var,
+            problem: e.to_string(),
+            value,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Config::from_lookup(
+            move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            None,
+        )
+    }
+
+    #[test]
+    fn nothing_set_gives_the_defaults() {
+        let c = read(&[("HOME", "/home/u")]).unwrap();
+        assert!(!c.keep_on_failure);
+        assert!(c.hold_agents);
+        assert!(c.apt_allowed);
+        assert_eq!(c.keep_max_age, Duration::from_secs(3600));
+        assert_eq!(c.images_file, None);
+        assert_eq!(c.junit_dir, None);
+        assert_eq!(c.cache_dir, PathBuf::from("/home/u/.cache/ocs-harness"));
+        assert_eq!(c.runs_dir, PathBuf::from("target/ocs-harness/runs"));
+    }
+
+    #[test]
+    fn one_yes_no_rule_for_every_flag() {
+        for (value, on) in [
+            ("1", true),
+            ("true", true),
+            ("YES", true),
+            (" on ", true),
+            ("0", false),
+            ("False", false),
+            ("no", false),
+            ("off", false),
+        ] {
+            let c = read(&[
+                (KEEP_ON_FAILURE, value),
+                (HOLD_AGENTS, value),
+                (NO_APT, value),
+            ])
+            .unwrap();
+            assert_eq!(c.keep_on_failure, on, "{value}");
+            assert_eq!(c.hold_agents, on, "{value}");
+            assert_eq!(c.apt_allowed, !on, "{value}");
+        }
+        // Empty means unset.
+        let c = read(&[(HOLD_AGENTS, ""), (NO_APT, "")]).unwrap();
+        assert!(c.hold_agents && c.apt_allowed);
+    }
+
+    #[test]
+    fn no_apt_0_allows_apt() {
+        assert!(read(&[(NO_APT, "0")]).unwrap().apt_allowed);
+        assert!(!read(&[(NO_APT, "1")]).unwrap().apt_allowed);
+    }
+
+    #[test]
+    fn other_values_are_errors_naming_the_variable() {
+        let e = read(&[(HOLD_AGENTS, "maybe")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "OCS_HARNESS_HOLD_AGENTS=\"maybe\" is not a yes/no value: use 1, true, yes or on \
+             to turn it on; 0, false, no or off to turn it off"
+        );
+    }
+
+    #[test]
+    fn durations_in_seconds_or_humantime() {
+        let age = |v: &str| read(&[(KEEP_MAX_AGE, v)]).map(|c| c.keep_max_age);
+        assert_eq!(age("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(age("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(age("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(age("1h 30m").unwrap(), Duration::from_secs(5400));
+        let e = age("soon").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("OCS_HARNESS_KEEP_MAX_AGE=\"soon\" is not a duration ("),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn paths_and_their_fallbacks() {
+        let c = read(&[
+            (CACHE, "/c"),
+            (RUNS_DIR, "/r"),
+            (IMAGES, "set.yaml"),
+            (JUNIT_DIR, "/j"),
+        ])
+        .unwrap();
+        assert_eq!(c.cache_dir, PathBuf::from("/c"));
+        assert_eq!(c.runs_dir, PathBuf::from("/r"));
+        assert_eq!(c.images_file, Some(PathBuf::from("set.yaml")));
+        assert_eq!(c.junit_dir, Some(PathBuf::from("/j")));
+        let c = read(&[("XDG_CACHE_HOME", "/x"), ("CARGO_TARGET_DIR", "/t")]).unwrap();
+        assert_eq!(c.cache_dir, PathBuf::from("/x/ocs-harness"));
+        assert_eq!(c.runs_dir, PathBuf::from("/t/ocs-harness/runs"));
+    }
+}

@@ -1,0 +1,440 @@
+//! Bringing a stack up, phase by phase: the images are there, the site config is written,
+//! the network, crossbar, the agents (started while crossbar boots and held paused until its
+//! bridge answers), their release, and their readiness.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use testcontainers::bollard::models::PortBinding;
+use testcontainers::bollard::Docker;
+use testcontainers::core::{AccessMode, ContainerRequest, IntoContainerPort, Mount};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::clock::unix_now;
+use crate::ocs::{HttpBridge, OcsClient};
+use crate::overrides::ImageRef;
+use crate::plan::{AgentPlan, ContainerPlan, StackPlan, CROSSBAR_PORT};
+use crate::runtime::engine::{self, Doing};
+use crate::runtime::logs::LogStore;
+use crate::runtime::notice;
+use crate::runtime::readiness::{wait_agent, wait_bridge};
+use crate::runtime::role::Role;
+use crate::runtime::stack::{io_err, Stack, StackError, Timings, UpOptions};
+use crate::runtime::watchdog;
+use crate::wait::{poll_until, Backoff, Probe};
+
+/// Set when the engine refused to pause a running agent: later stacks of this process start
+/// their agents after crossbar instead.
+static HOLD_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+impl Stack {
+    /// Create the network and containers of `plan` and wait until every agent answers.
+    /// On failure everything created so far is removed before the error returns.
+    pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
+        let docker = engine::docker().await?;
+        let started = Instant::now();
+        let mut timings = Timings::default();
+        timings.marks.began = unix_now();
+        check_images(&docker, &plan).await?;
+        timings.image_check = started.elapsed();
+        let config_dir = write_site_config(&options.run_dir, &plan.site_config)?;
+
+        let logs = LogStore::new();
+        let run_id = plan.run_id.clone();
+        watchdog::register(&run_id, &logs, &options.run_dir);
+        let up = BringUp {
+            docker: &docker,
+            options: &options,
+            config_dir: &config_dir,
+            logs: logs.clone(),
+            started,
+        };
+        let result = up.run(plan, timings).await;
+        if result.is_err() {
+            // A signal handler removing the run makes the start fail; it owns the exit.
+            watchdog::wait_if_shutting_down().await;
+            // Whatever a failed start left behind (containers in `Created`, the network).
+            let _ = logs.save(&options.run_dir);
+            let _ = engine::remove_run(&docker, &run_id).await;
+            watchdog::unregister(&run_id);
+        }
+        result
+    }
+}
+
+/// Pre-flight: every image must be local (a pull would only fail, slowly).
+pub(crate) async fn check_images(docker: &Docker, plan: &StackPlan) -> Result<(), StackError> {
+    let agents = plan
+        .agents
+        .iter()
+        .map(|a| (&a.container, Role::agent(&a.instance_id)));
+    for (container, role) in std::iter::once((&plan.crossbar, Role::Crossbar)).chain(agents) {
+        let image = &container.image;
+        let r = ImageRef::parse(image).map_err(|source| StackError::BadImage {
+            role: role.clone(),
+            source,
+        })?;
+        if !engine::image_exists(docker, &r).await? {
+            return Err(StackError::ImageMissing {
+                image: image.into(),
+                role,
+                hint: format!(
+                    "Build it first, or add an image override mapping {image} to a local image."
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Write the generated site config to `<run_dir>/config/default.yaml`; the config directory,
+/// absolute (it is bind-mounted into the agents).
+pub(crate) fn write_site_config(run_dir: &Path, site_config: &str) -> Result<PathBuf, StackError> {
+    let config_dir = run_dir.join("config");
+    std::fs::create_dir_all(&config_dir)
+        .map_err(io_err(format!("creating {}", config_dir.display())))?;
+    let scf_path = config_dir.join("default.yaml");
+    std::fs::write(&scf_path, site_config)
+        .map_err(io_err(format!("writing {}", scf_path.display())))?;
+    config_dir
+        .canonicalize()
+        .map_err(io_err(format!("resolving {}", config_dir.display())))
+}
+
+/// The container request of `plan` on `network`, its output filed under its role.
+fn request_for(
+    plan: &ContainerPlan,
+    network: &str,
+    logs: &LogStore,
+) -> Result<ContainerRequest<GenericImage>, StackError> {
+    let image = ImageRef::parse(&plan.image).map_err(|source| StackError::BadImage {
+        role: Role::from(&plan.role),
+        source,
+    })?;
+    let (name, tag) = image.name_and_tag();
+    let mut req = GenericImage::new(name, tag)
+        .with_container_name(&plan.name)
+        .with_network(network)
+        .with_labels(plan.labels.clone())
+        .with_log_consumer(logs.consumer(&plan.role))
+        .with_startup_timeout(Duration::from_secs(120));
+    for (k, v) in &plan.env {
+        req = req.with_env_var(k, v);
+    }
+    if let Some(h) = &plan.hostname {
+        req = req.with_hostname(h);
+    }
+    if let Some(cmd) = &plan.cmd {
+        req = req.with_cmd(cmd.clone());
+    }
+    Ok(req)
+}
+
+/// The bridge URL and a client for crossbar's published port.
+pub(crate) async fn bridge_of(
+    crossbar: &ContainerAsync<GenericImage>,
+    address_root: &str,
+    doing: &str,
+) -> Result<(reqwest::Url, OcsClient<HttpBridge>), StackError> {
+    let port = crossbar
+        .get_host_port_ipv4(CROSSBAR_PORT.tcp())
+        .await
+        .doing(doing)?;
+    let url: reqwest::Url = format!("http://127.0.0.1:{port}/call")
+        .parse()
+        .expect("valid URL");
+    let client = OcsClient::new(HttpBridge::new(url.clone()), address_root.to_string());
+    Ok((url, client))
+}
+
+/// An agent's container as started: instance-id, handle, how long the start took, and
+/// whether it is held (paused).
+type Started = (String, ContainerAsync<GenericImage>, Duration, bool);
+
+/// One bring-up: what every phase needs.
+pub(crate) struct BringUp<'a> {
+    pub docker: &'a Docker,
+    pub options: &'a UpOptions,
+    pub config_dir: &'a Path,
+    pub logs: LogStore,
+    pub started: Instant,
+}
+
+impl BringUp<'_> {
+    /// Every phase after the pre-flight, in order.
+    pub(crate) async fn run(
+        &self,
+        plan: StackPlan,
+        mut timings: Timings,
+    ) -> Result<Stack, StackError> {
+        let t = Instant::now();
+        let labels = plan.labels.clone().into_iter().collect();
+        engine::create_network(self.docker, &plan.network, labels, false)
+            .await
+            .doing(format!("creating network {}", plan.network))?;
+        timings.network = t.elapsed();
+        tracing::debug!(run = %plan.run_id, network = %plan.network, took = ?timings.network, "network created");
+
+        let t = Instant::now();
+        let crossbar = self.start_crossbar(&plan).await?;
+        timings.crossbar_start = t.elapsed();
+        tracing::debug!(run = %plan.run_id, took = ?timings.crossbar_start, "crossbar started");
+        let (bridge_url, client) = bridge_of(
+            &crossbar,
+            &plan.address_root,
+            "reading crossbar's published port",
+        )
+        .await?;
+
+        let hold = self.options.hold_agents && !HOLD_UNSUPPORTED.load(Ordering::Relaxed);
+        let ((boot, ready_at), started_agents) = self
+            .crossbar_and_agents(&plan, &client, &crossbar, hold, t)
+            .await?;
+        timings.crossbar_boot = boot;
+        timings.marks.bridge_ready = ready_at;
+        tracing::debug!(run = %plan.run_id, boot = ?boot, hold, "crossbar's bridge answers");
+
+        let mut stack = Stack {
+            docker: self.docker.clone(),
+            crossbar: Some(crossbar),
+            agents: BTreeMap::new(),
+            bridge_url,
+            client,
+            logs: self.logs.clone(),
+            run_dir: self.options.run_dir.clone(),
+            timings,
+            torn_down: false,
+            background: Vec::new(),
+            plan,
+        };
+        let held = adopt(&mut stack, started_agents);
+        let running_since = release(&mut stack, &held).await?;
+        wait_agents(&mut stack, running_since, self.options).await?;
+        stack.timings.total = self.started.elapsed();
+        tracing::debug!(run = %stack.plan.run_id, total = ?stack.timings.total, "stack ready");
+        Ok(stack)
+    }
+
+    /// crossbar first: agents that start before it back off for seconds (autobahn). Its
+    /// port is published on 127.0.0.1 only.
+    async fn start_crossbar(
+        &self,
+        plan: &StackPlan,
+    ) -> Result<ContainerAsync<GenericImage>, StackError> {
+        let config = plan.crossbar_config.clone().into_bytes();
+        request_for(&plan.crossbar, &plan.network, &self.logs)?
+            .with_copy_to("/ocs/.crossbar/config.json", config)
+            .with_host_config_modifier(|hc| {
+                hc.publish_all_ports = Some(false);
+                hc.port_bindings = Some(HashMap::from([(
+                    format!("{CROSSBAR_PORT}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )]));
+            })
+            .start()
+            .await
+            .doing(format!("starting crossbar ({})", plan.crossbar.name))
+            .map_err(StackError::from)
+    }
+
+    /// Wait for crossbar's bridge and start the agents: while it boots when `hold` (each
+    /// agent paused as soon as it runs), after it otherwise. The boot time (from `t`), the
+    /// moment the bridge answered, and the started agents.
+    ///
+    /// The engine's part of starting a container (≈0.4 s each on the reference machine,
+    /// 2.3 s for eight) need not wait for crossbar; an agent that connects before crossbar is
+    /// ready backs off for seconds, hence the hold. The benchmark compares both ways.
+    async fn crossbar_and_agents(
+        &self,
+        plan: &StackPlan,
+        client: &OcsClient<HttpBridge>,
+        crossbar: &ContainerAsync<GenericImage>,
+        hold: bool,
+        t: Instant,
+    ) -> Result<((Duration, f64), Vec<Started>), StackError> {
+        let start_agents = || async {
+            let starts = plan
+                .agents
+                .iter()
+                .map(|a| self.start_agent(a, &plan.network, hold));
+            join_all(starts)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let bridge_wait = async {
+            match wait_bridge(client, &self.logs, 0, crossbar, self.options.crossbar_ready).await {
+                Ok(()) => Ok((t.elapsed(), unix_now())),
+                Err(error) => Err(StackError::NotReady {
+                    role: Role::Crossbar,
+                    error,
+                    log_tail: self.logs.tail(Role::CROSSBAR, self.options.log_tail),
+                }),
+            }
+        };
+        if !hold {
+            let ready = bridge_wait.await?;
+            return Ok((ready, start_agents().await?));
+        }
+        let mut starts = std::pin::pin!(start_agents());
+        let mut bridge = std::pin::pin!(bridge_wait);
+        tokio::select! {
+            // An agent that cannot start ends the bring-up without waiting for crossbar.
+            started = &mut starts => {
+                let started = started?;
+                Ok((bridge.await?, started))
+            }
+            // crossbar failing still lets the starts in flight finish, so that nothing is
+            // created after `up` has swept the run.
+            ready = &mut bridge => {
+                let started = starts.await;
+                Ok((ready?, started?))
+            }
+        }
+    }
+
+    /// Create and start one agent's container; with `hold`, pause it as soon as it runs.
+    async fn start_agent(
+        &self,
+        agent: &AgentPlan,
+        network: &str,
+        hold: bool,
+    ) -> Result<Started, StackError> {
+        let t = Instant::now();
+        let mount = Mount::bind_mount(self.config_dir.to_string_lossy().into_owned(), "/config")
+            .with_access_mode(AccessMode::ReadOnly);
+        let container = request_for(&agent.container, network, &self.logs)?
+            .with_mount(mount)
+            .start()
+            .await
+            .doing(format!(
+                "starting agent {} ({})",
+                agent.instance_id, agent.container.name
+            ))?;
+        let held = hold && hold_container(self.docker, &container, &agent.instance_id).await;
+        Ok((agent.instance_id.clone(), container, t.elapsed(), held))
+    }
+}
+
+/// Pause a just-started agent until crossbar is ready. `false` when it is not held: it
+/// already exited (its readiness wait reports that), or the engine cannot pause it (then it
+/// runs on and connects once crossbar answers, later by autobahn's backoff).
+///
+/// runc's freezer can fail with `unable to freeze` while the processes are busy starting
+/// (seen with eight agents starting at once); that is retried for up to a second.
+async fn hold_container(
+    docker: &Docker,
+    container: &ContainerAsync<GenericImage>,
+    instance_id: &str,
+) -> bool {
+    let condition = format!("agent {instance_id} to pause until crossbar is ready");
+    let paused = poll_until(
+        condition,
+        Duration::from_secs(1),
+        Backoff::default(),
+        || async {
+            match docker.pause_container(container.id()).await {
+                Ok(()) => Probe::Ready(true),
+                Err(_) if !container.is_running().await.unwrap_or(false) => Probe::Ready(false),
+                Err(e) if e.to_string().contains("unable to freeze") => {
+                    Probe::Pending(e.to_string())
+                }
+                Err(e) => {
+                    // The engine cannot pause (e.g. rootless on cgroup v1).
+                    HOLD_UNSUPPORTED.store(true, Ordering::Relaxed);
+                    Probe::Failed(e.to_string())
+                }
+            }
+        },
+    )
+    .await;
+    paused.unwrap_or_else(|e| {
+        notice::warn(&format!(
+            "agent {instance_id} runs on unheld and connects once crossbar answers: {e}"
+        ));
+        false
+    })
+}
+
+/// Take the started agents into the stack; the instance-ids of those held.
+fn adopt(stack: &mut Stack, started: Vec<Started>) -> Vec<String> {
+    let mut held = Vec::new();
+    for (id, container, took, was_held) in started {
+        stack.timings.agent_start.insert(id.clone(), took);
+        if was_held {
+            held.push(id.clone());
+        }
+        stack.agents.insert(id, container);
+    }
+    held
+}
+
+/// Release the held agents together. An agent's registration time counts from its release
+/// (or from its start when it was not held): that moment, per agent.
+async fn release(
+    stack: &mut Stack,
+    held: &[String],
+) -> Result<BTreeMap<String, Instant>, StackError> {
+    let releases = stack.plan.agents.iter().map(|agent| {
+        let id = agent.instance_id.clone();
+        let (docker, container) = (&stack.docker, &stack.agents[&id]);
+        let was_held = held.contains(&id);
+        async move {
+            if was_held {
+                docker
+                    .unpause_container(container.id())
+                    .await
+                    .doing(format!("releasing agent {id}"))?;
+            }
+            Ok::<_, StackError>((id, Instant::now(), unix_now()))
+        }
+    });
+    let mut running_since = BTreeMap::new();
+    for r in join_all(releases).await {
+        let (id, since, at) = r?;
+        stack.timings.marks.agent_released.insert(id.clone(), at);
+        running_since.insert(id, since);
+    }
+    Ok(running_since)
+}
+
+/// Wait until every agent answers `get_api`; the first agent that does not is the error.
+async fn wait_agents(
+    stack: &mut Stack,
+    running_since: BTreeMap<String, Instant>,
+    options: &UpOptions,
+) -> Result<(), StackError> {
+    let waits = stack.plan.agents.iter().map(|agent| {
+        let id = agent.instance_id.clone();
+        let (container, client, logs) = (&stack.agents[&id], &stack.client, &stack.logs);
+        let since = running_since[&id];
+        async move {
+            let r = wait_agent(client, logs, 0, &id, container, options.agent_ready).await;
+            (id, r, since.elapsed(), unix_now())
+        }
+    });
+    let mut first_err = None;
+    for (id, r, took, at) in join_all(waits).await {
+        match r {
+            Ok(()) => {
+                stack.timings.marks.agent_ready.insert(id.clone(), at);
+                stack.timings.agent_registration.insert(id, took);
+            }
+            Err(error) => {
+                first_err.get_or_insert(StackError::NotReady {
+                    log_tail: stack.logs.tail(&id, options.log_tail),
+                    role: Role::Agent(id),
+                    error,
+                });
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}

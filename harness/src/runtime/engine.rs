@@ -1,0 +1,390 @@
+//! The Docker engine as the harness uses it: the client (testcontainers' own, so
+//! `DOCKER_HOST` and testcontainers' settings apply), the labels every resource carries,
+//! listing and removal by label, container operations and inspection, and the one mapping of
+//! the engine's errors ([`EngineError`], which keeps the engine's error as its source).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use testcontainers::bollard::container::LogOutput;
+use testcontainers::bollard::errors::Error as BollardError;
+use testcontainers::bollard::models::{
+    ContainerSummary, Network, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest,
+};
+use testcontainers::bollard::query_parameters::{
+    EventsOptions, InspectContainerOptions, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+
+use crate::clock::unix_time_of_rfc3339;
+use crate::overrides::ImageRef;
+use crate::runtime::logs::{LogStore, Stream};
+use crate::wait::{poll_until, Backoff, Probe, WaitError};
+
+/// Label put on every image, container and network the harness creates.
+pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
+/// Label holding a base image's recipe hash.
+pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
+/// The labels a plan puts on a run's resources (defined with the plan, which writes them).
+pub use crate::plan::{
+    LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_PID, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
+};
+
+/// What the engine (or testcontainers on its behalf) answered instead of doing the request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineCause {
+    /// The engine's API.
+    #[error(transparent)]
+    Docker(#[from] BollardError),
+    /// testcontainers, starting or inspecting a container.
+    #[error(transparent)]
+    Testcontainers(#[from] testcontainers::TestcontainersError),
+    /// testcontainers' client (connecting).
+    #[error(transparent)]
+    Client(#[from] testcontainers::core::client::ClientError),
+    /// A removal retried until its deadline.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+}
+
+/// A request to the Docker engine failed. The engine's own error is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No engine answers.
+    #[error(
+        "cannot reach the Docker engine. Start the engine, or point DOCKER_HOST at it; \
+         Docker-backed tests do not run without one"
+    )]
+    Unreachable {
+        /// Why.
+        #[source]
+        source: Box<EngineCause>,
+    },
+    /// A request failed.
+    #[error("Docker request failed while {doing}")]
+    Request {
+        /// What the harness was doing.
+        doing: String,
+        /// The engine's answer.
+        #[source]
+        source: Box<EngineCause>,
+    },
+}
+
+/// The one mapping of engine errors: `.doing("restarting crossbar")?`.
+pub(crate) trait Doing<T> {
+    /// The error as an [`EngineError::Request`] about `doing`.
+    fn doing(self, doing: impl Into<String>) -> Result<T, EngineError>;
+}
+
+impl<T, E: Into<EngineCause>> Doing<T> for Result<T, E> {
+    fn doing(self, doing: impl Into<String>) -> Result<T, EngineError> {
+        self.map_err(|e| EngineError::Request {
+            doing: doing.into(),
+            source: Box::new(e.into()),
+        })
+    }
+}
+
+/// The engine's client (the one testcontainers uses), or a clear error when none answers.
+pub async fn docker() -> Result<Docker, EngineError> {
+    let unreachable = |e: EngineCause| EngineError::Unreachable {
+        source: Box::new(e),
+    };
+    let docker = testcontainers::core::client::docker_client_instance()
+        .await
+        .map_err(|e| unreachable(e.into()))?;
+    docker.ping().await.map_err(|e| unreachable(e.into()))?;
+    Ok(docker)
+}
+
+/// A client of its own, for a thread outside testcontainers' runtime (drop, signals).
+pub(crate) fn docker_detached() -> Result<Docker, EngineError> {
+    Docker::connect_with_defaults().map_err(|e| EngineError::Unreachable {
+        source: Box::new(e.into()),
+    })
+}
+
+/// Every container (running or not) and network carrying `label` (`key=value`).
+pub async fn list_labelled(
+    docker: &Docker,
+    label: &str,
+) -> Result<(Vec<ContainerSummary>, Vec<Network>), EngineError> {
+    let filter = HashMap::from([("label", vec![label.to_string()])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .doing(format!("listing the containers labelled {label}"))?;
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .doing(format!("listing the networks labelled {label}"))?;
+    Ok((containers, networks))
+}
+
+fn is_status(e: &BollardError, codes: &[u16]) -> bool {
+    matches!(e, BollardError::DockerResponseServerError { status_code, .. }
+        if codes.contains(status_code))
+}
+
+/// Remove every container and network labelled with `run_id`. Returns what was removed.
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, EngineError> {
+    let (containers, networks) = list_labelled(docker, &format!("{LABEL_RUN}={run_id}")).await?;
+    let mut removed = Vec::new();
+    for c in containers {
+        let Some(id) = c.id else { continue };
+        let name = c
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_else(|| id.clone());
+        let name = name.trim_start_matches('/').to_string();
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true);
+        match docker.remove_container(&id, Some(options.build())).await {
+            // Gone already, or someone else (an engine-side removal) is removing it.
+            Err(e) if !is_status(&e, &[404, 409]) => {
+                return Err(e).doing(format!("removing container {name}"))
+            }
+            _ => removed.push(format!("container {name}")),
+        }
+    }
+    for n in networks {
+        let Some(name) = n.name else { continue };
+        remove_network(docker, &name)
+            .await
+            .doing(format!("removing network {name}"))?;
+        removed.push(format!("network {name}"));
+    }
+    Ok(removed)
+}
+
+/// A container still being removed keeps its endpoint for a moment: retry until the network
+/// can go, within a deadline.
+async fn remove_network(docker: &Docker, name: &str) -> Result<(), WaitError> {
+    poll_until(
+        format!("network {name} to be removable"),
+        Duration::from_secs(30),
+        Backoff::default(),
+        || async {
+            match docker.remove_network(name).await {
+                Err(e) if !is_status(&e, &[404]) => Probe::Pending(e.to_string()),
+                _ => Probe::Ready(()),
+            }
+        },
+    )
+    .await
+}
+
+/// Whether `image` exists in the engine's image store.
+pub async fn image_exists(docker: &Docker, image: &ImageRef) -> Result<bool, EngineError> {
+    match docker.inspect_image(&image.to_string()).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_status(&e, &[404]) => Ok(false),
+        Err(e) => Err(e).doing(format!("inspecting image {image}")),
+    }
+}
+
+/// Create a bridge network carrying `labels` (`internal`: no way out, a marker only).
+pub(crate) async fn create_network(
+    docker: &Docker,
+    name: &str,
+    labels: HashMap<String, String>,
+    internal: bool,
+) -> Result<(), BollardError> {
+    docker
+        .create_network(NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            internal: internal.then_some(true),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Cut container `id` off `network`.
+pub(crate) async fn disconnect(
+    docker: &Docker,
+    network: &str,
+    id: &str,
+) -> Result<(), BollardError> {
+    let request = NetworkDisconnectRequest {
+        container: id.to_string(),
+        force: Some(true),
+    };
+    docker.disconnect_network(network, request).await
+}
+
+/// Put container `id` back on `network`.
+pub(crate) async fn connect(docker: &Docker, network: &str, id: &str) -> Result<(), BollardError> {
+    let request = NetworkConnectRequest {
+        container: id.to_string(),
+        endpoint_config: None,
+    };
+    docker.connect_network(network, request).await
+}
+
+/// Restart container `id` (SIGTERM, SIGKILL after 10 s).
+pub(crate) async fn restart(docker: &Docker, id: &str) -> Result<(), BollardError> {
+    let options = RestartContainerOptionsBuilder::new().t(10).build();
+    docker.restart_container(id, Some(options)).await
+}
+
+/// Stop container `id` (SIGTERM, SIGKILL after 10 s).
+pub(crate) async fn stop(docker: &Docker, id: &str) -> Result<(), BollardError> {
+    let options = StopContainerOptionsBuilder::new().t(10).build();
+    docker.stop_container(id, Some(options)).await
+}
+
+/// Start the (stopped) container `id`.
+pub(crate) async fn start(docker: &Docker, id: &str) -> Result<(), BollardError> {
+    docker
+        .start_container(id, None::<StartContainerOptions>)
+        .await
+}
+
+/// Send `signal` to container `id`.
+pub(crate) async fn kill(docker: &Docker, id: &str, signal: &str) -> Result<(), BollardError> {
+    let options = KillContainerOptionsBuilder::new().signal(signal).build();
+    docker.kill_container(id, Some(options)).await
+}
+
+/// The engine's StartedAt and FinishedAt of container `id` (Unix seconds), when it says.
+pub(crate) async fn started_finished(docker: &Docker, id: &str) -> (Option<f64>, Option<f64>) {
+    let state = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|i| i.state);
+    let time = |t: Option<String>| t.and_then(|t| unix_time_of_rfc3339(&t));
+    match state {
+        Some(s) => (time(s.started_at), time(s.finished_at)),
+        None => (None, None),
+    }
+}
+
+/// The engine's timestamp (Unix seconds) of the first log line of container `id` that
+/// contains `needle`.
+pub(crate) async fn first_line_time(docker: &Docker, id: &str, needle: &str) -> Option<f64> {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .build();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(frame)) = stream.next().await {
+        let bytes = frame.into_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            let ts = line.split_once(' ').map(|(t, _)| t)?;
+            return unix_time_of_rfc3339(ts);
+        }
+    }
+    None
+}
+
+/// When (Unix seconds), between `since` and `until`, the engine first saw container `id`
+/// unpaused.
+pub(crate) async fn unpaused_at(docker: &Docker, id: &str, since: f64, until: f64) -> Option<f64> {
+    let options = EventsOptions {
+        since: Some((since.floor() as i64).to_string()),
+        until: Some((until.ceil() as i64).to_string()),
+        filters: Some(HashMap::from([
+            ("container".to_string(), vec![id.to_string()]),
+            ("event".to_string(), vec!["unpause".to_string()]),
+        ])),
+    };
+    let mut events = docker.events(Some(options));
+    while let Some(Ok(event)) = events.next().await {
+        if let Some(ns) = event.time_nano {
+            return Some(ns as f64 / 1e9);
+        }
+    }
+    None
+}
+
+/// The complete log of container `id` as the engine has it; `None` when the engine cannot
+/// give all of it.
+pub(crate) async fn full_log(docker: &Docker, id: &str) -> Option<Vec<u8>> {
+    let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+    let mut text = Vec::new();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(frame) = stream.next().await {
+        text.extend_from_slice(&frame.ok()?.into_bytes());
+    }
+    Some(text)
+}
+
+/// Follow a restarted container's output into the store under `name`, from its new start
+/// (`since`, Unix seconds) on: the testcontainers consumer ends at the first stop.
+pub(crate) async fn follow_logs(
+    docker: Docker,
+    id: String,
+    name: String,
+    logs: LogStore,
+    since: f64,
+) {
+    let options = LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(since.floor() as i32)
+        .build();
+    let mut stream = docker.logs(&id, Some(options));
+    while let Some(Ok(frame)) = stream.next().await {
+        let (kind, bytes) = match frame {
+            LogOutput::StdErr { message } => (Stream::Stderr, message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                (Stream::Stdout, message)
+            }
+            LogOutput::StdIn { .. } => continue,
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.split_inclusive('\n') {
+            let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
+            // Lines of the previous run of the container are already in the store.
+            if unix_time_of_rfc3339(ts).is_some_and(|t| t < since) {
+                continue;
+            }
+            logs.push_bytes(&name, kind, rest.as_bytes());
+        }
+    }
+    logs.flush(&name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn engine_errors_show_their_cause_once() {
+        let cause = BollardError::DockerResponseServerError {
+            status_code: 500,
+            message: "boom".into(),
+        };
+        let e = Err::<(), _>(cause)
+            .doing("restarting crossbar")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Docker request failed while restarting crossbar"
+        );
+        let source = e.source().expect("the engine's error is the source");
+        assert!(source.to_string().contains("boom"), "{source}");
+        assert!(!e.to_string().contains("boom"));
+    }
+}
