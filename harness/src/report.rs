@@ -29,14 +29,19 @@ pub fn error_class(e: &RunError) -> ErrorClass {
         RunError::Scenario(_) => ErrorClass::BadInput,
         RunError::Teardown(_) => ErrorClass::Infrastructure,
         RunError::Launch { source, .. } => match source {
-            LaunchError::Plan(_) | LaunchError::ImageSet(_) => ErrorClass::BadInput,
-            LaunchError::Image(ImageError::Context { .. })
-            | LaunchError::AgentImage {
-                source: ImageError::Context { .. },
-                ..
-            } => ErrorClass::BadInput,
-            LaunchError::Image(_) | LaunchError::AgentImage { .. } => ErrorClass::Infrastructure,
-            LaunchError::Stack(_) => ErrorClass::Infrastructure,
+            LaunchError::Plan(_) | LaunchError::ImageSet(_) | LaunchError::Config(_) => {
+                ErrorClass::BadInput
+            }
+            LaunchError::Image(ImageError::Context { .. } | ImageError::Config(_)) => {
+                ErrorClass::BadInput
+            }
+            LaunchError::AgentImage(a) if matches!(a.error, ImageError::Context { .. }) => {
+                ErrorClass::BadInput
+            }
+            LaunchError::Image(_)
+            | LaunchError::AgentImage(_)
+            | LaunchError::Engine(_)
+            | LaunchError::Stack(_) => ErrorClass::Infrastructure,
         },
     }
 }
