@@ -152,6 +152,17 @@ pub struct Call {
     pub polled: bool,
 }
 
+impl fmt::Display for Call {
+    /// `start barebones1.count {"n": 1}`, `status barebones1.count`, `barebones1 get_api`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.op, &self.params) {
+            (None, _) => write!(f, "{} {}", self.instance, self.action),
+            (Some(op), Some(p)) => write!(f, "{} {}.{op} {p}", self.action, self.instance),
+            (Some(op), None) => write!(f, "{} {}.{op}", self.action, self.instance),
+        }
+    }
+}
+
 /// What came back from a call.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,6 +173,18 @@ pub enum Answer {
     Reply(#[serde(serialize_with = "raw_reply")] Reply),
     /// The call failed.
     Error(String),
+}
+
+impl fmt::Display for Answer {
+    /// A reply as `OK "message" [op:session STATUS]`, `get_api` normalised, an error as
+    /// `error: ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Api(api) => write!(f, "{}", transcript::api(api)),
+            Answer::Reply(r) => write!(f, "{r}"),
+            Answer::Error(e) => write!(f, "error: {e}"),
+        }
+    }
 }
 
 /// What a step did, by kind; [`Outcome::normalised`] is what the transcript shows of it.
