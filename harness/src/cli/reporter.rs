@@ -34,6 +34,8 @@ pub struct Built {
 }
 
 /// One event of a run.
+// A few hundred bytes, made once per event and passed by reference: no box needed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -99,7 +101,7 @@ pub enum Event {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioEvent {
     #[serde(flatten)]
-    pub event: RunEvent,
+    pub event: Box<RunEvent>,
     pub scenario: String,
 }
 
@@ -110,7 +112,7 @@ impl Event {
         match event {
             RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => None,
             _ => Some(Event::Run(ScenarioEvent {
-                event: event.clone(),
+                event: Box::new(event.clone()),
                 scenario: scenario.to_string(),
             })),
         }
