@@ -247,38 +247,10 @@ pub fn finish(
     reporter: &SharedReporter,
 ) -> Case {
     let mut case = Case::from_run(&scenario.name, &scenario.path, result);
-    let (mut snapshot, mut diff) = (None, None);
-    if let Ok(report) = result {
-        if report.failure.is_none() {
-            match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
-                Ok(outcome) => {
-                    if outcome.failed() {
-                        case.failure = Some(Failure {
-                            kind: FailureKind::Snapshot,
-                            message: outcome.summary(),
-                            details: match &outcome {
-                                snapshot::Outcome::Changed { diff, .. } => {
-                                    format!("{}\n{diff}", outcome.summary())
-                                }
-                                _ => outcome.summary(),
-                            },
-                        });
-                    }
-                    if let snapshot::Outcome::Changed { diff: d, .. } = &outcome {
-                        diff = Some(d.clone());
-                    }
-                    snapshot = Some(outcome.summary());
-                }
-                Err(e) => {
-                    case.failure = Some(Failure {
-                        kind: FailureKind::Infrastructure,
-                        message: format!("the snapshot could not be checked: {e}"),
-                        details: e.to_string(),
-                    })
-                }
-            }
-        }
-    }
+    let (snapshot, diff) = match result {
+        Ok(report) if report.failure.is_none() => check_snapshot(scenario, report, mode, &mut case),
+        _ => (None, None),
+    };
     let (status, kind) = match case.failure.as_ref().map(|f| f.kind) {
         None => (Status::Passed, None),
         Some(FailureKind::Assertion) => (Status::Failed, Some("assertion")),
@@ -312,6 +284,42 @@ pub fn finish(
         },
     );
     case
+}
+
+/// Check a passing run's transcript against its snapshot; a failed check fails `case`. The
+/// check's summary and the diff of a changed snapshot.
+fn check_snapshot(
+    scenario: &Scenario,
+    report: &RunReport,
+    mode: Mode,
+    case: &mut Case,
+) -> (Option<String>, Option<String>) {
+    let outcome = match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            case.failure = Some(Failure {
+                kind: FailureKind::Infrastructure,
+                message: format!("the snapshot could not be checked: {e}"),
+                details: e.to_string(),
+            });
+            return (None, None);
+        }
+    };
+    let diff = match &outcome {
+        snapshot::Outcome::Changed { diff, .. } => Some(diff.clone()),
+        _ => None,
+    };
+    if outcome.failed() {
+        case.failure = Some(Failure {
+            kind: FailureKind::Snapshot,
+            message: outcome.summary(),
+            details: match &diff {
+                Some(d) => format!("{}\n{d}", outcome.summary()),
+                None => outcome.summary(),
+            },
+        });
+    }
+    (Some(outcome.summary()), diff)
 }
 
 /// Where a failed run's files are, the tail of its timeline, and the kept stack if any.
