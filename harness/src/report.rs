@@ -116,10 +116,7 @@ impl Case {
                     let step = report.failure.as_ref().expect("a failure");
                     Failure {
                         kind: FailureKind::Assertion,
-                        message: format!(
-                            "step {} (line {}): {} failed",
-                            step.step, step.line, step.action
-                        ),
+                        message: step.headline(),
                         details,
                     }
                 });

@@ -2,6 +2,7 @@
 //! `check`, `compare` and `run`, each with its exit class.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 use ocs_harness::recipes::ImageSet;
@@ -13,6 +14,9 @@ use ocs_harness::runtime::LaunchOptions;
 use ocs_harness::scenario::{check_file, Scenario, ScenarioErrors};
 
 use super::exit::{Classify, CliError, Exit};
+use super::output::Style;
+use super::reporter::{Human, Verbosity};
+use super::test::{run_reported, SharedReporter};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -166,12 +170,14 @@ pub fn check(files: &[PathBuf]) -> Result<Exit, CliError> {
     Ok(Exit::Passed)
 }
 
-/// `run`: one scenario after another, each with its result, no snapshot check.
-pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
+/// `run`: one scenario after another, each step's result as it ends, no snapshot check.
+pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Result<Exit, CliError> {
+    let human = Human::new(verbosity, style, Box::new(std::io::stdout()));
+    let reporter: SharedReporter = Arc::new(Mutex::new(Box::new(human)));
     let mut cases = Vec::new();
     let mut failed: Vec<CliError> = Vec::new();
     for file in &args.files {
-        let (case, result) = run(file, &args).await;
+        let (case, result) = run(file, &args, &reporter).await;
         if let Err(e) = result {
             if args.files.len() > 1 {
                 eprintln!("{}", e.error);
@@ -195,8 +201,13 @@ pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
     }
 }
 
-/// Run one scenario; its JUnit case (when it could be parsed) and its result.
-async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>) {
+/// Run one scenario, its steps reported as they end; its JUnit case (when it could be
+/// parsed) and its result.
+async fn run(
+    file: &Path,
+    args: &RunArgs,
+    reporter: &SharedReporter,
+) -> (Option<Case>, Result<(), CliError>) {
     let scenario = match Scenario::from_file(file) {
         Ok(s) => s,
         Err(e) => {
@@ -216,7 +227,7 @@ async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>
         file.display(),
         scenario.steps.len()
     );
-    let result = ocs_harness::runner::run(&scenario, &options).await;
+    let (result, _) = run_reported(&scenario, &options, reporter).await;
     let case = Case::from_run(&scenario.name, file, &result);
     let report = match result {
         Ok(r) => r,
@@ -225,13 +236,6 @@ async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>
             return (Some(case), Err(CliError::new(exit, e)));
         }
     };
-    for entry in &report.transcript.steps {
-        let mark = match &report.failure {
-            Some(f) if f.step == entry.step => "FAIL",
-            _ => "ok",
-        };
-        println!("{mark:>4}  step {:>2}: {}", entry.step, entry.action);
-    }
     if args.transcript {
         match serde_saphyr::to_string(&report.transcript) {
             Ok(t) => println!("{t}"),

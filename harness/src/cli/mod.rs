@@ -190,6 +190,6 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
         Command::Clean { run } => commands::clean(run).await,
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
-        Command::Run(r) => commands::run_all(r).await,
+        Command::Run(r) => commands::run_all(r, verbosity, style).await,
     }
 }

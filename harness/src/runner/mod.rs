@@ -216,7 +216,7 @@ async fn drive(
         return Err(RunError::Scenario(Box::new(e)));
     }
     events.emit(stack_ready_event(&stack, &launch, stack_ready));
-    let failure = steps::run_steps(&mut stack, &scenario.steps, events).await;
+    let failure = steps::run_steps(&mut stack, scenario, events).await;
     Ok(Ran {
         stack,
         launch,

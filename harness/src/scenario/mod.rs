@@ -108,6 +108,9 @@ pub struct Step {
     pub kind: StepKind,
     /// Where the step's target (`barebones1.count`, `registry`, ...) is written.
     pub target: SourcePos,
+    /// Where the step's `expect:` key is written, when it has one (a failed expectation
+    /// points there).
+    pub expect: Option<SourcePos>,
 }
 
 /// The `.ops` actions of an agent.
