@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::recipes::LABEL_MANAGED;
+use crate::runtime::engine::LABEL_MANAGED;
 
 /// Label naming the run a resource belongs to.
 pub const LABEL_RUN: &str = "org.ocs-harness.run";

@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::imageset::ImageSet;
+use crate::report::{error_class, Case};
+use crate::runtime::engine::{docker, remove_run};
+use crate::runtime::images::{cache_dir, ensure_base_images};
+use crate::runtime::sweep::{sweep, Sweep};
+use crate::runtime::LaunchOptions;
+use crate::scenario::{check_file, Scenario, ScenarioErrors};
 use clap::Args;
-use ocs_harness::recipes::ImageSet;
-use ocs_harness::report::{error_class, Case};
-use ocs_harness::runtime::images::{cache_dir, ensure_base_images};
-use ocs_harness::runtime::stack::{docker, remove_run};
-use ocs_harness::runtime::sweep::{sweep, Sweep};
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::{check_file, Scenario, ScenarioErrors};
 
 use super::exit::{Classify, CliError, Exit};
 use super::output::Style;
@@ -103,15 +103,15 @@ pub async fn images() -> Result<Exit, CliError> {
 }
 
 pub async fn bench(b: BenchArgs) -> Result<Exit, CliError> {
-    let options = ocs_harness::bench::BenchOptions {
+    let options = crate::bench::BenchOptions {
         runs: b.runs,
         agents: b.agents,
         calls: b.calls,
         parallel: b.parallel,
-        scenario: ocs_harness::bench::default_scenario().to_path_buf(),
+        scenario: crate::bench::default_scenario().to_path_buf(),
         usual_way: !b.no_usual_way,
     };
-    let (md, csv) = ocs_harness::bench::run(&options).await.infra()?;
+    let (md, csv) = crate::bench::run(&options).await.infra()?;
     println!("{md}");
     if let Some(dir) = b.report.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -187,7 +187,7 @@ pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Resul
         cases.extend(case);
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, ocs_harness::report::junit("ocs-harness", &cases)).infra()?;
+        std::fs::write(path, crate::report::junit("ocs-harness", &cases)).infra()?;
         eprintln!("ocs-harness: JUnit report in {}", path.display());
     }
     let worst = failed.iter().map(|e| e.exit).max();
@@ -249,15 +249,15 @@ async fn run(
         report.run_id,
         report.run_dir.display()
     );
-    let result = ocs_harness::runner::into_result(&report)
+    let result = crate::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
     (Some(case), result)
 }
 
 pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
-    use ocs_harness::compare::{self, CompareOptions, Verdict};
+    use crate::compare::{self, CompareOptions, Verdict};
     for set in [&c.baseline, &c.candidate] {
-        ocs_harness::imageset::load(set).bad_input()?;
+        crate::imageset::load(set).bad_input()?;
     }
     // Without an engine every run fails on both sides alike: say so instead of "changed".
     docker().await.infra()?;

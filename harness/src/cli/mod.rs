@@ -3,12 +3,11 @@
 //! Docker is the library's.
 
 mod commands;
-pub mod exit;
-pub mod output;
+mod exit;
+mod output;
 mod plan;
-pub mod reporter;
-pub mod select;
-pub mod snapshot;
+mod reporter;
+mod select;
 mod test;
 
 use std::path::PathBuf;
@@ -176,7 +175,7 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
                 filters: t.filters,
                 jobs: t.jobs,
                 partition: t.partition,
-                snapshots: snapshot::Mode::from_flags(t.accept, t.ci),
+                snapshots: crate::snapshot::Mode::from_flags(t.accept, t.ci),
                 junit: t.junit,
                 images: t.images,
                 list: t.list,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use ocs_harness::runner::{RunEvent, StepFailure};
+use crate::runner::{RunEvent, StepFailure};
 use serde::Serialize;
 
 use super::output::{Format, Style};
@@ -371,9 +371,9 @@ impl Reporter for Human {
 mod tests {
     use std::path::Path;
 
-    use ocs_harness::ocs::Reply;
-    use ocs_harness::runner::{Answer, Call, Outcome};
-    use ocs_harness::scenario::Scenario;
+    use crate::ocs::Reply;
+    use crate::runner::event::{Answer, Call, Outcome};
+    use crate::scenario::Scenario;
     use serde_json::{json, Value};
 
     use super::*;

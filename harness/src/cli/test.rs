@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ocs_harness::report::{Case, Failure, FailureKind};
-use ocs_harness::runner::{self, RunError, RunEvent, RunReport};
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::Scenario;
+use crate::report::{Case, Failure, FailureKind};
+use crate::runner::{self, RunError, RunEvent, RunReport};
+use crate::runtime::LaunchOptions;
+use crate::scenario::Scenario;
 
 use super::exit::{Classify, CliError, Exit};
 use super::reporter::{Built, Event, Reporter, Status};
 use super::select::{self, Partition};
-use super::snapshot::{self, Mode};
+use crate::snapshot::{self, Mode};
 
 /// What `test` was asked to do.
 #[derive(Debug, Clone)]
@@ -93,11 +93,11 @@ fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
     let mut scenarios = Vec::new();
     let mut bad = 0;
     for file in files {
-        match ocs_harness::scenario::check_file(file) {
+        match crate::scenario::check_file(file) {
             Ok(s) => scenarios.push(s),
             Err(errors) => {
                 bad += 1;
-                eprintln!("{}", ocs_harness::scenario::ScenarioErrors(errors));
+                eprintln!("{}", crate::scenario::ScenarioErrors(errors));
             }
         }
     }
@@ -138,7 +138,7 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         return Ok(Exit::Passed);
     }
     if let Some(images) = &args.images {
-        ocs_harness::imageset::load(images).bad_input()?;
+        crate::imageset::load(images).bad_input()?;
     }
     let jobs = args
         .jobs
@@ -232,7 +232,7 @@ fn write_junit(path: &Path, cases: &[Case]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, ocs_harness::report::junit("ocs-harness", cases))?;
+    std::fs::write(path, crate::report::junit("ocs-harness", cases))?;
     tracing::info!("JUnit report in {}", path.display());
     Ok(())
 }

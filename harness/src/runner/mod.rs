@@ -8,7 +8,7 @@
 //! `readers` (the timeline and the transcript as readers of the events), `stack_ops` (the
 //! small trait over the stack the steps use, so their decisions are unit-tested with a fake).
 
-mod event;
+pub(crate) mod event;
 mod failure;
 mod readers;
 mod stack_ops;
@@ -23,7 +23,7 @@ use crate::timeline::{self, Timeline};
 use crate::transcript::Transcript;
 
 use event::Emitter;
-pub use event::{Answer, Call, Outcome, RunEvent, RunObserver, StepFailure};
+pub use event::{RunEvent, RunObserver, StepFailure};
 use stack_ops::StackOps;
 
 /// The result of running a scenario.

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Map, Value};
 
 use super::event::Emitter;
+use super::event::Outcome;
 use super::stack_ops::StackOps;
 use super::steps::run_steps;
-use super::{Outcome, RunEvent, StepFailure};
+use super::{RunEvent, StepFailure};
 use crate::ocs::{AgentApi, CallError, ClientError, Reply};
 use crate::runtime::logs::{LogLine, Stream};
 use crate::runtime::stack::StackError;

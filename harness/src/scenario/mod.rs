@@ -44,12 +44,8 @@ pub use error::{ScenarioError, ScenarioErrors};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub use expect::{
-    ApiExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect, SessionExpect, DEFAULT_LOGS_TIMEOUT,
-};
-pub use matcher::{
-    JsonType, MatchOp, Matcher, MessagesExpect, MessagesMode, Mismatch, Pattern, TextMatcher,
-};
+pub use expect::{ApiExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect};
+pub use matcher::Mismatch;
 
 /// A parsed and validated scenario file.
 #[derive(Debug, Clone, PartialEq)]
