@@ -28,7 +28,7 @@ pub fn error_class(e: &RunError) -> ErrorClass {
     match e {
         RunError::Scenario(_) => ErrorClass::BadInput,
         RunError::Teardown(_) => ErrorClass::Infrastructure,
-        RunError::Launch { source, .. } => match source {
+        RunError::Launch { error, .. } => match error {
             LaunchError::Plan(_) | LaunchError::ImageSet(_) | LaunchError::Config(_) => {
                 ErrorClass::BadInput
             }

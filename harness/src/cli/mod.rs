@@ -157,8 +157,8 @@ pub fn main() -> ExitCode {
 }
 
 fn report(e: CliError) -> ExitCode {
-    // Messages include their causes already; scenario errors carry their own `error:` prefix.
-    let text = e.error.to_string();
+    // Every cause once (`{:#}` walks the chain); scenario errors carry their own `error:` prefix.
+    let text = format!("{:#}", e.error);
     if text.starts_with("error:") {
         eprintln!("{text}");
     } else {

@@ -39,6 +39,7 @@ use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
 use engine::EngineError;
 use images::{build_agent_image, ensure_base_images_in, BuildSettings, ImageError};
+pub(crate) use notice::display_chain;
 pub use role::Role;
 use stack::{Stack, StackError, UpOptions};
 

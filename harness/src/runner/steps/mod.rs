@@ -137,7 +137,7 @@ async fn exited(stack: &impl StackOps, role: &str) -> Option<String> {
         Ok((true, _)) => None,
         Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
         Ok((false, None)) => Some(format!("the container of {role} is not running")),
-        Err(e) => Some(e.to_string()),
+        Err(e) => Some(crate::runtime::display_chain(&e)),
     }
 }
 
