@@ -335,14 +335,6 @@ fn run_finished(
     }
 }
 
-/// Seconds since the epoch, now.
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// `Err` carrying a readable failure when the run failed.
 pub fn into_result(report: &RunReport) -> Result<(), String> {
     match &report.failure {

@@ -395,7 +395,7 @@ async fn after_fault(timestamp: f64) -> Option<StepFailure> {
 
 #[tokio::test]
 async fn after_last_fault_refers_to_the_time_of_the_last_fault() {
-    let now = super::unix_now();
+    let now = crate::clock::unix_now();
     let failure = after_fault(now + 60.0).await;
     assert!(failure.is_none(), "{}", problems(&failure));
     let failure = after_fault(now - 60.0)

@@ -17,7 +17,7 @@ pub(super) async fn run(
     events: &Emitter<'_>,
 ) -> Checked {
     let role = fault.container.as_str();
-    let at = super::super::unix_now();
+    let at = crate::clock::unix_now();
     *last_fault = Some(at);
     events.emit(RunEvent::FaultInjected {
         step,
