@@ -22,6 +22,16 @@ pub const LABEL_ROLE: &str = "org.ocs-harness.role";
 pub const LABEL_PID: &str = "org.ocs-harness.pid";
 /// Label with the host name of the machine that process runs on.
 pub const LABEL_HOST: &str = "org.ocs-harness.host";
+/// Label with the owning process's random token (unique per process, whatever namespaces it
+/// shares a host name or pid with).
+pub const LABEL_OWNER: &str = "org.ocs-harness.owner";
+/// Label with the boot id of the kernel the owning process runs on.
+pub const LABEL_BOOT: &str = "org.ocs-harness.boot-id";
+/// Label with the PID namespace of the owning process (`pid:[4026531836]`).
+pub const LABEL_PID_NS: &str = "org.ocs-harness.pid-ns";
+/// Label with the owning process's start time (clock ticks since boot), so a reused pid is
+/// not taken for the owner.
+pub const LABEL_PID_START: &str = "org.ocs-harness.pid-start";
 /// Label (on a marker network) saying a failed run's stack was kept, with the time (unix s).
 pub const LABEL_KEPT: &str = "org.ocs-harness.kept";
 
@@ -215,15 +225,19 @@ pub struct StackPlan {
 impl StackPlan {
     /// Label every resource with the process that owns the run, so a later run can tell a
     /// live run from one whose process was killed.
-    pub fn with_owner(mut self, pid: u32, host: &str) -> Self {
-        let owner = [
+    pub fn with_owner(self, pid: u32, host: &str) -> Self {
+        self.with_labels(&BTreeMap::from([
             (LABEL_PID.to_string(), pid.to_string()),
             (LABEL_HOST.to_string(), host.to_string()),
-        ];
-        self.labels.extend(owner.clone());
-        self.crossbar.labels.extend(owner.clone());
+        ]))
+    }
+
+    /// Add `labels` to every resource of the run (the network and every container).
+    pub fn with_labels(mut self, labels: &BTreeMap<String, String>) -> Self {
+        self.labels.extend(labels.clone());
+        self.crossbar.labels.extend(labels.clone());
         for a in &mut self.agents {
-            a.container.labels.extend(owner.clone());
+            a.container.labels.extend(labels.clone());
         }
         self
     }

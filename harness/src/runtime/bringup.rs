@@ -24,6 +24,7 @@ use crate::runtime::notice;
 use crate::runtime::readiness::{wait_agent, wait_bridge};
 use crate::runtime::role::Role;
 use crate::runtime::stack::{io_err, Stack, StackError, Timings, UpOptions};
+use crate::runtime::sweep::Owner;
 use crate::runtime::watchdog;
 use crate::wait::{poll_until, Backoff, Probe};
 
@@ -35,6 +36,8 @@ impl Stack {
     /// Create the network and containers of `plan` and wait until every agent answers.
     /// On failure everything created so far is removed before the error returns.
     pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
+        // Whoever planned it, the run is this process's: a later sweep must be able to tell.
+        let plan = plan.with_labels(&Owner::this_process().labels());
         let docker = engine::docker().await?;
         let started = Instant::now();
         let mut timings = Timings::default();

@@ -32,7 +32,8 @@ pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
 pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
 /// The labels a plan puts on a run's resources (defined with the plan, which writes them).
 pub use crate::plan::{
-    LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_PID, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
+    LABEL_BOOT, LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_OWNER, LABEL_PID, LABEL_PID_NS,
+    LABEL_PID_START, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
 };
 
 /// What the engine (or testcontainers on its behalf) answered instead of doing the request.
