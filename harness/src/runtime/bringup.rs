@@ -205,6 +205,7 @@ impl BringUp<'_> {
             "reading crossbar's published port",
         )
         .await?;
+        tracing::debug!(run = %plan.run_id, bridge = %bridge_url, from = %self.host.from, "crossbar's bridge URL");
 
         let hold = self.options.hold_agents && !HOLD_UNSUPPORTED.load(Ordering::Relaxed);
         let ((boot, ready_at), started_agents) = self
