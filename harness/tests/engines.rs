@@ -391,27 +391,37 @@ fn harness_image(cleanup: &mut Cleanup) -> String {
 
 /// A container of the harness image on the host network with the engine's socket, the
 /// project copied in, running `ocs-harness -v test scenarios/barebones.yaml`.
-fn harness_container(image: &str, project: &Path, name: &str, cleanup: &mut Cleanup) -> String {
+/// `init`: under docker's init, so the harness's pid is not 1.
+fn harness_container(
+    image: &str,
+    project: &Path,
+    name: &str,
+    init: bool,
+    cleanup: &mut Cleanup,
+) -> String {
     let socket = format!("{0}:{0}", docker_socket());
     let name = format!("ocsh-engines-{}-{name}", std::process::id());
     cleanup.containers.push(name.clone());
-    docker_ok(&[
+    let mut args = vec![
         "create",
         "--name",
         &name,
-        "--label",
-        "org.ocs-harness.engines-test=true",
         "--network",
         "host",
         "-v",
         &socket,
+    ];
+    args.extend([
+        "--label",
+        "org.ocs-harness.engines-test=true",
         "-w",
         "/project",
-        image,
-        "-v",
-        "test",
-        "scenarios/barebones.yaml",
     ]);
+    if init {
+        args.push("--init");
+    }
+    args.extend([image, "-v", "test", "scenarios/barebones.yaml"]);
+    docker_ok(&args);
     let src = format!("{}/.", project.display());
     docker_ok(&["cp", &src, &format!("{name}:/project")]);
     name
@@ -431,7 +441,7 @@ fn the_harness_in_a_container() {
     let mut cleanup = Cleanup::default();
     let project = project("in-container", &mut cleanup);
     let image = harness_image(&mut cleanup);
-    let name = harness_container(&image, &project, "solo", &mut cleanup);
+    let name = harness_container(&image, &project, "solo", false, &mut cleanup);
     docker_ok(&["start", &name]);
     let ns = pid_ns(&name);
     let code = docker_ok(&["wait", &name]);
@@ -449,8 +459,10 @@ fn two_harnesses_in_containers_on_the_host_network() {
     let mut cleanup = Cleanup::default();
     let project = project("pair", &mut cleanup);
     let image = harness_image(&mut cleanup);
-    let a = harness_container(&image, &project, "a", &mut cleanup);
-    let b = harness_container(&image, &project, "b", &mut cleanup);
+    // b's harness runs under an init, so its pid (not 1) does not exist in a's namespace: a
+    // rule comparing pids on the same host name would take b's live run for a dead one.
+    let a = harness_container(&image, &project, "a", false, &mut cleanup);
+    let b = harness_container(&image, &project, "b", true, &mut cleanup);
     docker_ok(&["start", &a, &b]);
     let (ns_a, ns_b) = (pid_ns(&a), pid_ns(&b));
     assert_ne!(ns_a, ns_b);
@@ -485,6 +497,7 @@ fn two_harnesses_in_containers_on_the_host_network() {
     assert_eq!(la.get(LABEL_BOOT), lb.get(LABEL_BOOT));
     assert_ne!(la.get(LABEL_OWNER), lb.get(LABEL_OWNER));
     assert_ne!(la.get(LABEL_PID_NS), lb.get(LABEL_PID_NS));
+    assert_ne!(la.get(LABEL_PID), lb.get(LABEL_PID));
 
     // A sweep in each container, while both run, keeps the other's run and says why.
     for (me, other) in [(&a, &run_b.0), (&b, &run_a.0)] {
