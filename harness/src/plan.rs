@@ -411,21 +411,8 @@ pub fn plan_stack(
         l
     };
 
-    let crossbar_config = crossbar_config(&spec.realm, &spec.address_root);
-    let crossbar = ContainerPlan {
-        role: "crossbar".into(),
-        name: container_name(run_id, "crossbar"),
-        image: overrides.resolve(&spec.crossbar_image).to_string(),
-        hostname: None,
-        env: BTreeMap::new(),
-        cmd: None,
-        labels: with_role("crossbar"),
-        files: vec![FileCopy::new(
-            CROSSBAR_CONFIG_PATH,
-            "crossbar config",
-            crossbar_config.clone(),
-        )],
-    };
+    let crossbar = plan_crossbar(spec, run_id, overrides, with_role("crossbar"));
+    let crossbar_config = crossbar.files[0].content.clone();
 
     let registry = spec.registry.then(|| {
         AgentSpec::new(
@@ -481,6 +468,30 @@ pub fn plan_stack(
         agents,
         site_config,
     })
+}
+
+/// crossbar's container, its generated config copied in.
+fn plan_crossbar(
+    spec: &StackSpec,
+    run_id: &str,
+    overrides: &ImageOverrides,
+    labels: BTreeMap<String, String>,
+) -> ContainerPlan {
+    let config = crossbar_config(&spec.realm, &spec.address_root);
+    ContainerPlan {
+        role: "crossbar".into(),
+        name: container_name(run_id, "crossbar"),
+        image: overrides.resolve(&spec.crossbar_image).to_string(),
+        hostname: None,
+        env: BTreeMap::new(),
+        cmd: None,
+        labels,
+        files: vec![FileCopy::new(
+            CROSSBAR_CONFIG_PATH,
+            "crossbar config",
+            config,
+        )],
+    }
 }
 
 /// The labels of every container (and the network) of run `run_id`.
