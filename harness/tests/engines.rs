@@ -1,5 +1,6 @@
 //! Any Docker engine, for real on this machine: the harness binary inside a container (the
-//! engine's socket mounted), an engine reached over `tcp://` through socat, the same over TLS
+//! engine's socket mounted; on the host network, and on the default bridge dialling crossbar at
+//! `OCS_HARNESS_HOST`), an engine reached over `tcp://` through socat, the same over TLS
 //! with certificates made here by openssl (the bridge is dialled at the engine's host), and two
 //! harnesses in two containers on the host network (same host name, other PID namespaces) that
 //! run together and do not sweep each other. Each runs `scenarios/barebones.yaml` and leaves
@@ -389,37 +390,22 @@ fn harness_image(cleanup: &mut Cleanup) -> String {
     tag
 }
 
-/// A container of the harness image on the host network with the engine's socket, the
-/// project copied in, running `ocs-harness -v test scenarios/barebones.yaml`.
-/// `init`: under docker's init, so the harness's pid is not 1.
+/// A container of the harness image with the engine's socket, the project copied in, running
+/// `ocs-harness -v test scenarios/barebones.yaml`; `options` go to `docker create` (the
+/// network, `--init` so that the harness's pid is not 1, `-e` variables).
 fn harness_container(
     image: &str,
     project: &Path,
     name: &str,
-    init: bool,
+    options: &[&str],
     cleanup: &mut Cleanup,
 ) -> String {
     let socket = format!("{0}:{0}", docker_socket());
     let name = format!("ocsh-engines-{}-{name}", std::process::id());
     cleanup.containers.push(name.clone());
-    let mut args = vec![
-        "create",
-        "--name",
-        &name,
-        "--network",
-        "host",
-        "-v",
-        &socket,
-    ];
-    args.extend([
-        "--label",
-        "org.ocs-harness.engines-test=true",
-        "-w",
-        "/project",
-    ]);
-    if init {
-        args.push("--init");
-    }
+    let mut args = vec!["create", "--name", &name, "-v", &socket, "-w", "/project"];
+    args.extend(["--label", "org.ocs-harness.engines-test=true"]);
+    args.extend(options);
     args.extend([image, "-v", "test", "scenarios/barebones.yaml"]);
     docker_ok(&args);
     let src = format!("{}/.", project.display());
@@ -436,22 +422,40 @@ fn pid_ns(container: &str) -> String {
         .into_owned()
 }
 
+/// On the host network (crossbar on loopback, as for a local engine), and on the default bridge
+/// with `OCS_HARNESS_HOST` set to the bridge's gateway (crossbar published beyond loopback and
+/// dialled there), both at once.
 #[test]
 fn the_harness_in_a_container() {
     let mut cleanup = Cleanup::default();
     let project = project("in-container", &mut cleanup);
     let image = harness_image(&mut cleanup);
-    let name = harness_container(&image, &project, "solo", false, &mut cleanup);
-    docker_ok(&["start", &name]);
-    let ns = pid_ns(&name);
-    let code = docker_ok(&["wait", &name]);
-    let text = show(
-        "docker logs (the harness in a container)",
-        &docker(&["logs", &name]),
-    );
-    assert_eq!(code, "0", "{text}");
-    assert!(text.contains("bridge=http://127.0.0.1:"), "{text}");
-    assert_nothing_left(LABEL_PID_NS, &ns);
+    let gateway = bridge_gateway();
+    let host_env = format!("OCS_HARNESS_HOST={gateway}");
+    let cases = [
+        (vec!["--network", "host"], "127.0.0.1".to_string()),
+        (
+            vec!["--network", "bridge", "-e", &host_env],
+            gateway.clone(),
+        ),
+    ];
+    let mut started = Vec::new();
+    for (i, (options, bridge_host)) in cases.iter().enumerate() {
+        let name = format!("solo{i}");
+        let name = harness_container(&image, &project, &name, options, &mut cleanup);
+        docker_ok(&["start", &name]);
+        started.push((pid_ns(&name), name, bridge_host));
+    }
+    for (ns, name, bridge_host) in started {
+        let code = docker_ok(&["wait", &name]);
+        let text = show(&format!("docker logs {name}"), &docker(&["logs", &name]));
+        assert_eq!(code, "0", "{text}");
+        assert!(
+            text.contains(&format!("bridge=http://{bridge_host}:")),
+            "{text}"
+        );
+        assert_nothing_left(LABEL_PID_NS, &ns);
+    }
 }
 
 #[test]
@@ -461,8 +465,9 @@ fn two_harnesses_in_containers_on_the_host_network() {
     let image = harness_image(&mut cleanup);
     // b's harness runs under an init, so its pid (not 1) does not exist in a's namespace: a
     // rule comparing pids on the same host name would take b's live run for a dead one.
-    let a = harness_container(&image, &project, "a", false, &mut cleanup);
-    let b = harness_container(&image, &project, "b", true, &mut cleanup);
+    let a = harness_container(&image, &project, "a", &["--network", "host"], &mut cleanup);
+    let b_options = ["--network", "host", "--init"];
+    let b = harness_container(&image, &project, "b", &b_options, &mut cleanup);
     docker_ok(&["start", &a, &b]);
     let (ns_a, ns_b) = (pid_ns(&a), pid_ns(&b));
     assert_ne!(ns_a, ns_b);
