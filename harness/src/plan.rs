@@ -8,8 +8,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::runtime::engine::LABEL_MANAGED;
 
+/// Label put on every image, container and network the harness creates. Every label is
+/// defined here, with the plan that writes them; the runtime only reads them back.
+pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
+/// Label holding a base image's recipe hash.
+pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
 /// Label naming the run a resource belongs to.
 pub const LABEL_RUN: &str = "org.ocs-harness.run";
 /// Label naming the scenario of the run.
@@ -34,6 +38,9 @@ pub const LABEL_PID_NS: &str = "org.ocs-harness.pid-ns";
 pub const LABEL_PID_START: &str = "org.ocs-harness.pid-start";
 /// Label (on a marker network) saying a failed run's stack was kept, with the time (unix s).
 pub const LABEL_KEPT: &str = "org.ocs-harness.kept";
+
+/// The role (and container-name part) of the run's crossbar: the one spelling of it.
+pub const CROSSBAR: &str = "crossbar";
 
 /// The port crossbar listens on inside its container.
 pub const CROSSBAR_PORT: u16 = 8001;
@@ -411,7 +418,7 @@ pub fn plan_stack(
         l
     };
 
-    let crossbar = plan_crossbar(spec, run_id, overrides, with_role("crossbar"));
+    let crossbar = plan_crossbar(spec, run_id, overrides, with_role(CROSSBAR));
     let crossbar_config = crossbar.files[0].content.clone();
 
     let registry = spec.registry.then(|| {
@@ -479,8 +486,8 @@ fn plan_crossbar(
 ) -> ContainerPlan {
     let config = crossbar_config(&spec.realm, &spec.address_root);
     ContainerPlan {
-        role: "crossbar".into(),
-        name: container_name(run_id, "crossbar"),
+        role: CROSSBAR.into(),
+        name: container_name(run_id, CROSSBAR),
         image: overrides.resolve(&spec.crossbar_image).to_string(),
         hostname: None,
         env: BTreeMap::new(),

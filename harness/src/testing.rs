@@ -10,8 +10,11 @@ use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
 use crate::snapshot::{self, Mode};
 
+pub use crate::plan::{
+    LABEL_BOOT, LABEL_HOST, LABEL_MANAGED, LABEL_OWNER, LABEL_PID, LABEL_PID_NS, LABEL_ROLE,
+    LABEL_RUN, LABEL_SCENARIO,
+};
 pub use crate::runtime::engine::{docker, list_labelled};
-pub use crate::runtime::engine::{LABEL_MANAGED, LABEL_PID, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO};
 
 /// Run the scenario file at `path` as a test: bring its stack up, run its steps, tear it down,
 /// write a JUnit file when `OCS_HARNESS_JUNIT_DIR` is set, and check the transcript against

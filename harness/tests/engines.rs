@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ocs_harness::plan::{LABEL_BOOT, LABEL_HOST, LABEL_OWNER, LABEL_PID, LABEL_PID_NS, LABEL_RUN};
+use ocs_harness::testing::{
+    LABEL_BOOT, LABEL_HOST, LABEL_OWNER, LABEL_PID, LABEL_PID_NS, LABEL_RUN,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ocs-harness");
 

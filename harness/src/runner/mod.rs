@@ -239,7 +239,7 @@ fn stack_ready_event(stack: &Stack, launch: &LaunchReport, after: Duration) -> R
             .agents
             .iter()
             .map(|a| format!("{} ({})", a.instance_id, a.agent_class))
-            .chain(std::iter::once("crossbar".to_string()))
+            .chain(std::iter::once(crate::plan::CROSSBAR.to_string()))
             .collect(),
         images: plan
             .agents

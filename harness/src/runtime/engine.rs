@@ -23,18 +23,9 @@ use testcontainers::bollard::Docker;
 
 use crate::clock::unix_time_of_rfc3339;
 use crate::overrides::ImageRef;
+use crate::plan::LABEL_RUN;
 use crate::runtime::logs::{LogStore, Stream};
 use crate::wait::{poll_until, Backoff, Probe, WaitError};
-
-/// Label put on every image, container and network the harness creates.
-pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
-/// Label holding a base image's recipe hash.
-pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
-/// The labels a plan puts on a run's resources (defined with the plan, which writes them).
-pub use crate::plan::{
-    LABEL_BOOT, LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_OWNER, LABEL_PID, LABEL_PID_NS,
-    LABEL_PID_START, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
-};
 
 /// What the engine (or testcontainers on its behalf) answered instead of doing the request.
 #[derive(Debug, thiserror::Error)]

@@ -19,9 +19,10 @@ use tokio::process::Command;
 
 use crate::imageset::ImageSet;
 use crate::overrides::{ImageOverrides, ImageRef};
+use crate::plan::{LABEL_MANAGED, LABEL_RECIPE};
 use crate::recipes::{short_hash, OsRecipe, PythonRecipe};
 pub use crate::runtime::engine::image_exists;
-use crate::runtime::engine::{Doing, EngineError, LABEL_MANAGED, LABEL_RECIPE};
+use crate::runtime::engine::{Doing, EngineError};
 use crate::runtime::notice;
 
 /// What can go wrong while checking or building images.

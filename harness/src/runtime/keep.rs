@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::clock::unix_now_secs;
-use crate::runtime::engine::{self, Doing, LABEL_KEPT};
+use crate::plan::LABEL_KEPT;
+use crate::runtime::engine::{self, Doing};
 use crate::runtime::stack::{io_err, Stack, StackError};
 use crate::runtime::watchdog;
 

@@ -17,7 +17,7 @@ pub enum Role {
 
 impl Role {
     /// crossbar's logical name, spelled once.
-    pub const CROSSBAR: &'static str = "crossbar";
+    pub const CROSSBAR: &'static str = crate::plan::CROSSBAR;
     /// The registry agent's instance-id.
     pub const REGISTRY: &'static str = "registry";
 

@@ -14,11 +14,11 @@ use testcontainers::bollard::Docker;
 
 use crate::clock::unix_now_secs;
 use crate::config::{ConfigError, KEEP_MAX_AGE};
-use crate::runtime::engine::{
-    list_labelled, remove_run, EngineError, LABEL_BOOT, LABEL_CREATED, LABEL_HOST, LABEL_KEPT,
-    LABEL_MANAGED, LABEL_OWNER, LABEL_PID, LABEL_PID_NS, LABEL_PID_START, LABEL_RUN,
-    LABEL_SCENARIO,
+use crate::plan::{
+    LABEL_BOOT, LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_MANAGED, LABEL_OWNER, LABEL_PID,
+    LABEL_PID_NS, LABEL_PID_START, LABEL_RUN, LABEL_SCENARIO,
 };
+use crate::runtime::engine::{list_labelled, remove_run, EngineError};
 
 /// This machine's host name (labels runs so that pids are only compared on the same host).
 pub fn host_name() -> String {

@@ -375,7 +375,7 @@ fn check_agent_id(
             .help("rename this agent, or turn the built-in registry off with `registry: false` under `stack`");
         return cx.fail(e);
     }
-    if id == "crossbar" {
+    if id == crate::plan::CROSSBAR {
         let e = cx
             .err(
                 v.pos,

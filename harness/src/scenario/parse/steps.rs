@@ -416,7 +416,7 @@ pub(super) fn container_target(
         &format!("the target of `{kind}`"),
         &format!("{kind}: barebones1"),
     )?;
-    let mut known: Vec<String> = vec!["crossbar".into()];
+    let mut known: Vec<String> = vec![crate::plan::CROSSBAR.into()];
     known.extend(names.op_targets());
     if known.contains(&container) {
         return Some(container);
