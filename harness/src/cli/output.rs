@@ -75,13 +75,14 @@ impl Style {
     }
 }
 
-/// Install the tracing subscriber (on stderr). `RUST_LOG` wins; otherwise warnings, and
-/// `-v`/`-vv` raise the harness's own level to debug/trace.
+/// Install the tracing subscriber (on stderr). `RUST_LOG` wins; otherwise warnings and the
+/// harness's notices ("building image X", "removed run Y"), and `-v`/`-vv` raise the
+/// harness's own level to debug/trace; `-q` shows errors only.
 pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,ocs_harness::notice=info",
         (false, 1) => "warn,ocs_harness=debug",
         (false, _) => "info,ocs_harness=trace",
     };

@@ -5,6 +5,10 @@
 
 use tracing::subscriber::NoSubscriber;
 
+/// The `tracing` target of notices, so a subscriber can show them while hiding other info
+/// events (the command line does by default).
+pub(crate) const NOTICE: &str = "ocs_harness::notice";
+
 /// Whether `tracing` events currently go nowhere.
 fn unobserved() -> bool {
     tracing::dispatcher::get_default(|d| d.is::<NoSubscriber>())
@@ -12,7 +16,7 @@ fn unobserved() -> bool {
 
 /// An info-level notice.
 pub(crate) fn info(text: &str) {
-    tracing::info!(target: "ocs_harness", "{text}");
+    tracing::info!(target: NOTICE, "{text}");
     if unobserved() {
         eprintln!("ocs-harness: {text}");
     }
@@ -20,7 +24,7 @@ pub(crate) fn info(text: &str) {
 
 /// A warning-level notice.
 pub(crate) fn warn(text: &str) {
-    tracing::warn!(target: "ocs_harness", "{text}");
+    tracing::warn!(target: NOTICE, "{text}");
     if unobserved() {
         eprintln!("ocs-harness: {text}");
     }
