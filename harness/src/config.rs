@@ -17,6 +17,7 @@
 //! | `OCS_HARNESS_CACHE` | wheels, rootfs trees, the build lock | `$XDG_CACHE_HOME/ocs-harness` |
 //! | `OCS_HARNESS_NO_APT` | never install debootstrap with apt-get | no |
 //! | `OCS_HARNESS_JUNIT_DIR` | write a JUnit file per scenario there | none |
+//! | `OCS_HARNESS_PULL` | pull policy: `missing`, `never`, `always` | the set's, else `missing` |
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ pub const CACHE: &str = "OCS_HARNESS_CACHE";
 pub const NO_APT: &str = "OCS_HARNESS_NO_APT";
 /// Where a JUnit file per scenario is written.
 pub const JUNIT_DIR: &str = "OCS_HARNESS_JUNIT_DIR";
+
+/// Pull policy for published images.
+pub const PULL: &str = "OCS_HARNESS_PULL";
 
 /// The accepted yes/no spellings, for messages.
 const BOOL_WORDS: &str = "1, true, yes or on to turn it on; 0, false, no or off to turn it off";
@@ -64,6 +68,16 @@ pub enum ConfigError {
         /// Its value.
         value: String,
         /// What the duration parser said.
+        problem: String,
+    },
+    /// A variable with a value outside its choices.
+    #[error("{var}={value:?}: {problem}")]
+    Choice {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
         problem: String,
     },
     /// A variable whose value is not UTF-8 where text is needed.
@@ -94,6 +108,8 @@ pub struct Config {
     pub apt_allowed: bool,
     /// `OCS_HARNESS_JUNIT_DIR`.
     pub junit_dir: Option<PathBuf>,
+    /// `OCS_HARNESS_PULL`.
+    pub pull: Option<crate::imageset::PullPolicy>,
 }
 
 impl Default for Config {
@@ -108,6 +124,7 @@ impl Default for Config {
             cache_dir: PathBuf::from(".cache").join("ocs-harness"),
             apt_allowed: true,
             junit_dir: None,
+            pull: None,
         }
     }
 }
@@ -143,6 +160,17 @@ impl Config {
             cache_dir: cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME")),
             apt_allowed: !flag(NO_APT, var(NO_APT))?.unwrap_or(false),
             junit_dir: var(JUNIT_DIR).map(PathBuf::from),
+            pull: match var(PULL) {
+                None => None,
+                Some(v) => {
+                    let value = v.to_string_lossy().into_owned();
+                    Some(value.parse().map_err(|problem| ConfigError::Choice {
+                        var: PULL,
+                        value,
+                        problem,
+                    })?)
+                }
+            },
         })
     }
 }
