@@ -281,8 +281,21 @@ pub struct ImageSetError {
     pub problem: String,
 }
 
-/// Read an image set file. Paths in it are relative to the file.
+/// Read an image set file. Paths in it are relative to the file. The words `upstream`,
+/// `local` and `auto` (no such file) are the bundled sets; without Docker, `auto` reads as
+/// `local` (the launch decides it: see `runtime::launch`).
 pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
+    match ImagesChoice::parse(path) {
+        ImagesChoice::Upstream => return Ok(ImageSet::upstream()),
+        ImagesChoice::Local => return Ok(ImageSet::default()),
+        ImagesChoice::Auto => {
+            return Ok(ImageSet {
+                name: "auto".into(),
+                ..ImageSet::default()
+            })
+        }
+        ImagesChoice::File(_) => {}
+    }
     let err = |problem: String| ImageSetError {
         file: path.display().to_string(),
         problem,

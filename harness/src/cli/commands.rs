@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ocs_harness::recipes::ImageSet;
 use ocs_harness::report::{error_class, Case};
-use ocs_harness::runtime::images::{cache_dir, ensure_base_images};
+use ocs_harness::runtime::images::cache_dir;
 use ocs_harness::runtime::stack::{docker, remove_run};
 use ocs_harness::runtime::sweep::{sweep, Sweep};
 use ocs_harness::runtime::LaunchOptions;
@@ -76,25 +75,34 @@ pub struct RunArgs {
     keep_on_failure: bool,
 }
 
-pub async fn images() -> Result<Exit, CliError> {
-    let docker = docker().await.infra()?;
-    let set = ImageSet::default();
-    let base = ensure_base_images(&docker, &set, &|line| eprintln!("ocs-harness: {line}"))
+pub async fn images(set: Option<PathBuf>, prepare: bool) -> Result<Exit, CliError> {
+    let mut options = LaunchOptions::from_env("images").bad_input()?;
+    if set.is_some() {
+        options.images_file = set;
+    }
+    let (name, policy, images) = ocs_harness::runtime::resolve_image_set(&options, prepare)
         .await
-        .infra()?;
-    for (image, took) in &base.built {
-        println!("built   {image} in {:.1}s", took.as_secs_f64());
+        .map_err(|e| {
+            let exit = match e {
+                ocs_harness::runtime::LaunchError::ImageSet(_) => Exit::BadInput,
+                _ => Exit::Infrastructure,
+            };
+            CliError::new(
+                exit,
+                anyhow::anyhow!(ocs_harness::runtime::display_chain(&e)),
+            )
+        })?;
+    println!("image set {name} (pull policy {policy})");
+    for i in &images {
+        println!(
+            "{:<9}{}  {}  ({})",
+            i.what,
+            i.image,
+            i.digest.as_deref().unwrap_or("-"),
+            i.origin
+        );
     }
-    println!("ocs      {}", base.ocs);
-    println!("crossbar {}", base.crossbar);
-    println!(
-        "(cache: {}; {:.2}s on images)",
-        cache_dir().display(),
-        base.elapsed.as_secs_f64()
-    );
-    for (from, to) in set.overrides().entries() {
-        println!("override {from} -> {to}");
-    }
+    println!("(cache: {})", cache_dir().display());
     Ok(Exit::Passed)
 }
 

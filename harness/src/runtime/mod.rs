@@ -283,12 +283,87 @@ pub async fn launch(
     report.set = set.name.clone();
     report.proved = proved(&plan);
     notice::info(&report.proved_line());
+    pull::record_run(&plan.run_id, &report.proved_line());
     let mut up = UpOptions::in_dir(options.runs_dir.join(&plan.run_id));
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;
     up.hold_agents = options.hold_agents;
     let stack = Stack::up(plan, up).await?;
     Ok((stack, report))
+}
+
+/// One base image of a set, as `ocs-harness images` shows it.
+#[derive(Debug, Clone)]
+pub struct SetImage {
+    /// `ocs` or `crossbar`.
+    pub what: &'static str,
+    /// The image.
+    pub image: String,
+    /// Its digest (repository digest, else image id) when present.
+    pub digest: Option<String>,
+    /// Where it came from, or where it would come from.
+    pub origin: String,
+}
+
+/// What the image set of `options` resolves to (and, when `prepare`, make its base images
+/// present: pulled, loaded or built): the set's name, its pull policy, and its images.
+pub async fn resolve_image_set(
+    options: &LaunchOptions,
+    prepare: bool,
+) -> Result<(String, PullPolicy, Vec<SetImage>), LaunchError> {
+    if let Some(e) = &options.env_error {
+        return Err(e.clone().into());
+    }
+    let docker = engine::docker().await?;
+    let (set, policy) = choose_set(&docker, options).await?;
+    let pairs = [
+        (
+            "ocs",
+            set.ocs_image(),
+            &set.ocs_from,
+            Role::agent("ocs base image"),
+        ),
+        (
+            "crossbar",
+            set.crossbar_image(),
+            &set.crossbar_from,
+            Role::Crossbar,
+        ),
+    ];
+    if prepare {
+        let wanted: Vec<_> = pairs
+            .iter()
+            .map(|(_, i, _, r)| (i.clone(), r.clone(), false))
+            .collect();
+        ensure_wanted(&docker, &set, policy, &wanted, options).await?;
+    }
+    let mut out = Vec::new();
+    for (what, image, from, _) in pairs {
+        let name = image.to_string();
+        let present = images::image_exists(&docker, &image).await?;
+        let origin = match (pull::origin_of(&name), from) {
+            (Some(o), _) => o.to_string(),
+            (None, BaseFrom::Recipe) if present => "recipe-built".into(),
+            (None, BaseFrom::Recipe) => "absent: built from the recipe when needed".into(),
+            (None, BaseFrom::Archive { path, .. }) if !present => {
+                format!("absent: loaded from {} when needed", path.display())
+            }
+            (None, _) if present => "local".into(),
+            (None, _) => format!("absent: pulled when needed (pull policy {policy})"),
+        };
+        let digest = if present {
+            pull::digest(&docker, &name).await
+        } else {
+            None
+        };
+        out.push(SetImage {
+            what,
+            image: name,
+            digest,
+            origin,
+        });
+    }
+    Ok((set.name, policy, out))
 }
 
 /// The image set of a run and its pull policy: `--images`/`$OCS_HARNESS_IMAGES` (a file or
@@ -317,9 +392,22 @@ async fn choose_set(
             let ok = pull::available(docker, &up.ocs_image()).await
                 && pull::available(docker, &up.crossbar_image()).await;
             if ok {
-                (up, false)
+                (
+                    ImageSet {
+                        name: "upstream (auto)".into(),
+                        ..up
+                    },
+                    false,
+                )
             } else {
-                (ImageSet::default(), true)
+                let name = "local (auto: no registry serves the published images)".into();
+                (
+                    ImageSet {
+                        name,
+                        ..ImageSet::default()
+                    },
+                    true,
+                )
             }
         }
     };

@@ -80,6 +80,20 @@ pub fn origin_of(image: &str) -> Option<Origin> {
         .cloned()
 }
 
+static RUNS: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+
+/// Record the proved-images line of run `run_id`.
+pub fn record_run(run_id: &str, line: &str) {
+    let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    runs.insert(run_id.to_string(), line.to_string());
+}
+
+/// The proved-images line of run `run_id` (a run of this process).
+pub fn proved_for_run(run_id: &str) -> Option<String> {
+    let runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    runs.get(run_id).cloned()
+}
+
 /// One line saying which images a run proved and where each came from:
 /// `images: crossbar=X (pulled); fake1=Y (built, FROM Z (recipe-built))`.
 pub fn proved_line<'a>(images: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
