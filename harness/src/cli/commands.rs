@@ -253,6 +253,9 @@ async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>
         report.run_id,
         report.run_dir.display()
     );
+    if let Some(line) = ocs_harness::runtime::pull::proved_for_run(&report.run_id) {
+        println!("{line}");
+    }
     let result = ocs_harness::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
     (Some(case), result)
