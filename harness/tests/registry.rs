@@ -203,7 +203,7 @@ fn an_archive_set_loads_and_a_corrupt_archive_is_clear() {
     let shown = text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(
-        shown.contains(&format!("{name}")) && shown.contains("(loaded)"),
+        shown.contains(name.as_str()) && shown.contains("(loaded)"),
         "{shown}"
     );
     assert!(present, "the archive's image was not loaded");
