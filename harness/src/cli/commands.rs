@@ -54,6 +54,9 @@ pub struct CompareArgs {
     /// Also fail on log lines that appeared or vanished and on latency changes.
     #[arg(long)]
     strict: bool,
+    /// Scenario runs at once, both sides together (default: the machine's cores, at most 4).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
 }
 
 #[derive(Args)]
@@ -283,9 +286,11 @@ pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
                 .bad_input()?,
         );
     }
+    let defaults = CompareOptions::default();
     let options = CompareOptions {
         latency_ratio: c.latency_ratio,
-        ..CompareOptions::default()
+        jobs: c.jobs.unwrap_or(defaults.jobs).max(1),
+        ..defaults
     };
     let results = compare::compare(&c.baseline, &c.candidate, &scenarios, &options).await;
     let md = compare::markdown(&c.baseline, &c.candidate, &results);
