@@ -56,6 +56,8 @@ pub struct ImageSet {
     pub crossbar_from: BaseFrom,
     /// The set's pull policy (`pull:`); a run's `--pull` / `OCS_HARNESS_PULL` wins.
     pub pull: Option<PullPolicy>,
+    /// Every image name as written: the set adds no override (the `upstream` set).
+    pub as_written: bool,
 }
 
 /// Where one of a set's base images comes from.
@@ -152,12 +154,13 @@ impl Default for ImageSet {
             ocs_from: BaseFrom::Recipe,
             crossbar_from: BaseFrom::Recipe,
             pull: None,
+            as_written: false,
         }
     }
 }
 
 /// The published ocs image the `upstream` set uses.
-pub const UPSTREAM_OCS: &str = "simonsobs/ocs:v0.12.1";
+pub const UPSTREAM_OCS: &str = "simonsobs/ocs:latest";
 /// The published crossbar image the `upstream` set uses.
 pub const UPSTREAM_CROSSBAR: &str = "simonsobs/ocs-crossbar:latest";
 
@@ -170,6 +173,7 @@ impl ImageSet {
             name: "upstream".into(),
             ocs_from: BaseFrom::Image(parse(UPSTREAM_OCS)),
             crossbar_from: BaseFrom::Image(parse(UPSTREAM_CROSSBAR)),
+            as_written: true,
             ..Self::default()
         }
     }
@@ -207,6 +211,9 @@ impl ImageSet {
         let ocs = self.ocs_image().to_string();
         let crossbar = self.crossbar_image().to_string();
         let mut o = ImageOverrides::new();
+        if self.as_written {
+            return o;
+        }
         let mut pairs = vec![("simonsobs/ocs:latest".to_string(), &ocs)];
         if self.ocs_from == BaseFrom::Recipe {
             pairs.push((format!("simonsobs/ocs:v{}", self.ocs.version), &ocs));
@@ -482,6 +489,96 @@ mod tests {
         let e = load(&write(&dir, "typo.yaml", "ocss: {version: 1}\n")).unwrap_err();
         assert!(e.to_string().contains("ocss"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn published_images_archives_and_pull_policy() {
+        let dir = std::env::temp_dir().join(format!("ocsh-imageset-pub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A minimal `docker save` layout: manifest.json naming the image's tags.
+        let mut tar = tar::Builder::new(Vec::new());
+        let manifest = br#"[{"Config":"c.json","RepoTags":["my/crossbar:1"],"Layers":[]}]"#;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(manifest.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "manifest.json", &manifest[..])
+            .unwrap();
+        std::fs::write(dir.join("cb.tar"), tar.into_inner().unwrap()).unwrap();
+        let set = load(&write(
+            &dir,
+            "pub.yaml",
+            "pull: never
+ocs: {image: reg:5000/simonsobs/ocs:v0.12.1}
+\
+             crossbar: {archive: cb.tar}
+",
+        ))
+        .unwrap();
+        assert_eq!(set.pull, Some(PullPolicy::Never));
+        assert_eq!(
+            set.ocs_image().to_string(),
+            "reg:5000/simonsobs/ocs:v0.12.1"
+        );
+        assert_eq!(set.crossbar_image().to_string(), "my/crossbar:1");
+        assert_eq!(
+            set.overrides().entries(),
+            vec![
+                (
+                    "simonsobs/ocs:latest".into(),
+                    "reg:5000/simonsobs/ocs:v0.12.1".into()
+                ),
+                (
+                    "simonsobs/ocs-crossbar:latest".into(),
+                    "my/crossbar:1".into()
+                ),
+            ]
+        );
+        std::fs::write(dir.join("bad.tar"), "not a tar").unwrap();
+        let e = load(&write(
+            &dir,
+            "bad.yaml",
+            "crossbar: {archive: bad.tar}
+",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("is not a `docker save` file"), "{e}");
+        let e = load(&write(
+            &dir,
+            "none.yaml",
+            "ocs: {}
+",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("needs `version:`"), "{e}");
+        let e = load(&write(
+            &dir,
+            "pol.yaml",
+            "pull: sometimes
+",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("sometimes"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn upstream_renames_nothing_and_words_choose_bundled_sets() {
+        assert!(ImageSet::upstream().overrides().entries().is_empty());
+        assert!(ImageSet::upstream().is_upstream());
+        assert!(!ImageSet::default().is_upstream());
+        assert_eq!(
+            ImagesChoice::parse(Path::new("upstream")),
+            ImagesChoice::Upstream
+        );
+        assert_eq!(ImagesChoice::parse(Path::new("local")), ImagesChoice::Local);
+        assert_eq!(ImagesChoice::parse(Path::new("auto")), ImagesChoice::Auto);
+        assert_eq!(
+            ImagesChoice::parse(Path::new("x.yaml")),
+            ImagesChoice::File("x.yaml".into())
+        );
+        assert_eq!(load(Path::new("upstream")).unwrap().name, "upstream");
+        assert_eq!("always".parse(), Ok(PullPolicy::Always));
     }
 
     #[test]
