@@ -9,7 +9,7 @@
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
-//! | `OCS_HARNESS_IMAGES` | image set file used instead of the default images | none |
+//! | `OCS_HARNESS_IMAGES` | `auto`, `upstream`, `local` or an image set file | `auto` |
 //! | `OCS_HARNESS_KEEP_ON_FAILURE` | leave a failed run's stack running | no |
 //! | `OCS_HARNESS_HOLD_AGENTS` | start agents paused while crossbar boots | yes |
 //! | `OCS_HARNESS_RUNS_DIR` | where runs keep their files | `<target>/ocs-harness/runs` |

@@ -324,58 +324,9 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
             ..OS_BOOKWORM
         };
     }
-    let package = |p: Package, default: PythonRecipe| {
-        let requirements = match &p.requirements {
-            Some(r) => {
-                let r = dir.join(r);
-                std::fs::read_to_string(&r)
-                    .map_err(|e| err(format!("requirements {} cannot be read: {e}", r.display())))?
-            }
-            None if p.version == default.version => default.requirements.to_string(),
-            None => {
-                return Err(err(format!(
-                    "{} {} needs `requirements:` (a fully pinned file: `pip freeze` of a venv \
-                     with {}=={} installed), so the image does not drift",
-                    default.name, p.version, default.name, p.version
-                )))
-            }
-        };
-        let wanted = format!("{}=={}", default.name, p.version);
-        if !requirements.lines().any(|l| l.trim() == wanted) {
-            return Err(err(format!(
-                "the requirements for {} {} do not pin `{wanted}`",
-                default.name, p.version
-            )));
-        }
-        Ok(PythonRecipe {
-            version: Cow::Owned(p.version),
-            requirements: Cow::Owned(requirements),
-            ..default
-        })
-    };
-    let published = |p: Published, what: &str| -> Result<BaseFrom, ImageSetError> {
-        let image = match &p.image {
-            Some(i) => {
-                Some(ImageRef::parse(i).map_err(|e| err(format!("{what} image {i:?}: {e}")))?)
-            }
-            None => None,
-        };
-        match (p.archive, image) {
-            (None, Some(image)) => Ok(BaseFrom::Image(image)),
-            (Some(a), image) => {
-                let path = dir.join(a);
-                let image = match image {
-                    Some(i) => i,
-                    None => archive_first_tag(&path).map_err(|p| err(format!("{what}: {p}")))?,
-                };
-                Ok(BaseFrom::Archive { path, image })
-            }
-            (None, None) => Err(err(format!(
-                "{what} needs `version:` (a recipe), `image:` (a published image) or \
-                 `archive:` (a docker save file)"
-            ))),
-        }
-    };
+    let package = |p: Package, default: PythonRecipe| package(p, default, dir).map_err(err);
+    let published =
+        |p: Published, what: &str| published(p, dir).map_err(|e| err(format!("{what}: {e}")));
     match file.ocs {
         Some(Base::Recipe(p)) => set.ocs = package(p, OCS_0_12_1)?,
         Some(Base::Published(p)) => set.ocs_from = published(p, "ocs")?,
@@ -399,6 +350,61 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
         set.extra.push((from, target));
     }
     Ok(set)
+}
+
+/// A recipe given as `{version: ..., requirements: ...}` (paths relative to `dir`).
+fn package(p: Package, default: PythonRecipe, dir: &Path) -> Result<PythonRecipe, String> {
+    let requirements = match &p.requirements {
+        Some(r) => {
+            let r = dir.join(r);
+            std::fs::read_to_string(&r)
+                .map_err(|e| format!("requirements {} cannot be read: {e}", r.display()))?
+        }
+        None if p.version == default.version => default.requirements.to_string(),
+        None => {
+            return Err(format!(
+                "{} {} needs `requirements:` (a fully pinned file: `pip freeze` of a venv \
+                 with {}=={} installed), so the image does not drift",
+                default.name, p.version, default.name, p.version
+            ))
+        }
+    };
+    let wanted = format!("{}=={}", default.name, p.version);
+    if !requirements.lines().any(|l| l.trim() == wanted) {
+        return Err(format!(
+            "the requirements for {} {} do not pin `{wanted}`",
+            default.name, p.version
+        ));
+    }
+    Ok(PythonRecipe {
+        version: Cow::Owned(p.version),
+        requirements: Cow::Owned(requirements),
+        ..default
+    })
+}
+
+/// A base given as `{image: ...}` or `{archive: ..., image: ...}` (paths relative to `dir`).
+fn published(p: Published, dir: &Path) -> Result<BaseFrom, String> {
+    let image = match &p.image {
+        Some(i) => Some(ImageRef::parse(i).map_err(|e| format!("image {i:?}: {e}"))?),
+        None => None,
+    };
+    match (p.archive, image) {
+        (None, Some(image)) => Ok(BaseFrom::Image(image)),
+        (Some(a), image) => {
+            let path = dir.join(a);
+            let image = match image {
+                Some(i) => i,
+                None => archive_first_tag(&path)?,
+            };
+            Ok(BaseFrom::Archive { path, image })
+        }
+        (None, None) => Err(
+            "needs `version:` (a recipe), `image:` (a published image) or \
+             `archive:` (a docker save file)"
+                .into(),
+        ),
+    }
 }
 
 /// The first tag in a `docker save` archive's `manifest.json`.

@@ -433,44 +433,7 @@ async fn prepare_images(
 ) -> Result<(ImageOverrides, LaunchReport), LaunchError> {
     let mut overrides = images.overrides();
     overrides.extend(&options.overrides);
-    // What the stack refers to, after the set's overrides: (image, for whom, a FROM line).
-    let mut wanted: Vec<(ImageRef, Role, bool)> = vec![(
-        overrides.resolve(&spec.crossbar_image),
-        Role::Crossbar,
-        false,
-    )];
-    if spec.registry {
-        wanted.push((
-            overrides.resolve(&spec.registry_image),
-            Role::registry(),
-            false,
-        ));
-    }
-    for agent in &spec.agents {
-        let role = Role::agent(&agent.instance_id);
-        match &agent.image {
-            ImageSource::Image(i) => wanted.push((overrides.resolve(i), role, false)),
-            ImageSource::Build {
-                context,
-                dockerfile,
-                ..
-            } => {
-                for (_, base) in context_base_images(context, dockerfile.as_deref(), &overrides)
-                    .unwrap_or_default()
-                {
-                    wanted.push((base, role.clone(), true));
-                }
-            }
-        }
-    }
-    for (from, target) in &images.extra {
-        if let OverrideTarget::Build(context) = target {
-            let role = Role::agent(format!("(image set override {from})"));
-            for (_, base) in context_base_images(context, None, &overrides).unwrap_or_default() {
-                wanted.push((base, role.clone(), true));
-            }
-        }
-    }
+    let wanted = wanted_images(spec, images, &overrides);
     let base = ensure_wanted(docker, images, policy, &wanted, options).await?;
 
     let mut overrides = images.overrides();
@@ -502,6 +465,54 @@ async fn prepare_images(
         ..LaunchReport::default()
     };
     Ok((overrides, report))
+}
+
+/// Every image the stack refers to, after `overrides`, with the role that needs it and
+/// whether it is a Dockerfile's `FROM` image.
+fn wanted_images(
+    spec: &StackSpec,
+    images: &ImageSet,
+    overrides: &ImageOverrides,
+) -> Vec<(ImageRef, Role, bool)> {
+    // What the stack refers to, after the set's overrides: (image, for whom, a FROM line).
+    let mut wanted: Vec<(ImageRef, Role, bool)> = vec![(
+        overrides.resolve(&spec.crossbar_image),
+        Role::Crossbar,
+        false,
+    )];
+    if spec.registry {
+        wanted.push((
+            overrides.resolve(&spec.registry_image),
+            Role::registry(),
+            false,
+        ));
+    }
+    for agent in &spec.agents {
+        let role = Role::agent(&agent.instance_id);
+        match &agent.image {
+            ImageSource::Image(i) => wanted.push((overrides.resolve(i), role, false)),
+            ImageSource::Build {
+                context,
+                dockerfile,
+                ..
+            } => {
+                for (_, base) in context_base_images(context, dockerfile.as_deref(), overrides)
+                    .unwrap_or_default()
+                {
+                    wanted.push((base, role.clone(), true));
+                }
+            }
+        }
+    }
+    for (from, target) in &images.extra {
+        if let OverrideTarget::Build(context) = target {
+            let role = Role::agent(format!("(image set override {from})"));
+            for (_, base) in context_base_images(context, None, overrides).unwrap_or_default() {
+                wanted.push((base, role.clone(), true));
+            }
+        }
+    }
+    wanted
 }
 
 /// Make every wanted image present: the set's recipes (built), archives (loaded), anything
