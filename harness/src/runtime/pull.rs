@@ -203,7 +203,7 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
         detail,
     };
     let mut stream = docker.create_image(Some(options), None, credentials(image));
-    let mut layers = std::collections::BTreeSet::new();
+    let (mut fetched, mut present) = (std::collections::BTreeSet::new(), 0usize);
     loop {
         let item = match tokio::time::timeout(STALL, stream.next()).await {
             Err(_) => {
@@ -220,8 +220,12 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
                 if let Some(e) = info.error_detail {
                     return Err(fail(e.message.unwrap_or_default()));
                 }
-                if let Some(id) = info.id.filter(|_| info.progress_detail.is_some()) {
-                    layers.insert(id);
+                match (info.id, info.status.as_deref()) {
+                    (Some(id), Some("Pull complete")) => {
+                        fetched.insert(id);
+                    }
+                    (Some(_), Some("Already exists")) => present += 1,
+                    _ => {}
                 }
             }
             Err(e) => return Err(fail(notice::display_chain(&e))),
@@ -233,9 +237,9 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
         ));
     }
     notice::info(&format!(
-        "pulled {image} ({} layers) in {:.1}s",
-        layers.len(),
-        t.elapsed().as_secs_f64()
+        "pulled {image} in {:.1}s ({} layers fetched, {present} already present)",
+        t.elapsed().as_secs_f64(),
+        fetched.len(),
     ));
     Ok(())
 }
