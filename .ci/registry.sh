@@ -4,8 +4,8 @@
 #   .ci/registry.sh start   install the registry server if missing (Debian's docker-registry),
 #                           start it on 127.0.0.1:<free port> with storage in a temp dir, push
 #                           the local recipe images under published-style names
-#                           (<registry>/simonsobs/ocs:v0.12.1, .../ocs-crossbar:latest and
-#                           :v0.12.1), remove those local names again, and print
+#                           (<registry>/simonsobs/ocs:v0.12.1 and :v0.11.3,
+#                           .../ocs-crossbar:latest and :v0.12.1), remove those local names again, and print
 #                           OCS_HARNESS_TEST_REGISTRY=127.0.0.1:<port>
 #   .ci/registry.sh stop    stop it and remove its storage
 #
@@ -55,7 +55,12 @@ EOF
     lines=$(cargo run -q -p ocs-harness -- images --images local --build)
     ocs=$(awk '$1 == "ocs" {print $2}' <<<"$lines")
     crossbar=$(awk '$1 == "crossbar" {print $2}' <<<"$lines")
-    for pair in "$ocs $reg/simonsobs/ocs:v0.12.1" \
+    # The previous ocs release too, for the registry compare test.
+    lines=$(cargo run -q -p ocs-harness -- images --images images/ocs-0.11.3.yaml --build)
+    local ocs_old
+    ocs_old=$(awk '$1 == "ocs" {print $2}' <<<"$lines")
+    for pair in "$ocs_old $reg/simonsobs/ocs:v0.11.3" \
+                "$ocs $reg/simonsobs/ocs:v0.12.1" \
                 "$crossbar $reg/simonsobs/ocs-crossbar:latest" \
                 "$crossbar $reg/simonsobs/ocs-crossbar:v0.12.1"; do
         set -- $pair

@@ -241,3 +241,63 @@ fn a_stopped_registry_is_a_clear_error_within_seconds() {
     assert!(shown.contains("--images local"), "{shown}");
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
+
+/// The scenario/result rows of a compare summary's table.
+fn verdicts(summary: &str) -> Vec<String> {
+    summary
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario") && !l.starts_with("| ---"))
+        .map(|l| l.split('|').take(3).collect::<Vec<_>>().join("|"))
+        .collect()
+}
+
+#[test]
+fn compare_of_two_registry_sets_gives_the_recipe_comparisons_verdicts() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let reg = registry();
+    let old = format!("{reg}/simonsobs/ocs:v0.11.3");
+    let new = format!("{reg}/simonsobs/ocs:v0.12.1");
+    let crossbar = format!("{reg}/simonsobs/ocs-crossbar:latest");
+    forget(&[&old, &new, &crossbar]);
+    let dir = scratch("compare");
+    let set = |name: &str, ocs: &str| {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!("name: {name}\nocs: {{image: {ocs}}}\ncrossbar: {{image: {crossbar}}}\n"),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (base, cand) = (set("registry-0.11.3", &old), set("registry-0.12.1", &new));
+    let compare = |baseline: &str, candidate: &str, name: &str| {
+        let summary = dir.join(format!("{name}.md"));
+        let out = harness(&[
+            "compare",
+            "--baseline",
+            baseline,
+            "--candidate",
+            candidate,
+            "--summary",
+            summary.to_str().unwrap(),
+            "scenarios/fake-data.yaml",
+        ]);
+        let md = std::fs::read_to_string(&summary)
+            .unwrap_or_else(|e| panic!("no summary ({e}): {}", text(&out)));
+        (out, md)
+    };
+    let (out, registry_md) = compare(&base, &cand, "registry");
+    forget(&[&old, &new, &crossbar]);
+    let (_, recipe_md) = compare("images/ocs-0.11.3.yaml", "images/default.yaml", "recipe");
+    assert!(
+        registry_md.contains(&format!("FROM {old} (pulled)"))
+            || registry_md.contains(&format!("={old} (pulled)")),
+        "the baseline did not prove the pulled 0.11.3 image:\n{registry_md}\n{}",
+        text(&out)
+    );
+    assert_eq!(
+        verdicts(&registry_md),
+        verdicts(&recipe_md),
+        "registry:\n{registry_md}\nrecipe:\n{recipe_md}"
+    );
+}

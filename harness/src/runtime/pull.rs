@@ -335,12 +335,14 @@ pub async fn available(docker: &Docker, image: &ImageRef) -> bool {
     answer
 }
 
-/// The image's repository digest, if it has one (pulled or pushed images do).
+/// The image's digest: its repository digest for the image's own repository (a pulled
+/// image has one), else its image id.
 pub async fn digest(docker: &Docker, image: &str) -> Option<String> {
     let inspect = docker.inspect_image(image).await.ok()?;
+    let repo = ImageRef::parse(image).ok()?.repository;
     inspect
         .repo_digests
-        .and_then(|d| d.into_iter().next())
+        .and_then(|d| d.into_iter().find(|d| d.starts_with(&format!("{repo}@"))))
         .or(inspect.id)
 }
 
