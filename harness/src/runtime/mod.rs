@@ -13,6 +13,7 @@
 //! [`launch`] puts it together: sweep, images, plan, up.
 
 mod bringup;
+mod crossbar_image;
 pub mod engine;
 mod faults;
 pub mod images;
@@ -278,7 +279,7 @@ pub async fn launch(
     report.images = t.elapsed();
     let mut plan = plan_run(spec, options, &overrides, &built)?;
     if set.crossbar_from != BaseFrom::Recipe {
-        published_crossbar_env(&mut plan, spec);
+        published_crossbar(&docker, &mut plan, spec).await;
     }
     report.set = set.name.clone();
     report.proved = proved(&plan);
@@ -588,12 +589,21 @@ fn record_built(image: &ImageRef, context: &std::path::Path, overrides: &ImageOv
 
 /// A published ocs-crossbar configures itself from `OCS_ADDRESS_ROOT`, `OCS_REALM` and
 /// `OCS_PORT` (its `run-crossbar.sh` fills its own template from them): set them from the
-/// stack, so the image's own configuration path describes the same router.
-fn published_crossbar_env(plan: &mut StackPlan, spec: &StackSpec) {
+/// stack, and mount the image's own template filled with them (valid for the crossbar the
+/// image holds) instead of the config written for the recipe's crossbar 26.
+async fn published_crossbar(docker: &Docker, plan: &mut StackPlan, spec: &StackSpec) {
+    let port = crate::plan::CROSSBAR_PORT;
     let env = &mut plan.crossbar.env;
     env.insert("OCS_ADDRESS_ROOT".into(), spec.address_root.clone());
     env.insert("OCS_REALM".into(), spec.realm.clone());
-    env.insert("OCS_PORT".into(), crate::plan::CROSSBAR_PORT.to_string());
+    env.insert("OCS_PORT".into(), port.to_string());
+    let image = plan.crossbar.image.clone();
+    match crossbar_image::own_config(docker, &image, &spec.realm, &spec.address_root, port).await {
+        Some(config) => plan.crossbar_config = config,
+        None => notice::warn(&format!(
+            "{image} holds no ocs-crossbar config template; using the harness's crossbar config"
+        )),
+    }
 }
 
 /// Every container's image with its origin, crossbar first.
