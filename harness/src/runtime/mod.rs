@@ -342,16 +342,7 @@ pub async fn resolve_image_set(
     for (what, image, from, _) in pairs {
         let name = image.to_string();
         let present = images::image_exists(&docker, &image).await?;
-        let origin = match (pull::origin_of(&name), from) {
-            (Some(o), _) => o.to_string(),
-            (None, BaseFrom::Recipe) if present => "recipe-built".into(),
-            (None, BaseFrom::Recipe) => "absent: built from the recipe when needed".into(),
-            (None, BaseFrom::Archive { path, .. }) if !present => {
-                format!("absent: loaded from {} when needed", path.display())
-            }
-            (None, _) if present => "local".into(),
-            (None, _) => format!("absent: pulled when needed (pull policy {policy})"),
-        };
+        let origin = origin_text(pull::origin_of(&name), from, present, policy);
         let digest = if present {
             pull::digest(&docker, &name).await
         } else {
@@ -365,6 +356,25 @@ pub async fn resolve_image_set(
         });
     }
     Ok((set.name, policy, out))
+}
+
+/// Where a set's image came from (this process knows), or where it would come from.
+fn origin_text(
+    known: Option<Origin>,
+    from: &BaseFrom,
+    present: bool,
+    policy: PullPolicy,
+) -> String {
+    match (known, from) {
+        (Some(o), _) => o.to_string(),
+        (None, BaseFrom::Recipe) if present => "recipe-built".into(),
+        (None, BaseFrom::Recipe) => "absent: built from the recipe when needed".into(),
+        (None, BaseFrom::Archive { path, .. }) if !present => {
+            format!("absent: loaded from {} when needed", path.display())
+        }
+        (None, _) if present => "local".into(),
+        (None, _) => format!("absent: pulled when needed (pull policy {policy})"),
+    }
 }
 
 /// The image set of a run and its pull policy: `--images`/`$OCS_HARNESS_IMAGES` (a file or
@@ -718,6 +728,27 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("OCS_HARNESS_HOLD_AGENTS=\"maybe\""));
+    }
+
+    #[test]
+    fn the_proved_line_names_the_set_and_every_image() {
+        let r = LaunchReport {
+            set: "upstream".into(),
+            proved: vec![
+                ("crossbar".into(), "a/x:1".into(), "pulled".into()),
+                ("fake1".into(), "a/y:2".into(), "local".into()),
+            ],
+            ..LaunchReport::default()
+        };
+        assert_eq!(
+            r.proved_line(),
+            "images (upstream): crossbar=a/x:1 (pulled); fake1=a/y:2 (local)"
+        );
+        let absent = origin_text(None, &BaseFrom::Recipe, false, PullPolicy::Missing);
+        assert_eq!(absent, "absent: built from the recipe when needed");
+        let image = BaseFrom::Image(ImageRef::parse("a/x").unwrap());
+        let absent = origin_text(None, &image, false, PullPolicy::Never);
+        assert_eq!(absent, "absent: pulled when needed (pull policy never)");
     }
 
     #[test]
