@@ -3,12 +3,11 @@
 //! Docker is the library's.
 
 mod commands;
-pub mod exit;
-pub mod output;
+mod exit;
+mod output;
 mod plan;
-pub mod reporter;
-pub mod select;
-pub mod snapshot;
+mod reporter;
+mod select;
 mod test;
 
 use std::path::PathBuf;
@@ -144,7 +143,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(policy) = &cli.global.pull {
         // Before any thread exists: every LaunchOptions reads it (as OCS_HARNESS_PULL).
-        std::env::set_var(ocs_harness::config::PULL, policy);
+        std::env::set_var(crate::config::PULL, policy);
     }
     let prepare = cli.global.pull.is_some();
     let stderr_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -177,8 +176,8 @@ pub fn main() -> ExitCode {
 }
 
 fn report(e: CliError) -> ExitCode {
-    // Messages include their causes already; scenario errors carry their own `error:` prefix.
-    let text = e.error.to_string();
+    // Every cause once (`{:#}` walks the chain); scenario errors carry their own `error:` prefix.
+    let text = format!("{:#}", e.error);
     if text.starts_with("error:") {
         eprintln!("{text}");
     } else {
@@ -200,7 +199,7 @@ async fn dispatch(
                 filters: t.filters,
                 jobs: t.jobs,
                 partition: t.partition,
-                snapshots: snapshot::Mode::from_flags(t.accept, t.ci),
+                snapshots: crate::snapshot::Mode::from_flags(t.accept, t.ci),
                 junit: t.junit,
                 images: t.images,
                 list: t.list,
@@ -214,6 +213,6 @@ async fn dispatch(
         Command::Clean { run } => commands::clean(run).await,
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
-        Command::Run(r) => commands::run_all(r).await,
+        Command::Run(r) => commands::run_all(r, verbosity, style).await,
     }
 }

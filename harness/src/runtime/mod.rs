@@ -43,7 +43,7 @@ use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
 use engine::EngineError;
 use images::{build_agent_image, context_base_images, ensure_recipes, BuildSettings, ImageError};
-pub use notice::display_chain;
+pub(crate) use notice::display_chain;
 use pull::Origin;
 pub use role::Role;
 use stack::{Stack, StackError, UpOptions};
@@ -147,8 +147,8 @@ pub struct LaunchOptions {
 }
 
 impl LaunchOptions {
-    /// Defaults for a scenario called `scenario`, from the environment (`OCS_HARNESS_*`, see
-    /// [`crate::config`]). An unreadable variable makes [`launch`] fail, naming it.
+    /// Defaults for a scenario called `scenario`, from the environment (the `OCS_HARNESS_*`
+    /// variables, see the README). An unreadable variable makes [`launch`] fail, naming it.
     pub fn new(scenario: &str) -> Self {
         match Self::from_env(scenario) {
             Ok(options) => options,
@@ -186,7 +186,7 @@ impl LaunchOptions {
         }
     }
 
-    /// Defaults for `scenario`, the environment unread ([`Config::default`]).
+    /// Defaults for `scenario`, the environment unread (the documented defaults).
     pub fn defaults(scenario: &str) -> Self {
         Self::with_config(scenario, &Config::default())
     }
@@ -698,6 +698,7 @@ fn plan_run(
 
 #[cfg(test)]
 mod tests {
+    use super::notice::display_chain;
     use super::*;
 
     #[test]
