@@ -31,6 +31,9 @@ pub struct Side {
     pub elapsed: Duration,
     /// Normalised log lines per container (`container: line`).
     pub log_signatures: BTreeSet<String>,
+    /// Which images this side proved and where each came from (see
+    /// [`crate::runtime::LaunchReport::proved_line`]).
+    pub proved: Option<String>,
 }
 
 /// What changed for one scenario.
@@ -90,13 +93,17 @@ pub struct CompareOptions {
     pub latency_ratio: f64,
     /// ... and more than this much in absolute terms.
     pub latency_floor: Duration,
+    /// Scenario runs at once (each side of each scenario is one run).
+    pub jobs: usize,
 }
 
 impl Default for CompareOptions {
+    /// Runs at once: the machine's cores, at most 4 (a run is a stack of containers).
     fn default() -> Self {
         Self {
             latency_ratio: 0.5,
             latency_floor: Duration::from_secs(2),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 }
@@ -176,6 +183,7 @@ async fn run_side(scenario: &Scenario, images: &Path) -> Side {
             // Image builds (a first run on a new set) are not the images' behaviour.
             elapsed: report.elapsed.saturating_sub(report.images),
             log_signatures: signatures(&report),
+            proved: crate::runtime::pull::proved_for_run(&report.run_id),
         },
         Err(e) => Side {
             images: images.to_path_buf(),
@@ -184,6 +192,7 @@ async fn run_side(scenario: &Scenario, images: &Path) -> Side {
             stack_ready: Duration::ZERO,
             elapsed: Duration::ZERO,
             log_signatures: BTreeSet::new(),
+            proved: None,
         },
     }
 }
@@ -333,29 +342,31 @@ pub fn judge(
     }
 }
 
-/// Run every scenario on both image sets (one after the other) and compare.
+/// Run every scenario on both image sets, `options.jobs` runs at once, and compare.
 pub async fn compare(
     baseline: &Path,
     candidate: &Path,
     scenarios: &[Scenario],
     options: &CompareOptions,
 ) -> Vec<ScenarioComparison> {
+    use futures::StreamExt;
+    let runs = scenarios.iter().flat_map(|s| {
+        [("baseline", baseline), ("candidate", candidate)].map(|(side, set)| async move {
+            notice::info(&format!("compare {}: {side} {}", s.name, set.display()));
+            run_side(s, set).await
+        })
+    });
+    let mut sides: Vec<Side> = futures::stream::iter(runs)
+        .buffered(options.jobs.max(1))
+        .collect()
+        .await;
     let mut out = Vec::new();
-    for s in scenarios {
-        notice::info(&format!(
-            "compare {}: baseline {}",
-            s.name,
-            baseline.display()
-        ));
-        let a = run_side(s, baseline).await;
-        notice::info(&format!(
-            "compare {}: candidate {}",
-            s.name,
-            candidate.display()
-        ));
-        let b = run_side(s, candidate).await;
+    for s in scenarios.iter().rev() {
+        let b = sides.pop().expect("two sides per scenario");
+        let a = sides.pop().expect("two sides per scenario");
         out.push(judge(&s.name, a, b, options));
     }
+    out.reverse();
     out
 }
 
@@ -465,10 +476,35 @@ pub fn markdown(baseline: &Path, candidate: &Path, results: &[ScenarioComparison
             c.candidate.elapsed.as_secs_f64()
         );
     }
+    images_section(&mut m, results);
     for c in results.iter().filter(|c| c.changed()) {
         changed_section(&mut m, c);
     }
     m
+}
+
+/// Which images each side proved (each distinct line once).
+fn images_section(m: &mut String, results: &[ScenarioComparison]) {
+    for (side, pick) in [
+        (
+            "Baseline",
+            (|c: &ScenarioComparison| &c.baseline) as fn(&ScenarioComparison) -> &Side,
+        ),
+        ("Candidate", |c: &ScenarioComparison| &c.candidate),
+    ] {
+        let lines: BTreeSet<&str> = results
+            .iter()
+            .filter_map(|c| pick(c).proved.as_deref())
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = writeln!(m, "\n{side} proved:\n\n```text");
+        for l in lines {
+            let _ = writeln!(m, "{l}");
+        }
+        let _ = writeln!(m, "```");
+    }
 }
 
 #[cfg(test)]
@@ -484,6 +520,7 @@ mod tests {
             stack_ready: Duration::from_secs(8),
             elapsed: Duration::from_secs(10),
             log_signatures: logs.iter().map(|s| s.to_string()).collect(),
+            proved: None,
         }
     }
 

@@ -9,7 +9,7 @@
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
-//! | `OCS_HARNESS_IMAGES` | image set file used instead of the default images | none |
+//! | `OCS_HARNESS_IMAGES` | `auto`, `upstream`, `local` or an image set file | `auto` |
 //! | `OCS_HARNESS_KEEP_ON_FAILURE` | leave a failed run's stack running | no |
 //! | `OCS_HARNESS_HOLD_AGENTS` | start agents paused while crossbar boots | yes |
 //! | `OCS_HARNESS_RUNS_DIR` | where runs keep their files | `<target>/ocs-harness/runs` |
@@ -18,6 +18,7 @@
 //! | `OCS_HARNESS_NO_APT` | never install debootstrap with apt-get | no |
 //! | `OCS_HARNESS_JUNIT_DIR` | write a JUnit file per scenario there | none |
 //! | `OCS_HARNESS_HOST` | the address crossbar's published port is reached at | from the engine |
+//! | `OCS_HARNESS_PULL` | pull policy: `missing`, `never`, `always` | the set's, else `missing` |
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub const JUNIT_DIR: &str = "OCS_HARNESS_JUNIT_DIR";
 /// The address the engine's published ports are reached at (instead of the one derived from
 /// the engine, see [`crate::runtime::engine::EngineHost`]).
 pub const HOST: &str = "OCS_HARNESS_HOST";
+/// Pull policy for published images.
+pub const PULL: &str = "OCS_HARNESS_PULL";
 
 /// The accepted yes/no spellings, for messages.
 const BOOL_WORDS: &str = "1, true, yes or on to turn it on; 0, false, no or off to turn it off";
@@ -69,6 +72,16 @@ pub enum ConfigError {
         /// Its value.
         value: String,
         /// What the duration parser said.
+        problem: String,
+    },
+    /// A variable with a value outside its choices.
+    #[error("{var}={value:?}: {problem}")]
+    Choice {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
         problem: String,
     },
     /// A variable whose value is not UTF-8 where text is needed.
@@ -101,6 +114,8 @@ pub struct Config {
     pub junit_dir: Option<PathBuf>,
     /// `OCS_HARNESS_HOST`.
     pub host: Option<String>,
+    /// `OCS_HARNESS_PULL`.
+    pub pull: Option<crate::imageset::PullPolicy>,
 }
 
 impl Default for Config {
@@ -116,6 +131,7 @@ impl Default for Config {
             apt_allowed: true,
             junit_dir: None,
             host: None,
+            pull: None,
         }
     }
 }
@@ -156,6 +172,17 @@ impl Config {
                 .transpose()?
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty()),
+            pull: match var(PULL) {
+                None => None,
+                Some(v) => {
+                    let value = v.to_string_lossy().into_owned();
+                    Some(value.parse().map_err(|problem| ConfigError::Choice {
+                        var: PULL,
+                        value,
+                        problem,
+                    })?)
+                }
+            },
         })
     }
 }

@@ -103,6 +103,8 @@ pub struct Case {
     pub failure: Option<Failure>,
     /// The timeline, for `<system-out>`.
     pub output: Option<String>,
+    /// Which images the run proved and where each came from (a JUnit property `images`).
+    pub images: Option<String>,
 }
 
 impl Case {
@@ -126,6 +128,7 @@ impl Case {
                     time: report.elapsed.as_secs_f64(),
                     failure,
                     output,
+                    images: crate::runtime::pull::proved_for_run(&report.run_id),
                 }
             }
             Err(e) => Case {
@@ -138,6 +141,7 @@ impl Case {
                     details: e.to_string(),
                 }),
                 output: None,
+                images: None,
             },
         }
     }
@@ -163,6 +167,9 @@ pub fn junit(suite: &str, cases: &[Case]) -> String {
         tc.set_classname(suite)
             .set_time(Duration::from_secs_f64(c.time.max(0.0)));
         tc.add_property(("file", c.file.as_str()));
+        if let Some(images) = &c.images {
+            tc.add_property(("images", images.as_str()));
+        }
         if let Some(out) = &c.output {
             tc.set_system_out(out.as_str());
         }
@@ -212,6 +219,7 @@ mod tests {
                 time: 10.5,
                 failure: None,
                 output: None,
+                images: None,
             },
             Case {
                 name: "broken".into(),
@@ -223,6 +231,7 @@ mod tests {
                     "- expected \"x\" <y> & z\u{1b}[0m",
                 ),
                 output: Some("12:00:00.000 [harness] step 1".into()),
+                images: None,
             },
             Case {
                 name: "snapshot".into(),
@@ -230,6 +239,7 @@ mod tests {
                 time: 1.0,
                 failure: failure(FailureKind::Snapshot, "snapshot changed", "-a\n+b"),
                 output: None,
+                images: None,
             },
             Case {
                 name: "no-engine".into(),
@@ -241,6 +251,7 @@ mod tests {
                     "cannot reach the Docker engine (x)",
                 ),
                 output: None,
+                images: None,
             },
         ];
         let xml = junit("ocs-harness", &cases);

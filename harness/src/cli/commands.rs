@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::imageset::ImageSet;
 use crate::report::{error_class, Case};
 use crate::runtime::engine::{docker, remove_run};
-use crate::runtime::images::{cache_dir, ensure_base_images};
+use crate::runtime::images::cache_dir;
 use crate::runtime::sweep::{sweep, Sweep};
 use crate::runtime::LaunchOptions;
 use crate::scenario::{check_file, Scenario, ScenarioErrors};
@@ -59,6 +58,9 @@ pub struct CompareArgs {
     /// Also fail on log lines that appeared or vanished and on latency changes.
     #[arg(long)]
     strict: bool,
+    /// Scenario runs at once, both sides together (default: the machine's cores, at most 4).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
 }
 
 #[derive(Args)]
@@ -80,25 +82,31 @@ pub struct RunArgs {
     keep_on_failure: bool,
 }
 
-pub async fn images() -> Result<Exit, CliError> {
-    let docker = docker().await.infra()?;
-    let set = ImageSet::default();
-    let base = ensure_base_images(&docker, &set, &|line| eprintln!("ocs-harness: {line}"))
+pub async fn images(set: Option<PathBuf>, prepare: bool) -> Result<Exit, CliError> {
+    let mut options = LaunchOptions::from_env("images").bad_input()?;
+    if set.is_some() {
+        options.images_file = set;
+    }
+    let (name, policy, images) = crate::runtime::resolve_image_set(&options, prepare)
         .await
-        .infra()?;
-    for (image, took) in &base.built {
-        println!("built   {image} in {:.1}s", took.as_secs_f64());
+        .map_err(|e| {
+            let exit = match e {
+                crate::runtime::LaunchError::ImageSet(_) => Exit::BadInput,
+                _ => Exit::Infrastructure,
+            };
+            CliError::new(exit, anyhow::anyhow!(crate::runtime::display_chain(&e)))
+        })?;
+    println!("image set {name} (pull policy {policy})");
+    for i in &images {
+        println!(
+            "{:<9}{}  {}  ({})",
+            i.what,
+            i.image,
+            i.digest.as_deref().unwrap_or("-"),
+            i.origin
+        );
     }
-    println!("ocs      {}", base.ocs);
-    println!("crossbar {}", base.crossbar);
-    println!(
-        "(cache: {}; {:.2}s on images)",
-        cache_dir().display(),
-        base.elapsed.as_secs_f64()
-    );
-    for (from, to) in set.overrides().entries() {
-        println!("override {from} -> {to}");
-    }
+    println!("(cache: {})", cache_dir().display());
     Ok(Exit::Passed)
 }
 
@@ -249,6 +257,9 @@ async fn run(
         report.run_id,
         report.run_dir.display()
     );
+    if let Some(line) = crate::runtime::pull::proved_for_run(&report.run_id) {
+        println!("{line}");
+    }
     let result = crate::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
     (Some(case), result)
@@ -276,9 +287,11 @@ pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
                 .bad_input()?,
         );
     }
+    let defaults = CompareOptions::default();
     let options = CompareOptions {
         latency_ratio: c.latency_ratio,
-        ..CompareOptions::default()
+        jobs: c.jobs.unwrap_or(defaults.jobs).max(1),
+        ..defaults
     };
     let results = compare::compare(&c.baseline, &c.candidate, &scenarios, &options).await;
     let md = compare::markdown(&c.baseline, &c.candidate, &results);

@@ -47,6 +47,12 @@ struct Global {
     /// Colour: auto (a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     color: ColorChoice,
+    /// Pull policy for published images: missing (the default; bare --pull), never, always
+    /// (also $OCS_HARNESS_PULL; an image set's `pull:` otherwise).
+    #[arg(long, global = true, value_name = "POLICY", num_args = 0..=1,
+          default_missing_value = "missing",
+          value_parser = ["missing", "never", "always"])]
+    pull: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -63,8 +69,16 @@ enum Command {
         #[arg(long)]
         images: Option<PathBuf>,
     },
-    /// Build the local ocs and crossbar base images if they are missing, and print their tags.
-    Images,
+    /// Print what an image set resolves to (name, digest, origin); with --pull or --build,
+    /// make its images present first (a CI warm-up step).
+    Images {
+        /// upstream, local, auto (default) or an image set file (also $OCS_HARNESS_IMAGES).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Build the recipe images the set refers to (and pull or load the others).
+        #[arg(long)]
+        build: bool,
+    },
     /// Measure where a run's time goes (readiness split, floor, overhead, bridge latency,
     /// parallel scenarios, peak memory); prints a Markdown report.
     Bench(commands::BenchArgs),
@@ -127,6 +141,11 @@ struct TestCmd {
 /// Parse the command line (usage errors exit 2, as clap does), run, map to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(policy) = &cli.global.pull {
+        // Before any thread exists: every LaunchOptions reads it (as OCS_HARNESS_PULL).
+        std::env::set_var(crate::config::PULL, policy);
+    }
+    let prepare = cli.global.pull.is_some();
     let stderr_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let g = &cli.global;
     output::init_tracing(
@@ -149,7 +168,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(CliError::new(Exit::Infrastructure, e)),
     };
-    let result = runtime.block_on(dispatch(cli.command, verbosity, style));
+    let result = runtime.block_on(dispatch(cli.command, verbosity, style, prepare));
     match result {
         Ok(exit) => exit.into(),
         Err(e) => report(e),
@@ -167,7 +186,12 @@ fn report(e: CliError) -> ExitCode {
     e.exit.into()
 }
 
-async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Result<Exit, CliError> {
+async fn dispatch(
+    command: Command,
+    verbosity: Verbosity,
+    style: Style,
+    pull: bool,
+) -> Result<Exit, CliError> {
     match command {
         Command::Test(t) => {
             let args = test::TestArgs {
@@ -184,7 +208,7 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
             test::test(&args, reporter).await
         }
         Command::Plan { file, images } => plan::plan(&file, images).map(|()| Exit::Passed),
-        Command::Images => commands::images().await,
+        Command::Images { images, build } => commands::images(images, pull || build).await,
         Command::Bench(b) => commands::bench(b).await,
         Command::Clean { run } => commands::clean(run).await,
         Command::Check { files } => commands::check(&files),

@@ -72,6 +72,26 @@ pub enum ImageError {
     /// An image a run needs is missing and cannot be pulled.
     #[error("{0}")]
     Missing(String),
+    /// Pulling a published image failed.
+    #[error(
+        "pulling {image} failed: {detail}. Check the registry's address, that it is up and \
+         reachable, and your credentials (docker login); or work offline: give the image as \
+         an archive, use the recipe set (--images local), or --pull never with the image present"
+    )]
+    Pull {
+        /// The image.
+        image: String,
+        /// The engine's or registry's answer.
+        detail: String,
+    },
+    /// A `docker save` archive could not be loaded.
+    #[error("archive {path}: {detail}")]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
     /// Local file I/O failed.
     #[error("{doing}")]
     Io {
@@ -147,13 +167,28 @@ pub async fn ensure_base_images_in(
     settings: &BuildSettings,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<BaseImages, ImageError> {
+    ensure_recipes(docker, set, settings, (true, true), progress).await
+}
+
+/// Make sure the recipe images of `set` that are `wanted` (ocs, crossbar) exist, building
+/// what is missing; the rootfs is built only when one of them must be.
+pub async fn ensure_recipes(
+    docker: &Docker,
+    set: &ImageSet,
+    settings: &BuildSettings,
+    wanted: (bool, bool),
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<BaseImages, ImageError> {
     let started = Instant::now();
     let os = set.os_image();
-    let ocs = set.ocs_image();
-    let crossbar = set.crossbar_image();
+    let ocs = set.ocs.image(&os);
+    let crossbar = set.crossbar.image(&os);
     let mut built = Vec::new();
+    let missing = |wanted: bool, image: ImageRef| async move {
+        Ok::<bool, ImageError>(wanted && !image_exists(docker, &image).await?)
+    };
 
-    if image_exists(docker, &ocs).await? && image_exists(docker, &crossbar).await? {
+    if !missing(wanted.0, ocs.clone()).await? && !missing(wanted.1, crossbar.clone()).await? {
         return Ok(BaseImages {
             ocs,
             crossbar,
@@ -167,7 +202,9 @@ pub async fn ensure_base_images_in(
     let _lock = lock_file(&cache.join("images.lock")).await?;
 
     // Another process may have built them while this one waited for the lock.
-    if !image_exists(docker, &os).await? {
+    let still_missing =
+        missing(wanted.0, ocs.clone()).await? || missing(wanted.1, crossbar.clone()).await?;
+    if still_missing && !image_exists(docker, &os).await? {
         let t = Instant::now();
         progress(&format!(
             "building {os} (debootstrap {} {}, takes about a minute)",
@@ -176,8 +213,11 @@ pub async fn ensure_base_images_in(
         build_os_image(docker, &set.os, &os, cache, settings.apt_allowed).await?;
         built.push((os.to_string(), t.elapsed()));
     }
-    for (recipe, image) in [(&set.ocs, &ocs), (&set.crossbar, &crossbar)] {
-        if image_exists(docker, image).await? {
+    for (recipe, image, want) in [
+        (&set.ocs, &ocs, wanted.0),
+        (&set.crossbar, &crossbar, wanted.1),
+    ] {
+        if !want || image_exists(docker, image).await? {
             continue;
         }
         let t = Instant::now();
@@ -664,7 +704,29 @@ fn base_images(dockerfile: &str) -> Vec<(usize, &str)> {
     out
 }
 
-/// Base images must be local: no registry can be reached.
+/// The base images (`FROM`) of a build context's Dockerfile after `overrides`, by line.
+pub fn context_base_images(
+    context: &Path,
+    dockerfile: Option<&str>,
+    overrides: &ImageOverrides,
+) -> Result<Vec<(usize, ImageRef)>, ImageError> {
+    let name = dockerfile.unwrap_or("Dockerfile");
+    let original = read_dockerfile(context, name)?;
+    let (rewritten, _) = overrides.rewrite_dockerfile(&original);
+    base_images(&rewritten)
+        .into_iter()
+        .map(|(line, img)| {
+            ImageRef::parse(img)
+                .map(|r| (line, r))
+                .map_err(|e| ImageError::Context {
+                    path: context.to_path_buf(),
+                    problem: format!("{name}:{line}: {e}"),
+                })
+        })
+        .collect()
+}
+
+/// Base images must be local by now (the launch pulled what its policy allows).
 async fn check_base_images(
     docker: &Docker,
     dockerfile: &str,
@@ -676,9 +738,9 @@ async fn check_base_images(
         if !image_exists(docker, &r).await? {
             return Err(ImageError::Missing(format!(
                 "{}:{line}: base image {r} is not present locally and no image registry \
-                 can be reached. Build or import it, or add an image override mapping \
-                 {r} to a local image.",
+                 can be reached. {}",
                 path.display(),
+                crate::runtime::pull::ways_out(&r.to_string()),
             )));
         }
     }

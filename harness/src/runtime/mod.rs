@@ -13,6 +13,7 @@
 //! [`launch`] puts it together: sweep, images, plan, up.
 
 mod bringup;
+mod crossbar_image;
 pub mod engine;
 mod faults;
 pub mod images;
@@ -20,6 +21,7 @@ mod inspect;
 mod keep;
 pub mod logs;
 pub(crate) mod notice;
+pub mod pull;
 pub mod readiness;
 pub mod role;
 pub mod stack;
@@ -34,12 +36,15 @@ use testcontainers::bollard::Docker;
 
 use crate::clock::unix_now_secs;
 use crate::config::{Config, ConfigError};
-use crate::imageset::{ImageSet, ImageSetError, OverrideTarget};
+use crate::imageset::{
+    BaseFrom, ImageSet, ImageSetError, ImagesChoice, OverrideTarget, PullPolicy,
+};
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
 use engine::EngineError;
-use images::{build_agent_image, ensure_base_images_in, BuildSettings, ImageError};
+use images::{build_agent_image, context_base_images, ensure_recipes, BuildSettings, ImageError};
 pub(crate) use notice::display_chain;
+use pull::Origin;
 pub use role::Role;
 use stack::{Stack, StackError, UpOptions};
 
@@ -111,8 +116,13 @@ pub struct LaunchOptions {
     pub scenario: String,
     /// The base image set.
     pub images: ImageSet,
-    /// An image set file to use instead of `images` (`$OCS_HARNESS_IMAGES`).
+    /// An image set file to use instead of `images` (`$OCS_HARNESS_IMAGES`); the words
+    /// `upstream`, `local` and `auto` choose a bundled set (see [`ImagesChoice::parse`]).
+    /// With none, and `images` left at its default, the choice is `auto`.
     pub images_file: Option<PathBuf>,
+    /// The pull policy (`--pull`, `$OCS_HARNESS_PULL`); `None`: the set's, else `missing`
+    /// (`never` when `auto` found no registry).
+    pub pull: Option<PullPolicy>,
     /// Extra overrides, applied after the image set's own.
     pub overrides: ImageOverrides,
     /// Where runs keep their files; a directory per run is made below it.
@@ -160,6 +170,7 @@ impl LaunchOptions {
             scenario: scenario.into(),
             images: ImageSet::default(),
             images_file: config.images_file.clone(),
+            pull: config.pull,
             overrides: ImageOverrides::new(),
             runs_dir: config.runs_dir.clone(),
             crossbar_ready: Duration::from_secs(60),
@@ -231,6 +242,22 @@ pub struct LaunchReport {
     pub built: Vec<(String, Duration)>,
     /// Time spent on images (checks and builds).
     pub images: Duration,
+    /// The image set used (`upstream`, `ocs-0.12.1`, ...).
+    pub set: String,
+    /// Every container's image and where it came from, as `(role, image, origin)`.
+    pub proved: Vec<(String, String, String)>,
+}
+
+impl LaunchReport {
+    /// The one line saying which images the run proved and where each came from.
+    pub fn proved_line(&self) -> String {
+        let parts: Vec<String> = self
+            .proved
+            .iter()
+            .map(|(role, image, origin)| format!("{role}={image} ({origin})"))
+            .collect();
+        format!("images ({}): {}", self.set, parts.join("; "))
+    }
 }
 
 /// Build what is missing, plan the stack and bring it up.
@@ -246,10 +273,18 @@ pub async fn launch(
         notice::info(&line);
     }
     let t = Instant::now();
-    let (overrides, mut report) = prepare_images(&docker, options).await?;
+    let (set, policy) = choose_set(&docker, options).await?;
+    let (overrides, mut report) = prepare_images(&docker, spec, &set, policy, options).await?;
     let built = build_agents(&docker, spec, &overrides, &mut report).await?;
     report.images = t.elapsed();
-    let plan = plan_run(spec, options, &overrides, &built)?;
+    let mut plan = plan_run(spec, options, &overrides, &built)?;
+    if set.crossbar_from != BaseFrom::Recipe {
+        published_crossbar(&docker, &mut plan, spec).await;
+    }
+    report.set = set.name.clone();
+    report.proved = proved(&plan);
+    notice::info(&report.proved_line());
+    pull::record_run(&plan.run_id, &report.proved_line());
     let mut up = UpOptions::in_dir(options.runs_dir.join(&plan.run_id));
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;
@@ -258,36 +293,174 @@ pub async fn launch(
     Ok((stack, report))
 }
 
-/// The image set's base images present, and the overrides every image goes through: the
-/// set's own, its extra ones (built where they name a context), then the options'.
-async fn prepare_images(
+/// One base image of a set, as `ocs-harness images` shows it.
+#[derive(Debug, Clone)]
+pub struct SetImage {
+    /// `ocs` or `crossbar`.
+    pub what: &'static str,
+    /// The image.
+    pub image: String,
+    /// Its digest (repository digest, else image id) when present.
+    pub digest: Option<String>,
+    /// Where it came from, or where it would come from.
+    pub origin: String,
+}
+
+/// What the image set of `options` resolves to (and, when `prepare`, make its base images
+/// present: pulled, loaded or built): the set's name, its pull policy, and its images.
+pub async fn resolve_image_set(
+    options: &LaunchOptions,
+    prepare: bool,
+) -> Result<(String, PullPolicy, Vec<SetImage>), LaunchError> {
+    if let Some(e) = &options.env_error {
+        return Err(e.clone().into());
+    }
+    let docker = engine::docker().await?;
+    let (set, policy) = choose_set(&docker, options).await?;
+    let pairs = [
+        (
+            "ocs",
+            set.ocs_image(),
+            &set.ocs_from,
+            Role::agent("ocs base image"),
+        ),
+        (
+            "crossbar",
+            set.crossbar_image(),
+            &set.crossbar_from,
+            Role::Crossbar,
+        ),
+    ];
+    if prepare {
+        let wanted: Vec<_> = pairs
+            .iter()
+            .map(|(_, i, _, r)| (i.clone(), r.clone(), false))
+            .collect();
+        ensure_wanted(&docker, &set, policy, &wanted, options).await?;
+    }
+    let mut out = Vec::new();
+    for (what, image, from, _) in pairs {
+        let name = image.to_string();
+        let present = images::image_exists(&docker, &image).await?;
+        let origin = origin_text(pull::origin_of(&name), from, present, policy);
+        let digest = if present {
+            pull::digest(&docker, &name).await
+        } else {
+            None
+        };
+        out.push(SetImage {
+            what,
+            image: name,
+            digest,
+            origin,
+        });
+    }
+    Ok((set.name, policy, out))
+}
+
+/// Where a set's image came from (this process knows), or where it would come from.
+fn origin_text(
+    known: Option<Origin>,
+    from: &BaseFrom,
+    present: bool,
+    policy: PullPolicy,
+) -> String {
+    match (known, from) {
+        (Some(o), _) => o.to_string(),
+        (None, BaseFrom::Recipe) if present => "recipe-built".into(),
+        (None, BaseFrom::Recipe) => "absent: built from the recipe when needed".into(),
+        (None, BaseFrom::Archive { path, .. }) if !present => {
+            format!("absent: loaded from {} when needed", path.display())
+        }
+        (None, _) if present => "local".into(),
+        (None, _) => format!("absent: pulled when needed (pull policy {policy})"),
+    }
+}
+
+/// The image set of a run and its pull policy: `--images`/`$OCS_HARNESS_IMAGES` (a file or
+/// `upstream|local|auto`), else `options.images` when changed, else `auto`: the published
+/// images when present or a registry serves them, else the recipes with pulls off (no
+/// registry answers).
+async fn choose_set(
     docker: &Docker,
     options: &LaunchOptions,
-) -> Result<(ImageOverrides, LaunchReport), LaunchError> {
-    let loaded;
-    let images = match &options.images_file {
-        Some(file) => {
-            loaded = crate::imageset::load(file)?;
-            &loaded
+) -> Result<(ImageSet, PullPolicy), LaunchError> {
+    let choice = match &options.images_file {
+        Some(f) => ImagesChoice::parse(f),
+        None if options.images != ImageSet::default() => {
+            let set = options.images.clone();
+            let policy = options.pull.or(set.pull).unwrap_or_default();
+            return Ok((set, policy));
         }
-        None => &options.images,
+        None => ImagesChoice::Auto,
     };
-    let progress = |line: &str| notice::info(line);
-    let base = ensure_base_images_in(docker, images, &options.build, &progress).await?;
+    let (set, offline) = match choice {
+        ImagesChoice::File(f) => (crate::imageset::load(&f)?, false),
+        ImagesChoice::Upstream => (ImageSet::upstream(), false),
+        ImagesChoice::Local => (ImageSet::default(), false),
+        ImagesChoice::Auto => {
+            let up = ImageSet::upstream();
+            let ok = pull::available(docker, &up.ocs_image()).await
+                && pull::available(docker, &up.crossbar_image()).await;
+            if ok {
+                (
+                    ImageSet {
+                        name: "upstream (auto)".into(),
+                        ..up
+                    },
+                    false,
+                )
+            } else {
+                let name = "local (auto: no registry serves the published images)".into();
+                (
+                    ImageSet {
+                        name,
+                        ..ImageSet::default()
+                    },
+                    true,
+                )
+            }
+        }
+    };
+    let fallback = if offline {
+        PullPolicy::Never
+    } else {
+        PullPolicy::Missing
+    };
+    let policy = options.pull.or(set.pull).unwrap_or(fallback);
+    Ok((set, policy))
+}
+
+/// Every image the stack refers to present (recipes built only when referred to, archives
+/// loaded, published images pulled by `policy`), and the overrides every image goes
+/// through: the set's own, its extra ones (built where they name a context), then the
+/// options'.
+async fn prepare_images(
+    docker: &Docker,
+    spec: &StackSpec,
+    images: &ImageSet,
+    policy: PullPolicy,
+    options: &LaunchOptions,
+) -> Result<(ImageOverrides, LaunchReport), LaunchError> {
+    let mut overrides = images.overrides();
+    overrides.extend(&options.overrides);
+    let wanted = wanted_images(spec, images, &overrides);
+    let base = ensure_wanted(docker, images, policy, &wanted, options).await?;
+
     let mut overrides = images.overrides();
     for (from, target) in &images.extra {
         let to = match target {
             OverrideTarget::Image(i) => i.clone(),
             OverrideTarget::Build(context) => {
                 let none = Default::default();
-                build_agent_image(docker, context, None, &none, &overrides)
+                let img = build_agent_image(docker, context, None, &none, &overrides)
                     .await
                     .map_err(|error| {
                         let instance_id = format!("(image set override {from})");
                         LaunchError::AgentImage(AgentImageError { instance_id, error })
-                    })?
-                    .image
-                    .to_string()
+                    })?;
+                record_built(&img.image, context, &overrides);
+                img.image.to_string()
             }
         };
         overrides
@@ -299,10 +472,159 @@ async fn prepare_images(
     }
     overrides.extend(&options.overrides);
     let report = LaunchReport {
-        built: base.built,
-        images: Duration::ZERO,
+        built: base,
+        ..LaunchReport::default()
     };
     Ok((overrides, report))
+}
+
+/// Every image the stack refers to, after `overrides`, with the role that needs it and
+/// whether it is a Dockerfile's `FROM` image.
+fn wanted_images(
+    spec: &StackSpec,
+    images: &ImageSet,
+    overrides: &ImageOverrides,
+) -> Vec<(ImageRef, Role, bool)> {
+    // What the stack refers to, after the set's overrides: (image, for whom, a FROM line).
+    let mut wanted: Vec<(ImageRef, Role, bool)> = vec![(
+        overrides.resolve(&spec.crossbar_image),
+        Role::Crossbar,
+        false,
+    )];
+    if spec.registry {
+        wanted.push((
+            overrides.resolve(&spec.registry_image),
+            Role::registry(),
+            false,
+        ));
+    }
+    for agent in &spec.agents {
+        let role = Role::agent(&agent.instance_id);
+        match &agent.image {
+            ImageSource::Image(i) => wanted.push((overrides.resolve(i), role, false)),
+            ImageSource::Build {
+                context,
+                dockerfile,
+                ..
+            } => {
+                for (_, base) in context_base_images(context, dockerfile.as_deref(), overrides)
+                    .unwrap_or_default()
+                {
+                    wanted.push((base, role.clone(), true));
+                }
+            }
+        }
+    }
+    for (from, target) in &images.extra {
+        if let OverrideTarget::Build(context) = target {
+            let role = Role::agent(format!("(image set override {from})"));
+            for (_, base) in context_base_images(context, None, overrides).unwrap_or_default() {
+                wanted.push((base, role.clone(), true));
+            }
+        }
+    }
+    wanted
+}
+
+/// Make every wanted image present: the set's recipes (built), archives (loaded), anything
+/// else by the pull policy. Returns what was built.
+async fn ensure_wanted(
+    docker: &Docker,
+    set: &ImageSet,
+    policy: PullPolicy,
+    wanted: &[(ImageRef, Role, bool)],
+    options: &LaunchOptions,
+) -> Result<Vec<(String, Duration)>, LaunchError> {
+    let recipe_ocs = set.ocs.image(&set.os_image());
+    let recipe_crossbar = set.crossbar.image(&set.os_image());
+    let mut recipes = (false, false);
+    let mut done: Vec<&ImageRef> = Vec::new();
+    for (image, role, from_line) in wanted {
+        if done.contains(&image) {
+            continue;
+        }
+        done.push(image);
+        let archive = [&set.ocs_from, &set.crossbar_from]
+            .into_iter()
+            .find_map(|f| match f {
+                BaseFrom::Archive { path, image: i } if i == image => Some(path),
+                _ => None,
+            });
+        if set.ocs_from == BaseFrom::Recipe && *image == recipe_ocs {
+            recipes.0 = true;
+        } else if set.crossbar_from == BaseFrom::Recipe && *image == recipe_crossbar {
+            recipes.1 = true;
+        } else if let Some(path) = archive {
+            pull::ensure_archive(docker, path, image).await?;
+        } else if *from_line && policy == PullPolicy::Never {
+            // Reported by the build with its Dockerfile line when absent.
+            if images::image_exists(docker, image).await? {
+                pull::record(&image.to_string(), Origin::Local);
+            }
+        } else {
+            pull::ensure_published(docker, image, policy, &role.to_string())
+                .await
+                .map_err(|e| match e {
+                    ImageError::Missing(_) => LaunchError::Stack(StackError::ImageMissing {
+                        image: image.to_string(),
+                        role: role.clone(),
+                        hint: pull::ways_out(&image.to_string()),
+                    }),
+                    e => LaunchError::Image(e),
+                })?;
+        }
+    }
+    if recipes == (false, false) {
+        return Ok(Vec::new());
+    }
+    let progress = |line: &str| notice::info(line);
+    let base = ensure_recipes(docker, set, &options.build, recipes, &progress).await?;
+    for (image, wanted) in [(&recipe_ocs, recipes.0), (&recipe_crossbar, recipes.1)] {
+        if wanted {
+            pull::record(&image.to_string(), Origin::RecipeBuilt);
+        }
+    }
+    Ok(base.built)
+}
+
+/// Record a built image with the bases of its context.
+fn record_built(image: &ImageRef, context: &std::path::Path, overrides: &ImageOverrides) {
+    let bases = context_base_images(context, None, overrides)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, b)| b.to_string())
+        .collect();
+    pull::record(&image.to_string(), Origin::Built(bases));
+}
+
+/// A published ocs-crossbar configures itself from `OCS_ADDRESS_ROOT`, `OCS_REALM` and
+/// `OCS_PORT` (its `run-crossbar.sh` fills its own template from them): set them from the
+/// stack, and mount the image's own template filled with them (valid for the crossbar the
+/// image holds) instead of the config written for the recipe's crossbar 26.
+async fn published_crossbar(docker: &Docker, plan: &mut StackPlan, spec: &StackSpec) {
+    let port = crate::plan::CROSSBAR_PORT;
+    let env = &mut plan.crossbar.env;
+    env.insert("OCS_ADDRESS_ROOT".into(), spec.address_root.clone());
+    env.insert("OCS_REALM".into(), spec.realm.clone());
+    env.insert("OCS_PORT".into(), port.to_string());
+    let image = plan.crossbar.image.clone();
+    match crossbar_image::own_config(docker, &image, &spec.realm, &spec.address_root, port).await {
+        Some(config) => plan.crossbar_config = config,
+        None => notice::warn(&format!(
+            "{image} holds no ocs-crossbar config template; using the harness's crossbar config"
+        )),
+    }
+}
+
+/// Every container's image with its origin, crossbar first.
+fn proved(plan: &StackPlan) -> Vec<(String, String, String)> {
+    std::iter::once(&plan.crossbar)
+        .chain(plan.agents.iter().map(|a| &a.container))
+        .map(|c| {
+            let origin = pull::origin_of(&c.image).unwrap_or(Origin::Local);
+            (c.role.to_string(), c.image.clone(), origin.to_string())
+        })
+        .collect()
 }
 
 /// Build (or find) the image of every agent given as a build context; the images by
@@ -334,6 +656,12 @@ async fn build_agents(
         if img.built {
             report.built.push((img.image.to_string(), bt.elapsed()));
         }
+        let bases = context_base_images(context, dockerfile.as_deref(), overrides)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, b)| b.to_string())
+            .collect();
+        pull::record(&img.image.to_string(), Origin::Built(bases));
         built.insert(agent.instance_id.clone(), img.image);
     }
     Ok(built)
@@ -401,6 +729,27 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("OCS_HARNESS_HOLD_AGENTS=\"maybe\""));
+    }
+
+    #[test]
+    fn the_proved_line_names_the_set_and_every_image() {
+        let r = LaunchReport {
+            set: "upstream".into(),
+            proved: vec![
+                ("crossbar".into(), "a/x:1".into(), "pulled".into()),
+                ("fake1".into(), "a/y:2".into(), "local".into()),
+            ],
+            ..LaunchReport::default()
+        };
+        assert_eq!(
+            r.proved_line(),
+            "images (upstream): crossbar=a/x:1 (pulled); fake1=a/y:2 (local)"
+        );
+        let absent = origin_text(None, &BaseFrom::Recipe, false, PullPolicy::Missing);
+        assert_eq!(absent, "absent: built from the recipe when needed");
+        let image = BaseFrom::Image(ImageRef::parse("a/x").unwrap());
+        let absent = origin_text(None, &image, false, PullPolicy::Never);
+        assert_eq!(absent, "absent: pulled when needed (pull policy never)");
     }
 
     #[test]
