@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod clock;
 pub mod compare;
+pub mod compose;
 pub mod config;
 pub mod imageset;
 pub mod ocs;
