@@ -4,6 +4,7 @@
 
 mod commands;
 pub mod exit;
+mod init;
 pub mod output;
 mod plan;
 pub mod reporter;
@@ -88,6 +89,8 @@ enum Command {
     /// Debug one scenario (or a few, one after another): no snapshot check, can keep the
     /// stack on failure, can print the transcript. `test` is the command for CI.
     Run(commands::RunArgs),
+    /// Write starter scenarios, the snapshot directory and a CI workflow for a plugin.
+    Init(init::InitArgs),
 }
 
 #[derive(Args)]
@@ -191,5 +194,6 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
         Command::Run(r) => commands::run_all(r).await,
+        Command::Init(i) => init::init(&i),
     }
 }
