@@ -19,6 +19,7 @@ pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;
+pub mod testing;
 pub mod timeline;
 pub mod transcript;
 pub mod wait;
