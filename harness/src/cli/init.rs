@@ -14,6 +14,8 @@ use ocs_harness::scenario::Scenario;
 
 use super::exit::{CliError, Exit};
 
+mod record;
+
 /// The repository holding the reusable workflow, and the release `init` points at.
 pub const WORKFLOW_REPOSITORY: &str = "simonsobs/ocs-harness";
 /// The compose file names compose itself looks for, in its order.
@@ -52,6 +54,10 @@ pub struct InitArgs {
     /// Overwrite files that exist.
     #[arg(long)]
     force: bool,
+    /// Start the stack, read each agent's get_api, fill the scenarios with its tasks and
+    /// processes, and record the first snapshots (needs a Docker engine).
+    #[arg(long)]
+    record: bool,
 }
 
 /// A file to write, relative to the repository.
@@ -61,11 +67,50 @@ struct Output {
 }
 
 /// Run `init`.
-pub fn init(args: &InitArgs) -> Result<Exit, CliError> {
-    let outputs = match &args.build {
+pub async fn init(
+    args: &InitArgs,
+    verbosity: super::reporter::Verbosity,
+    style: super::output::Style,
+) -> Result<Exit, CliError> {
+    let mut outputs = match &args.build {
         Some(build) => from_build(args, build),
         None => from_compose(args),
     }?;
+    if args.record {
+        for out in &mut outputs {
+            out.text = record::fill(&args.dir.join(&out.path), &out.text).await?;
+        }
+    }
+    let scenarios: Vec<String> = outputs
+        .iter()
+        .map(|o| args.dir.join(&o.path).display().to_string())
+        .collect();
+    write_all(args, outputs)?;
+    if args.record {
+        let reporter = super::reporter::reporter(super::output::Format::Human, verbosity, style);
+        let test = super::test::TestArgs {
+            paths: scenarios,
+            filters: Vec::new(),
+            jobs: None,
+            partition: None,
+            snapshots: super::snapshot::Mode::from_flags(true, false),
+            junit: None,
+            images: None,
+            list: false,
+        };
+        let exit =
+            super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;
+        if exit != Exit::Passed {
+            return Ok(exit);
+        }
+    }
+    next_steps(args);
+    Ok(Exit::Passed)
+}
+
+/// Write the scenarios, the snapshot directory and the workflow; nothing when a file exists
+/// (without `--force`).
+fn write_all(args: &InitArgs, outputs: Vec<Output>) -> Result<(), CliError> {
     let mut files = outputs;
     files.push(Output {
         path: "scenarios/snapshots/.gitkeep".into(),
@@ -96,17 +141,28 @@ pub fn init(args: &InitArgs) -> Result<Exit, CliError> {
             .map_err(|e| CliError::new(Exit::BadInput, e))?;
         println!("wrote {}", f.path.display());
     }
+    Ok(())
+}
+
+/// The next two commands.
+fn next_steps(args: &InitArgs) {
     let cd = if args.dir == Path::new(".") {
         String::new()
     } else {
         format!("cd {} && ", args.dir.display())
     };
+    let first = if args.record {
+        format!(
+            "{cd}ocs-harness test scenarios/             # run them against the recorded snapshots"
+        )
+    } else {
+        format!(
+            "{cd}ocs-harness test --accept scenarios/   # run them and record the first snapshots"
+        )
+    };
     println!("\nNext:");
-    println!(
-        "  {cd}ocs-harness test --accept scenarios/   # run them and record the first snapshots"
-    );
+    println!("  {first}");
     println!("  {cd}git add scenarios .github/workflows/ocs-harness.yml && git commit -m 'ocs-harness scenarios'");
-    Ok(Exit::Passed)
 }
 
 /// The agents of the compose file and site config: one scenario each.

@@ -194,6 +194,6 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
         Command::Run(r) => commands::run_all(r).await,
-        Command::Init(i) => init::init(&i),
+        Command::Init(i) => init::init(&i, verbosity, style).await,
     }
 }
