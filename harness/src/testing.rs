@@ -100,3 +100,22 @@ pub fn run_scenario(path: &Path) -> Result<(), String> {
             .unwrap_or_else(|| "the transcript does not match its snapshot".into())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn every_scenario_file_is_a_trial_named_after_it() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let trials = super::trials(&dir).expect("scenarios/ is readable");
+        let names: Vec<&str> = trials.iter().map(|t| t.name()).collect();
+        assert!(names.contains(&"barebones"), "{names:?}");
+        assert!(names.contains(&"plugin-compose"), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("reference")), "{names:?}");
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert!(super::trials(&dir.join("missing")).is_err());
+    }
+}
