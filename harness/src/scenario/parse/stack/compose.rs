@@ -140,29 +140,7 @@ pub(super) fn decode_compose(
     spec: &mut StackSpec,
 ) -> Option<()> {
     let Some((scf_node, scf)) = site_config else {
-        // the steps still know the compose file's agents; its own problems can wait
-        let mut quiet = Cx::new(cx.src);
-        let paths = compose_paths(&mut quiet, node, file);
-        if let Some(c) = paths.and_then(|p| load(&mut quiet, node, &p)) {
-            let ids: Vec<String> = c
-                .services
-                .iter()
-                .filter(|s| !is_crossbar(s))
-                .map(instance_of)
-                .collect();
-            known(cx, node, ids);
-        }
-        let e = cx
-            .err(
-                node.pos,
-                "`compose` needs `site-config` next to it",
-                "which agents does this stack run?",
-            )
-            .help(
-                "add `site-config: <file>`, the SCF your compose file mounts (e.g. \
-                 `site-config: ../default.yaml`): its instances say which services are agents",
-            );
-        return cx.fail(e);
+        return no_site_config(cx, node, file);
     };
     let Some(compose) = compose_paths(cx, node, file).and_then(|p| load(cx, node, &p)) else {
         // the steps still know the site config's agents
@@ -183,27 +161,8 @@ pub(super) fn decode_compose(
         }
         let id = instance_of(s);
         let Some(inst) = instances.iter().find(|i| i.id == id) else {
-            let listed: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
-            let e = compose
-                .error(
-                    s.at,
-                    format!(
-                        "service `{}` runs instance `{id}`, which the site config does not list",
-                        s.name
-                    ),
-                    "neither an agent of the site config nor crossbar",
-                )
-                .help(format!(
-                    "the site config lists {}; add `{id}` to it, or keep this service in a \
-                     compose file the scenario does not name",
-                    if listed.is_empty() {
-                        "no instances".to_string()
-                    } else {
-                        listed.join(", ")
-                    }
-                ));
+            cx.errors.push(not_listed(&compose, s, &id, &instances));
             ok = false;
-            cx.errors.push(e);
             continue;
         };
         // known to the steps even when the service has errors
@@ -215,6 +174,61 @@ pub(super) fn decode_compose(
     }
     ok &= depends_on(cx, &compose);
     ok.then_some(())
+}
+
+/// The error for `compose` without `site-config`. The steps still know the compose file's
+/// agents; its own problems can wait.
+fn no_site_config(cx: &mut Cx, node: &Node, file: &Path) -> Option<()> {
+    let mut quiet = Cx::new(cx.src);
+    let paths = compose_paths(&mut quiet, node, file);
+    if let Some(c) = paths.and_then(|p| load(&mut quiet, node, &p)) {
+        let ids: Vec<String> = c
+            .services
+            .iter()
+            .filter(|s| !is_crossbar(s))
+            .map(instance_of)
+            .collect();
+        known(cx, node, ids);
+    }
+    let e = cx
+        .err(
+            node.pos,
+            "`compose` needs `site-config` next to it",
+            "which agents does this stack run?",
+        )
+        .help(
+            "add `site-config: <file>`, the SCF your compose file mounts (e.g. \
+             `site-config: ../default.yaml`): its instances say which services are agents",
+        );
+    cx.fail(e)
+}
+
+/// The error for service `s`, whose instance `id` the site config does not list.
+fn not_listed(
+    compose: &Compose,
+    s: &Service,
+    id: &str,
+    instances: &[Instance],
+) -> crate::scenario::ScenarioError {
+    let listed: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+    compose
+        .error(
+            s.at,
+            format!(
+                "service `{}` runs instance `{id}`, which the site config does not list",
+                s.name
+            ),
+            "neither an agent of the site config nor crossbar",
+        )
+        .help(format!(
+            "the site config lists {}; add `{id}` to it, or keep this service in a compose file \
+             the scenario does not name",
+            if listed.is_empty() {
+                "no instances".to_string()
+            } else {
+                listed.join(", ")
+            }
+        ))
 }
 
 /// Make `ids` known to the steps as agents written at `node` (the `compose` value).
