@@ -158,3 +158,52 @@ fn an_unsupported_compose_key_fails_with_a_pointed_error() {
     assert!(err.contains("docker-compose.yml:8:5"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn init_without_compose_takes_the_agent_from_the_command_line() {
+    let dir = plugin("build");
+    std::fs::remove_file(dir.join("docker-compose.yml")).expect("removed");
+    let none = harness(&dir, &["init"]);
+    assert_eq!(none.status.code(), Some(2), "no compose file is bad input");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--build DIR --agent-class C"));
+    let init = harness(
+        &dir,
+        &[
+            "init",
+            "--build",
+            ".",
+            "--agent-class",
+            "HelloAgent",
+            "--instance-id",
+            "hello1",
+        ],
+    );
+    assert_eq!(init.status.code(), Some(0), "init --build failed");
+    let scenario = std::fs::read_to_string(dir.join("scenarios/hello1.yaml")).expect("written");
+    assert!(scenario.contains("agent-class: HelloAgent"), "{scenario}");
+    assert!(scenario.contains("      build: ..\n"), "{scenario}");
+    let again = harness(
+        &dir,
+        &[
+            "init",
+            "--build",
+            ".",
+            "--agent-class",
+            "HelloAgent",
+            "--instance-id",
+            "hello1",
+        ],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "existing files are kept without --force"
+    );
+    let check = harness(&dir, &["check", "scenarios/hello1.yaml"]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "the starter scenario is valid"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

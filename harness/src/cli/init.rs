@@ -251,7 +251,10 @@ fn starter(id: &str, stack: &str) -> Output {
 /// `path` as written in a scenario under `<dir>/scenarios/`.
 fn from_scenarios(dir: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(dir).unwrap_or(path);
-    if rel.is_absolute() {
+    let rel = rel.strip_prefix(".").unwrap_or(rel);
+    if rel.as_os_str().is_empty() {
+        "..".to_string()
+    } else if rel.is_absolute() {
         rel.display().to_string()
     } else {
         format!("../{}", rel.display())
