@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ocs_harness::scenario::{Scenario, ScenarioErrors};
+use ocs_harness::{Scenario, ScenarioErrors};
 use rstest::rstest;
 
 /// Fewer cases than this means files went missing.

@@ -5,11 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ocs_harness::plan::LABEL_SCENARIO;
-use ocs_harness::runner;
-use ocs_harness::runtime::stack::{docker, list_labelled};
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::Scenario;
+use ocs_harness::testing::{docker, list_labelled, LABEL_SCENARIO};
+use ocs_harness::{LaunchOptions, Scenario};
 use rstest::rstest;
 
 #[rstest]
@@ -32,7 +29,7 @@ async fn bad_run_input(#[files("bad-input/run/*.yaml")] path: PathBuf) {
     scenario.path = shown;
     // A unique name, so the leak check below sees only this case's resources.
     scenario.name = format!("bad-{}-{}", scenario.name, std::process::id());
-    let result = runner::run(&scenario, &LaunchOptions::new(&scenario.name)).await;
+    let result = ocs_harness::run(&scenario, &LaunchOptions::new(&scenario.name)).await;
     let error = match result {
         Ok(report) => panic!(
             "{}: expected an error, but the run {}",

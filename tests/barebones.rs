@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ocs_harness::ocs::{OpCode, ResponseCode, SessionStatus};
-use ocs_harness::plan::{AgentSpec, ImageSource, StackSpec};
-use ocs_harness::runtime::{launch, LaunchOptions};
 use ocs_harness::wait::{poll_until, Backoff, Probe};
+use ocs_harness::{launch, AgentSpec, ImageSource, LaunchOptions, Stack, StackSpec};
 use serde_json::json;
 
 fn fixture(path: &str) -> PathBuf {
@@ -57,13 +56,13 @@ async fn barebones_documented_session() -> anyhow::Result<()> {
     result
 }
 
-async fn drive(stack: &ocs_harness::runtime::stack::Stack) -> anyhow::Result<()> {
+async fn drive(stack: &Stack) -> anyhow::Result<()> {
     let client = stack.client();
     let agent = client.agent("barebones1");
 
     // Published on loopback only: ask the engine what crossbar's port is bound to.
     assert_eq!(stack.bridge_url().host_str(), Some("127.0.0.1"));
-    let docker = ocs_harness::runtime::stack::docker().await?;
+    let docker = ocs_harness::testing::docker().await?;
     let name = stack
         .container_name("crossbar")
         .expect("crossbar is in the stack");

@@ -5,30 +5,13 @@
 
 use std::path::PathBuf;
 
-use ocs_harness::runner;
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::Scenario;
+use ocs_harness::{into_result, run, LaunchOptions, Scenario};
 use rstest::rstest;
 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario(#[files("../scenarios/*.yaml")] path: PathBuf) {
-    let scenario = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    let result = runner::run(&scenario, &LaunchOptions::new(&scenario.name)).await;
-    // With OCS_HARNESS_JUNIT_DIR set, each scenario leaves a JUnit file for CI reporting.
-    let case = ocs_harness::report::Case::from_run(&scenario.name, &path, &result);
-    ocs_harness::report::write_junit_from_env(&case).expect("the JUnit report is written");
-    let report = result.unwrap_or_else(|e| panic!("{e}"));
-    if let Err(failure) = runner::into_result(&report) {
-        panic!("{failure}");
-    }
-    let snapshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/snapshots");
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(snapshots);
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.set_input_file(&path);
-    settings.bind(|| insta::assert_yaml_snapshot!(scenario.name.clone(), report.transcript));
+    ocs_harness::testing::scenario_test(path).await;
 }
 
 /// A deliberately broken copy of the barebones scenario (one expected message changed) must
@@ -44,10 +27,10 @@ async fn a_broken_copy_fails_with_a_readable_diff() {
     );
     assert_ne!(broken, text, "the edit applies");
     let scenario = Scenario::from_str(&broken, &path).unwrap_or_else(|e| panic!("{e}"));
-    let report = runner::run(&scenario, &LaunchOptions::new("barebones-broken"))
+    let report = run(&scenario, &LaunchOptions::new("barebones-broken"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let failure = runner::into_result(&report).expect_err("the broken copy must fail");
+    let failure = into_result(&report).expect_err("the broken copy must fail");
     eprintln!("{failure}");
     let step = report.failure.as_ref().expect("a failing step");
     assert_eq!(step.action, "wait barebones1.count (timeout 20s)");

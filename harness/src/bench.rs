@@ -259,7 +259,7 @@ async fn ocs_client_python() -> anyhow::Result<std::path::PathBuf> {
 async fn usual_way(n: usize, python: &Path) -> anyhow::Result<(f64, f64, f64)> {
     const PORT: u16 = 18001;
     let docker = crate::runtime::engine::docker().await?;
-    let set = crate::recipes::ImageSet::default();
+    let set = crate::imageset::ImageSet::default();
     crate::runtime::images::ensure_base_images(&docker, &set, &|_| {}).await?;
     let dir = crate::runtime::default_runs_dir().join("bench-usual-way");
     std::fs::create_dir_all(dir.join("config"))?;

@@ -19,6 +19,7 @@ use crate::scenario::Scenario;
 #[derive(Debug, Clone)]
 pub struct Side {
     /// The image set's file.
+    #[allow(dead_code)] // kept with the side for the summary's provenance (issue 11)
     pub images: PathBuf,
     /// The normalised transcript, when the run got that far.
     pub transcript: Option<Value>,

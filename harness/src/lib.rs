@@ -1,25 +1,51 @@
 //! ocs-harness: integration tests for dockerized OCS agent stacks.
 //!
-//! The data travels one way: a stack description is resolved into a pure-data plan (`plan`,
-//! with `recipes` and `overrides` for images), brought up on Docker (`runtime`, the only
-//! module that talks to Docker) and driven through crossbar's HTTP call bridge (`ocs`, which
-//! knows nothing about Docker). `wait` holds the one polling primitive every wait uses.
+//! The data travels one way: a scenario file ([`Scenario`]) is resolved into a pure-data plan
+//! (with image sets, recipes and overrides for images), brought up on Docker (the runtime, the
+//! only part that talks to Docker; [`launch`] gives a live [`Stack`]), driven through crossbar's
+//! HTTP call bridge ([`ocs`], which knows nothing about Docker) by the runner ([`run`], which
+//! emits [`RunEvent`]s), and read back as a normalised transcript, timeline and reports.
+//!
+//! The public surface is what a plugin's tests need:
+//! - [`testing::scenario_test`]: run one scenario file as a test (snapshot, JUnit), the same
+//!   checks as `ocs-harness test`;
+//! - [`run`] / [`run_observed`] for a [`Scenario`], with [`LaunchOptions`];
+//! - [`launch`] a [`StackSpec`] by hand and drive it with its [`OcsClient`];
+//! - [`ocs`]: the typed OCS client, and [`wait`]: the one polling primitive;
+//! - [`cli::main`]: the command line, which is what the `ocs-harness` binary runs.
 
-pub mod bench;
-pub mod clock;
-pub mod compare;
-pub mod compose;
-pub mod config;
-pub mod imageset;
+mod bench;
+pub mod cli;
+mod clock;
+mod compare;
+mod compose;
+mod config;
+mod imageset;
 pub mod ocs;
-pub mod overrides;
-pub mod plan;
-pub mod recipes;
-pub mod report;
-pub mod runner;
-pub mod runtime;
-pub mod scenario;
+mod overrides;
+mod plan;
+mod recipes;
+mod report;
+mod runner;
+mod runtime;
+mod scenario;
+mod snapshot;
 pub mod testing;
-pub mod timeline;
-pub mod transcript;
+mod timeline;
+mod transcript;
 pub mod wait;
+
+pub use ocs::{AgentClient, HttpBridge, OcsClient};
+pub use plan::{AgentSpec, ImageSource, StackSpec};
+pub use runner::{
+    into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, StepFailure,
+};
+pub use runtime::stack::{Stack, StackError};
+pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
+pub use scenario::{Scenario, ScenarioError, ScenarioErrors};
+pub use transcript::Transcript;
+
+/// The README's Rust examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,8 +1,7 @@
 //! The `ocs-harness` command line: test scenarios, plan a stack, build the offline images,
-//! compare image sets, clean up. Everything is in `cli/`; this file only starts it.
-
-mod cli;
+//! compare image sets, clean up. It lives in the library (`ocs_harness::cli`), so that it can use
+//! the library's internals without making them public; this file only starts it.
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    ocs_harness::cli::main()
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::recipes::LABEL_MANAGED;
+use crate::runtime::engine::LABEL_MANAGED;
 
 /// Label naming the run a resource belongs to.
 pub const LABEL_RUN: &str = "org.ocs-harness.run";
@@ -238,12 +238,6 @@ impl InvalidInstanceId {
     }
 }
 
-/// Whether crossbar refuses `c` in a WAMP URI component (or, for `.`, it splits the
-/// component in two).
-fn bad_in_instance_id(c: char) -> bool {
-    c.is_whitespace() || c == '#' || c == '.'
-}
-
 /// Check an instance-id against what OCS and crossbar accept: a WAMP URI component must not
 /// be empty or contain whitespace, `#` or `.` (a `.` also breaks the registry's wildcard).
 pub fn check_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
@@ -260,7 +254,7 @@ pub fn check_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
             "use letters, digits, '-' or '_', e.g. `barebones1`".into(),
         );
     }
-    let Some(c) = id.chars().find(|c| bad_in_instance_id(*c)) else {
+    let Some(c) = crate::ocs::instance_id_bad_char(id) else {
         return Ok(());
     };
     let what = match c {
@@ -270,7 +264,13 @@ pub fn check_instance_id(id: &str) -> Result<(), InvalidInstanceId> {
     };
     let suggestion: String = id
         .chars()
-        .map(|c| if bad_in_instance_id(c) { '-' } else { c })
+        .map(|c| {
+            if crate::ocs::instance_id_char_ok(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     invalid(
         format!("contains {what}, which OCS rejects"),

@@ -11,11 +11,6 @@ use sha2::{Digest, Sha256};
 
 use crate::overrides::ImageRef;
 
-/// The old path of the image set (it lives in [`crate::imageset`] now).
-pub use crate::imageset::ImageSet;
-/// The labels' old path (their home is [`crate::runtime::engine`]).
-pub use crate::runtime::engine::{LABEL_MANAGED, LABEL_RECIPE};
-
 /// The Debian release and packages of the root filesystem every base image starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OsRecipe {

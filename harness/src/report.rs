@@ -28,7 +28,7 @@ pub fn error_class(e: &RunError) -> ErrorClass {
     match e {
         RunError::Scenario(_) => ErrorClass::BadInput,
         RunError::Teardown(_) => ErrorClass::Infrastructure,
-        RunError::Launch { source, .. } => match source {
+        RunError::Launch { error, .. } => match error {
             LaunchError::Plan(_) | LaunchError::ImageSet(_) | LaunchError::Config(_) => {
                 ErrorClass::BadInput
             }
@@ -116,10 +116,7 @@ impl Case {
                     let step = report.failure.as_ref().expect("a failure");
                     Failure {
                         kind: FailureKind::Assertion,
-                        message: format!(
-                            "step {} (line {}): {} failed",
-                            step.step, step.line, step.action
-                        ),
+                        message: step.headline(),
                         details,
                     }
                 });

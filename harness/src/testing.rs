@@ -1,10 +1,8 @@
-//! Scenario files as `cargo test` tests in a plugin's own crate: one `harness = false` test
-//! target whose `main` calls [`main`]. The scenario files are found when the test runs (no
-//! build script, no copied test file: a new file is a new test), each runs as one test
-//! (libtest-mimic: name filters, `--exact`, `--list`, `--test-threads` as with the built-in
-//! harness), and its transcript is checked against `<dir>/snapshots/<name>.snap` with insta,
-//! exactly as the harness's own tests and `ocs-harness test` check it. With
-//! `OCS_HARNESS_JUNIT_DIR` set, each scenario also leaves a JUnit file.
+//! Running scenario files as tests, from Rust: [`scenario_test`] is what `ocs-harness test`
+//! does for one file (run, JUnit, snapshot), shaped for a `#[test]`; [`scenario_files`] finds
+//! the files; [`main`] is a whole `harness = false` test target for a plugin's crate (every
+//! scenario file of a directory, found when the test runs, one test each, with libtest's
+//! command line: name filters, `--exact`, `--list`, `--test-threads`):
 //!
 //! ```toml
 //! [[test]]
@@ -18,28 +16,78 @@
 //!     ocs_harness::testing::main("scenarios")
 //! }
 //! ```
+//! The engine helpers let a test check that nothing was left behind.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use crate::runner;
+use crate::report::{write_junit_from_env, Case};
+use crate::runner::{into_result, run};
 use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
+use crate::snapshot::{self, Mode};
 
-/// Run every `*.yaml` scenario file in `dir` (relative to the package being tested) as a test,
-/// with the command line of a test binary; the process's exit code.
+pub use crate::runtime::engine::{docker, list_labelled};
+pub use crate::runtime::engine::{LABEL_MANAGED, LABEL_PID, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO};
+
+/// Run the scenario file at `path` as a test: bring its stack up, run its steps, tear it down,
+/// write a JUnit file when `OCS_HARNESS_JUNIT_DIR` is set, and check the transcript against
+/// `<scenario dir>/snapshots/<name>.snap` with insta's rules (the same files and content as
+/// `ocs-harness test`: under `CI` a missing or changed snapshot fails and nothing is written;
+/// otherwise the new content is left as `<name>.snap.new` for `cargo insta review`;
+/// `INSTA_UPDATE=always` accepts it). Panics with a readable message on any failure.
+pub async fn scenario_test(path: impl AsRef<Path>) {
+    let path = path.as_ref();
+    let scenario = Scenario::from_file(path).unwrap_or_else(|e| panic!("{e}"));
+    let result = run(&scenario, &LaunchOptions::new(&scenario.name)).await;
+    let case = Case::from_run(&scenario.name, path, &result);
+    if let Err(e) = write_junit_from_env(&case) {
+        panic!("the JUnit report could not be written: {e}");
+    }
+    let report = result.unwrap_or_else(|e| panic!("{e}"));
+    if let Err(failure) = into_result(&report) {
+        panic!("{failure}");
+    }
+    let accept = std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always");
+    let mode = Mode::from_flags(accept, false);
+    match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
+        Ok(outcome) if outcome.failed() => panic!("{}", outcome.summary()),
+        Ok(_) => {}
+        Err(e) => panic!(
+            "the snapshot of {} could not be checked: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// The scenario files in `dir` (`*.yaml`, not `*.yaml.example`), sorted.
+pub fn scenario_files(dir: impl AsRef<Path>) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A `harness = false` test target: every scenario file in `dir` (relative to the package
+/// being tested) as one test named after the file, run by [`scenario_test`]; the process's
+/// exit code.
 pub fn main(dir: impl AsRef<Path>) -> ExitCode {
     let args = Arguments::from_args();
-    let trials = match trials(&package_dir().join(dir.as_ref())) {
-        Ok(t) => t,
+    let dir = package_dir().join(dir.as_ref());
+    match trials(&dir) {
+        Ok(trials) => libtest_mimic::run(&args, trials).exit_code(),
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            eprintln!(
+                "error: cannot list the scenario files in {}: {e}",
+                dir.display()
+            );
+            ExitCode::FAILURE
         }
-    };
-    libtest_mimic::run(&args, trials).exit_code()
+    }
 }
 
 /// The package directory: `CARGO_MANIFEST_DIR` (cargo sets it for test binaries), else the
@@ -48,56 +96,37 @@ fn package_dir() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
 
-/// The scenario files of `dir` (`*.yaml`, sorted), one test each, named after the file.
+/// The scenario files of `dir`, one trial each, named after the file.
 pub fn trials(dir: &Path) -> std::io::Result<Vec<Trial>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
-        .collect();
-    files.sort();
-    Ok(files
+    Ok(scenario_files(dir)?
         .into_iter()
         .map(|path| {
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default();
-            Trial::test(name, move || run_scenario(&path).map_err(Failed::from))
+            Trial::test(name, move || run_trial(&path))
         })
         .collect())
 }
 
-/// Run one scenario file and check its transcript against its snapshot.
-pub fn run_scenario(path: &Path) -> Result<(), String> {
-    let scenario = Scenario::from_file(path).map_err(|e| e.to_string())?;
+/// One trial: [`scenario_test`] on its own runtime, its panic as the failure.
+fn run_trial(path: &Path) -> Result<(), Failed> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start an async runtime: {e}"))?;
-    let result = rt.block_on(runner::run(&scenario, &LaunchOptions::new(&scenario.name)));
-    let case = crate::report::Case::from_run(&scenario.name, path, &result);
-    crate::report::write_junit_from_env(&case)
-        .map_err(|e| format!("cannot write the JUnit report: {e}"))?;
-    let report = result.map_err(|e| e.to_string())?;
-    runner::into_result(&report)?;
-    // insta takes a relative snapshot path as relative to this source file.
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let snapshots = abs.parent().unwrap_or(Path::new(".")).join("snapshots");
-    let check = std::panic::catch_unwind(|| {
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(snapshots);
-        settings.set_prepend_module_to_snapshot(false);
-        settings.set_omit_expression(true);
-        settings.set_input_file(path);
-        settings.bind(|| insta::assert_yaml_snapshot!(scenario.name.clone(), report.transcript));
-    });
-    check.map_err(|p| {
-        p.downcast_ref::<String>()
+        .map_err(|e| Failed::from(format!("cannot start an async runtime: {e}")))?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(scenario_test(path))
+    }))
+    .map_err(|p| {
+        let text = p
+            .downcast_ref::<String>()
             .cloned()
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the transcript does not match its snapshot".into())
+            .unwrap_or_else(|| "the scenario failed".into());
+        Failed::from(text)
     })
 }
 

@@ -97,10 +97,24 @@ fn a_python_project_is_tested_with_the_binary_alone() {
         "the binary and `cargo test` write the same content"
     );
 
-    // 2. Green under CI.
+    // 2. Green under CI, each step's result on its own line as it ends.
     let out = harness(&project, true, &["test"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed, 0 failed, 0 errors"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 passed, 0 failed, 0 errors"), "{stdout}");
+    let steps = recorded.matches("- step: ").count();
+    let ok_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("     ok barebones step "))
+        .collect();
+    assert_eq!(ok_lines.len(), steps, "{stdout}");
+    assert!(
+        ok_lines[0].starts_with("     ok barebones step 1: api barebones1 [")
+            && ok_lines[0].ends_with("s]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  READY barebones stack "), "{stdout}");
+    assert!(stdout.contains("   PASS ["), "{stdout}");
 
     // 3. A changed snapshot and a failing expectation, under CI: exit 1, both reported.
     let changed = recorded.replacen("  - crossbar\n", "  - crossbar-of-old\n", 1);
@@ -146,14 +160,30 @@ fn a_python_project_is_tested_with_the_binary_alone() {
     assert_eq!(assertion["kind"], "assertion");
     let failed_step = events
         .iter()
-        .find(|e| e["event"] == "step" && e["passed"] == false)
+        .find(|e| e["event"] == "step_finished" && e["passed"] == false)
         .expect("a failed step event");
     assert_eq!(failed_step["scenario"], "barebones-broken");
+    assert!(failed_step["duration"].as_f64().is_some(), "{failed_step}");
+    let failure = &failed_step["failure"];
     assert!(
-        failed_step["problems"]
+        failure["problems"]
             .to_string()
             .contains("Acquisition exited badly."),
         "{failed_step}"
+    );
+    assert_eq!(
+        failure["at"],
+        serde_json::json!({"file": "more/broken.yaml", "line": 37, "column": 5}),
+        "the failure points at the wait step's `expect:`"
+    );
+    let ready = events
+        .iter()
+        .find(|e| e["event"] == "stack_ready" && e["scenario"] == "barebones")
+        .expect("a stack_ready event");
+    assert!(ready["images"]["crossbar"].is_string(), "{ready}");
+    assert!(
+        snapshot_failure["images"]["barebones1"].is_string(),
+        "{snapshot_failure}"
     );
     let last = events.last().unwrap();
     assert_eq!(last["event"], "run_finished");
@@ -175,6 +205,11 @@ fn a_python_project_is_tested_with_the_binary_alone() {
     // 4. --accept records the change back.
     let out = harness(&project, false, &["test", "--accept", "-q"]);
     assert_eq!(out.status.code(), Some(0));
+    let quiet = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        quiet.starts_with("Summary: ok."),
+        "-q: the summary only: {quiet}"
+    );
     assert_eq!(std::fs::read_to_string(&snap).unwrap(), recorded);
 
     std::fs::remove_dir_all(&project).unwrap();

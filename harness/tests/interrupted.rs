@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use ocs_harness::plan::{LABEL_PID, LABEL_ROLE, LABEL_RUN};
-use ocs_harness::runtime::stack::{docker, list_labelled};
+use ocs_harness::testing::{docker, list_labelled, LABEL_PID, LABEL_ROLE, LABEL_RUN};
 use ocs_harness::wait::{poll_until, Backoff, Probe};
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::bollard::Docker;

@@ -2,17 +2,21 @@
 //! `check`, `compare` and `run`, each with its exit class.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use crate::imageset::ImageSet;
+use crate::report::{error_class, Case};
+use crate::runtime::engine::{docker, remove_run};
+use crate::runtime::images::{cache_dir, ensure_base_images};
+use crate::runtime::sweep::{sweep, Sweep};
+use crate::runtime::LaunchOptions;
+use crate::scenario::{check_file, Scenario, ScenarioErrors};
 use clap::Args;
-use ocs_harness::recipes::ImageSet;
-use ocs_harness::report::{error_class, Case};
-use ocs_harness::runtime::images::{cache_dir, ensure_base_images};
-use ocs_harness::runtime::stack::{docker, remove_run};
-use ocs_harness::runtime::sweep::{sweep, Sweep};
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::{check_file, Scenario, ScenarioErrors};
 
 use super::exit::{Classify, CliError, Exit};
+use super::output::Style;
+use super::reporter::{Human, Verbosity};
+use super::test::{run_reported, SharedReporter};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -99,15 +103,15 @@ pub async fn images() -> Result<Exit, CliError> {
 }
 
 pub async fn bench(b: BenchArgs) -> Result<Exit, CliError> {
-    let options = ocs_harness::bench::BenchOptions {
+    let options = crate::bench::BenchOptions {
         runs: b.runs,
         agents: b.agents,
         calls: b.calls,
         parallel: b.parallel,
-        scenario: ocs_harness::bench::default_scenario().to_path_buf(),
+        scenario: crate::bench::default_scenario().to_path_buf(),
         usual_way: !b.no_usual_way,
     };
-    let (md, csv) = ocs_harness::bench::run(&options).await.infra()?;
+    let (md, csv) = crate::bench::run(&options).await.infra()?;
     println!("{md}");
     if let Some(dir) = b.report.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -166,12 +170,14 @@ pub fn check(files: &[PathBuf]) -> Result<Exit, CliError> {
     Ok(Exit::Passed)
 }
 
-/// `run`: one scenario after another, each with its result, no snapshot check.
-pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
+/// `run`: one scenario after another, each step's result as it ends, no snapshot check.
+pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Result<Exit, CliError> {
+    let human = Human::new(verbosity, style, Box::new(std::io::stdout()));
+    let reporter: SharedReporter = Arc::new(Mutex::new(Box::new(human)));
     let mut cases = Vec::new();
     let mut failed: Vec<CliError> = Vec::new();
     for file in &args.files {
-        let (case, result) = run(file, &args).await;
+        let (case, result) = run(file, &args, &reporter).await;
         if let Err(e) = result {
             if args.files.len() > 1 {
                 eprintln!("{}", e.error);
@@ -181,7 +187,7 @@ pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
         cases.extend(case);
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, ocs_harness::report::junit("ocs-harness", &cases)).infra()?;
+        std::fs::write(path, crate::report::junit("ocs-harness", &cases)).infra()?;
         eprintln!("ocs-harness: JUnit report in {}", path.display());
     }
     let worst = failed.iter().map(|e| e.exit).max();
@@ -195,8 +201,13 @@ pub async fn run_all(args: RunArgs) -> Result<Exit, CliError> {
     }
 }
 
-/// Run one scenario; its JUnit case (when it could be parsed) and its result.
-async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>) {
+/// Run one scenario, its steps reported as they end; its JUnit case (when it could be
+/// parsed) and its result.
+async fn run(
+    file: &Path,
+    args: &RunArgs,
+    reporter: &SharedReporter,
+) -> (Option<Case>, Result<(), CliError>) {
     let scenario = match Scenario::from_file(file) {
         Ok(s) => s,
         Err(e) => {
@@ -216,7 +227,7 @@ async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>
         file.display(),
         scenario.steps.len()
     );
-    let result = ocs_harness::runner::run(&scenario, &options).await;
+    let (result, _) = run_reported(&scenario, &options, reporter).await;
     let case = Case::from_run(&scenario.name, file, &result);
     let report = match result {
         Ok(r) => r,
@@ -225,13 +236,6 @@ async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>
             return (Some(case), Err(CliError::new(exit, e)));
         }
     };
-    for entry in &report.transcript.steps {
-        let mark = match &report.failure {
-            Some(f) if f.step == entry.step => "FAIL",
-            _ => "ok",
-        };
-        println!("{mark:>4}  step {:>2}: {}", entry.step, entry.action);
-    }
     if args.transcript {
         match serde_saphyr::to_string(&report.transcript) {
             Ok(t) => println!("{t}"),
@@ -245,15 +249,15 @@ async fn run(file: &Path, args: &RunArgs) -> (Option<Case>, Result<(), CliError>
         report.run_id,
         report.run_dir.display()
     );
-    let result = ocs_harness::runner::into_result(&report)
+    let result = crate::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
     (Some(case), result)
 }
 
 pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
-    use ocs_harness::compare::{self, CompareOptions, Verdict};
+    use crate::compare::{self, CompareOptions, Verdict};
     for set in [&c.baseline, &c.candidate] {
-        ocs_harness::imageset::load(set).bad_input()?;
+        crate::imageset::load(set).bad_input()?;
     }
     // Without an engine every run fails on both sides alike: say so instead of "changed".
     docker().await.infra()?;

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use ocs_harness::report::{ErrorClass, FailureKind};
+use crate::report::{ErrorClass, FailureKind};
 
 /// The outcome classes, ordered by precedence: a run's exit code is the highest of its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

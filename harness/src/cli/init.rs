@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use clap::Args;
 
-use ocs_harness::compose::Compose;
-use ocs_harness::scenario::Scenario;
+use crate::compose::Compose;
+use crate::scenario::Scenario;
 
 use super::exit::{CliError, Exit};
 
@@ -93,7 +93,7 @@ pub async fn init(
             filters: Vec::new(),
             jobs: None,
             partition: None,
-            snapshots: super::snapshot::Mode::from_flags(true, false),
+            snapshots: crate::snapshot::Mode::from_flags(true, false),
             junit: None,
             images: None,
             list: false,

@@ -3,13 +3,12 @@
 //! Docker is the library's.
 
 mod commands;
-pub mod exit;
+mod exit;
 mod init;
-pub mod output;
+mod output;
 mod plan;
-pub mod reporter;
-pub mod select;
-pub mod snapshot;
+mod reporter;
+mod select;
 mod test;
 
 use std::path::PathBuf;
@@ -161,8 +160,8 @@ pub fn main() -> ExitCode {
 }
 
 fn report(e: CliError) -> ExitCode {
-    // Messages include their causes already; scenario errors carry their own `error:` prefix.
-    let text = e.error.to_string();
+    // Every cause once (`{:#}` walks the chain); scenario errors carry their own `error:` prefix.
+    let text = format!("{:#}", e.error);
     if text.starts_with("error:") {
         eprintln!("{text}");
     } else {
@@ -179,7 +178,7 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
                 filters: t.filters,
                 jobs: t.jobs,
                 partition: t.partition,
-                snapshots: snapshot::Mode::from_flags(t.accept, t.ci),
+                snapshots: crate::snapshot::Mode::from_flags(t.accept, t.ci),
                 junit: t.junit,
                 images: t.images,
                 list: t.list,
@@ -193,7 +192,7 @@ async fn dispatch(command: Command, verbosity: Verbosity, style: Style) -> Resul
         Command::Clean { run } => commands::clean(run).await,
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
-        Command::Run(r) => commands::run_all(r).await,
+        Command::Run(r) => commands::run_all(r, verbosity, style).await,
         Command::Init(i) => init::init(&i, verbosity, style).await,
     }
 }

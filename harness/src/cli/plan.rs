@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ocs_harness::overrides::{ImageOverrides, ImageRef};
-use ocs_harness::plan::{plan_stack, ContainerPlan, ImageSource, StackPlan};
-use ocs_harness::recipes::ImageSet;
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::Scenario;
+use crate::imageset::ImageSet;
+use crate::overrides::{ImageOverrides, ImageRef};
+use crate::plan::{plan_stack, ContainerPlan, ImageSource, StackPlan};
+use crate::runtime::LaunchOptions;
+use crate::scenario::Scenario;
 use serde::Serialize;
 
 use super::exit::{Classify, CliError};
@@ -78,8 +78,8 @@ fn overrides_of(set: &ImageSet, options: &LaunchOptions) -> Result<ImageOverride
     let mut o = set.overrides();
     for (from, target) in &set.extra {
         let to = match target {
-            ocs_harness::imageset::OverrideTarget::Image(i) => i.clone(),
-            ocs_harness::imageset::OverrideTarget::Build(ctx) => unbuilt(ctx).to_string(),
+            crate::imageset::OverrideTarget::Image(i) => i.clone(),
+            crate::imageset::OverrideTarget::Build(ctx) => unbuilt(ctx).to_string(),
         };
         // A placeholder is no valid reference; show the mapping by repository instead.
         if o.insert(from, &to).is_err() {
@@ -102,7 +102,7 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
         options.images_file = images;
     }
     let set = match &options.images_file {
-        Some(f) => ocs_harness::imageset::load(f).bad_input()?,
+        Some(f) => crate::imageset::load(f).bad_input()?,
         None => options.images.clone(),
     };
     let overrides = overrides_of(&set, &options)?;
@@ -147,7 +147,7 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
         ),
         None => None,
     };
-    let run_id = ocs_harness::plan::new_run_id();
+    let run_id = crate::plan::new_run_id();
     let plan = plan_stack(
         &spec,
         &run_id,
@@ -181,7 +181,7 @@ fn container(c: &ContainerPlan, mounts: Vec<&'static str>) -> Container {
 fn render(
     scenario: &Scenario,
     set: &ImageSet,
-    spec: &ocs_harness::plan::StackSpec,
+    spec: &crate::plan::StackSpec,
     plan: &StackPlan,
     mut built: Vec<ImageLine>,
 ) -> String {

@@ -1,21 +1,22 @@
 //! `ocs-harness test`: select scenario files, check them all before anything starts, run
-//! them in parallel (each run is isolated: its own network and names), check each passing
-//! run's transcript against its snapshot, report events, write one JUnit report, and exit
-//! with the worst class of outcome.
+//! them in parallel (each run is isolated: its own network and names), pass each run's
+//! events to the reporter as they happen, check each passing run's transcript against its
+//! snapshot, write one JUnit report, and exit with the worst class of outcome.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ocs_harness::report::{Case, Failure, FailureKind};
-use ocs_harness::runner::{self, RunError, RunReport};
-use ocs_harness::runtime::LaunchOptions;
-use ocs_harness::scenario::Scenario;
+use crate::report::{Case, Failure, FailureKind};
+use crate::runner::{self, RunError, RunEvent, RunReport};
+use crate::runtime::LaunchOptions;
+use crate::scenario::Scenario;
 
 use super::exit::{Classify, CliError, Exit};
-use super::reporter::{Event, Reporter, Status};
+use super::reporter::{Built, Event, Reporter, Status};
 use super::select::{self, Partition};
-use super::snapshot::{self, Mode};
+use crate::snapshot::{self, Mode};
 
 /// What `test` was asked to do.
 #[derive(Debug, Clone)]
@@ -47,16 +48,56 @@ fn emit(reporter: &SharedReporter, event: Event) {
     }
 }
 
+/// What the stack of a run was made of, from its `StackReady` event.
+#[derive(Debug, Default)]
+pub struct Images {
+    /// The image of each container, by role.
+    pub used: BTreeMap<String, String>,
+    /// The images the run built.
+    pub built: Vec<Built>,
+}
+
+/// Run `scenario`, passing its events to `reporter` as they happen; the stack's images.
+pub async fn run_reported(
+    scenario: &Scenario,
+    options: &LaunchOptions,
+    reporter: &SharedReporter,
+) -> (Result<RunReport, RunError>, Images) {
+    let mut images = Images::default();
+    let mut observer = |e: &RunEvent| {
+        if let RunEvent::StackReady {
+            images: used,
+            built,
+            ..
+        } = e
+        {
+            images.used = used.clone();
+            images.built = built
+                .iter()
+                .map(|(image, seconds)| Built {
+                    image: image.clone(),
+                    seconds: *seconds,
+                })
+                .collect();
+        }
+        if let Some(event) = Event::run(&scenario.name, e) {
+            emit(reporter, event);
+        }
+    };
+    let result = runner::run_observed(scenario, options, &mut observer).await;
+    (result, images)
+}
+
 /// Parse every selected file; every problem of every file is printed before giving up.
 fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
     let mut scenarios = Vec::new();
     let mut bad = 0;
     for file in files {
-        match ocs_harness::scenario::check_file(file) {
+        match crate::scenario::check_file(file) {
             Ok(s) => scenarios.push(s),
             Err(errors) => {
                 bad += 1;
-                eprintln!("{}", ocs_harness::scenario::ScenarioErrors(errors));
+                eprintln!("{}", crate::scenario::ScenarioErrors(errors));
             }
         }
     }
@@ -97,7 +138,7 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         return Ok(Exit::Passed);
     }
     if let Some(images) = &args.images {
-        ocs_harness::imageset::load(images).bad_input()?;
+        crate::imageset::load(images).bad_input()?;
     }
     let jobs = args
         .jobs
@@ -166,22 +207,23 @@ async fn run_all(
                 Event::ScenarioStarted {
                     scenario: scenario.name.clone(),
                     file: scenario.path.display().to_string(),
+                    steps: scenario.steps.len(),
                 },
             );
             let mut options = LaunchOptions::new(&scenario.name);
             if images.is_some() {
                 options.images_file = images;
             }
-            let result = runner::run(&scenario, &options).await;
-            (scenario, result)
+            let (result, images) = run_reported(&scenario, &options, &reporter).await;
+            (scenario, result, images)
         });
     }
     let mut cases = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (scenario, result) = joined
+        let (scenario, result, images) = joined
             .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
             .infra()?;
-        cases.push(finish(&scenario, &result, args.snapshots, reporter));
+        cases.push(finish(&scenario, &result, images, args.snapshots, reporter));
     }
     Ok(cases)
 }
@@ -190,52 +232,25 @@ fn write_junit(path: &Path, cases: &[Case]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, ocs_harness::report::junit("ocs-harness", cases))?;
+    std::fs::write(path, crate::report::junit("ocs-harness", cases))?;
     tracing::info!("JUnit report in {}", path.display());
     Ok(())
 }
 
-/// One finished run: its snapshot (when its steps passed), its events and its JUnit case.
+/// One finished run: its snapshot (when its steps passed), its `scenario_finished` and its
+/// JUnit case.
 pub fn finish(
     scenario: &Scenario,
     result: &Result<RunReport, RunError>,
+    images: Images,
     mode: Mode,
     reporter: &SharedReporter,
 ) -> Case {
     let mut case = Case::from_run(&scenario.name, &scenario.path, result);
-    let (mut snapshot, mut diff) = (None, None);
-    if let Ok(report) = result {
-        step_events(&scenario.name, report, reporter);
-        if report.failure.is_none() {
-            match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
-                Ok(outcome) => {
-                    if outcome.failed() {
-                        case.failure = Some(Failure {
-                            kind: FailureKind::Snapshot,
-                            message: outcome.summary(),
-                            details: match &outcome {
-                                snapshot::Outcome::Changed { diff, .. } => {
-                                    format!("{}\n{diff}", outcome.summary())
-                                }
-                                _ => outcome.summary(),
-                            },
-                        });
-                    }
-                    if let snapshot::Outcome::Changed { diff: d, .. } = &outcome {
-                        diff = Some(d.clone());
-                    }
-                    snapshot = Some(outcome.summary());
-                }
-                Err(e) => {
-                    case.failure = Some(Failure {
-                        kind: FailureKind::Infrastructure,
-                        message: format!("the snapshot could not be checked: {e}"),
-                        details: e.to_string(),
-                    })
-                }
-            }
-        }
-    }
+    let (snapshot, diff) = match result {
+        Ok(report) if report.failure.is_none() => check_snapshot(scenario, report, mode, &mut case),
+        _ => (None, None),
+    };
     let (status, kind) = match case.failure.as_ref().map(|f| f.kind) {
         None => (Status::Passed, None),
         Some(FailureKind::Assertion) => (Status::Failed, Some("assertion")),
@@ -245,8 +260,8 @@ pub fn finish(
     };
     let report = result.as_ref().ok();
     let details = match (&case.failure, result) {
-        // The step's problems were shown with the step; the run's files and timeline follow.
-        (Some(f), Ok(_)) if f.kind == FailureKind::Assertion => Some(f.details.clone()),
+        // The step's failure went out with its step; the run's files and timeline follow.
+        (Some(f), Ok(report)) if f.kind == FailureKind::Assertion => Some(run_files(report)),
         (Some(f), Err(_)) => Some(f.details.clone()),
         _ => None,
     };
@@ -264,43 +279,61 @@ pub fn finish(
             stack_ready: report.map(|r| r.stack_ready.as_secs_f64()),
             elapsed: report.map_or(case.time, |r| r.elapsed.as_secs_f64()),
             run_id: report.map(|r| r.run_id.clone()),
+            images: images.used,
+            built: images.built,
         },
     );
     case
 }
 
-/// A step event per transcript entry; the failing step carries its problems.
-fn step_events(name: &str, report: &RunReport, reporter: &SharedReporter) {
-    let failed = report.failure.as_ref();
-    let mut shown_failure = false;
-    for entry in &report.transcript.steps {
-        let this = failed.filter(|f| f.step == entry.step);
-        shown_failure |= this.is_some();
-        emit(
-            reporter,
-            Event::Step {
-                scenario: name.into(),
-                step: entry.step,
-                action: entry.action.clone(),
-                passed: this.is_none(),
-                line: this.map(|f| f.line),
-                problems: this.map(|f| f.problems.clone()).unwrap_or_default(),
-                duration: None,
+/// Check a passing run's transcript against its snapshot; a failed check fails `case`. The
+/// check's summary and the diff of a changed snapshot.
+fn check_snapshot(
+    scenario: &Scenario,
+    report: &RunReport,
+    mode: Mode,
+    case: &mut Case,
+) -> (Option<String>, Option<String>) {
+    let outcome = match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            case.failure = Some(Failure {
+                kind: FailureKind::Infrastructure,
+                message: format!("the snapshot could not be checked: {e}"),
+                details: e.to_string(),
+            });
+            return (None, None);
+        }
+    };
+    let diff = match &outcome {
+        snapshot::Outcome::Changed { diff, .. } => Some(diff.clone()),
+        _ => None,
+    };
+    if outcome.failed() {
+        case.failure = Some(Failure {
+            kind: FailureKind::Snapshot,
+            message: outcome.summary(),
+            details: match &diff {
+                Some(d) => format!("{}\n{d}", outcome.summary()),
+                None => outcome.summary(),
             },
-        );
+        });
     }
-    if let (Some(f), false) = (failed, shown_failure) {
-        emit(
-            reporter,
-            Event::Step {
-                scenario: name.into(),
-                step: f.step,
-                action: f.action.clone(),
-                passed: false,
-                line: Some(f.line),
-                problems: f.problems.clone(),
-                duration: None,
-            },
-        );
+    (Some(outcome.summary()), diff)
+}
+
+/// Where a failed run's files are, the tail of its timeline, and the kept stack if any.
+fn run_files(report: &RunReport) -> String {
+    let mut text = format!(
+        "run {}, files in {}\n--- timeline (last {} lines; all of it in {}) ---\n{}",
+        report.run_id,
+        report.run_dir.display(),
+        report.timeline_tail.len(),
+        report.timeline.display(),
+        report.timeline_tail.join("\n")
+    );
+    if let Some(k) = &report.kept {
+        text.push_str(&format!("\n{k}"));
     }
+    text
 }

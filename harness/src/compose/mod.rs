@@ -18,7 +18,7 @@ use crate::overrides::ImageRef;
 use crate::scenario::node::{Cx, Pos, Source};
 use crate::scenario::ScenarioError;
 
-pub use env::{dotenv, split_command};
+pub use env::dotenv;
 
 /// Service keys whose values the harness uses.
 pub const HONOURED_KEYS: &[&str] = &[
@@ -43,7 +43,7 @@ pub const TOP_KEYS: &[&str] = &["services", "version", "name", "networks", "volu
 /// A place in one of the compose files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loc {
-    /// Index of the file in [`Compose::files`].
+    /// Index of the file in the list given to [`Compose::parse`].
     pub file: usize,
     pub(crate) pos: Pos,
 }
@@ -101,8 +101,6 @@ pub struct Service {
 
 /// The merged compose files.
 pub struct Compose {
-    /// The files, in the order given.
-    pub files: Vec<PathBuf>,
     sources: Vec<Source>,
     /// The services, in order of first definition.
     pub services: Vec<Service>,
@@ -137,11 +135,7 @@ impl Compose {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Compose {
-            files: files.iter().map(|(p, _)| p.clone()).collect(),
-            sources,
-            services,
-        })
+        Ok(Compose { sources, services })
     }
 
     /// An error at `at`, rendered like every scenario error.
@@ -152,11 +146,6 @@ impl Compose {
         label: impl Into<String>,
     ) -> ScenarioError {
         self.sources[at.file].error(at.pos, message, label)
-    }
-
-    /// The service named `name`.
-    pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
     }
 }
 

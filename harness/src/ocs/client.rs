@@ -95,7 +95,7 @@ impl<T: Transport> OcsClient<T> {
     }
 
     /// The client of agent `instance_id` (at `<root>.<instance_id>`). The id is not checked
-    /// here; see [`validate_instance_id`].
+    /// here; see [`instance_id_bad_char`].
     pub fn agent(&self, instance_id: impl Into<String>) -> AgentClient<'_, T> {
         AgentClient {
             client: self,
@@ -279,37 +279,24 @@ impl<'a, T: Transport> AgentClient<'a, T> {
     }
 }
 
-/// Check that `id` works as an OCS instance-id, i.e. as the last component of the WAMP URI
-/// `<root>.<id>`. Crossbar requires URIs to match `^([^\s\.#]+\.)*([^\s\.#]+)$` (else HTTP
-/// 500), and a `.` inside an id splits it into two components, which breaks the Registry's
-/// `<root>.*` wildcard. So the id must be non-empty and contain no whitespace, `#` or `.`.
-/// The error says what is wrong and suggests a replacement.
-pub fn validate_instance_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err(
-            "instance-id is empty; give each agent a non-empty id such as \"fake-data-1\""
-                .to_owned(),
-        );
-    }
-    let bad = bad_chars(id, true);
-    if bad.is_empty() {
-        return Ok(());
-    }
-    let suggestion: String = id
-        .chars()
-        .map(|c| if is_bad(c, true) { '-' } else { c })
-        .collect();
-    Err(format!(
-        "instance-id {id:?} contains {}: crossbar rejects whitespace and '#' in WAMP URIs, and \
-         a '.' splits the id into extra URI components (breaking the Registry wildcard); \
-         use letters, digits, '-' and '_' instead, e.g. {suggestion:?}",
-        bad.join(", ")
-    ))
+/// The first character of `id` that keeps it from working as an OCS instance-id, i.e. as the
+/// last component of the WAMP URI `<root>.<id>`: crossbar requires URIs to match
+/// `^([^\s\.#]+\.)*([^\s\.#]+)$` (else HTTP 500), and a `.` inside an id splits it into two
+/// components, which breaks the Registry's `<root>.*` wildcard. `None` when every character is
+/// fine (emptiness is the caller's to check). This is the one home of the rule; the plan turns
+/// it into the user-facing message.
+pub fn instance_id_bad_char(id: &str) -> Option<char> {
+    id.chars().find(|&c| !instance_id_char_ok(c))
+}
+
+/// Whether `c` may stand in an OCS instance-id (see [`instance_id_bad_char`]).
+pub fn instance_id_char_ok(c: char) -> bool {
+    !is_bad(c, true)
 }
 
 /// Check that `root` works as an OCS address root: one or more `.`-separated components,
 /// none empty, with no whitespace or `#` (the crossbar URI rule of
-/// [`validate_instance_id`]; dots between components are allowed here).
+/// [`instance_id_bad_char`]; dots between components are allowed here).
 pub fn validate_address_root(root: &str) -> Result<(), String> {
     if root.is_empty() {
         return Err("address root is empty; use e.g. \"observatory\"".to_owned());
@@ -650,24 +637,15 @@ mod tests {
     }
 
     #[test]
-    fn instance_id_validation() {
+    fn instance_id_rule() {
         for ok in ["fake-data1", "barebones_1", "LS240-a", "x"] {
-            assert_eq!(validate_instance_id(ok), Ok(()), "{ok}");
+            assert_eq!(instance_id_bad_char(ok), None, "{ok}");
         }
-        let err = validate_instance_id("").unwrap_err();
-        assert!(err.contains("empty"), "{err}");
-
-        let err = validate_instance_id("fake.data").unwrap_err();
-        assert!(err.contains("'.'"), "{err}");
-        assert!(err.contains("\"fake-data\""), "{err}");
-
-        let err = validate_instance_id("fake data#1").unwrap_err();
-        assert!(err.contains("whitespace (' ')"), "{err}");
-        assert!(err.contains("'#'"), "{err}");
-        assert!(err.contains("\"fake-data-1\""), "{err}");
-
-        assert!(validate_instance_id("tab\there").is_err());
-        assert!(validate_instance_id("nbsp\u{a0}x").is_err());
+        assert_eq!(instance_id_bad_char("fake.data"), Some('.'));
+        assert_eq!(instance_id_bad_char("fake data#1"), Some(' '));
+        assert_eq!(instance_id_bad_char("a#b"), Some('#'));
+        assert_eq!(instance_id_bad_char("tab\there"), Some('\t'));
+        assert_eq!(instance_id_bad_char("nbsp\u{a0}x"), Some('\u{a0}'));
     }
 
     #[test]

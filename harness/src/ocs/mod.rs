@@ -17,11 +17,12 @@ pub mod transport;
 mod test_server;
 
 pub use client::{
-    validate_address_root, validate_instance_id, AgentClient, ClientError, OcsClient,
-    WAIT_HTTP_MARGIN,
+    instance_id_bad_char, instance_id_char_ok, validate_address_root, AgentClient, ClientError,
+    OcsClient, WAIT_HTTP_MARGIN,
 };
 pub use protocol::{
-    AgentApi, Message, OpCode, OpInfo, OpState, OpType, Reply, ResponseCode, Session, SessionStatus,
+    AgentApi, Message, OpCode, OpInfo, OpState, OpType, Reply, ResponseCode, Session,
+    SessionStatus, UnknownName,
 };
 pub use transport::{
     decode_reply, CallError, CallOptions, ErrorBody, HttpBridge, Transport, WampError,

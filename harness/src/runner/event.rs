@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
 use crate::ocs::{AgentApi, Reply};
+use crate::scenario::ScenarioError;
 use crate::transcript;
 
 /// One thing that happened during a run, in the order it happened.
@@ -151,6 +152,17 @@ pub struct Call {
     pub polled: bool,
 }
 
+impl fmt::Display for Call {
+    /// `start barebones1.count {"n": 1}`, `status barebones1.count`, `barebones1 get_api`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.op, &self.params) {
+            (None, _) => write!(f, "{} {}", self.instance, self.action),
+            (Some(op), Some(p)) => write!(f, "{} {}.{op} {p}", self.action, self.instance),
+            (Some(op), None) => write!(f, "{} {}.{op}", self.action, self.instance),
+        }
+    }
+}
+
 /// What came back from a call.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +173,18 @@ pub enum Answer {
     Reply(#[serde(serialize_with = "raw_reply")] Reply),
     /// The call failed.
     Error(String),
+}
+
+impl fmt::Display for Answer {
+    /// A reply as `OK "message" [op:session STATUS]`, `get_api` normalised, an error as
+    /// `error: ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Api(api) => write!(f, "{}", transcript::api(api)),
+            Answer::Reply(r) => write!(f, "{r}"),
+            Answer::Error(e) => write!(f, "error: {e}"),
+        }
+    }
 }
 
 /// What a step did, by kind; [`Outcome::normalised`] is what the transcript shows of it.
@@ -244,42 +268,62 @@ pub struct StepFailure {
     pub log_tail: Vec<String>,
     /// The container the step was about.
     pub container: Option<String>,
+    /// Where the failed expectation is written: the step's `expect:` (its target when it has
+    /// none), as `file`, `line`, `column`; `Display` shows it like a scenario parse error.
+    #[serde(serialize_with = "position")]
+    pub at: Option<ScenarioError>,
 }
 
-impl fmt::Display for StepFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
+impl StepFailure {
+    /// The first line of the failure: `step N (line L): <action> failed`.
+    pub fn headline(&self) -> String {
+        format!(
             "step {} (line {}): {} failed",
             self.step, self.line, self.action
-        )?;
+        )
+    }
+
+    /// What follows the headline and the snippet: the problems (`  - `), the last reply and
+    /// the container's last log lines, each line ending in a newline.
+    pub fn body(&self) -> String {
+        let mut out = String::new();
         for p in &self.problems {
             for (i, line) in p.lines().enumerate() {
-                if i == 0 {
-                    writeln!(f, "  - {line}")?;
-                } else {
-                    writeln!(f, "    {line}")?;
-                }
+                let bullet = if i == 0 { "  - " } else { "    " };
+                out.push_str(&format!("{bullet}{line}\n"));
             }
         }
         if let Some(r) = &self.last_reply {
-            writeln!(f, "  last reply:")?;
+            out.push_str("  last reply:\n");
             let text = serde_saphyr::to_string(r).unwrap_or_else(|_| r.to_string());
             for line in text.lines() {
-                writeln!(f, "    {line}")?;
+                out.push_str(&format!("    {line}\n"));
             }
         }
         if let Some(c) = &self.container {
             if self.log_tail.is_empty() {
-                writeln!(f, "  {c}: no log output")?;
+                out.push_str(&format!("  {c}: no log output\n"));
             } else {
-                writeln!(f, "  last log lines of {c}:")?;
+                out.push_str(&format!("  last log lines of {c}:\n"));
                 for line in &self.log_tail {
-                    writeln!(f, "    {line}")?;
+                    out.push_str(&format!("    {line}\n"));
                 }
             }
         }
-        Ok(())
+        out
+    }
+}
+
+impl fmt::Display for StepFailure {
+    /// The step's `expect:` line rendered like a scenario parse error (`error: step N (line
+    /// L): <action> failed`, ` --> file:line:column`, the source line and a caret), then the
+    /// problems, the last reply and the log tail.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => writeln!(f, "{at}")?,
+            None => writeln!(f, "{}", self.headline())?,
+        }
+        f.write_str(&self.body())
     }
 }
 
@@ -293,6 +337,13 @@ impl<F: FnMut(&RunEvent) + Send> RunObserver for F {
     fn on_event(&mut self, event: &RunEvent) {
         self(event)
     }
+}
+
+/// A position in the scenario file as `{file, line, column}`.
+fn position<S: Serializer>(at: &Option<ScenarioError>, s: S) -> Result<S::Ok, S::Error> {
+    at.as_ref()
+        .map(|e| json!({"file": e.file(), "line": e.line(), "column": e.column()}))
+        .serialize(s)
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -1,10 +1,11 @@
 //! How a step's result is judged: what a step handler returns ([`Checked`]: its outcome, its
 //! problems, the container it was about), and the one place that turns problems into a
-//! [`StepFailure`] with the last reply and the container's last log lines.
+//! [`StepFailure`] with the last reply, the container's last log lines and where in the file
+//! the failed expectation is written.
 
 use super::event::{Outcome, StepFailure};
 use super::stack_ops::StackOps;
-use crate::scenario::Step;
+use crate::scenario::{Scenario, ScenarioError, Step};
 
 /// Log lines of the step's container shown with a failure.
 const LOG_TAIL: usize = 25;
@@ -42,8 +43,10 @@ impl Checked {
     }
 }
 
-/// The failure of `step` when `checked` has problems: the one place failures are built.
+/// The failure of `step` (of `scenario`) when `checked` has problems: the one place failures
+/// are built.
 pub(crate) fn failure(
+    scenario: &Scenario,
     step: &Step,
     action: &str,
     checked: &Checked,
@@ -60,5 +63,17 @@ pub(crate) fn failure(
         last_reply: checked.show_reply.then(|| checked.outcome.normalised()),
         log_tail: stack.log_tail(&checked.about, LOG_TAIL),
         container: Some(checked.about.clone()),
+        at: Some(located(scenario, step, action)),
     })
+}
+
+/// The step's `expect:` in the file (its target when it has none), rendered like a parse
+/// error, headed by the line a failure has always started with.
+pub(crate) fn located(scenario: &Scenario, step: &Step, action: &str) -> ScenarioError {
+    let (pos, label) = match step.expect {
+        Some(pos) => (pos, "this expectation did not hold"),
+        None => (step.target, "this step failed"),
+    };
+    let message = format!("step {} (line {}): {action} failed", step.index, step.line);
+    scenario.error_at(pos, message, label, None)
 }

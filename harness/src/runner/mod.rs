@@ -8,7 +8,7 @@
 //! `readers` (the timeline and the transcript as readers of the events), `stack_ops` (the
 //! small trait over the stack the steps use, so their decisions are unit-tested with a fake).
 
-mod event;
+pub(crate) mod event;
 mod failure;
 mod readers;
 mod stack_ops;
@@ -23,7 +23,7 @@ use crate::timeline::{self, Timeline};
 use crate::transcript::Transcript;
 
 use event::Emitter;
-pub use event::{Answer, Call, Outcome, RunEvent, RunObserver, StepFailure};
+pub use event::{RunEvent, RunObserver, StepFailure};
 use stack_ops::StackOps;
 
 /// The result of running a scenario.
@@ -57,14 +57,18 @@ pub struct RunReport {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The stack could not be built or brought up. `located` points into the scenario file
-    /// when the error is about one of its agents.
-    #[error("{}{source}", located.as_ref().map(|l| format!("{l}\n")).unwrap_or_default())]
+    /// when the error is about one of its agents. A `RunError` is the end of the chain: its
+    /// message already holds every cause of `error`, once, so it exposes no `source()`.
+    #[error(
+        "{}{}",
+        located.as_ref().map(|l| format!("{l}\n")).unwrap_or_default(),
+        crate::runtime::display_chain(error)
+    )]
     Launch {
         /// The error rendered at the agent's place in the scenario file.
         located: Option<Box<crate::scenario::ScenarioError>>,
-        /// What went wrong.
-        #[source]
-        source: LaunchError,
+        /// What went wrong (typed, with its causes as sources).
+        error: LaunchError,
     },
     /// A mistake in the scenario found once the stack was up (e.g. an unknown operation).
     #[error("{0}")]
@@ -202,9 +206,9 @@ async fn drive(
     let spec = scenario.stack_spec();
     let (mut stack, launch) = launch(&spec, options)
         .await
-        .map_err(|source| RunError::Launch {
-            located: locate(scenario, &source).map(Box::new),
-            source,
+        .map_err(|error| RunError::Launch {
+            located: locate(scenario, &error).map(Box::new),
+            error,
         })?;
     let stack_ready = started.elapsed();
     let stack_up = stack.timings().total;
@@ -212,11 +216,11 @@ async fn drive(
         stack
             .teardown()
             .await
-            .map_err(|e| RunError::Teardown(e.to_string()))?;
+            .map_err(|e| RunError::Teardown(crate::runtime::display_chain(&e)))?;
         return Err(RunError::Scenario(Box::new(e)));
     }
     events.emit(stack_ready_event(&stack, &launch, stack_ready));
-    let failure = steps::run_steps(&mut stack, &scenario.steps, events).await;
+    let failure = steps::run_steps(&mut stack, scenario, events).await;
     Ok(Ran {
         stack,
         launch,
@@ -281,7 +285,9 @@ async fn finish(
         .iter()
         .map(|l| l.to_string())
         .collect();
-    let teardown = |e: crate::runtime::stack::StackError| RunError::Teardown(e.to_string());
+    let teardown = |e: crate::runtime::stack::StackError| {
+        RunError::Teardown(crate::runtime::display_chain(&e))
+    };
     let kept = if failure.is_some() && options.keep_on_failure {
         Some(stack.keep().await.map_err(teardown)?)
     } else {
@@ -327,14 +333,6 @@ fn run_finished(
             elapsed: started.elapsed(),
         },
     }
-}
-
-/// Seconds since the epoch, now.
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// `Err` carrying a readable failure when the run failed.

@@ -1,10 +1,11 @@
 //! The run's two built-in readers: which event becomes which [`Timeline`] line, and which
-//! becomes which [`Transcript`] entry (each step's outcome normalised). They live here, next to the events, so `timeline` and `transcript` stay
-//! plain data and rendering and nothing imports the runner back.
+//! becomes which [`Transcript`] entry (each step's outcome normalised). They live here, next
+//! to the events, so `timeline` and `transcript` stay plain data and rendering and nothing
+//! imports the runner back.
 
 use super::event::{Answer, Call, RunEvent, RunObserver};
 use crate::timeline::Timeline;
-use crate::transcript::{self, Entry, Transcript};
+use crate::transcript::{Entry, Transcript};
 
 impl RunObserver for Timeline {
     fn on_event(&mut self, event: &RunEvent) {
@@ -57,11 +58,7 @@ fn call_line(call: &Call) -> Option<String> {
     if call.polled {
         return None;
     }
-    Some(match (&call.op, &call.params) {
-        (None, _) => format!("-> {} {}", call.instance, call.action),
-        (Some(op), Some(p)) => format!("-> {} {}.{op} {p}", call.action, call.instance),
-        (Some(op), None) => format!("-> {} {}.{op}", call.action, call.instance),
-    })
+    Some(format!("-> {call}"))
 }
 
 /// A reply coming back, as the timeline shows it (a failed `get_api` or poll shows in the
@@ -69,17 +66,12 @@ fn call_line(call: &Call) -> Option<String> {
 fn reply_line(call: &Call, answer: &Answer) -> Option<String> {
     let op = call.op.as_deref().unwrap_or_default();
     Some(match answer {
-        Answer::Api(api) => format!(
-            "<- {} {}: {}",
-            call.instance,
-            call.action,
-            transcript::api(api)
-        ),
+        Answer::Api(_) => format!("<- {} {}: {answer}", call.instance, call.action),
         Answer::Reply(r) if call.polled => {
             format!("<- {} {}.{op}: {r}", call.action, call.instance)
         }
         Answer::Reply(r) => format!("<- {r}"),
-        Answer::Error(e) if call.op.is_some() && !call.polled => format!("<- error: {e}"),
+        Answer::Error(_) if call.op.is_some() && !call.polled => format!("<- {answer}"),
         Answer::Error(_) => return None,
     })
 }

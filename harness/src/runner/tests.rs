@@ -9,9 +9,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Map, Value};
 
 use super::event::Emitter;
+use super::event::Outcome;
 use super::stack_ops::StackOps;
 use super::steps::run_steps;
-use super::{Outcome, RunEvent, StepFailure};
+use super::{RunEvent, StepFailure};
 use crate::ocs::{AgentApi, CallError, ClientError, Reply};
 use crate::runtime::logs::{LogLine, Stream};
 use crate::runtime::stack::StackError;
@@ -175,7 +176,7 @@ async fn run(fake: &mut Fake, steps: &str) -> (Option<StepFailure>, Vec<RunEvent
     let mut collect = |e: &RunEvent| events.push(e.clone());
     let failure = {
         let emitter = Emitter::new(vec![&mut collect]);
-        run_steps(fake, &scenario.steps, &emitter).await
+        run_steps(fake, &scenario, &emitter).await
     };
     (failure, events)
 }
@@ -394,7 +395,7 @@ async fn after_fault(timestamp: f64) -> Option<StepFailure> {
 
 #[tokio::test]
 async fn after_last_fault_refers_to_the_time_of_the_last_fault() {
-    let now = super::unix_now();
+    let now = crate::clock::unix_now();
     let failure = after_fault(now + 60.0).await;
     assert!(failure.is_none(), "{}", problems(&failure));
     let failure = after_fault(now - 60.0)
@@ -548,4 +549,53 @@ async fn every_operation_a_step_names_must_exist_unless_an_error_is_expected() {
     let s = scenario("  - start: fake1.nope\n    expect: {status: error}\n");
     assert!(super::check_operations(&fake, &s).await.is_none());
     assert_eq!(fake.calls(), ["get_api fake1"], "one get_api per agent");
+}
+
+#[tokio::test]
+async fn a_failure_points_at_the_expect_line_like_a_parse_error() {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("done", json!({"value": 1}))));
+    let steps =
+        "  - wait: fake1.acq\n    timeout: 5s\n    expect:\n      session: {status: running}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    let failure = failure.expect("the step fails");
+    let text = failure.to_string();
+    assert!(
+        text.starts_with(
+            "error: step 1 (line 8): wait fake1.acq (timeout 5s) failed\n  \
+             --> unit.yaml:10:5\n   |\n10 |     expect:\n   |     ^^^^^^ this expectation did \
+             not hold\n  - "
+        ),
+        "{text}"
+    );
+    assert!(text.contains("last reply:"), "{text}");
+    let finished = events.iter().find_map(|e| match e {
+        RunEvent::StepFinished { failure, .. } => failure.clone(),
+        _ => None,
+    });
+    let json = serde_json::to_value(finished.expect("the step's failure")).unwrap();
+    assert_eq!(
+        json["at"],
+        json!({"file": "unit.yaml", "line": 10, "column": 5})
+    );
+}
+
+#[tokio::test]
+async fn a_step_without_expect_points_at_its_target() {
+    let mut fake = Fake::default();
+    let steps = "  - fault: kill\n    container: fake1\n  - exits: fake1\n    timeout: 5s\n    \
+                 code: 0\n";
+    let (failure, _) = run(&mut fake, steps).await;
+    let text = failure.expect("the exit code differs").to_string();
+    assert!(
+        text.starts_with(
+            "error: step 2 (line 10): exits fake1 (timeout 5s) failed\n  --> unit.yaml:10:12\n   \
+             |\n10 |   - exits: fake1\n   |            ^^^^^ this step failed\n  - expected exit \
+             code 0, got 137\n"
+        ),
+        "{text}"
+    );
 }

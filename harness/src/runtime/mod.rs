@@ -39,7 +39,7 @@ use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
 use engine::EngineError;
 use images::{build_agent_image, ensure_base_images_in, BuildSettings, ImageError};
-pub use notice::display_chain;
+pub(crate) use notice::display_chain;
 pub use role::Role;
 use stack::{Stack, StackError, UpOptions};
 
@@ -137,8 +137,8 @@ pub struct LaunchOptions {
 }
 
 impl LaunchOptions {
-    /// Defaults for a scenario called `scenario`, from the environment (`OCS_HARNESS_*`, see
-    /// [`crate::config`]). An unreadable variable makes [`launch`] fail, naming it.
+    /// Defaults for a scenario called `scenario`, from the environment (the `OCS_HARNESS_*`
+    /// variables, see the README). An unreadable variable makes [`launch`] fail, naming it.
     pub fn new(scenario: &str) -> Self {
         match Self::from_env(scenario) {
             Ok(options) => options,
@@ -175,7 +175,7 @@ impl LaunchOptions {
         }
     }
 
-    /// Defaults for `scenario`, the environment unread ([`Config::default`]).
+    /// Defaults for `scenario`, the environment unread (the documented defaults).
     pub fn defaults(scenario: &str) -> Self {
         Self::with_config(scenario, &Config::default())
     }
@@ -370,6 +370,7 @@ fn plan_run(
 
 #[cfg(test)]
 mod tests {
+    use super::notice::display_chain;
     use super::*;
 
     #[test]

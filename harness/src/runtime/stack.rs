@@ -18,12 +18,6 @@ use crate::runtime::role::Role;
 use crate::runtime::watchdog;
 use crate::wait::WaitError;
 
-/// Old paths of what moved to [`crate::runtime::engine`], [`crate::runtime::readiness`] and
-/// [`crate::clock`].
-pub use crate::clock::{unix_now, unix_time_of_rfc3339};
-pub use crate::runtime::engine::{docker, list_labelled, remove_run};
-pub use crate::runtime::readiness::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
-
 /// Why a stack could not be brought up or torn down, or a fault not injected.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -130,11 +124,6 @@ impl UpOptions {
             ..Self::in_dir(dir)
         })
     }
-}
-
-/// Whether to hold agents while crossbar boots: `$OCS_HARNESS_HOLD_AGENTS`, default yes.
-pub fn hold_agents_from_env() -> Result<bool, crate::config::ConfigError> {
-    crate::config::Config::from_env().map(|c| c.hold_agents)
 }
 
 /// How long each part of bringing the stack up took.
@@ -304,7 +293,9 @@ impl Drop for Stack {
                 .ok()?;
             rt.block_on(async {
                 let docker = engine::docker_detached().ok()?;
-                remove_run(&docker, &run_id).await.ok()
+                crate::runtime::engine::remove_run(&docker, &run_id)
+                    .await
+                    .ok()
             })
         })
         .join();

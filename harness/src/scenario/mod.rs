@@ -44,12 +44,8 @@ pub use error::{ScenarioError, ScenarioErrors};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub use expect::{
-    ApiExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect, SessionExpect, DEFAULT_LOGS_TIMEOUT,
-};
-pub use matcher::{
-    JsonType, MatchOp, Matcher, MessagesExpect, MessagesMode, Mismatch, Pattern, TextMatcher,
-};
+pub use expect::{ApiExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect};
+pub use matcher::Mismatch;
 
 /// A parsed and validated scenario file.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +104,9 @@ pub struct Step {
     pub kind: StepKind,
     /// Where the step's target (`barebones1.count`, `registry`, ...) is written.
     pub target: SourcePos,
+    /// Where the step's `expect:` key is written, when it has one (a failed expectation
+    /// points there).
+    pub expect: Option<SourcePos>,
 }
 
 /// The `.ops` actions of an agent.

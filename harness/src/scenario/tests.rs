@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::expect::DEFAULT_LOGS_TIMEOUT;
+use super::matcher::{MatchOp, Matcher};
 use super::*;
 use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, SessionStatus};
 use crate::overrides::ImageRef;

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use anyhow::anyhow;
 
-use ocs_harness::ocs::protocol::{AgentApi, OpInfo, OpType};
-use ocs_harness::runtime::{launch, LaunchOptions};
-use ocs_harness::scenario::Scenario;
+use crate::ocs::protocol::{AgentApi, OpInfo, OpType};
+use crate::runtime::{launch, LaunchOptions};
+use crate::scenario::Scenario;
 
 use crate::cli::exit::{CliError, Exit};
 

@@ -21,7 +21,7 @@ pub(super) async fn run(
             match stack.container_state(container).await {
                 Ok((false, code)) => Probe::Ready(code.unwrap_or(-1)),
                 Ok((true, _)) => Probe::Pending("still running".into()),
-                Err(e) => Probe::Failed(e.to_string()),
+                Err(e) => Probe::Failed(crate::runtime::display_chain(&e)),
             }
         },
     )

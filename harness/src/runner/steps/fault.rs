@@ -17,7 +17,7 @@ pub(super) async fn run(
     events: &Emitter<'_>,
 ) -> Checked {
     let role = fault.container.as_str();
-    let at = super::super::unix_now();
+    let at = crate::clock::unix_now();
     *last_fault = Some(at);
     events.emit(RunEvent::FaultInjected {
         step,
@@ -38,7 +38,13 @@ pub(super) async fn run(
     };
     let problems = result
         .err()
-        .map(|e| vec![format!("{e} (after {})", fmt_duration(t.elapsed()))])
+        .map(|e| {
+            vec![format!(
+                "{} (after {})",
+                crate::runtime::display_chain(&e),
+                fmt_duration(t.elapsed())
+            )]
+        })
         .unwrap_or_default();
     Checked::plain(outcome, problems, role)
 }

@@ -16,8 +16,7 @@ use super::event::{Emitter, RunEvent, StepFailure};
 use super::failure::{failure, Checked};
 use super::stack_ops::StackOps;
 use crate::ocs::ClientError;
-use crate::scenario::{FaultAction, ReplyExpect, Step, StepKind, UntilTarget};
-use crate::wait::fmt_duration;
+use crate::scenario::{ReplyExpect, Scenario, Step, StepKind};
 
 /// What steps carry forward.
 #[derive(Debug, Default)]
@@ -43,13 +42,13 @@ impl StepContext {
 /// Run `steps` in order; the first failure ends the run.
 pub(crate) async fn run_steps<S: StackOps>(
     stack: &mut S,
-    steps: &[Step],
+    scenario: &Scenario,
     events: &Emitter<'_>,
 ) -> Option<StepFailure> {
     let mut ctx = StepContext::default();
-    for step in steps {
+    for step in &scenario.steps {
         let mark = stack.log_mark();
-        let action = action_text(step);
+        let action = step.kind.to_string();
         events.emit(RunEvent::StepStarted {
             step: step.index,
             line: step.line,
@@ -57,7 +56,7 @@ pub(crate) async fn run_steps<S: StackOps>(
         });
         let started = Instant::now();
         let checked = run_step(stack, step, &mut ctx, events).await;
-        let failed = failure(step, &action, &checked, stack);
+        let failed = failure(scenario, step, &action, &checked, stack);
         events.emit(RunEvent::StepFinished {
             step: step.index,
             line: step.line,
@@ -119,50 +118,6 @@ async fn run_step<S: StackOps>(
     }
 }
 
-/// What a step does, as reports and the transcript name it.
-pub(crate) fn action_text(step: &Step) -> String {
-    match &step.kind {
-        StepKind::Api { instance, .. } => format!("api {instance}"),
-        StepKind::Op {
-            action,
-            instance,
-            op,
-            timeout,
-            ..
-        } => match timeout {
-            Some(t) => format!(
-                "{} {instance}.{op} (timeout {})",
-                action.as_str(),
-                fmt_duration(*t)
-            ),
-            None => format!("{} {instance}.{op}", action.as_str()),
-        },
-        StepKind::Until {
-            target, timeout, ..
-        } => match target {
-            UntilTarget::Op { instance, op } => {
-                format!("until {instance}.{op} (timeout {})", fmt_duration(*timeout))
-            }
-            UntilTarget::Registry => format!("until registry (timeout {})", fmt_duration(*timeout)),
-        },
-        StepKind::Logs(check) => format!("logs {}", check.container),
-        StepKind::Fault(f) => match (f.action, &f.duration) {
-            (FaultAction::Kill, _) => format!("fault kill {} ({})", f.container, f.signal),
-            (FaultAction::Disconnect, Some(d)) => {
-                format!(
-                    "fault disconnect {} (for {})",
-                    f.container,
-                    fmt_duration(*d)
-                )
-            }
-            (a, _) => format!("fault {} {}", a.as_str(), f.container),
-        },
-        StepKind::Exits {
-            container, timeout, ..
-        } => format!("exits {container} (timeout {})", fmt_duration(*timeout)),
-    }
-}
-
 /// The end of a step whose call failed: the error, and the container's state when it is gone.
 async fn call_failed(stack: &impl StackOps, instance: &str, e: &ClientError) -> Checked {
     let mut problems = vec![format!("the call failed: {e}")];
@@ -182,7 +137,7 @@ async fn exited(stack: &impl StackOps, role: &str) -> Option<String> {
         Ok((true, _)) => None,
         Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
         Ok((false, None)) => Some(format!("the container of {role} is not running")),
-        Err(e) => Some(e.to_string()),
+        Err(e) => Some(crate::runtime::display_chain(&e)),
     }
 }
 

@@ -145,6 +145,7 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         target,
         names,
     };
+    let expect = parts.fields.key("expect").map(|k| k.pos.into());
     let step_kind = decode_kind(cx, &parts)?;
     if !ok {
         return None;
@@ -155,6 +156,7 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         name,
         kind: step_kind,
         target: target.pos.into(),
+        expect,
     })
 }
 
