@@ -17,6 +17,7 @@
 //! | `OCS_HARNESS_CACHE` | wheels, rootfs trees, the build lock | `$XDG_CACHE_HOME/ocs-harness` |
 //! | `OCS_HARNESS_NO_APT` | never install debootstrap with apt-get | no |
 //! | `OCS_HARNESS_JUNIT_DIR` | write a JUnit file per scenario there | none |
+//! | `OCS_HARNESS_HOST` | the address crossbar's published port is reached at | from the engine |
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ pub const CACHE: &str = "OCS_HARNESS_CACHE";
 pub const NO_APT: &str = "OCS_HARNESS_NO_APT";
 /// Where a JUnit file per scenario is written.
 pub const JUNIT_DIR: &str = "OCS_HARNESS_JUNIT_DIR";
+
+/// The address the engine's published ports are reached at (instead of the one derived from
+/// the engine, see [`crate::runtime::engine::EngineHost`]).
+pub const HOST: &str = "OCS_HARNESS_HOST";
 
 /// The accepted yes/no spellings, for messages.
 const BOOL_WORDS: &str = "1, true, yes or on to turn it on; 0, false, no or off to turn it off";
@@ -94,6 +99,8 @@ pub struct Config {
     pub apt_allowed: bool,
     /// `OCS_HARNESS_JUNIT_DIR`.
     pub junit_dir: Option<PathBuf>,
+    /// `OCS_HARNESS_HOST`.
+    pub host: Option<String>,
 }
 
 impl Default for Config {
@@ -108,6 +115,7 @@ impl Default for Config {
             cache_dir: PathBuf::from(".cache").join("ocs-harness"),
             apt_allowed: true,
             junit_dir: None,
+            host: None,
         }
     }
 }
@@ -143,6 +151,11 @@ impl Config {
             cache_dir: cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME")),
             apt_allowed: !flag(NO_APT, var(NO_APT))?.unwrap_or(false),
             junit_dir: var(JUNIT_DIR).map(PathBuf::from),
+            host: var(HOST)
+                .map(|v| text(HOST, v))
+                .transpose()?
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty()),
         })
     }
 }
@@ -152,6 +165,14 @@ impl Config {
 pub fn cache_dir_from_env() -> PathBuf {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME"))
+}
+
+/// `OCS_HARNESS_HOST` alone (unset, empty or not UTF-8 counts as unset: this cannot fail).
+pub fn host_from_env() -> Option<String> {
+    std::env::var(HOST)
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 /// The runs directory from the environment alone (cannot fail, see [`cache_dir_from_env`]).
@@ -248,6 +269,7 @@ mod tests {
         assert_eq!(c.keep_max_age, Duration::from_secs(3600));
         assert_eq!(c.images_file, None);
         assert_eq!(c.junit_dir, None);
+        assert_eq!(c.host, None);
         assert_eq!(c.cache_dir, PathBuf::from("/home/u/.cache/ocs-harness"));
         assert_eq!(c.runs_dir, PathBuf::from("target/ocs-harness/runs"));
     }
@@ -317,8 +339,10 @@ mod tests {
             (RUNS_DIR, "/r"),
             (IMAGES, "set.yaml"),
             (JUNIT_DIR, "/j"),
+            (HOST, " docker "),
         ])
         .unwrap();
+        assert_eq!(c.host.as_deref(), Some("docker"));
         assert_eq!(c.cache_dir, PathBuf::from("/c"));
         assert_eq!(c.runs_dir, PathBuf::from("/r"));
         assert_eq!(c.images_file, Some(PathBuf::from("set.yaml")));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use testcontainers::bollard::models::PortBinding;
 use testcontainers::bollard::Docker;
-use testcontainers::core::{AccessMode, ContainerRequest, IntoContainerPort, Mount};
+use testcontainers::core::{ContainerRequest, IntoContainerPort};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
@@ -18,12 +18,13 @@ use crate::clock::unix_now;
 use crate::ocs::{HttpBridge, OcsClient};
 use crate::overrides::ImageRef;
 use crate::plan::{AgentPlan, ContainerPlan, StackPlan, CROSSBAR_PORT};
-use crate::runtime::engine::{self, Doing};
+use crate::runtime::engine::{self, Doing, EngineHost};
 use crate::runtime::logs::LogStore;
 use crate::runtime::notice;
 use crate::runtime::readiness::{wait_agent, wait_bridge};
 use crate::runtime::role::Role;
 use crate::runtime::stack::{io_err, Stack, StackError, Timings, UpOptions};
+use crate::runtime::sweep::Owner;
 use crate::runtime::watchdog;
 use crate::wait::{poll_until, Backoff, Probe};
 
@@ -35,21 +36,25 @@ impl Stack {
     /// Create the network and containers of `plan` and wait until every agent answers.
     /// On failure everything created so far is removed before the error returns.
     pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
+        // Whoever planned it, the run is this process's: a later sweep must be able to tell.
+        let plan = plan.with_labels(&Owner::this_process().labels());
         let docker = engine::docker().await?;
         let started = Instant::now();
         let mut timings = Timings::default();
         timings.marks.began = unix_now();
         check_images(&docker, &plan).await?;
         timings.image_check = started.elapsed();
-        let config_dir = write_site_config(&options.run_dir, &plan.site_config)?;
+        let host = engine::engine_host(&docker).await;
+        tracing::debug!(run = %plan.run_id, host = %host.host, local = host.local, from = %host.from, "the engine's published ports are reached here");
+        write_site_config(&options.run_dir, &plan.site_config)?;
 
         let logs = LogStore::new();
         let run_id = plan.run_id.clone();
         watchdog::register(&run_id, &logs, &options.run_dir);
         let up = BringUp {
             docker: &docker,
+            host: &host,
             options: &options,
-            config_dir: &config_dir,
             logs: logs.clone(),
             started,
         };
@@ -91,8 +96,8 @@ pub(crate) async fn check_images(docker: &Docker, plan: &StackPlan) -> Result<()
     Ok(())
 }
 
-/// Write the generated site config to `<run_dir>/config/default.yaml`; the config directory,
-/// absolute (it is bind-mounted into the agents).
+/// Write the generated site config to `<run_dir>/config/default.yaml` for the record (the
+/// agents get theirs copied in through the engine's API); the config directory, absolute.
 pub(crate) fn write_site_config(run_dir: &Path, site_config: &str) -> Result<PathBuf, StackError> {
     let config_dir = run_dir.join("config");
     std::fs::create_dir_all(&config_dir)
@@ -131,12 +136,17 @@ fn request_for(
     if let Some(cmd) = &plan.cmd {
         req = req.with_cmd(cmd.clone());
     }
+    // Copied through the engine's API before the start: the engine need not see our files.
+    for file in &plan.files {
+        req = req.with_copy_to(file.path.clone(), file.content.clone().into_bytes());
+    }
     Ok(req)
 }
 
-/// The bridge URL and a client for crossbar's published port.
+/// The bridge URL and a client for crossbar's published port, reached at `host`.
 pub(crate) async fn bridge_of(
     crossbar: &ContainerAsync<GenericImage>,
+    host: &EngineHost,
     address_root: &str,
     doing: &str,
 ) -> Result<(reqwest::Url, OcsClient<HttpBridge>), StackError> {
@@ -144,9 +154,14 @@ pub(crate) async fn bridge_of(
         .get_host_port_ipv4(CROSSBAR_PORT.tcp())
         .await
         .doing(doing)?;
-    let url: reqwest::Url = format!("http://127.0.0.1:{port}/call")
-        .parse()
-        .expect("valid URL");
+    let url = format!("http://{}:{port}/call", host.url_host());
+    let url: reqwest::Url = url.parse().map_err(|e| StackError::Io {
+        doing: format!(
+            "making the bridge URL {url} (the engine's host is from {})",
+            host.from
+        ),
+        source: std::io::Error::other(e),
+    })?;
     let client = OcsClient::new(HttpBridge::new(url.clone()), address_root.to_string());
     Ok((url, client))
 }
@@ -158,8 +173,8 @@ type Started = (String, ContainerAsync<GenericImage>, Duration, bool);
 /// One bring-up: what every phase needs.
 pub(crate) struct BringUp<'a> {
     pub docker: &'a Docker,
+    pub host: &'a EngineHost,
     pub options: &'a UpOptions,
-    pub config_dir: &'a Path,
     pub logs: LogStore,
     pub started: Instant,
 }
@@ -185,10 +200,12 @@ impl BringUp<'_> {
         tracing::debug!(run = %plan.run_id, took = ?timings.crossbar_start, "crossbar started");
         let (bridge_url, client) = bridge_of(
             &crossbar,
+            self.host,
             &plan.address_root,
             "reading crossbar's published port",
         )
         .await?;
+        tracing::debug!(run = %plan.run_id, bridge = %bridge_url, from = %self.host.from, "crossbar's bridge URL");
 
         let hold = self.options.hold_agents && !HOLD_UNSUPPORTED.load(Ordering::Relaxed);
         let ((boot, ready_at), started_agents) = self
@@ -200,6 +217,7 @@ impl BringUp<'_> {
 
         let mut stack = Stack {
             docker: self.docker.clone(),
+            host: self.host.clone(),
             crossbar: Some(crossbar),
             agents: BTreeMap::new(),
             bridge_url,
@@ -220,20 +238,20 @@ impl BringUp<'_> {
     }
 
     /// crossbar first: agents that start before it back off for seconds (autobahn). Its
-    /// port is published on 127.0.0.1 only.
+    /// port is published on 127.0.0.1 only when the engine is local, on every interface of
+    /// the engine's host otherwise (see [`EngineHost::publish_ip`]).
     async fn start_crossbar(
         &self,
         plan: &StackPlan,
     ) -> Result<ContainerAsync<GenericImage>, StackError> {
-        let config = plan.crossbar_config.clone().into_bytes();
+        let host_ip = self.host.publish_ip();
         request_for(&plan.crossbar, &plan.network, &self.logs)?
-            .with_copy_to("/ocs/.crossbar/config.json", config)
-            .with_host_config_modifier(|hc| {
+            .with_host_config_modifier(move |hc| {
                 hc.publish_all_ports = Some(false);
                 hc.port_bindings = Some(HashMap::from([(
                     format!("{CROSSBAR_PORT}/tcp"),
                     Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
+                        host_ip: Some(host_ip.into()),
                         host_port: Some(String::new()),
                     }]),
                 )]));
@@ -308,10 +326,7 @@ impl BringUp<'_> {
         hold: bool,
     ) -> Result<Started, StackError> {
         let t = Instant::now();
-        let mount = Mount::bind_mount(self.config_dir.to_string_lossy().into_owned(), "/config")
-            .with_access_mode(AccessMode::ReadOnly);
         let container = request_for(&agent.container, network, &self.logs)?
-            .with_mount(mount)
             .start()
             .await
             .doing(format!(

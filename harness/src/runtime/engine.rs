@@ -32,7 +32,8 @@ pub const LABEL_MANAGED: &str = "org.ocs-harness.managed";
 pub const LABEL_RECIPE: &str = "org.ocs-harness.recipe";
 /// The labels a plan puts on a run's resources (defined with the plan, which writes them).
 pub use crate::plan::{
-    LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_PID, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
+    LABEL_BOOT, LABEL_CREATED, LABEL_HOST, LABEL_KEPT, LABEL_OWNER, LABEL_PID, LABEL_PID_NS,
+    LABEL_PID_START, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
 };
 
 /// What the engine (or testcontainers on its behalf) answered instead of doing the request.
@@ -101,6 +102,137 @@ pub async fn docker() -> Result<Docker, EngineError> {
         .map_err(|e| unreachable(e.into()))?;
     docker.ping().await.map_err(|e| unreachable(e.into()))?;
     Ok(docker)
+}
+
+/// Where the harness reaches the ports the engine publishes, and whether the engine is local
+/// (its published ports then stay on loopback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineHost {
+    /// Host name or IP address to dial (`127.0.0.1` rather than `localhost`: IPv4 and IPv6
+    /// ports can differ).
+    pub host: String,
+    /// The engine shares the harness's loopback: publish on 127.0.0.1 only.
+    pub local: bool,
+    /// Where `host` came from, for the debug log and messages.
+    pub from: String,
+}
+
+impl EngineHost {
+    /// As testcontainers' `get_host()` derives it, with `OCS_HARNESS_HOST` first:
+    /// `override_host` when given; the host of a `tcp://`, `http://` or `https://`
+    /// `docker_host`; for a socket, the default bridge's `gateway` when the harness runs in
+    /// a container (`in_container`, with a gateway known), else localhost.
+    pub fn derive(
+        override_host: Option<&str>,
+        docker_host: &str,
+        in_container: bool,
+        gateway: Option<&str>,
+    ) -> EngineHost {
+        let (host, from) = if let Some(h) = override_host {
+            (h.to_string(), crate::config::HOST.to_string())
+        } else if let Some(h) = tcp_host(docker_host) {
+            (h, format!("DOCKER_HOST={docker_host}"))
+        } else if let (true, Some(g)) = (in_container, gateway) {
+            let from = "the default bridge's gateway (the harness runs in a container)";
+            (g.to_string(), from.to_string())
+        } else {
+            (
+                "localhost".to_string(),
+                format!("the local engine at {docker_host}"),
+            )
+        };
+        let local = is_loopback(&host);
+        let host = if host == "localhost" {
+            "127.0.0.1".to_string()
+        } else {
+            host
+        };
+        EngineHost { host, local, from }
+    }
+
+    /// The host as it goes into a URL (an IPv6 address in brackets).
+    pub fn url_host(&self) -> String {
+        match self.host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => self.host.clone(),
+        }
+    }
+
+    /// The address crossbar's port is published on: loopback when the engine is local, every
+    /// interface of the engine's host otherwise (the harness reaches it from elsewhere).
+    pub fn publish_ip(&self) -> &'static str {
+        if self.local {
+            "127.0.0.1"
+        } else {
+            ""
+        }
+    }
+}
+
+/// The host part of a `tcp://`, `http://` or `https://` engine address.
+fn tcp_host(docker_host: &str) -> Option<String> {
+    let url = reqwest::Url::parse(docker_host).ok()?;
+    if !matches!(url.scheme(), "tcp" | "http" | "https") {
+        return None;
+    }
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some(host.to_string())
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The engine address testcontainers and the harness's own clients use: `DOCKER_HOST`, else
+/// the default socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+}
+
+/// Where this process reaches `docker`'s published ports (see [`EngineHost::derive`]).
+pub async fn engine_host(docker: &Docker) -> EngineHost {
+    let override_host = crate::config::host_from_env();
+    let docker_host = docker_host();
+    // testcontainers' test for "inside a container".
+    let in_container = std::path::Path::new("/.dockerenv").exists();
+    let gateway = if in_container && override_host.is_none() && tcp_host(&docker_host).is_none() {
+        bridge_gateway(docker).await
+    } else {
+        None
+    };
+    EngineHost::derive(
+        override_host.as_deref(),
+        &docker_host,
+        in_container,
+        gateway.as_deref(),
+    )
+}
+
+/// The gateway of the engine's default `bridge` network, as its IPAM config lists it.
+async fn bridge_gateway(docker: &Docker) -> Option<String> {
+    let network = docker
+        .inspect_network(
+            "bridge",
+            None::<testcontainers::bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .ok()?;
+    network
+        .ipam?
+        .config?
+        .into_iter()
+        .filter_map(|c| c.gateway)
+        .find(|g| !g.trim().is_empty())
 }
 
 /// A client of its own, for a thread outside testcontainers' runtime (drop, signals).
@@ -369,6 +501,31 @@ pub(crate) async fn follow_logs(
 mod tests {
     use super::*;
     use std::error::Error as _;
+
+    #[test]
+    fn the_engine_host_as_testcontainers_derives_it() {
+        let sock = "unix:///var/run/docker.sock";
+        let h = EngineHost::derive(None, sock, false, Some("172.17.0.1"));
+        assert_eq!((h.host.as_str(), h.local), ("127.0.0.1", true));
+        assert_eq!(h.publish_ip(), "127.0.0.1");
+        let h = EngineHost::derive(None, sock, true, Some("172.17.0.1"));
+        assert_eq!((h.host.as_str(), h.local), ("172.17.0.1", false));
+        assert_eq!(h.publish_ip(), "");
+        // In a container with no gateway listed: localhost, as testcontainers does.
+        let h = EngineHost::derive(None, sock, true, None);
+        assert_eq!((h.host.as_str(), h.local), ("127.0.0.1", true));
+        let h = EngineHost::derive(None, "tcp://docker:2376", true, Some("172.17.0.1"));
+        assert_eq!((h.host.as_str(), h.local), ("docker", false));
+        assert_eq!(h.from, "DOCKER_HOST=tcp://docker:2376");
+        let h = EngineHost::derive(None, "tcp://127.0.0.1:2375", false, None);
+        assert_eq!((h.host.as_str(), h.local), ("127.0.0.1", true));
+        let h = EngineHost::derive(None, "https://[::1]:2376", false, None);
+        assert_eq!((h.host.as_str(), h.local), ("::1", true));
+        assert_eq!(h.url_host(), "[::1]");
+        let h = EngineHost::derive(Some("10.0.0.5"), "tcp://docker:2375", false, None);
+        assert_eq!((h.host.as_str(), h.local), ("10.0.0.5", false));
+        assert_eq!(h.from, "OCS_HARNESS_HOST");
+    }
 
     #[test]
     fn engine_errors_show_their_cause_once() {

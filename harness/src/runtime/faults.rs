@@ -152,7 +152,7 @@ impl Stack {
             let crossbar = self.container(role)?;
             let doing = "reading crossbar's published port after a restart";
             (self.bridge_url, self.client) =
-                bridge_of(crossbar, &self.plan.address_root, doing).await?;
+                bridge_of(crossbar, &self.host, &self.plan.address_root, doing).await?;
         }
         self.wait_ready(role, timeout).await
     }

@@ -12,7 +12,7 @@ use testcontainers::{ContainerAsync, GenericImage};
 
 use crate::ocs::{HttpBridge, OcsClient};
 use crate::plan::StackPlan;
-use crate::runtime::engine::{self, EngineError};
+use crate::runtime::engine::{self, EngineError, EngineHost};
 use crate::runtime::logs::LogStore;
 use crate::runtime::role::Role;
 use crate::runtime::watchdog;
@@ -164,6 +164,8 @@ pub struct Marks {
 pub struct Stack {
     pub(crate) plan: StackPlan,
     pub(crate) docker: Docker,
+    /// Where the engine's published ports are reached.
+    pub(crate) host: EngineHost,
     pub(crate) crossbar: Option<ContainerAsync<GenericImage>>,
     pub(crate) agents: BTreeMap<String, ContainerAsync<GenericImage>>,
     pub(crate) bridge_url: reqwest::Url,
@@ -196,9 +198,15 @@ impl Stack {
         &self.plan.run_id
     }
 
-    /// The bridge URL on the host (`http://127.0.0.1:<port>/call`).
+    /// The bridge URL (`http://<engine host>:<port>/call`; the host is 127.0.0.1 for a local
+    /// engine, see [`EngineHost`]).
     pub fn bridge_url(&self) -> &reqwest::Url {
         &self.bridge_url
+    }
+
+    /// Where the engine's published ports are reached, and why there.
+    pub fn engine_host(&self) -> &EngineHost {
+        &self.host
     }
 
     /// A client for the stack's agents.
