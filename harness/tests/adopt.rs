@@ -76,10 +76,25 @@ hosts:
     ]
 "#;
 
+/// A throwaway plugin repository, removed when dropped (also when a test fails).
+struct Plugin(PathBuf);
+
+impl std::ops::Deref for Plugin {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh plugin repository named `name` under the system's temporary directory.
-fn plugin(name: &str) -> PathBuf {
+fn plugin(name: &str) -> Plugin {
     let dir = std::env::temp_dir().join(format!("ocsh-adopt-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
     for (file, text) in [
         ("hello_agent.py", AGENT),
@@ -89,7 +104,7 @@ fn plugin(name: &str) -> PathBuf {
     ] {
         std::fs::write(dir.join(file), text).expect("the plugin's files are written");
     }
-    dir
+    Plugin(dir)
 }
 
 fn harness(dir: &Path, args: &[&str]) -> Output {
@@ -139,7 +154,6 @@ fn init_record_then_test_pass_in_a_new_plugin() {
 
     let test = harness(&dir, &["test", "--ci", "scenarios/"]);
     assert_eq!(test.status.code(), Some(0), "test failed");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -156,7 +170,6 @@ fn an_unsupported_compose_key_fails_with_a_pointed_error() {
         "{err}"
     );
     assert!(err.contains("docker-compose.yml:8:5"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -205,5 +218,4 @@ fn init_without_compose_takes_the_agent_from_the_command_line() {
         Some(0),
         "the starter scenario is valid"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

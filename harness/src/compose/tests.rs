@@ -12,8 +12,24 @@ const SCF: &str = "hub: {wamp_server: 'ws://crossbar:8001/ws', wamp_http: 'http:
                    hosts:\n  ocs-docker:\n    agent-instances:\n      \
                    - {agent-class: BarebonesAgent, instance-id: barebones1, arguments: [--mode, idle]}\n";
 
+/// A throwaway plugin directory, removed when dropped.
+struct Plugin(PathBuf);
+
+impl std::ops::Deref for Plugin {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A throwaway plugin directory holding `files`.
-fn plugin(name: &str, files: &[(&str, &str)]) -> PathBuf {
+fn plugin(name: &str, files: &[(&str, &str)]) -> Plugin {
     let dir = std::env::temp_dir().join(format!("ocsh-compose-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for (f, text) in files {
@@ -21,7 +37,7 @@ fn plugin(name: &str, files: &[(&str, &str)]) -> PathBuf {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
     }
-    dir
+    Plugin(dir)
 }
 
 fn scenario(dir: &Path, stack: &str) -> Result<Scenario, String> {
