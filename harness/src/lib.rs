@@ -18,6 +18,7 @@ mod bench;
 pub mod cli;
 mod clock;
 mod compare;
+mod compose;
 mod config;
 mod imageset;
 pub mod ocs;

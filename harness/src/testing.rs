@@ -1,8 +1,27 @@
 //! Running scenario files as tests, from Rust: [`scenario_test`] is what `ocs-harness test`
 //! does for one file (run, JUnit, snapshot), shaped for a `#[test]`; [`scenario_files`] finds
-//! the files. The engine helpers let a test check that nothing was left behind.
+//! the files; [`main`] is a whole `harness = false` test target for a plugin's crate (every
+//! scenario file of a directory, found when the test runs, one test each, with libtest's
+//! command line: name filters, `--exact`, `--list`, `--test-threads`):
+//!
+//! ```toml
+//! [[test]]
+//! name = "scenarios"
+//! harness = false
+//! ```
+//!
+//! ```no_run
+//! // tests/scenarios.rs
+//! fn main() -> std::process::ExitCode {
+//!     ocs_harness::testing::main("scenarios")
+//! }
+//! ```
+//! The engine helpers let a test check that nothing was left behind.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::report::{write_junit_from_env, Case};
 use crate::runner::{into_result, run};
@@ -54,4 +73,81 @@ pub fn scenario_files(dir: impl AsRef<Path>) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// A `harness = false` test target: every scenario file in `dir` (relative to the package
+/// being tested) as one test named after the file, run by [`scenario_test`]; the process's
+/// exit code.
+pub fn main(dir: impl AsRef<Path>) -> ExitCode {
+    let args = Arguments::from_args();
+    let dir = package_dir().join(dir.as_ref());
+    match trials(&dir) {
+        Ok(trials) => libtest_mimic::run(&args, trials).exit_code(),
+        Err(e) => {
+            eprintln!(
+                "error: cannot list the scenario files in {}: {e}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The package directory: `CARGO_MANIFEST_DIR` (cargo sets it for test binaries), else the
+/// current directory.
+fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// The scenario files of `dir`, one trial each, named after the file.
+pub fn trials(dir: &Path) -> std::io::Result<Vec<Trial>> {
+    Ok(scenario_files(dir)?
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            Trial::test(name, move || run_trial(&path))
+        })
+        .collect())
+}
+
+/// One trial: [`scenario_test`] on its own runtime, its panic as the failure.
+fn run_trial(path: &Path) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("cannot start an async runtime: {e}")))?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(scenario_test(path))
+    }))
+    .map_err(|p| {
+        let text = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the scenario failed".into());
+        Failed::from(text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn every_scenario_file_is_a_trial_named_after_it() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let trials = super::trials(&dir).expect("scenarios/ is readable");
+        let names: Vec<&str> = trials.iter().map(|t| t.name()).collect();
+        assert!(names.contains(&"barebones"), "{names:?}");
+        assert!(names.contains(&"plugin-compose"), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("reference")), "{names:?}");
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert!(super::trials(&dir.join("missing")).is_err());
+    }
 }

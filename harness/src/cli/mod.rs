@@ -4,6 +4,7 @@
 
 mod commands;
 mod exit;
+mod init;
 mod output;
 mod plan;
 mod reporter;
@@ -101,6 +102,8 @@ enum Command {
     /// Debug one scenario (or a few, one after another): no snapshot check, can keep the
     /// stack on failure, can print the transcript. `test` is the command for CI.
     Run(commands::RunArgs),
+    /// Write starter scenarios, the snapshot directory and a CI workflow for a plugin.
+    Init(init::InitArgs),
 }
 
 #[derive(Args)]
@@ -214,5 +217,6 @@ async fn dispatch(
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
         Command::Run(r) => commands::run_all(r, verbosity, style).await,
+        Command::Init(i) => init::init(&i, verbosity, style).await,
     }
 }

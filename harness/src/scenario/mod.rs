@@ -26,7 +26,7 @@ mod expand;
 pub mod expect;
 mod keyword;
 pub mod matcher;
-mod node;
+pub(crate) mod node;
 mod parse;
 
 #[cfg(test)]
@@ -352,11 +352,18 @@ pub fn check_file(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut s =
         Scenario::parse_all(&text, &abs, &|name| std::env::var(name).ok()).map_err(|errors| {
-            // messages name the file as the user gave it
+            // messages name the file as the user gave it (and other files, e.g. a compose
+            // file, relative to the current directory when they are under it)
+            let cwd = std::env::current_dir().unwrap_or_default();
             errors
                 .into_iter()
                 .map(|mut e| {
-                    e.set_file(path);
+                    if e.file() == abs {
+                        e.set_file(path);
+                    } else if let Ok(rel) = e.file().strip_prefix(&cwd) {
+                        let rel = rel.to_path_buf();
+                        e.set_file(&rel);
+                    }
                     e
                 })
                 .collect::<Vec<_>>()

@@ -136,6 +136,14 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         registry: stack.as_ref().is_none_or(|s| s.spec.registry),
         ops: BTreeMap::new(),
     };
+    // agents that come from elsewhere than `agents:` (a compose file)
+    let more: Vec<String> = cx
+        .agent_sources
+        .keys()
+        .filter(|id| !names.agents.contains(id))
+        .cloned()
+        .collect();
+    names.agents.extend(more);
     let steps = match f.get("steps") {
         Some(v) => steps::decode_steps(cx, v, &mut names),
         None => Some(Vec::new()),

@@ -12,7 +12,9 @@ use super::super::AgentSource;
 use super::resolve_path;
 use super::values::{parse_env_map, parse_image};
 
-const STACK_KEYS: &[&str] = &["crossbar", "registry", "site-config", "agents"];
+mod compose;
+
+const STACK_KEYS: &[&str] = &["crossbar", "registry", "site-config", "agents", "compose"];
 const CROSSBAR_KEYS: &[&str] = &["image", "realm", "address-root"];
 const REGISTRY_KEYS: &[&str] = &["image"];
 const AGENT_KEYS: &[&str] = &[
@@ -67,6 +69,16 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         }
         None => None,
     };
+    if let Some(v) = f.get("compose") {
+        if let Some(k) = f.key("agents") {
+            let e = cx
+                .err(k.pos, "`agents` cannot be used together with `compose`", "second list of agents")
+                .help("the agents come from the compose file's services; remove `agents`, or remove `compose` and list every agent here");
+            return cx.fail(e);
+        }
+        let scf = f.get("site-config").zip(site_config.as_deref());
+        ok &= compose::decode_compose(cx, v, scf, file, &mut spec).is_some();
+    }
     if let Some(v) = f.get("agents") {
         let Kind::Seq(items) = &v.kind else {
             return cx.type_error(

@@ -1,0 +1,386 @@
+//! `stack.compose`: the plugin's own compose files (see [`crate::compose`]) and its site config
+//! as the stack. A service whose instance (its `INSTANCE_ID`, its command's `--instance-id`, or
+//! else its name) is listed in the site config becomes an agent; a crossbar service gives the
+//! run's crossbar its image and is otherwise replaced; the volume that mounts the site config
+//! is replaced by the generated one; anything else is an error in the compose file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::compose::{Compose, Service};
+use crate::plan::{AgentSpec, ImageSource, StackSpec};
+use crate::scenario::node::{Cx, Kind, Node};
+use crate::scenario::AgentSource;
+
+use super::resolve_path;
+
+/// The site config directory the harness mounts its generated SCF in.
+const CONFIG_DIR: &str = "/config";
+
+/// An agent instance of the site config.
+struct Instance {
+    host: String,
+    id: String,
+}
+
+/// The compose files named by `node` (one path or a list), relative to the scenario `file`.
+fn compose_paths(cx: &mut Cx, node: &Node, file: &Path) -> Option<Vec<PathBuf>> {
+    let example = "compose: ../docker-compose.yml";
+    let names = match &node.kind {
+        Kind::Seq(_) => cx.strings(node, "`compose`", example, false)?,
+        _ => vec![cx.nonempty_string(node, "`compose`", example)?],
+    };
+    if names.is_empty() {
+        let e = cx
+            .err(node.pos, "`compose` names no file", "empty list")
+            .help(format!("write e.g. `{example}`"));
+        return cx.fail(e);
+    }
+    Some(names.iter().map(|n| resolve_path(file, n)).collect())
+}
+
+/// Read and merge the compose files, with the variables of the environment and of the `.env`
+/// file next to the first one.
+fn load(cx: &mut Cx, node: &Node, paths: &[PathBuf]) -> Option<Compose> {
+    let mut files = Vec::new();
+    for p in paths {
+        match std::fs::read_to_string(p) {
+            Ok(text) => files.push((p.clone(), text)),
+            Err(err) => {
+                let e = cx
+                    .err(
+                        node.pos,
+                        format!("cannot read compose file {}: {err}", p.display()),
+                        "unreadable",
+                    )
+                    .help("`compose` paths are relative to the scenario file");
+                return cx.fail(e);
+            }
+        }
+    }
+    let dir = paths[0].parent().unwrap_or(Path::new("."));
+    let dotenv = crate::compose::dotenv(&dir.join(".env")).unwrap_or_default();
+    // As compose: the environment wins over `.env`; an unset variable is empty.
+    let lookup = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| dotenv.get(name).cloned())
+            .or(Some(String::new()))
+    };
+    match Compose::parse(&files, &lookup) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            cx.errors.extend(errors);
+            None
+        }
+    }
+}
+
+/// The instances of the site config at `path` (`node` is the `site-config` value).
+fn instances(cx: &mut Cx, node: &Node, path: &Path) -> Option<Vec<Instance>> {
+    let problem = match std::fs::read_to_string(path) {
+        Ok(text) => match serde_saphyr::from_str::<serde_json::Value>(&text) {
+            Ok(scf) => {
+                let mut out = Vec::new();
+                let hosts = scf.get("hosts").and_then(|h| h.as_object());
+                for (host, entry) in hosts.into_iter().flatten() {
+                    let list = entry.get("agent-instances").and_then(|i| i.as_array());
+                    for inst in list.into_iter().flatten() {
+                        if let Some(id) = inst.get("instance-id").and_then(|i| i.as_str()) {
+                            out.push(Instance {
+                                host: host.clone(),
+                                id: id.to_string(),
+                            });
+                        }
+                    }
+                }
+                return Some(out);
+            }
+            Err(e) => format!("is not valid YAML: {e}"),
+        },
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    let e = cx
+        .err(
+            node.pos,
+            format!("site config {} {problem}", path.display()),
+            "this site config",
+        )
+        .help("`site-config` is relative to the scenario file; with `compose` it is required");
+    cx.fail(e)
+}
+
+/// The instance-id a service runs: `INSTANCE_ID`, `--instance-id` in its command, its name.
+fn instance_of(s: &Service) -> String {
+    if let Some(id) = s.environment.get("INSTANCE_ID") {
+        return id.clone();
+    }
+    let cmd = s.command.as_deref().unwrap_or_default();
+    cmd.iter()
+        .position(|w| w == "--instance-id")
+        .and_then(|i| cmd.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| s.name.clone())
+}
+
+/// Whether `s` is the crossbar service (replaced by the run's own).
+fn is_crossbar(s: &Service) -> bool {
+    s.name == "crossbar"
+        || s.image
+            .as_ref()
+            .is_some_and(|i| i.repository.ends_with("ocs-crossbar"))
+}
+
+/// Decode `stack.compose` into the agents of `spec` (and crossbar's image).
+pub(super) fn decode_compose(
+    cx: &mut Cx,
+    node: &Node,
+    site_config: Option<(&Node, &Path)>,
+    file: &Path,
+    spec: &mut StackSpec,
+) -> Option<()> {
+    let Some((scf_node, scf)) = site_config else {
+        return no_site_config(cx, node, file);
+    };
+    let Some(compose) = compose_paths(cx, node, file).and_then(|p| load(cx, node, &p)) else {
+        // the steps still know the site config's agents
+        let mut quiet = Cx::new(cx.src);
+        if let Some(found) = instances(&mut quiet, scf_node, scf) {
+            known(cx, node, found.into_iter().map(|i| i.id));
+        }
+        return None;
+    };
+    let instances = instances(cx, scf_node, scf)?;
+    let mut ok = true;
+    for s in &compose.services {
+        if is_crossbar(s) {
+            if let Some(image) = &s.image {
+                spec.crossbar_image = image.clone();
+            }
+            continue;
+        }
+        let id = instance_of(s);
+        let Some(inst) = instances.iter().find(|i| i.id == id) else {
+            cx.errors.push(not_listed(&compose, s, &id, &instances));
+            ok = false;
+            continue;
+        };
+        // known to the steps even when the service has errors
+        known(cx, node, [inst.id.clone()]);
+        match agent(cx, &compose, s, inst, scf) {
+            Some(a) => spec.agents.push(a),
+            None => ok = false,
+        }
+    }
+    ok &= depends_on(cx, &compose);
+    ok.then_some(())
+}
+
+/// The error for `compose` without `site-config`. The steps still know the compose file's
+/// agents; its own problems can wait.
+fn no_site_config(cx: &mut Cx, node: &Node, file: &Path) -> Option<()> {
+    let mut quiet = Cx::new(cx.src);
+    let paths = compose_paths(&mut quiet, node, file);
+    if let Some(c) = paths.and_then(|p| load(&mut quiet, node, &p)) {
+        let ids: Vec<String> = c
+            .services
+            .iter()
+            .filter(|s| !is_crossbar(s))
+            .map(instance_of)
+            .collect();
+        known(cx, node, ids);
+    }
+    let e = cx
+        .err(
+            node.pos,
+            "`compose` needs `site-config` next to it",
+            "which agents does this stack run?",
+        )
+        .help(
+            "add `site-config: <file>`, the SCF your compose file mounts (e.g. \
+             `site-config: ../default.yaml`): its instances say which services are agents",
+        );
+    cx.fail(e)
+}
+
+/// The error for service `s`, whose instance `id` the site config does not list.
+fn not_listed(
+    compose: &Compose,
+    s: &Service,
+    id: &str,
+    instances: &[Instance],
+) -> crate::scenario::ScenarioError {
+    let listed: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+    compose
+        .error(
+            s.at,
+            format!(
+                "service `{}` runs instance `{id}`, which the site config does not list",
+                s.name
+            ),
+            "neither an agent of the site config nor crossbar",
+        )
+        .help(format!(
+            "the site config lists {}; add `{id}` to it, or keep this service in a compose file \
+             the scenario does not name",
+            if listed.is_empty() {
+                "no instances".to_string()
+            } else {
+                listed.join(", ")
+            }
+        ))
+}
+
+/// Make `ids` known to the steps as agents written at `node` (the `compose` value).
+fn known(cx: &mut Cx, node: &Node, ids: impl IntoIterator<Item = String>) {
+    for id in ids {
+        let at = AgentSource {
+            entry: node.pos.into(),
+            image: node.pos.into(),
+        };
+        cx.agent_sources.insert(id, at);
+    }
+}
+
+/// The agent of service `s`, which runs `inst`.
+fn agent(
+    cx: &mut Cx,
+    compose: &Compose,
+    s: &Service,
+    inst: &Instance,
+    scf: &Path,
+) -> Option<AgentSpec> {
+    let mut ok = s.refused.is_empty();
+    cx.errors.extend(s.refused.iter().cloned());
+    let image = match (&s.build, &s.image) {
+        (Some(b), _) => Some(ImageSource::Build {
+            context: b.context.clone(),
+            dockerfile: b.dockerfile.clone(),
+            args: b.args.clone(),
+        }),
+        (None, Some(i)) => Some(ImageSource::Image(i.clone())),
+        (None, None) => {
+            let e = compose
+                .error(s.at, format!("service `{}` has neither `build` nor `image`", s.name), "no image")
+                .help("add `build: .` (the directory with the agent's Dockerfile) or `image: <name:tag>`");
+            cx.errors.push(e);
+            None
+        }
+    };
+    let hostname = s.hostname.clone().unwrap_or_else(|| inst.host.clone());
+    if hostname != inst.host {
+        let e = compose
+            .error(
+                s.at,
+                format!(
+                    "service `{}` has hostname `{hostname}`, but the site config lists `{}` under \
+                     host `{}`",
+                    s.name, inst.id, inst.host
+                ),
+                "hostname and site config disagree",
+            )
+            .help(format!(
+                "an agent finds its entry in the site config by its hostname: set `hostname: {}` \
+                 or move the instance to host `{hostname}` in the site config",
+                inst.host
+            ));
+        cx.errors.push(e);
+        ok = false;
+    }
+    for v in &s.volumes {
+        ok &= volume(cx, compose, s, v, scf);
+    }
+    let mut environment = s.environment.clone();
+    environment.remove("INSTANCE_ID");
+    let agent = AgentSpec {
+        instance_id: inst.id.clone(),
+        agent_class: String::new(),
+        arguments: Vec::new(),
+        image: image?,
+        hostname,
+        environment,
+        command: s.command.clone(),
+    };
+    ok.then_some(agent)
+}
+
+/// A volume of an agent's service: the site config's mount is replaced by the generated SCF;
+/// any other is an error until the harness can copy files in.
+fn volume(
+    cx: &mut Cx,
+    compose: &Compose,
+    s: &Service,
+    v: &crate::compose::Volume,
+    scf: &Path,
+) -> bool {
+    let scf_dir = scf.parent();
+    let is_scf = v
+        .source
+        .as_deref()
+        .is_some_and(|src| src == scf || Some(src) == scf_dir);
+    let under_config = v.target == CONFIG_DIR || v.target.starts_with("/config/");
+    if is_scf && under_config {
+        return true;
+    }
+    let (message, help) = if is_scf {
+        (
+            format!(
+                "service `{}` mounts the site config at `{}`; the harness mounts its generated \
+                 one at {CONFIG_DIR}/default.yaml",
+                s.name, v.target
+            ),
+            "mount it at /config (the ocs images' OCS_CONFIG_DIR), as the ocs documentation does"
+                .to_string(),
+        )
+    } else {
+        (
+            format!(
+                "service `{}` mounts `{}`, which ocs-harness cannot provide yet",
+                s.name, v.target
+            ),
+            "the harness replaces only the site config's mount (by its generated SCF) and cannot \
+             copy other files or volumes into a container yet: bake them into the agent's image \
+             (COPY in its Dockerfile), or keep this volume in a compose override file the \
+             scenario does not name"
+                .to_string(),
+        )
+    };
+    let e = compose.error(v.at, message, "not supported").help(help);
+    cx.errors.push(e);
+    false
+}
+
+/// Every `depends_on` names a service of the compose files. The order is kept by the harness's
+/// own: crossbar first, every agent after it, each waited for until it has registered.
+fn depends_on(cx: &mut Cx, compose: &Compose) -> bool {
+    let names: BTreeMap<&str, ()> = compose
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), ()))
+        .collect();
+    let mut ok = true;
+    for s in &compose.services {
+        for (dep, at) in &s.depends_on {
+            if !names.contains_key(dep.as_str()) {
+                let e = compose
+                    .error(
+                        *at,
+                        format!("`depends_on` names `{dep}`, which is not a service"),
+                        "no such service",
+                    )
+                    .help(format!(
+                        "the services are {}",
+                        compose
+                            .services
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                cx.errors.push(e);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
