@@ -230,6 +230,17 @@ pub struct StackPlan {
 }
 
 impl StackPlan {
+    /// Use `config` as crossbar's configuration: what is copied to
+    /// [`CROSSBAR_CONFIG_PATH`] and what the plan shows.
+    pub fn set_crossbar_config(&mut self, config: String) {
+        for f in &mut self.crossbar.files {
+            if f.path == CROSSBAR_CONFIG_PATH {
+                f.content = config.clone();
+            }
+        }
+        self.crossbar_config = config;
+    }
+
     /// Label every resource with the process that owns the run, so a later run can tell a
     /// live run from one whose process was killed.
     pub fn with_owner(self, pid: u32, host: &str) -> Self {
@@ -713,6 +724,28 @@ mod tests {
     fn plan_is_fully_resolved() {
         let p = plan(&spec()).unwrap();
         insta::assert_yaml_snapshot!(p, {".crossbar_config" => "[config]"});
+    }
+
+    #[test]
+    fn a_replaced_crossbar_config_is_what_is_copied() {
+        let mut p = plan_stack(
+            &StackSpec::default(),
+            "r1",
+            "s",
+            0,
+            &ImageOverrides::default(),
+            &BTreeMap::new(),
+            None,
+        )
+        .unwrap();
+        p.set_crossbar_config("{\"own\": 1}".into());
+        let copied = p
+            .crossbar
+            .files
+            .iter()
+            .find(|f| f.path == CROSSBAR_CONFIG_PATH);
+        assert_eq!(copied.map(|f| f.content.as_str()), Some("{\"own\": 1}"));
+        assert_eq!(p.crossbar_config, "{\"own\": 1}");
     }
 
     #[test]

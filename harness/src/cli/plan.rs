@@ -1,6 +1,6 @@
 //! `ocs-harness plan FILE`: what a run of a scenario would start, without Docker, like
 //! `docker compose config`: images after overrides and where each comes from, container
-//! names, environment, commands, mounts, the generated site config and crossbar config.
+//! names, environment, commands, files copied in, the generated site config and crossbar config.
 //! Built agent images are content-addressed from the build context at run time, so the plan
 //! names the context and the Dockerfile's `FROM` rewrites instead of the tag.
 
@@ -15,12 +15,6 @@ use crate::scenario::Scenario;
 use serde::Serialize;
 
 use super::exit::{Classify, CliError};
-
-/// Where the run writes the generated site config, mounted read-only into every agent.
-const SCF_MOUNT: &str =
-    "<run dir>/config -> /config (read-only; the site config is /config/default.yaml)";
-/// Where the crossbar config is copied.
-const CROSSBAR_CONFIG_COPY: &str = "crossbar config -> /ocs/.crossbar/config.json (copied)";
 
 #[derive(Serialize)]
 struct Printed {
@@ -53,7 +47,8 @@ struct Container {
     environment: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
-    mounts: Vec<&'static str>,
+    /// Files copied in through the engine's API (nothing is bind-mounted).
+    files: Vec<String>,
     labels: BTreeMap<String, String>,
 }
 
@@ -165,7 +160,7 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn container(c: &ContainerPlan, mounts: Vec<&'static str>) -> Container {
+fn container(c: &ContainerPlan) -> Container {
     Container {
         name: c.name.clone(),
         role: c.role.clone(),
@@ -173,7 +168,11 @@ fn container(c: &ContainerPlan, mounts: Vec<&'static str>) -> Container {
         hostname: c.hostname.clone(),
         environment: c.env.clone(),
         command: c.cmd.clone(),
-        mounts,
+        files: c
+            .files
+            .iter()
+            .map(|f| format!("{} -> {} (copied in)", f.what, f.path))
+            .collect(),
         labels: c.labels.clone(),
     }
 }
@@ -211,9 +210,9 @@ fn render(
         }
     }
     images.append(&mut built);
-    let mut containers = vec![container(&plan.crossbar, vec![CROSSBAR_CONFIG_COPY])];
+    let mut containers = vec![container(&plan.crossbar)];
     for a in &plan.agents {
-        let mut c = container(&a.container, vec![SCF_MOUNT]);
+        let mut c = container(&a.container);
         if c.image.starts_with("<built from") {
             c.image = "built at run time (see images)".into();
         }

@@ -609,7 +609,7 @@ async fn published_crossbar(docker: &Docker, plan: &mut StackPlan, spec: &StackS
     env.insert("OCS_PORT".into(), port.to_string());
     let image = plan.crossbar.image.clone();
     match crossbar_image::own_config(docker, &image, &spec.realm, &spec.address_root, port).await {
-        Some(config) => plan.crossbar_config = config,
+        Some(config) => plan.set_crossbar_config(config),
         None => notice::warn(&format!(
             "{image} holds no ocs-crossbar config template; using the harness's crossbar config"
         )),
