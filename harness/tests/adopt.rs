@@ -94,7 +94,10 @@ impl Drop for Plugin {
 
 /// A fresh plugin repository named `name` under the system's temporary directory.
 fn plugin(name: &str) -> Plugin {
-    let dir = std::env::temp_dir().join(format!("ocsh-adopt-{name}-{}", std::process::id()));
+    // A stable name: the agent image is named after the build directory and tagged by its
+    // content, so every run reuses one image instead of leaving one per process id behind.
+    let dir = std::env::temp_dir().join(format!("ocsh-adopt-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
     for (file, text) in [
         ("hello_agent.py", AGENT),
