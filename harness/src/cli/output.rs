@@ -87,12 +87,17 @@ pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
         (false, _) => "info,ocs_harness=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(true)
-        .try_init();
+        .with_ansi(color);
+    // At the default verbosity the lines are notices for a person ("INFO building image X"):
+    // no timestamp or module path; -v (a debugging log) gets both.
+    let _ = if verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+        builder.without_time().with_target(false).try_init()
+    } else {
+        builder.with_target(true).try_init()
+    };
 }
 
 /// Whether stdout is a terminal.
