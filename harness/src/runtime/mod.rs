@@ -117,7 +117,7 @@ pub struct LaunchOptions {
     /// The base image set.
     pub images: ImageSet,
     /// An image set file to use instead of `images` (`$OCS_HARNESS_IMAGES`); the words
-    /// `upstream`, `local` and `auto` choose a bundled set (see [`ImagesChoice::parse`]).
+    /// `upstream`, `local` and `auto` choose a bundled set (see the README's Images section).
     /// With none, and `images` left at its default, the choice is `auto`.
     pub images_file: Option<PathBuf>,
     /// The pull policy (`--pull`, `$OCS_HARNESS_PULL`); `None`: the set's, else `missing`

@@ -199,7 +199,7 @@ impl Stack {
     }
 
     /// The bridge URL (`http://<engine host>:<port>/call`; the host is 127.0.0.1 for a local
-    /// engine, see [`EngineHost`]).
+    /// engine, else the engine's host or `OCS_HARNESS_HOST`).
     pub fn bridge_url(&self) -> &reqwest::Url {
         &self.bridge_url
     }
