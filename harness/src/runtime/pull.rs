@@ -191,17 +191,10 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
     };
     let mut stream = docker.create_image(Some(options), None, credentials(image));
     let (mut fetched, mut present) = (std::collections::BTreeSet::new(), 0usize);
-    loop {
-        let item = match tokio::time::timeout(STALL, stream.next()).await {
-            Err(_) => {
-                return Err(fail(format!(
-                    "the registry sent nothing for {}s",
-                    STALL.as_secs()
-                )))
-            }
-            Ok(None) => break,
-            Ok(Some(item)) => item,
-        };
+    while let Some(item) = next_or_stall(&mut stream, "the registry")
+        .await
+        .map_err(fail)?
+    {
         match item {
             Ok(info) => {
                 if let Some(e) = info.error_detail {
@@ -229,6 +222,16 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
         fetched.len(),
     ));
     Ok(())
+}
+
+/// The stream's next item; an error naming `who` when nothing arrives within [`STALL`].
+async fn next_or_stall<S: futures::Stream + Unpin>(
+    stream: &mut S,
+    who: &str,
+) -> Result<Option<S::Item>, String> {
+    tokio::time::timeout(STALL, stream.next())
+        .await
+        .map_err(|_| format!("{who} sent nothing for {}s", STALL.as_secs()))
 }
 
 /// Load a `docker save` archive through the engine unless `image` is present already.
@@ -261,17 +264,10 @@ pub async fn load(docker: &Docker, path: &Path, image: &ImageRef) -> Result<(), 
     let body = body_try_stream(tokio_util::io::ReaderStream::new(file));
     let options = ImportImageOptionsBuilder::new().quiet(true).build();
     let mut stream = docker.import_image(options, body, None);
-    loop {
-        let item = match tokio::time::timeout(STALL, stream.next()).await {
-            Err(_) => {
-                return Err(fail(format!(
-                    "the engine sent nothing for {}s",
-                    STALL.as_secs()
-                )))
-            }
-            Ok(None) => break,
-            Ok(Some(item)) => item,
-        };
+    while let Some(item) = next_or_stall(&mut stream, "the engine")
+        .await
+        .map_err(fail)?
+    {
         match item {
             Ok(info) => {
                 if let Some(e) = info.error_detail {
