@@ -33,6 +33,15 @@ fn lookup(name: &str) -> Option<String> {
     }
 }
 
+/// Paths in the cases resolve as shown (relative to the workspace root), as they do when a
+/// user runs the harness there: every case sets the same directory, so the cases may run in
+/// parallel.
+fn from_workspace_root() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::set_current_dir(&root)
+        .unwrap_or_else(|e| panic!("cannot change to {}: {e}", root.display()));
+}
+
 fn case_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bad-input/parse")
 }
@@ -51,6 +60,7 @@ fn bad_input(#[files("bad-input/parse/*.yaml")] path: PathBuf) {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let shown = Path::new(SHOWN_DIR).join(&file_name);
+    from_workspace_root();
 
     // A panic in the parser fails this test with its message; reaching the next line means the
     // parse returned.

@@ -80,6 +80,47 @@ pub struct AgentSpec {
     pub environment: BTreeMap<String, String>,
     /// Overrides the image's CMD.
     pub command: Option<Vec<String>>,
+    /// Overrides the image's ENTRYPOINT (compose's `entrypoint`; the image's CMD is then not
+    /// used, as compose does).
+    pub entrypoint: Option<Vec<String>>,
+    /// Files and directories copied into the container before it starts.
+    pub files: Vec<FileSpec>,
+}
+
+/// A file or directory an agent gets in its container, copied in through the engine's API
+/// before the container starts (never bind-mounted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// The file or directory on this machine (resolved); `None` for an empty directory.
+    pub source: Option<PathBuf>,
+    /// Absolute path in the container.
+    pub target: String,
+    /// The files' mode; by default each source file's own, without its write bits.
+    pub mode: Option<u32>,
+    /// Whether the target directory is writable by every user (a directory the agent writes
+    /// to, such as a data directory); the files copied into it stay read-only.
+    pub writable: bool,
+}
+
+impl FileSpec {
+    /// `source` copied read-only to `target`.
+    pub fn read_only(source: impl Into<PathBuf>, target: &str) -> Self {
+        Self {
+            source: Some(source.into()),
+            target: target.into(),
+            mode: None,
+            writable: false,
+        }
+    }
+
+    /// How the plan shows it: `file ./ocs-access.yaml (read-only)`.
+    fn describe(&self) -> String {
+        match (&self.source, self.writable) {
+            (None, _) => "empty directory (writable)".into(),
+            (Some(s), true) => format!("{} (writable directory)", s.display()),
+            (Some(s), false) => format!("{} (read-only)", s.display()),
+        }
+    }
 }
 
 impl AgentSpec {
@@ -93,6 +134,8 @@ impl AgentSpec {
             hostname: DEFAULT_HOSTNAME.into(),
             environment: BTreeMap::new(),
             command: None,
+            entrypoint: None,
+            files: Vec::new(),
         }
     }
 
@@ -158,6 +201,9 @@ pub struct ContainerPlan {
     pub env: BTreeMap<String, String>,
     /// CMD override.
     pub cmd: Option<Vec<String>>,
+    /// ENTRYPOINT override (the image's CMD is then not used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// Files copied into the container through the engine's API before it starts (never
@@ -170,13 +216,25 @@ pub struct ContainerPlan {
 pub struct FileCopy {
     /// Absolute path in the container.
     pub path: String,
-    /// What it is (`site config`, `crossbar config`); readable by everyone (0644).
+    /// What it is (`site config`, `crossbar config`, the file it is copied from).
     pub what: String,
-    /// The content (shown once, as the plan's `site_config` or `crossbar_config`).
+    /// The content (the generated ones are shown once, as the plan's `site_config` or
+    /// `crossbar_config`).
     #[serde(skip)]
-    pub content: String,
+    pub content: CopyContent,
 }
 
+/// What a [`FileCopy`] puts at its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyContent {
+    /// A generated file, readable by everyone (0644).
+    Text(String),
+    /// A file or directory of this machine, read by the runtime when the container is created.
+    Host(FileSpec),
+}
+
+/// The site config directory of the ocs images (`OCS_CONFIG_DIR`).
+pub const CONFIG_DIR: &str = "/config";
 /// Where every agent finds the site config (`OCS_CONFIG_DIR=/config`, as in the ocs images).
 pub const SCF_PATH: &str = "/config/default.yaml";
 /// Where crossbar reads its config.
@@ -188,7 +246,16 @@ impl FileCopy {
         Self {
             path: path.into(),
             what: what.into(),
-            content,
+            content: CopyContent::Text(content),
+        }
+    }
+
+    /// The copy of a user's file or directory.
+    pub fn host(spec: &FileSpec) -> Self {
+        Self {
+            path: spec.target.clone(),
+            what: spec.describe(),
+            content: CopyContent::Host(spec.clone()),
         }
     }
 }
@@ -235,7 +302,7 @@ impl StackPlan {
     pub fn set_crossbar_config(&mut self, config: String) {
         for f in &mut self.crossbar.files {
             if f.path == CROSSBAR_CONFIG_PATH {
-                f.content = config.clone();
+                f.content = CopyContent::Text(config.clone());
             }
         }
         self.crossbar_config = config;
@@ -430,7 +497,7 @@ pub fn plan_stack(
     };
 
     let crossbar = plan_crossbar(spec, run_id, overrides, with_role(CROSSBAR));
-    let crossbar_config = crossbar.files[0].content.clone();
+    let crossbar_config = crossbar_config(&spec.realm, &spec.address_root);
 
     let registry = spec.registry.then(|| {
         AgentSpec::new(
@@ -503,6 +570,7 @@ fn plan_crossbar(
         hostname: None,
         env: BTreeMap::new(),
         cmd: None,
+        entrypoint: None,
         labels,
         files: vec![FileCopy::new(
             CROSSBAR_CONFIG_PATH,
@@ -572,8 +640,9 @@ fn plan_agent(
             hostname: Some(agent.hostname.clone()),
             env,
             cmd: agent.command.clone(),
+            entrypoint: agent.entrypoint.clone(),
             labels,
-            files: Vec::new(),
+            files: agent.files.iter().map(FileCopy::host).collect(),
         },
     }
 }
@@ -744,7 +813,10 @@ mod tests {
             .files
             .iter()
             .find(|f| f.path == CROSSBAR_CONFIG_PATH);
-        assert_eq!(copied.map(|f| f.content.as_str()), Some("{\"own\": 1}"));
+        assert_eq!(
+            copied.map(|f| &f.content),
+            Some(&CopyContent::Text("{\"own\": 1}".into()))
+        );
         assert_eq!(p.crossbar_config, "{\"own\": 1}");
     }
 

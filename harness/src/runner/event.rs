@@ -218,6 +218,15 @@ pub enum Outcome {
         /// The exit code.
         code: i64,
     },
+    /// `fetch`: what was copied out of a container.
+    Fetched {
+        /// The path in the container.
+        path: String,
+        /// Where it was copied to; `None` when the container has no such path.
+        into: Option<String>,
+        /// The files found, by name under the path, with their sizes.
+        files: Vec<(String, u64)>,
+    },
     /// The call or the wait failed.
     Error(String),
 }
@@ -246,6 +255,11 @@ impl Outcome {
                 v
             }
             Outcome::Exited { code } => json!({"exited": true, "code": code}),
+            // Names, sizes and counts vary from run to run (an agent's data files): the
+            // transcript keeps what the step asked for and whether it was there.
+            Outcome::Fetched { path, into, .. } => {
+                json!({"fetched": path, "exists": into.is_some()})
+            }
             Outcome::Error(e) => json!({"error": e}),
         }
     }

@@ -1,9 +1,11 @@
 //! What the runner needs of a live stack, as a small trait: calls to agents through the OCS
-//! client, a container's state, log lines since a mark, and faults. [`Stack`] implements it
+//! client, a container's state, log lines since a mark, faults, and files fetched out of a
+//! container. [`Stack`] implements it
 //! with its public methods; the unit tests implement it with a scripted fake, so the
 //! runner's decisions are tested without Docker.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use crate::ocs::{AgentApi, ClientError, Reply};
 use crate::runtime::logs::LogLine;
 use crate::runtime::stack::{Stack, StackError};
-use crate::scenario::{Fault, FaultAction, OpAction};
+use crate::scenario::{Fault, FaultAction, Fetched, OpAction};
 
 /// The stack as the runner drives it. `role` and `instance` are `crossbar` or an instance-id.
 pub(crate) trait StackOps: Send + Sync {
@@ -37,6 +39,15 @@ pub(crate) trait StackOps: Send + Sync {
 
     /// Inject `fault`; for faults that restart something, returns once it answers again.
     fn fault(&mut self, fault: &Fault) -> impl Future<Output = Result<(), StackError>> + Send;
+
+    /// Copy `path` out of the container of `role` into the run's `fetched/<into>/`: where it
+    /// went and the files found, or `None` when there is no such path.
+    fn fetch(
+        &self,
+        role: &str,
+        path: &str,
+        into: &str,
+    ) -> impl Future<Output = Result<Option<(PathBuf, Fetched)>, StackError>> + Send;
 
     /// The position the next log line (of any container) will have.
     fn log_mark(&self) -> usize;
@@ -90,6 +101,15 @@ impl StackOps for Stack {
             },
             FaultAction::Connect => self.connect(role, fault.timeout).await,
         }
+    }
+
+    async fn fetch(
+        &self,
+        role: &str,
+        path: &str,
+        into: &str,
+    ) -> Result<Option<(PathBuf, Fetched)>, StackError> {
+        Stack::fetch(self, role, path, into).await
     }
 
     fn log_mark(&self) -> usize {

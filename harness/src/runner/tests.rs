@@ -16,8 +16,11 @@ use super::{RunEvent, StepFailure};
 use crate::ocs::{AgentApi, CallError, ClientError, Reply};
 use crate::runtime::logs::{LogLine, Stream};
 use crate::runtime::stack::StackError;
-use crate::scenario::{Fault, FaultAction, OpAction, Scenario};
+use crate::scenario::{Fault, FaultAction, Fetched, OpAction, Scenario};
 use crate::transcript::Transcript;
+
+/// The files a fetch finds: name and size.
+type Files = Vec<(String, u64)>;
 
 /// A stack whose answers are scripted.
 #[derive(Default)]
@@ -32,6 +35,8 @@ struct Fake {
     logs: Mutex<Vec<LogLine>>,
     /// Every call and fault, as text.
     calls: Mutex<Vec<String>>,
+    /// What each fetch of a path finds, in order (the last one repeats); absent: no such path.
+    files: Mutex<BTreeMap<String, VecDeque<Files>>>,
 }
 
 fn next<T: Clone>(queue: &Mutex<VecDeque<T>>) -> T {
@@ -110,6 +115,29 @@ impl StackOps for Fake {
                 .insert(fault.container.clone(), Some(137));
         }
         Ok(())
+    }
+
+    async fn fetch(
+        &self,
+        role: &str,
+        path: &str,
+        into: &str,
+    ) -> Result<Option<(std::path::PathBuf, Fetched)>, StackError> {
+        let what = format!("fetch {role}:{path} into {into}");
+        self.calls.lock().unwrap().push(what);
+        let mut all = self.files.lock().unwrap();
+        let Some(queue) = all.get_mut(path) else {
+            return Ok(None);
+        };
+        let files = if queue.len() > 1 {
+            queue.pop_front().unwrap()
+        } else {
+            queue.front().cloned().unwrap_or_default()
+        };
+        Ok(Some((
+            format!("runs/r1/fetched/{into}").into(),
+            Fetched { files },
+        )))
     }
 
     fn log_mark(&self) -> usize {
@@ -598,4 +626,52 @@ async fn a_step_without_expect_points_at_its_target() {
         ),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn fetch_checks_what_came_out_and_fetches_again_until_it_holds() {
+    let mut fake = Fake::default();
+    let g3 = |n: u64| vec![("1765/a.g3".to_string(), n)];
+    fake.files
+        .lock()
+        .unwrap()
+        .insert("/data".into(), VecDeque::from([vec![], g3(0), g3(12)]));
+    let (failure, events) = run(
+        &mut fake,
+        "  - fetch: fake1\n    path: /data\n    timeout: 30s\n    \
+         expect: {count: {\">=\": 1}, size: {\">\": 0}, names: {contains: 1765/a.g3}}\n",
+    )
+    .await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    assert_eq!(fake.calls().len(), 3, "{:?}", fake.calls());
+    assert_eq!(fake.calls()[0], "fetch fake1:/data into fake1-data");
+    let finished = events.iter().find_map(|e| match e {
+        RunEvent::StepFinished { outcome, .. } => Some(outcome.normalised()),
+        _ => None,
+    });
+    assert_eq!(finished, Some(json!({"fetched": "/data", "exists": true})));
+
+    // without a timeout: one look, and the mismatches are the problems
+    let (failure, _) = run(
+        &mut fake,
+        "  - fetch: fake1\n    path: /data\n    into: d\n    expect: {count: 2}\n",
+    )
+    .await;
+    assert_eq!(problems(&failure), "count: expected 2, got 1");
+}
+
+#[tokio::test]
+async fn fetch_of_a_missing_path_names_container_and_path() {
+    let mut fake = Fake::default();
+    let (failure, _) = run(&mut fake, "  - fetch: fake1\n    path: /nowhere\n").await;
+    assert_eq!(
+        problems(&failure),
+        "exists: expected `/nowhere` in the container of fake1 to exist, but there is no such path"
+    );
+    let (failure, _) = run(
+        &mut fake,
+        "  - fetch: fake1\n    path: /nowhere\n    expect: {exists: false}\n",
+    )
+    .await;
+    assert!(failure.is_none(), "{}", problems(&failure));
 }

@@ -19,6 +19,7 @@ use crate::ocs::{HttpBridge, OcsClient};
 use crate::overrides::ImageRef;
 use crate::plan::{AgentPlan, ContainerPlan, StackPlan, CROSSBAR_PORT};
 use crate::runtime::engine::{self, Doing, EngineHost};
+use crate::runtime::files;
 use crate::runtime::logs::LogStore;
 use crate::runtime::notice;
 use crate::runtime::readiness::{wait_agent, wait_bridge};
@@ -115,13 +116,22 @@ fn request_for(
     plan: &ContainerPlan,
     network: &str,
     logs: &LogStore,
+    run_dir: &Path,
 ) -> Result<ContainerRequest<GenericImage>, StackError> {
     let image = ImageRef::parse(&plan.image).map_err(|source| StackError::BadImage {
         role: Role::from(&plan.role),
         source,
     })?;
     let (name, tag) = image.name_and_tag();
-    let mut req = GenericImage::new(name, tag)
+    let mut image = GenericImage::new(name, tag);
+    let mut cmd = plan.cmd.clone();
+    if let Some((first, rest)) = plan.entrypoint.as_ref().and_then(|e| e.split_first()) {
+        // The engine runs ENTRYPOINT + CMD, and testcontainers sets a one-word ENTRYPOINT:
+        // the other words go first in CMD (the image's CMD is dropped, as compose does).
+        image = image.with_entrypoint(first);
+        cmd = Some(rest.iter().chain(cmd.iter().flatten()).cloned().collect());
+    }
+    let mut req = image
         .with_container_name(&plan.name)
         .with_network(network)
         .with_labels(plan.labels.clone())
@@ -133,12 +143,14 @@ fn request_for(
     if let Some(h) = &plan.hostname {
         req = req.with_hostname(h);
     }
-    if let Some(cmd) = &plan.cmd {
-        req = req.with_cmd(cmd.clone());
+    if let Some(cmd) = cmd {
+        req = req.with_cmd(cmd);
     }
     // Copied through the engine's API before the start: the engine need not see our files.
     for file in &plan.files {
-        req = req.with_copy_to(file.path.clone(), file.content.clone().into_bytes());
+        for (target, data) in files::copies(file, run_dir)? {
+            req = req.with_copy_to(target, data);
+        }
     }
     Ok(req)
 }
@@ -245,21 +257,26 @@ impl BringUp<'_> {
         plan: &StackPlan,
     ) -> Result<ContainerAsync<GenericImage>, StackError> {
         let host_ip = self.host.publish_ip();
-        request_for(&plan.crossbar, &plan.network, &self.logs)?
-            .with_host_config_modifier(move |hc| {
-                hc.publish_all_ports = Some(false);
-                hc.port_bindings = Some(HashMap::from([(
-                    format!("{CROSSBAR_PORT}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some(host_ip.into()),
-                        host_port: Some(String::new()),
-                    }]),
-                )]));
-            })
-            .start()
-            .await
-            .doing(format!("starting crossbar ({})", plan.crossbar.name))
-            .map_err(StackError::from)
+        request_for(
+            &plan.crossbar,
+            &plan.network,
+            &self.logs,
+            &self.options.run_dir,
+        )?
+        .with_host_config_modifier(move |hc| {
+            hc.publish_all_ports = Some(false);
+            hc.port_bindings = Some(HashMap::from([(
+                format!("{CROSSBAR_PORT}/tcp"),
+                Some(vec![PortBinding {
+                    host_ip: Some(host_ip.into()),
+                    host_port: Some(String::new()),
+                }]),
+            )]));
+        })
+        .start()
+        .await
+        .doing(format!("starting crossbar ({})", plan.crossbar.name))
+        .map_err(StackError::from)
     }
 
     /// Wait for crossbar's bridge and start the agents: while it boots when `hold` (each
@@ -326,7 +343,7 @@ impl BringUp<'_> {
         hold: bool,
     ) -> Result<Started, StackError> {
         let t = Instant::now();
-        let container = request_for(&agent.container, network, &self.logs)?
+        let container = request_for(&agent.container, network, &self.logs, &self.options.run_dir)?
             .start()
             .await
             .doing(format!(

@@ -257,7 +257,7 @@ pub async fn list_labelled(
     Ok((containers, networks))
 }
 
-fn is_status(e: &BollardError, codes: &[u16]) -> bool {
+pub(crate) fn is_status(e: &BollardError, codes: &[u16]) -> bool {
     matches!(e, BollardError::DockerResponseServerError { status_code, .. }
         if codes.contains(status_code))
 }

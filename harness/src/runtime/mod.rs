@@ -7,6 +7,7 @@
 //!   container is ready, `faults` injects faults, `inspect` asks the engine about it, `keep`
 //!   tears it down or keeps it).
 //! - `logs`: every container's output as it arrives.
+//! - `files`: files copied into containers before they start, and fetched out of them.
 //! - `sweep`: stale runs of killed harnesses; `watchdog`: this process's runs on a signal.
 //! - `role`: what a container is in its stack.
 //!
@@ -16,6 +17,7 @@ mod bringup;
 mod crossbar_image;
 pub mod engine;
 mod faults;
+pub mod files;
 pub mod images;
 mod inspect;
 mod keep;

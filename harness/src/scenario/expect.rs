@@ -1,9 +1,12 @@
 //! The checks a step makes: [`ReplyExpect`] on an `.ops` reply, [`ApiExpect`] on `get_api`,
-//! [`LogsCheck`] on container log lines, and checking actual values against them, producing
+//! [`LogsCheck`] on container log lines, [`FetchExpect`] on files fetched out of a container,
+//! and checking actual values against them, producing
 //! [`Mismatch`]es (decoding them from the file is `parse::expect`). All checks are pure: the
 //! runner fetches the reply, the API or the log lines.
 
 use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, Session, SessionStatus};
 
@@ -416,5 +419,70 @@ impl LogsCheck {
         picked.sort_unstable();
         picked.dedup();
         picked.into_iter().map(|i| lines[i]).collect()
+    }
+}
+
+/// What a `fetch` step found: the regular files under the fetched path (the path itself when
+/// it is a file), by name relative to it (`/` between directories), with their sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Fetched {
+    /// Each file's name and size in bytes, sorted by name.
+    pub files: Vec<(String, u64)>,
+}
+
+/// Expectations on what a `fetch` step copied out of a container.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FetchExpect {
+    /// Whether the path must exist (`false`: must not). Without it, a missing path fails.
+    pub exists: Option<bool>,
+    /// On the number of files.
+    pub count: Option<Matcher>,
+    /// On each file's size in bytes.
+    pub size: Option<Matcher>,
+    /// On the sorted list of file names.
+    pub names: Option<Matcher>,
+}
+
+impl FetchExpect {
+    /// Check what was fetched (`None`: the path does not exist); `what` names it
+    /// (`/data in aggregator`). One mismatch per failed expectation (at most 5 for `size`).
+    pub fn check(&self, fetched: Option<&Fetched>, what: &str) -> Vec<Mismatch> {
+        let Some(f) = fetched else {
+            return match self.exists {
+                Some(false) => Vec::new(),
+                _ => vec![Mismatch::new(
+                    "exists",
+                    format!("expected {what} to exist, but there is no such path"),
+                )],
+            };
+        };
+        let mut out = Vec::new();
+        if self.exists == Some(false) {
+            let n = f.files.len();
+            out.push(Mismatch::new(
+                "exists",
+                format!("expected no {what}, but it exists ({n} file(s))"),
+            ));
+        }
+        if let Some(m) = &self.count {
+            if let Err(e) = m.matches(Some(&Value::from(f.files.len()))) {
+                out.push(e.under("count"));
+            }
+        }
+        if let Some(m) = &self.size {
+            let bad = f.files.iter().filter_map(|(name, size)| {
+                m.matches(Some(&Value::from(*size)))
+                    .err()
+                    .map(|e| e.under(&format!("size of {name}")))
+            });
+            out.extend(bad.take(5));
+        }
+        if let Some(m) = &self.names {
+            let names: Vec<Value> = f.files.iter().map(|(n, _)| n.as_str().into()).collect();
+            if let Err(e) = m.matches(Some(&Value::Array(names))) {
+                out.push(e.under("names"));
+            }
+        }
+        out
     }
 }

@@ -31,6 +31,8 @@ pub enum StepKeyword {
     Fault,
     /// `exits: <container>`.
     Exits,
+    /// `fetch: <container>`.
+    Fetch,
 }
 
 /// Every kind: keyword, and the keys its steps accept (the keyword among them, in the order
@@ -71,6 +73,11 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         StepKeyword::Exits,
         "exits",
         &["name", "exits", "timeout", "code"],
+    ),
+    (
+        StepKeyword::Fetch,
+        "fetch",
+        &["name", "fetch", "path", "into", "timeout", "expect"],
     ),
 ];
 
@@ -118,7 +125,7 @@ impl StepKeyword {
             Self::Wait => Some(OpAction::Wait),
             Self::Stop => Some(OpAction::Stop),
             Self::Abort => Some(OpAction::Abort),
-            Self::Api | Self::Until | Self::Logs | Self::Fault | Self::Exits => None,
+            Self::Api | Self::Until | Self::Logs | Self::Fault | Self::Exits | Self::Fetch => None,
         }
     }
 }
@@ -151,6 +158,7 @@ impl StepKind {
             Self::Logs(_) => StepKeyword::Logs,
             Self::Fault(_) => StepKeyword::Fault,
             Self::Exits { .. } => StepKeyword::Exits,
+            Self::Fetch(_) => StepKeyword::Fetch,
         }
     }
 }
@@ -198,6 +206,7 @@ impl fmt::Display for StepKind {
             Self::Exits {
                 container, timeout, ..
             } => write!(f, "{kw} {container} (timeout {})", fmt_duration(*timeout)),
+            Self::Fetch(x) => write!(f, "{kw} {}:{} into {}", x.container, x.path, x.into),
         }
     }
 }
@@ -213,7 +222,7 @@ mod tests {
             names,
             [
                 "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault",
-                "exits"
+                "exits", "fetch"
             ]
         );
         for kw in StepKeyword::all() {
@@ -258,6 +267,8 @@ steps:
     container: crossbar
   - exits: b1
     timeout: 30s
+  - fetch: b1
+    path: /data/
 ";
         let s = Scenario::parse_all(text, std::path::Path::new("t.yaml"), &|_| None).unwrap();
         let lines: Vec<String> = s.steps.iter().map(|s| s.kind.to_string()).collect();
@@ -274,6 +285,7 @@ steps:
                 "fault disconnect b1 (for 3s)",
                 "fault restart crossbar",
                 "exits b1 (timeout 30s)",
+                "fetch b1:/data/ into b1-data",
             ]
         );
         let kinds: Vec<&str> = s.steps.iter().map(|s| s.kind.keyword().as_str()).collect();
@@ -281,7 +293,7 @@ steps:
             kinds,
             [
                 "api", "start", "wait", "until", "until", "logs", "fault", "fault", "fault",
-                "exits"
+                "exits", "fetch"
             ]
         );
     }

@@ -44,7 +44,7 @@ pub use error::{ScenarioError, ScenarioErrors};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub use expect::{ApiExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect};
+pub use expect::{ApiExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect};
 pub use matcher::Mismatch;
 
 /// A parsed and validated scenario file.
@@ -194,6 +194,24 @@ pub enum StepKind {
         /// How long to wait.
         timeout: Duration,
     },
+    /// `fetch: <container>`: copy a path out of a container into the run directory, and
+    /// check what came out.
+    Fetch(FetchStep),
+}
+
+/// A `fetch` step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchStep {
+    /// `crossbar` or an instance-id.
+    pub container: String,
+    /// The absolute path in the container (a file or a directory).
+    pub path: String,
+    /// The directory under the run's `fetched/` it is copied into.
+    pub into: String,
+    /// How long to fetch again until `expect` holds (zero: once).
+    pub timeout: Duration,
+    /// What must hold.
+    pub expect: FetchExpect,
 }
 
 /// What a fault step does to a container.

@@ -293,9 +293,10 @@ fn reference_example_parses() {
             StepKind::Logs(_) => "logs",
             StepKind::Fault(_) => "fault",
             StepKind::Exits { .. } => "exits",
+            StepKind::Fetch(_) => "fetch",
         });
     }
-    assert_eq!(seen.len(), 10, "{seen:?}");
+    assert_eq!(seen.len(), 11, "{seen:?}");
 }
 
 #[test]
@@ -1112,4 +1113,56 @@ fn from_file_reports_unreadable_files() {
         e.to_string().ends_with("\n --> /nonexistent/ocsh.yaml"),
         "{e}"
     );
+}
+
+#[test]
+fn agent_files_and_entrypoint() {
+    let text = "\
+stack:
+  agents:
+    - instance-id: b1
+      agent-class: BarebonesAgent
+      image: simonsobs/ocs:latest
+      entrypoint: [dumb-init, ocs-agent-cli]
+      files:
+        - ../fixtures/files/ocs-access.yaml
+        - {source: ../fixtures/files/data, target: /data/in/, mode: \"0440\"}
+        - {source: ../fixtures/files/data/readme.txt, target: /x, mode: 555}
+steps:
+  - api: b1
+";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/t.yaml");
+    let s = Scenario::parse_all(text, &path, &|_| None).unwrap_or_else(|e| panic!("{}", e[0]));
+    let a = &s.stack.agents[0];
+    assert_eq!(
+        a.entrypoint.as_deref(),
+        Some(&["dumb-init".to_string(), "ocs-agent-cli".to_string()][..])
+    );
+    let got: Vec<(&str, Option<u32>, bool)> = a
+        .files
+        .iter()
+        .map(|f| {
+            let exists = f.source.as_ref().is_some_and(|p| p.exists());
+            (f.target.as_str(), f.mode, exists)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/config/ocs-access.yaml", None, true),
+            ("/data/in/", Some(0o440), true),
+            ("/x", Some(0o555), true),
+        ]
+    );
+    let twice = text.replace("target: /x", "target: /data/in");
+    let e = Scenario::parse_all(&twice, &path, &|_| None).unwrap_err();
+    assert!(
+        e[0].to_string()
+            .contains("two `files` entries copy to `/data/in`"),
+        "{}",
+        e[0]
+    );
+    let bad_mode = text.replace("mode: 555", "mode: 9");
+    let e = Scenario::parse_all(&bad_mode, &path, &|_| None).unwrap_err();
+    assert!(e[0].to_string().contains("octal file mode"), "{}", e[0]);
 }

@@ -5,6 +5,7 @@
 mod api;
 mod exits;
 mod fault;
+mod fetch;
 mod logs;
 mod op;
 mod until;
@@ -115,6 +116,7 @@ async fn run_step<S: StackOps>(
             code,
             timeout,
         } => exits::run(&*stack, container, *code, *timeout).await,
+        StepKind::Fetch(f) => fetch::run(&*stack, f).await,
     }
 }
 

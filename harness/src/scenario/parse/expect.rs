@@ -5,7 +5,7 @@
 use crate::ocs::{OpCode, ResponseCode, SessionStatus};
 
 use super::super::error::{closest, list_names};
-use super::super::expect::{ApiExpect, PidExpect, ReplyExpect, SessionExpect};
+use super::super::expect::{ApiExpect, FetchExpect, PidExpect, ReplyExpect, SessionExpect};
 use super::super::matcher::{parse_matcher, parse_messages, parse_regex, Matcher, Pattern};
 use super::super::node::{Cx, Fields, Kind, Node};
 
@@ -335,6 +335,33 @@ pub(super) fn parse_regex_list(cx: &mut Cx, node: &Node) -> Option<Vec<Pattern>>
         match parse_regex(cx, item, "`regex`") {
             Some(p) => out.push(p),
             None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Decode the `expect:` of a `fetch` step.
+pub(super) fn parse_fetch_expect(cx: &mut Cx, node: &Node) -> Option<FetchExpect> {
+    const KEYS: &[&str] = &["exists", "count", "size", "names"];
+    let f = cx.fields(
+        node,
+        "an `expect` of a `fetch` step",
+        KEYS,
+        "expect: {count: {\">=\": 1}, size: {\">\": 0}}",
+    )?;
+    let mut out = FetchExpect::default();
+    if let Some(v) = f.get("exists") {
+        out.exists = Some(cx.bool(v, "`exists`", "exists: true")?);
+    }
+    let mut ok = true;
+    for (key, slot) in [
+        ("count", &mut out.count),
+        ("size", &mut out.size),
+        ("names", &mut out.names),
+    ] {
+        if let Some(v) = f.get(key) {
+            *slot = parse_matcher(cx, v);
+            ok &= slot.is_some();
         }
     }
     ok.then_some(out)

@@ -13,6 +13,7 @@ use super::resolve_path;
 use super::values::{parse_env_map, parse_image};
 
 mod compose;
+mod files;
 
 const STACK_KEYS: &[&str] = &["crossbar", "registry", "site-config", "agents", "compose"];
 const CROSSBAR_KEYS: &[&str] = &["image", "realm", "address-root"];
@@ -26,6 +27,8 @@ const AGENT_KEYS: &[&str] = &[
     "environment",
     "hostname",
     "command",
+    "entrypoint",
+    "files",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
 
@@ -192,7 +195,12 @@ fn decode_agent(
         None => Some(BTreeMap::new()),
     };
     let hostname = agent_hostname(cx, &f);
-    let command = agent_command(cx, &f);
+    let command = agent_command(cx, &f, "command");
+    let entrypoint = agent_command(cx, &f, "entrypoint");
+    let files = match f.get("files") {
+        Some(v) => files::decode_files(cx, v, file),
+        None => Some(Vec::new()),
+    };
     if let Some(id) = &instance_id {
         let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
         let image_pos = f.get("build").or(f.get("image")).map_or(entry, |v| v.pos);
@@ -212,6 +220,8 @@ fn decode_agent(
         hostname: hostname?,
         environment: environment?,
         command: command?,
+        entrypoint: entrypoint?,
+        files: files?,
     })
 }
 
@@ -336,31 +346,32 @@ fn agent_hostname(cx: &mut Cx, f: &Fields) -> Option<String> {
     Some(h)
 }
 
-/// `command`: a list of words, or a string split at whitespace; `Some(None)` when absent.
-fn agent_command(cx: &mut Cx, f: &Fields) -> Option<Option<Vec<String>>> {
-    let Some(v) = f.get("command") else {
+/// `command` or `entrypoint` (`key`): a list of words, or a string split at whitespace;
+/// `Some(None)` when absent.
+fn agent_command(cx: &mut Cx, f: &Fields, key: &str) -> Option<Option<Vec<String>>> {
+    let Some(v) = f.get(key) else {
         return Some(None);
+    };
+    let (what, example) = match key {
+        "entrypoint" => ("ENTRYPOINT", "entrypoint: [dumb-init, ocs-agent-cli]"),
+        _ => (
+            "CMD",
+            "command: [--agent, /app/barebones_agent.py, --entrypoint, main]",
+        ),
     };
     match &v.kind {
         Kind::Str(s) => {
             let words: Vec<String> = s.split_whitespace().map(str::to_string).collect();
             if words.is_empty() {
                 let e = cx
-                    .err(v.pos, "`command` must not be empty", "empty")
-                    .help("remove `command` to keep the image's CMD");
+                    .err(v.pos, format!("`{key}` must not be empty"), "empty")
+                    .help(format!("remove `{key}` to keep the image's {what}"));
                 cx.fail(e)
             } else {
                 Some(Some(words))
             }
         }
-        _ => cx
-            .strings(
-                v,
-                "`command`",
-                "command: [--agent, /app/barebones_agent.py, --entrypoint, main]",
-                false,
-            )
-            .map(Some),
+        _ => cx.strings(v, &format!("`{key}`"), example, false).map(Some),
     }
 }
 

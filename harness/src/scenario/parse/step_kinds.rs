@@ -1,14 +1,18 @@
-//! One decoder per step kind: the keys of an `api`, `.ops` call, `until`, `exits`, `logs` and
-//! `fault` step, once [`super::steps`] has found the kind and checked the keys.
+//! One decoder per step kind: the keys of an `api`, `.ops` call, `until`, `exits`, `logs`,
+//! `fault` and `fetch` step, once [`super::steps`] has found the kind and checked the keys.
 
 use super::super::error::{closest, list_names};
-use super::super::expect::{ApiExpect, LogWindow, LogsCheck, ReplyExpect, DEFAULT_LOGS_TIMEOUT};
+use super::super::expect::{
+    ApiExpect, FetchExpect, LogWindow, LogsCheck, ReplyExpect, DEFAULT_LOGS_TIMEOUT,
+};
 use super::super::keyword::StepKeyword;
-use super::super::node::{Cx, Fields, Kind};
-use super::super::{Fault, FaultAction, OpAction, StepKind, UntilTarget, DEFAULT_FAULT_TIMEOUT};
-use super::expect::{parse_api_expect, parse_regex_list, parse_reply_expect};
+use super::super::node::{Cx, Fields, Kind, Node};
+use super::super::{
+    Fault, FaultAction, FetchStep, OpAction, StepKind, UntilTarget, DEFAULT_FAULT_TIMEOUT,
+};
+use super::expect::{parse_api_expect, parse_fetch_expect, parse_regex_list, parse_reply_expect};
 use super::steps::{container_target, op_target, StepParts};
-use super::values::parse_duration;
+use super::values::{absolute_path, parse_duration};
 
 /// `api: <instance>`.
 pub(super) fn api(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
@@ -341,6 +345,60 @@ fn signal_name(s: &str) -> Option<String> {
         format!("SIG{upper}")
     };
     SIGNALS.contains(&name.as_str()).then_some(name)
+}
+
+/// `fetch: <container>` with a required absolute `path`, an optional `into` (a plain name;
+/// default `<container>-<last part of path>`), `timeout` and `expect`.
+pub(super) fn fetch(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
+    let container = container_target(cx, p.target, StepKeyword::Fetch.as_str(), p.names)?;
+    let path = match p.fields.get("path") {
+        Some(v) => absolute_path(cx, v, "`path`", "path: /data")?,
+        None => return p.missing(cx, "path", "path: /data"),
+    };
+    let into = match p.fields.get("into") {
+        Some(v) => plain_name(cx, v)?,
+        None => default_into(&container, &path),
+    };
+    let timeout = match p.fields.get("timeout") {
+        Some(v) => parse_duration(cx, v, "`timeout`", true)?,
+        None => std::time::Duration::ZERO,
+    };
+    let expect = match p.fields.get("expect") {
+        Some(v) => parse_fetch_expect(cx, v)?,
+        None => FetchExpect::default(),
+    };
+    Some(StepKind::Fetch(FetchStep {
+        container,
+        path,
+        into,
+        timeout,
+        expect,
+    }))
+}
+
+/// `into`: one directory name under the run's `fetched/`.
+fn plain_name(cx: &mut Cx, v: &Node) -> Option<String> {
+    let s = cx.nonempty_string(v, "`into`", "into: aggregator-data")?;
+    let ok = !s.contains(['/', '\\']) && s != "." && s != "..";
+    if ok {
+        return Some(s);
+    }
+    let e = cx
+        .err(
+            v.pos,
+            format!("`into` must be a plain name, not `{s}`"),
+            "a name, not a path",
+        )
+        .help("`into` names the directory under the run's `fetched/` the files land in, e.g. `into: aggregator-data`");
+    cx.fail(e)
+}
+
+/// `<container>-<last part of path>` (`aggregator-data`), or `<container>` for `/`.
+fn default_into(container: &str, path: &str) -> String {
+    match path.trim_end_matches('/').rsplit('/').next() {
+        Some(last) if !last.is_empty() => format!("{container}-{last}"),
+        _ => container.to_string(),
+    }
 }
 
 #[cfg(test)]

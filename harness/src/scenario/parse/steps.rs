@@ -167,6 +167,7 @@ fn decode_kind(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         StepKeyword::Logs => step_kinds::logs(cx, p).map(StepKind::Logs),
         StepKeyword::Fault => step_kinds::fault(cx, p).map(StepKind::Fault),
         StepKeyword::Exits => step_kinds::exits(cx, p),
+        StepKeyword::Fetch => step_kinds::fetch(cx, p),
         StepKeyword::Until => step_kinds::until(cx, p),
         StepKeyword::Start
         | StepKeyword::Status

@@ -214,6 +214,24 @@ fn env_from_list(cx: &mut Cx, items: &[Node], what: &str) -> Option<BTreeMap<Str
     ok.then_some(out)
 }
 
+/// An absolute path in a container (`what` names the key).
+pub(crate) fn absolute_path(cx: &mut Cx, v: &Node, what: &str, example: &str) -> Option<String> {
+    let s = cx.nonempty_string(v, what, example)?;
+    if s.starts_with('/') && !s.split('/').any(|part| part == "..") {
+        return Some(s);
+    }
+    let e = cx
+        .err(
+            v.pos,
+            format!("{what} must be an absolute path in the container, not `{s}`"),
+            "expected a path starting with /",
+        )
+        .help(format!(
+            "write the path as the container sees it, without `..`, e.g. `{example}`"
+        ));
+    cx.fail(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

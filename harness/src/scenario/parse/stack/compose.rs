@@ -300,6 +300,8 @@ fn agent(
         hostname,
         environment,
         command: s.command.clone(),
+        entrypoint: None,
+        files: Vec::new(),
     };
     ok.then_some(agent)
 }
