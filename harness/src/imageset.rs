@@ -229,6 +229,36 @@ impl ImageSet {
     }
 }
 
+impl ImageSet {
+    /// The base images this set builds from its recipes (none for published or archived
+    /// images): what a CI cache keeps between runs.
+    pub fn recipe_images(&self) -> Vec<ImageRef> {
+        let mut out = Vec::new();
+        if self.ocs_from == BaseFrom::Recipe {
+            out.push(self.ocs_image());
+        }
+        if self.crossbar_from == BaseFrom::Recipe {
+            out.push(self.crossbar_image());
+        }
+        out
+    }
+
+    /// A cache key for [`ImageSet::recipe_images`]: `ocs-harness-images-<arch>-<hash>`, the
+    /// hash taken over their content-hash tags (so any recipe change is a new key); `None`
+    /// when the set builds nothing.
+    pub fn cache_key(&self) -> Option<String> {
+        let names: Vec<String> = self.recipe_images().iter().map(|i| i.to_string()).collect();
+        if names.is_empty() {
+            return None;
+        }
+        let hash = crate::recipes::short_hash(names.iter().map(|n| n.as_bytes()));
+        Some(format!(
+            "ocs-harness-images-{}-{hash}",
+            std::env::consts::ARCH
+        ))
+    }
+}
+
 /// Where an extra override points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OverrideTarget {
@@ -599,5 +629,23 @@ ocs: {image: reg:5000/simonsobs/ocs:v0.12.1}
             let set = load(&root.join(name)).unwrap_or_else(|e| panic!("{e}"));
             assert!(!set.name.is_empty());
         }
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_recipes_and_is_none_for_published_sets() {
+        let local = ImageSet::default();
+        assert_eq!(local.recipe_images().len(), 2);
+        let key = local.cache_key().expect("a recipe set has a key");
+        assert!(key.starts_with("ocs-harness-images-"), "{key}");
+        assert_eq!(local.cache_key(), ImageSet::default().cache_key());
+        let mut changed = local.clone();
+        changed.ocs.requirements = "ocs==0.12.1\n".into();
+        assert_ne!(changed.cache_key(), local.cache_key());
+        assert_eq!(ImageSet::upstream().cache_key(), None);
+        let half = ImageSet {
+            ocs_from: ImageSet::upstream().ocs_from,
+            ..ImageSet::default()
+        };
+        assert_eq!(half.recipe_images(), [local.crossbar_image()]);
     }
 }

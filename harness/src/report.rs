@@ -186,6 +186,112 @@ pub fn junit(suite: &str, cases: &[Case]) -> String {
         .expect("a JUnit report serialises to a string")
 }
 
+/// JUnit reports merged into one (`ocs-harness junit-merge`), with a Markdown summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The merged JUnit XML.
+    pub xml: String,
+    /// A table per input report and the total, then every case that did not pass.
+    pub summary: String,
+}
+
+/// Merge JUnit reports `(label, xml)` (e.g. one per CI shard, read with quick-junit's
+/// reader): suites of the same name become one suite holding every case in input order;
+/// counts and times add up. An unreadable report is an error naming its label.
+pub fn merge_junit(inputs: &[(String, String)]) -> Result<Merged, String> {
+    let mut suites: Vec<TestSuite> = Vec::new();
+    let mut rows = String::new();
+    let mut total = Duration::ZERO;
+    for (label, xml) in inputs {
+        let report = Report::deserialize_from_str(xml)
+            .map_err(|e| format!("{label}: not a JUnit report: {e}"))?;
+        let time = report.time.unwrap_or_default();
+        total += time;
+        rows.push_str(&summary_row(label, &report, time));
+        for suite in report.test_suites {
+            merge_suite(&mut suites, suite);
+        }
+    }
+    let mut merged = Report::new("ocs-harness");
+    merged.set_time(total).add_test_suites(suites);
+    let summary = merge_summary(inputs.len(), &rows, &merged, total);
+    let xml = merged
+        .to_string()
+        .map_err(|e| format!("cannot write the merged report: {e}"))?;
+    Ok(Merged { xml, summary })
+}
+
+/// Add `suite`'s cases to the suite of the same name (created when there is none).
+fn merge_suite(suites: &mut Vec<TestSuite>, suite: TestSuite) {
+    let index = match suites.iter().position(|s| s.name == suite.name) {
+        Some(i) => i,
+        None => {
+            let mut fresh = TestSuite::new(suite.name.clone());
+            fresh.add_properties(suite.properties.iter().cloned());
+            suites.push(fresh);
+            suites.len() - 1
+        }
+    };
+    let target = &mut suites[index];
+    let time = target.time.unwrap_or_default() + suite.time.unwrap_or_default();
+    target.set_time(time).add_test_cases(suite.test_cases);
+}
+
+/// `| label | tests | passed | failures | errors | skipped | seconds |`
+fn summary_row(label: &str, r: &Report, time: Duration) -> String {
+    let passed = r.tests - r.failures - r.errors - r.skipped;
+    format!(
+        "| {label} | {} | {passed} | {} | {} | {} | {:.1} |\n",
+        r.tests,
+        r.failures,
+        r.errors,
+        r.skipped,
+        time.as_secs_f64()
+    )
+}
+
+/// The merged report's Markdown summary: the table, then each case that did not pass.
+fn merge_summary(reports: usize, rows: &str, merged: &Report, total: Duration) -> String {
+    let mut md = format!(
+        "## ocs-harness: {reports} JUnit report(s) merged\n\n\
+         | report | tests | passed | failures | errors | skipped | seconds |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n{rows}"
+    );
+    md.push_str(&summary_row("**all**", merged, total));
+    let mut bad = String::new();
+    for case in merged.test_suites.iter().flat_map(|s| &s.test_cases) {
+        if let TestCaseStatus::NonSuccess {
+            kind, message, ty, ..
+        } = &case.status
+        {
+            let what = match kind {
+                NonSuccessKind::Failure => "failure",
+                NonSuccessKind::Error => "error",
+            };
+            let file = case
+                .properties
+                .iter()
+                .find(|p| p.name.as_str() == "file")
+                .map(|p| format!(" ({})", p.value.as_str()))
+                .unwrap_or_default();
+            let ty = ty
+                .as_ref()
+                .map(|t| format!(" {}", t.as_str()))
+                .unwrap_or_default();
+            let message = message.as_ref().map(|m| m.as_str()).unwrap_or("");
+            bad.push_str(&format!(
+                "- `{}`{file}: {what}{ty}: {message}\n",
+                case.name.as_str()
+            ));
+        }
+    }
+    if !bad.is_empty() {
+        md.push_str("\nNot passed:\n\n");
+        md.push_str(&bad);
+    }
+    md
+}
+
 /// When `$OCS_HARNESS_JUNIT_DIR` is set, write `<dir>/<case name>.xml` (used by `cargo test`,
 /// where each scenario is its own test). Returns the file written.
 pub fn write_junit_from_env(case: &Case) -> std::io::Result<Option<std::path::PathBuf>> {
@@ -258,5 +364,49 @@ mod tests {
         assert!(xml.contains("<failure message=\"snapshot changed\" type=\"SnapshotMismatch\">"));
         assert!(xml.contains("<error message=\"cannot reach the Docker engine\""));
         insta::assert_snapshot!(xml);
+    }
+    #[test]
+    fn junit_reports_of_two_shards_merge_into_one_with_a_summary() {
+        let case = |name: &str, failure: Option<Failure>| Case {
+            name: name.into(),
+            file: format!("scenarios/{name}.yaml"),
+            time: 2.0,
+            failure,
+            output: Some(format!("timeline of {name}")),
+            images: Some("ocs: x (recipe-built)".into()),
+        };
+        let fail = Failure {
+            kind: FailureKind::Assertion,
+            message: "step 2 (line 9): wait a.b failed".into(),
+            details: "- expected".into(),
+        };
+        let error = Failure {
+            kind: FailureKind::Infrastructure,
+            message: "cannot reach the Docker engine".into(),
+            details: "cannot reach the Docker engine (x)".into(),
+        };
+        let one = junit("ocs-harness", &[case("a", None), case("b", Some(fail))]);
+        let two = junit("ocs-harness", &[case("c", Some(error))]);
+        let merged = merge_junit(&[("shard 1".into(), one), ("shard 2".into(), two)]).unwrap();
+        let report = Report::deserialize_from_str(&merged.xml).unwrap();
+        assert_eq!(report.test_suites.len(), 1);
+        assert_eq!((report.tests, report.failures, report.errors), (3, 1, 1));
+        let suite = &report.test_suites[0];
+        let names: Vec<&str> = suite.test_cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(suite.time, Some(Duration::from_secs(6)));
+        assert!(merged.xml.contains("timeline of c"), "{}", merged.xml);
+        assert!(merged.xml.contains("name=\"images\""), "{}", merged.xml);
+        let md = &merged.summary;
+        assert!(md.contains("| shard 1 | 2 | 1 | 1 | 0 | 0 | 4.0 |"), "{md}");
+        assert!(md.contains("| shard 2 | 1 | 0 | 0 | 1 | 0 | 2.0 |"), "{md}");
+        assert!(md.contains("| **all** | 3 | 1 | 1 | 1 | 0 | 6.0 |"), "{md}");
+        assert!(
+            md.contains("- `b` (scenarios/b.yaml): failure ScenarioFailure: step 2"),
+            "{md}"
+        );
+        assert!(md.contains("- `c` (scenarios/c.yaml): error Infrastructure: cannot"));
+        let bad = merge_junit(&[("x.xml".into(), "<nope".into())]).unwrap_err();
+        assert!(bad.starts_with("x.xml: not a JUnit report"), "{bad}");
     }
 }

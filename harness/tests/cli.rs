@@ -88,6 +88,44 @@ fn partitions_are_disjoint_and_together_are_the_whole_selection() {
 }
 
 #[test]
+fn junit_merge_joins_the_reports_of_two_shards() {
+    let dir = temp_dir("merge");
+    let all = text(&harness(&["test", "--list"], &repo()).stdout)
+        .lines()
+        .count();
+    let mut inputs = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let junit = dir.join(format!("junit-{}.xml", &k[..1]));
+        let args = ["test", "--partition", k, "--junit", junit.to_str().unwrap()];
+        let out = harness(&args, &repo());
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        inputs.push(junit.to_str().unwrap().to_string());
+    }
+    let merged = dir.join("merged.xml");
+    let summary = dir.join("summary.md");
+    let mut args = vec!["junit-merge", merged.to_str().unwrap(), "--summary"];
+    args.push(summary.to_str().unwrap());
+    args.extend(inputs.iter().map(String::as_str));
+    let out = harness(&args, &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let xml = std::fs::read_to_string(&merged).unwrap();
+    assert!(xml.contains(&format!("tests=\"{all}\"")), "{all}: {xml}");
+    assert_eq!(xml.matches("<testcase ").count(), all, "{xml}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains(&format!("| **all** | {all} | 0 | 0 | {all} | 0 |")),
+        "{md}"
+    );
+    assert_eq!(format!("{md}\n"), text(&out.stdout));
+    // An input that is not JUnit is bad input, named.
+    std::fs::write(dir.join("bad.xml"), "not xml").unwrap();
+    let out = harness(&["junit-merge", "out.xml", "bad.xml"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("bad.xml: not a JUnit report"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
     let dir = temp_dir("noengine");
     let scenario = repo().join("scenarios/barebones.yaml");

@@ -82,6 +82,45 @@ pub struct RunArgs {
     keep_on_failure: bool,
 }
 
+#[derive(Args)]
+pub struct JunitMergeArgs {
+    /// The merged JUnit report to write.
+    out: PathBuf,
+    /// The JUnit reports to merge (e.g. `ocs-harness test --junit` of each shard).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Also write the Markdown summary to this file (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+}
+
+/// `junit-merge`: an unreadable input is bad input (2); the merged counts decide nothing.
+pub fn junit_merge(m: &JunitMergeArgs) -> Result<Exit, CliError> {
+    let mut inputs = Vec::new();
+    for path in &m.inputs {
+        let xml = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+            .bad_input()?;
+        inputs.push((path.display().to_string(), xml));
+    }
+    let merged = crate::report::merge_junit(&inputs)
+        .map_err(anyhow::Error::msg)
+        .bad_input()?;
+    std::fs::write(&m.out, &merged.xml).infra()?;
+    if let Some(summary) = &m.summary {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(summary)
+            .and_then(|mut f| f.write_all(merged.summary.as_bytes()))
+            .infra()?;
+    }
+    println!("{}", merged.summary);
+    eprintln!("ocs-harness: merged JUnit report in {}", m.out.display());
+    Ok(Exit::Passed)
+}
+
 pub async fn images(set: Option<PathBuf>, prepare: bool) -> Result<Exit, CliError> {
     let mut options = LaunchOptions::from_env("images").bad_input()?;
     if set.is_some() {
@@ -107,6 +146,28 @@ pub async fn images(set: Option<PathBuf>, prepare: bool) -> Result<Exit, CliErro
         );
     }
     println!("(cache: {})", cache_dir().display());
+    Ok(Exit::Passed)
+}
+
+/// `images --cache-key`: the key and the images a CI cache of recipe-built images keeps.
+pub async fn cache_key(set: Option<PathBuf>) -> Result<Exit, CliError> {
+    let mut options = LaunchOptions::from_env("images").bad_input()?;
+    if set.is_some() {
+        options.images_file = set;
+    }
+    let (set, _) = crate::runtime::chosen_image_set(&options)
+        .await
+        .map_err(|e| {
+            let exit = match e {
+                crate::runtime::LaunchError::ImageSet(_)
+                | crate::runtime::LaunchError::Config(_) => Exit::BadInput,
+                _ => Exit::Infrastructure,
+            };
+            CliError::new(exit, anyhow::anyhow!(crate::runtime::display_chain(&e)))
+        })?;
+    let images: Vec<String> = set.recipe_images().iter().map(|i| i.to_string()).collect();
+    println!("key={}", set.cache_key().unwrap_or_default());
+    println!("images={}", images.join(" "));
     Ok(Exit::Passed)
 }
 

@@ -79,6 +79,10 @@ enum Command {
         /// Build the recipe images the set refers to (and pull or load the others).
         #[arg(long)]
         build: bool,
+        /// Print only `key=<cache key>` and `images=<recipe-built images>` (both empty for
+        /// a set of published images), for a CI cache of the built images (`$GITHUB_OUTPUT`).
+        #[arg(long, conflicts_with = "build")]
+        cache_key: bool,
     },
     /// Measure where a run's time goes (readiness split, floor, overhead, bridge latency,
     /// parallel scenarios, peak memory); prints a Markdown report.
@@ -104,6 +108,9 @@ enum Command {
     Run(commands::RunArgs),
     /// Write starter scenarios, the snapshot directory and a CI workflow for a plugin.
     Init(init::InitArgs),
+    /// Merge JUnit reports (e.g. one per CI shard) into one, and print a Markdown summary
+    /// (a table per report, then every case that did not pass) for the job summary.
+    JunitMerge(commands::JunitMergeArgs),
 }
 
 #[derive(Args)]
@@ -211,12 +218,18 @@ async fn dispatch(
             test::test(&args, reporter).await
         }
         Command::Plan { file, images } => plan::plan(&file, images).map(|()| Exit::Passed),
-        Command::Images { images, build } => commands::images(images, pull || build).await,
+        Command::Images {
+            images,
+            cache_key: true,
+            ..
+        } => commands::cache_key(images).await,
+        Command::Images { images, build, .. } => commands::images(images, pull || build).await,
         Command::Bench(b) => commands::bench(b).await,
         Command::Clean { run } => commands::clean(run).await,
         Command::Check { files } => commands::check(&files),
         Command::Compare(c) => commands::compare(c).await,
         Command::Run(r) => commands::run_all(r, verbosity, style).await,
         Command::Init(i) => init::init(&i, verbosity, style).await,
+        Command::JunitMerge(m) => commands::junit_merge(&m),
     }
 }

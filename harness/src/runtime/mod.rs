@@ -360,6 +360,18 @@ pub async fn resolve_image_set(
     Ok((set.name, policy, out))
 }
 
+/// The image set `options` choose (`auto` asks the registries) and its pull policy, without
+/// preparing anything.
+pub async fn chosen_image_set(
+    options: &LaunchOptions,
+) -> Result<(ImageSet, PullPolicy), LaunchError> {
+    if let Some(e) = &options.env_error {
+        return Err(e.clone().into());
+    }
+    let docker = engine::docker().await?;
+    choose_set(&docker, options).await
+}
+
 /// Where a set's image came from (this process knows), or where it would come from.
 fn origin_text(
     known: Option<Origin>,
