@@ -97,8 +97,9 @@ pub struct FileSpec {
     pub target: String,
     /// The files' mode; by default each source file's own, without its write bits.
     pub mode: Option<u32>,
-    /// Whether the target directory is writable by every user (a directory the agent writes
-    /// to, such as a data directory); the files copied into it stay read-only.
+    /// Writable (a compose volume without `:ro`): a directory is writable by every user (a
+    /// directory the agent writes to, such as a data directory), and files keep their write
+    /// bits.
     pub writable: bool,
 }
 

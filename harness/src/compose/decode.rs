@@ -107,6 +107,7 @@ fn service(
         build: None,
         environment: BTreeMap::new(),
         command: None,
+        entrypoint: None,
         hostname: None,
         volumes: Vec::new(),
         depends_on: Vec::new(),
@@ -119,7 +120,8 @@ fn service(
             "build" => s.build = build(cx, v, dir),
             "environment" => s.environment = environment(cx, v, lookup).unwrap_or_default(),
             "env_file" => env_files = env_file(cx, v, dir).unwrap_or_default(),
-            "command" => s.command = command(cx, v),
+            "command" => s.command = command(cx, v, "command"),
+            "entrypoint" => s.entrypoint = command(cx, v, "entrypoint"),
             "hostname" => s.hostname = cx.nonempty_string(v, "`hostname`", "hostname: ocs-docker"),
             "volumes" => s.volumes = volumes(cx, v, index, dir),
             "depends_on" => s.depends_on = depends_on(cx, v, index),
@@ -136,10 +138,6 @@ fn service(
 /// The error for a service key the harness cannot honour, with what to do instead.
 fn refused(cx: &Cx, k: &Key, service: &str) -> ScenarioError {
     let help = match k.name.as_str() {
-        "entrypoint" => "the harness cannot override an image's ENTRYPOINT yet: set it in the \
-                         agent's Dockerfile (`ENTRYPOINT [\"dumb-init\", \"ocs-agent-cli\"]`, as \
-                         the ocs documentation does) and remove `entrypoint`"
-            .to_string(),
         "restart" => "an agent that exits fails the run (or is checked with an `exits:` step); \
                       remove `restart` from the compose file the scenario names"
             .to_string(),
@@ -309,15 +307,27 @@ fn env_file(cx: &mut Cx, v: &Node, dir: &Path) -> Option<BTreeMap<String, String
     Some(out)
 }
 
-fn command(cx: &mut Cx, v: &Node) -> Option<Vec<String>> {
-    let example = "command: [--agent, barebones_agent.py, --entrypoint, main]";
+/// `command` or `entrypoint` (`key`): a list of words, or a string split as a shell would.
+fn command(cx: &mut Cx, v: &Node, key: &str) -> Option<Vec<String>> {
+    let (example, what) = match key {
+        "entrypoint" => ("entrypoint: [dumb-init, ocs-agent-cli]", "ENTRYPOINT"),
+        _ => (
+            "command: [--agent, barebones_agent.py, --entrypoint, main]",
+            "CMD",
+        ),
+    };
+    let what_key = format!("`{key}`");
     let words = match &v.kind {
-        Kind::Seq(_) => cx.strings(v, "`command`", example, false)?,
+        Kind::Seq(_) => cx.strings(v, &what_key, example, false)?,
         _ => {
-            let s = cx.string(v, "`command`", example)?;
+            let s = cx.string(v, &what_key, example)?;
             let Some(words) = split_command(&s) else {
                 let e = cx
-                    .err(v.pos, "`command` has an unclosed quote", "unclosed quote")
+                    .err(
+                        v.pos,
+                        format!("{what_key} has an unclosed quote"),
+                        "unclosed quote",
+                    )
                     .help(format!(
                         "close the quote, or write the words as a list: `{example}`"
                     ));
@@ -328,8 +338,8 @@ fn command(cx: &mut Cx, v: &Node) -> Option<Vec<String>> {
     };
     if words.is_empty() {
         let e = cx
-            .err(v.pos, "`command` must not be empty", "empty")
-            .help("remove `command` to keep the image's CMD");
+            .err(v.pos, format!("{what_key} must not be empty"), "empty")
+            .help(format!("remove {what_key} to keep the image's {what}"));
         return cx.fail(e);
     }
     Some(words)
@@ -351,7 +361,7 @@ fn volumes(cx: &mut Cx, v: &Node, index: usize, dir: &Path) -> Vec<Volume> {
             file: index,
             pos: item.pos,
         };
-        let (source, target) = match &item.kind {
+        let (source, target, read_only) = match &item.kind {
             Kind::Map(_) => {
                 let Some(f) = cx.fields(
                     item,
@@ -362,7 +372,13 @@ fn volumes(cx: &mut Cx, v: &Node, index: usize, dir: &Path) -> Vec<Volume> {
                     continue;
                 };
                 let text = |k: &str| f.get(k).and_then(Node::scalar_text);
-                (text("source"), text("target").unwrap_or_default())
+                let read_only = text("read_only").is_some_and(|t| t == "true");
+                let source = match text("type").as_deref() {
+                    // a tmpfs is an empty, writable directory, like an anonymous volume
+                    Some("tmpfs") => None,
+                    _ => text("source"),
+                };
+                (source, text("target").unwrap_or_default(), read_only)
             }
             _ => {
                 let Some(s) =
@@ -371,9 +387,13 @@ fn volumes(cx: &mut Cx, v: &Node, index: usize, dir: &Path) -> Vec<Volume> {
                     continue;
                 };
                 let mut parts = s.splitn(3, ':');
-                match (parts.next(), parts.next()) {
-                    (Some(src), Some(tgt)) => (Some(src.to_string()), tgt.to_string()),
-                    (Some(tgt), None) => (None, tgt.to_string()),
+                let read_only =
+                    |opts: Option<&str>| opts.is_some_and(|o| o.split(',').any(|o| o == "ro"));
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(src), Some(tgt), opts) => {
+                        (Some(src.to_string()), tgt.to_string(), read_only(opts))
+                    }
+                    (Some(tgt), None, _) => (None, tgt.to_string(), false),
                     _ => continue,
                 }
             }
@@ -385,6 +405,7 @@ fn volumes(cx: &mut Cx, v: &Node, index: usize, dir: &Path) -> Vec<Volume> {
                 .filter(|s| is_path(s))
                 .map(|s| super::env::resolve(dir, s)),
             named: source.filter(|s| !is_path(s)),
+            read_only,
             target,
             at,
         });

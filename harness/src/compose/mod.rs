@@ -27,6 +27,7 @@ pub const HONOURED_KEYS: &[&str] = &[
     "environment",
     "env_file",
     "command",
+    "entrypoint",
     "hostname",
     "volumes",
     "depends_on",
@@ -67,6 +68,8 @@ pub struct Volume {
     pub source: Option<PathBuf>,
     /// The named volume, if it is one.
     pub named: Option<String>,
+    /// Mounted read-only (`:ro`, `read_only: true`).
+    pub read_only: bool,
     /// The path in the container.
     pub target: String,
     /// Where it is written.
@@ -88,6 +91,8 @@ pub struct Service {
     pub environment: BTreeMap<String, String>,
     /// `command`, split into words.
     pub command: Option<Vec<String>>,
+    /// `entrypoint`, split into words.
+    pub entrypoint: Option<Vec<String>>,
     /// `hostname`.
     pub hostname: Option<String>,
     /// `volumes`, by target (a later file replaces an entry with the same target).
@@ -125,7 +130,9 @@ impl Compose {
                 }
             };
             let mut cx = Cx::new(&src);
-            let dir = path.parent().unwrap_or(Path::new(""));
+            // As compose: paths in every file are relative to the first file's directory.
+            let first = &files[0].0;
+            let dir = first.parent().unwrap_or(Path::new(""));
             for s in decode::file(&mut cx, root.as_ref(), index, dir, lookup) {
                 merge(&mut services, s);
             }
@@ -174,6 +181,9 @@ fn merge(into: &mut Vec<Service>, s: Service) {
     old.environment.extend(s.environment);
     if s.command.is_some() {
         old.command = s.command;
+    }
+    if s.entrypoint.is_some() {
+        old.entrypoint = s.entrypoint;
     }
     if s.hostname.is_some() {
         old.hostname = s.hostname;

@@ -131,27 +131,61 @@ fn an_unsupported_key_is_an_error_in_the_compose_file() {
     5 |     privileged: true
       |     ^^^^^^^^^^ not supported
       |
-      = help: the harness uses build, image, environment, env_file, command, hostname, volumes, depends_on and rewrites ports, expose, container_name, networks; remove `privileged` (or keep it in a compose override file that the scenario does not name)
+      = help: the harness uses build, image, environment, env_file, command, entrypoint, hostname, volumes, depends_on and rewrites ports, expose, container_name, networks; remove `privileged` (or keep it in a compose override file that the scenario does not name)
     ");
 }
 
 #[test]
-fn other_volumes_are_an_error_until_they_can_be_copied_in() {
+fn volumes_are_copied_in_and_named_ones_are_an_error() {
     let dir = plugin(
         "volume",
         &[
             ("default.yaml", SCF),
+            ("ocs-access.yaml", "passwords: []\n"),
+            ("cal/gains.txt", "1\n"),
             (
                 "docker-compose.yml",
-                "services:\n  barebones1:\n    build: .\n    hostname: ocs-docker\n    volumes:\n      \
-                 - ./default.yaml:/config/default.yaml:ro\n      - ./data:/data\n",
+                "services:\n  barebones1:\n    build: .\n    hostname: ocs-docker\n    \
+                 entrypoint: dumb-init ocs-agent-cli\n    volumes:\n      \
+                 - ./default.yaml:/config/default.yaml:ro\n      \
+                 - ./ocs-access.yaml:/config/ocs-access.yaml:ro\n      \
+                 - {type: bind, source: ./cal, target: /cal, read_only: true}\n      \
+                 - ./data/:/data\n      - /scratch\n",
             ),
         ],
     );
+    let s = scenario(&dir, STACK).unwrap_or_else(|e| panic!("{e}"));
+    let a = &s.stack.agents[0];
+    assert_eq!(
+        a.entrypoint.as_deref().unwrap(),
+        ["dumb-init", "ocs-agent-cli"]
+    );
+    let got: Vec<(&str, bool, bool)> = a
+        .files
+        .iter()
+        .map(|f| (f.target.as_str(), f.source.is_some(), f.writable))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/config/ocs-access.yaml", true, false),
+            ("/cal", true, false),
+            ("/data", false, true),
+            ("/scratch", false, true),
+        ]
+    );
+
+    let named = dir.join("docker-compose.yml");
+    let text = std::fs::read_to_string(&named).unwrap();
+    std::fs::write(&named, text.replace("- /scratch", "- cache:/scratch")).unwrap();
     let e = scenario(&dir, STACK).unwrap_err();
-    assert!(e.contains("docker-compose.yml:7:9"), "{e}");
+    assert!(e.contains("docker-compose.yml:11:9"), "{e}");
+    assert!(e.contains("mounts the named volume `cache`"), "{e}");
+    std::fs::write(&named, text.replace("./cal,", "./calibration,")).unwrap();
+    let e = scenario(&dir, STACK).unwrap_err();
+    assert!(e.contains("docker-compose.yml:9:9"), "{e}");
     assert!(
-        e.contains("mounts `/data`, which ocs-harness cannot provide yet"),
+        e.contains("calibration read-only, but it does not exist"),
         "{e}"
     );
 }

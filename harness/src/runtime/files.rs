@@ -1,8 +1,8 @@
 //! Files in and out of containers, always through the engine's archive API (never bind
 //! mounts: the engine need not share the harness's filesystem). In: a plan's [`FileCopy`]s
 //! as the copies the engine receives before a container starts (a directory file by file,
-//! read-only unless a mode is given; a writable directory as an empty one that every user
-//! may write to). Out: a path of a container, running or exited, unpacked into the run
+//! read-only unless a mode is given; a writable one as an empty directory that every user
+//! may write to, then its files with their modes as they are). Out: a path of a container, running or exited, unpacked into the run
 //! directory, with the files found there.
 
 use std::path::{Path, PathBuf};
@@ -54,9 +54,10 @@ fn read_only(
 ) -> Result<(CopyTargetOptions, CopyDataSource), StackError> {
     let doing = || format!("reading {} to copy it to {}", path.display(), spec.target);
     let data = std::fs::read(path).map_err(io_err(doing()))?;
+    let keep = if spec.writable { 0o7777 } else { 0o555 };
     let mode = match spec.mode {
         Some(m) => m,
-        None => host_mode(path).map_err(io_err(doing()))? & 0o555,
+        None => host_mode(path).map_err(io_err(doing()))? & keep,
     };
     let target = match rel {
         "" => spec.target.clone(),

@@ -2,20 +2,18 @@
 //! as the stack. A service whose instance (its `INSTANCE_ID`, its command's `--instance-id`, or
 //! else its name) is listed in the site config becomes an agent; a crossbar service gives the
 //! run's crossbar its image and is otherwise replaced; the volume that mounts the site config
-//! is replaced by the generated one; anything else is an error in the compose file.
+//! is replaced by the generated one; other files and directories it mounts are copied in;
+//! anything else is an error in the compose file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::compose::{Compose, Service};
-use crate::plan::{AgentSpec, ImageSource, StackSpec};
+use crate::plan::{AgentSpec, FileSpec, ImageSource, StackSpec, CONFIG_DIR, SCF_PATH};
 use crate::scenario::node::{Cx, Kind, Node};
 use crate::scenario::AgentSource;
 
 use super::resolve_path;
-
-/// The site config directory the harness mounts its generated SCF in.
-const CONFIG_DIR: &str = "/config";
 
 /// An agent instance of the site config.
 struct Instance {
@@ -287,9 +285,8 @@ fn agent(
         cx.errors.push(e);
         ok = false;
     }
-    for v in &s.volumes {
-        ok &= volume(cx, compose, s, v, scf);
-    }
+    let files = agent_files(cx, compose, s, scf);
+    ok &= files.is_some();
     let mut environment = s.environment.clone();
     environment.remove("INSTANCE_ID");
     let agent = AgentSpec {
@@ -300,56 +297,119 @@ fn agent(
         hostname,
         environment,
         command: s.command.clone(),
-        entrypoint: None,
-        files: Vec::new(),
+        entrypoint: s.entrypoint.clone(),
+        files: files.unwrap_or_default(),
     };
     ok.then_some(agent)
 }
 
-/// A volume of an agent's service: the site config's mount is replaced by the generated SCF;
-/// any other is an error until the harness can copy files in.
+/// What the volumes of service `s` copy into its container (`None` after an error).
+fn agent_files(cx: &mut Cx, compose: &Compose, s: &Service, scf: &Path) -> Option<Vec<FileSpec>> {
+    let mut files = Vec::new();
+    let mut ok = true;
+    for v in &s.volumes {
+        match volume(cx, compose, s, v, scf) {
+            Some(copy) => files.extend(copy),
+            None => ok = false,
+        }
+    }
+    ok.then_some(files)
+}
+
+/// A volume of an agent's service, as what is copied into its container: the site config's
+/// mount is replaced by the generated SCF (`Some(None)`); a file or directory is copied in
+/// (read-only with `:ro`; else a directory stays writable, and one that does not exist is
+/// created empty, as compose creates it); an anonymous volume or a tmpfs is an empty writable
+/// directory. A named volume, or a read-only source that does not exist, is an error (`None`).
 fn volume(
     cx: &mut Cx,
     compose: &Compose,
     s: &Service,
     v: &crate::compose::Volume,
     scf: &Path,
-) -> bool {
+) -> Option<Option<FileSpec>> {
     let scf_dir = scf.parent();
     let is_scf = v
         .source
         .as_deref()
         .is_some_and(|src| src == scf || Some(src) == scf_dir);
     let under_config = v.target == CONFIG_DIR || v.target.starts_with("/config/");
-    if is_scf && under_config {
-        return true;
-    }
-    let (message, help) = if is_scf {
-        (
-            format!(
-                "service `{}` mounts the site config at `{}`; the harness mounts its generated \
-                 one at {CONFIG_DIR}/default.yaml",
-                s.name, v.target
-            ),
-            "mount it at /config (the ocs images' OCS_CONFIG_DIR), as the ocs documentation does"
-                .to_string(),
-        )
-    } else {
-        (
-            format!(
-                "service `{}` mounts `{}`, which ocs-harness cannot provide yet",
-                s.name, v.target
-            ),
-            "the harness replaces only the site config's mount (by its generated SCF) and cannot \
-             copy other files or volumes into a container yet: bake them into the agent's image \
-             (COPY in its Dockerfile), or keep this volume in a compose override file the \
-             scenario does not name"
-                .to_string(),
-        )
+    let refuse = |cx: &mut Cx, message: String, help: &str| {
+        let e = compose.error(v.at, message, "not supported").help(help);
+        cx.errors.push(e);
+        None
     };
-    let e = compose.error(v.at, message, "not supported").help(help);
-    cx.errors.push(e);
-    false
+    if is_scf && under_config {
+        return Some(None);
+    }
+    if is_scf || v.target.trim_end_matches('/') == SCF_PATH {
+        let message =
+            format!(
+            "service `{}` mounts `{}` at `{}`; the harness copies its generated site config to \
+             {SCF_PATH}",
+            s.name,
+            v.source.as_deref().unwrap_or(Path::new("a volume")).display(),
+            v.target
+        );
+        return refuse(cx, message, "mount the site config (or its directory) at /config (the ocs images' OCS_CONFIG_DIR), as the ocs documentation does, and nothing else there");
+    }
+    if !v.target.starts_with('/') {
+        let message = format!(
+            "service `{}` mounts at `{}`, which is not an absolute path",
+            s.name, v.target
+        );
+        return refuse(
+            cx,
+            message,
+            "write the path in the container, e.g. `./data:/data`",
+        );
+    }
+    if let Some(name) = &v.named {
+        let message = format!(
+            "service `{}` mounts the named volume `{name}`, which ocs-harness cannot provide",
+            s.name
+        );
+        return refuse(cx, message, "the harness copies files in and never shares volumes between containers: use a path (`./data:/data`, copied in) or an anonymous volume (`- /data`, an empty writable directory), and `fetch` steps to look at what the agent wrote");
+    }
+    bind(cx, s, v, refuse)
+}
+
+/// A bind mount or an anonymous volume of service `s`, as a copy.
+fn bind(
+    cx: &mut Cx,
+    s: &Service,
+    v: &crate::compose::Volume,
+    refuse: impl Fn(&mut Cx, String, &str) -> Option<Option<FileSpec>>,
+) -> Option<Option<FileSpec>> {
+    let Some(source) = &v.source else {
+        let empty = FileSpec {
+            source: None,
+            target: v.target.clone(),
+            mode: None,
+            writable: true,
+        };
+        return Some(Some(empty));
+    };
+    let exists = source.exists();
+    if v.read_only && !exists {
+        let message = format!(
+            "service `{}` mounts {} read-only, but it does not exist",
+            s.name,
+            source.display()
+        );
+        return refuse(
+            cx,
+            message,
+            "paths in a compose file are relative to it; create the file or fix the path",
+        );
+    }
+    let spec = FileSpec {
+        source: exists.then(|| source.clone()),
+        target: v.target.clone(),
+        mode: None,
+        writable: !v.read_only && (source.is_dir() || !exists),
+    };
+    Some(Some(spec))
 }
 
 /// Every `depends_on` names a service of the compose files. The order is kept by the harness's
