@@ -35,6 +35,20 @@ pub use crate::plan::{
 };
 pub use crate::runtime::engine::{docker, list_labelled};
 
+/// Build the image of an agent build context as a run builds it (Docker's `.dockerignore`
+/// rules, the context tar, the classic builder) and return its tag: for tests that compare
+/// the harness's context with `docker build`'s. The error is rendered with its causes.
+pub async fn build_context_image(context: &Path) -> Result<String, String> {
+    let render = |e: &(dyn std::error::Error + 'static)| crate::runtime::notice::display_chain(e);
+    let docker = docker().await.map_err(|e| render(&e))?;
+    let overrides = crate::overrides::ImageOverrides::default();
+    let no_args = std::collections::HashMap::new();
+    crate::runtime::images::build_agent_image(&docker, context, None, &no_args, &overrides)
+        .await
+        .map(|built| built.image.to_string())
+        .map_err(|e| render(&e))
+}
+
 /// Run the scenario file at `path` as a test: bring its stack up, run its steps, tear it down,
 /// write a JUnit file when `OCS_HARNESS_JUNIT_DIR` is set, and check the transcript against
 /// `<scenario dir>/snapshots/<name>.snap` with insta's rules (the same files and content as

@@ -21,6 +21,7 @@ use crate::imageset::ImageSet;
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{LABEL_MANAGED, LABEL_RECIPE};
 use crate::recipes::{short_hash, OsRecipe, PythonRecipe};
+use crate::runtime::dockerignore::{self, DockerIgnore, Entry, EntryKind};
 pub use crate::runtime::engine::image_exists;
 use crate::runtime::engine::{Doing, EngineError};
 use crate::runtime::notice;
@@ -513,7 +514,8 @@ async fn build_python_image(
         .map(|_| ())
 }
 
-/// Run a classic-builder build of an in-memory tar context. Returns the build log.
+/// Run a classic-builder build of an in-memory tar context whose Dockerfile is `Dockerfile`.
+/// Returns the build log.
 ///
 /// The classic builder streams plain text, which the harness shows when a build fails; it
 /// also takes labels, and works on engines without buildx.
@@ -524,13 +526,36 @@ pub async fn docker_build(
     labels: &HashMap<String, String>,
     build_args: &HashMap<String, String>,
 ) -> Result<String, ImageError> {
+    let build = ContextBuild {
+        dockerfile: "Dockerfile",
+        labels,
+        build_args,
+    };
+    build_context(docker, image, context_tar, &build).await
+}
+
+/// What a build of a context tar is told besides the tar.
+struct ContextBuild<'a> {
+    /// The Dockerfile's path in the tar.
+    dockerfile: &'a str,
+    labels: &'a HashMap<String, String>,
+    build_args: &'a HashMap<String, String>,
+}
+
+/// [`docker_build`] with the Dockerfile at any path of the tar.
+async fn build_context(
+    docker: &Docker,
+    image: &ImageRef,
+    context_tar: Vec<u8>,
+    build: &ContextBuild<'_>,
+) -> Result<String, ImageError> {
     let options = BuildImageOptionsBuilder::new()
-        .dockerfile("Dockerfile")
+        .dockerfile(build.dockerfile)
         .t(&image.to_string())
         .rm(true)
         .forcerm(true)
-        .labels(labels)
-        .buildargs(build_args)
+        .labels(build.labels)
+        .buildargs(build.build_args)
         .version(BuilderVersion::BuilderV1)
         .build();
     let mut log = String::new();
@@ -607,9 +632,6 @@ pub struct AgentImage {
     pub built: bool,
 }
 
-/// Directory entries never sent in a build context.
-const CONTEXT_SKIP: &[&str] = &[".git", "target", "__pycache__", ".pytest_cache"];
-
 /// Build (or reuse) the image of an agent's build context, applying `overrides` to the
 /// Dockerfile's `FROM` lines. `dockerfile` is relative to `context` (default `Dockerfile`).
 pub async fn build_agent_image(
@@ -629,8 +651,9 @@ pub async fn build_agent_image(
     let path = context.join(dockerfile_name);
     check_base_images(docker, &rewritten, (&path, dockerfile_name), &ctx_err).await?;
 
-    let files = collect_context(context).map_err(|e| ctx_err(format!("cannot read it: {e}")))?;
-    let hash = context_hash(&rewritten, build_args, &files).map_err(ctx_err)?;
+    let in_tar = dockerfile_in_context(dockerfile_name);
+    let entries = context_entries(context, &in_tar).map_err(ctx_err)?;
+    let hash = context_hash(&rewritten, build_args, &entries).map_err(ctx_err)?;
     let image = agent_image_ref(context, &hash);
     if image_exists(docker, &image).await? {
         return Ok(AgentImage {
@@ -639,13 +662,18 @@ pub async fn build_agent_image(
             built: false,
         });
     }
-    let pack = pack_context(&rewritten, dockerfile_name, &files)
+    let pack = pack_context(&rewritten, &in_tar, &entries)
         .map_err(|e| ctx_err(format!("cannot pack it: {e}")))?;
     let labels = HashMap::from([
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_RECIPE.to_string(), hash),
     ]);
-    docker_build(docker, &image, pack, &labels, build_args).await?;
+    let build = ContextBuild {
+        dockerfile: &in_tar,
+        labels: &labels,
+        build_args,
+    };
+    build_context(docker, &image, pack, &build).await?;
     Ok(AgentImage {
         image,
         rewrites,
@@ -748,21 +776,31 @@ async fn check_base_images(
 }
 
 /// The content hash of a build: the rewritten Dockerfile, the build arguments, and every
-/// file of the context with its path.
+/// entry of the context with its path, kind, content (a link: its target) and mode.
 fn context_hash(
     dockerfile: &str,
     build_args: &HashMap<String, String>,
-    files: &[(String, PathBuf)],
+    entries: &[Entry],
 ) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
     let mut hash_parts: Vec<Vec<u8>> = vec![dockerfile.as_bytes().to_vec()];
     let mut args: Vec<_> = build_args.iter().collect();
     args.sort();
     for (k, v) in args {
         hash_parts.push(format!("{k}={v}").into_bytes());
     }
-    for (rel, path) in files {
-        hash_parts.push(rel.clone().into_bytes());
-        hash_parts.push(std::fs::read(path).map_err(|e| format!("reading {rel}: {e}"))?);
+    for entry in entries {
+        let rel = &entry.rel;
+        let meta =
+            std::fs::symlink_metadata(&entry.path).map_err(|e| format!("reading {rel}: {e}"))?;
+        hash_parts.push(format!("{rel} {:o}", meta.permissions().mode()).into_bytes());
+        hash_parts.push(match &entry.kind {
+            EntryKind::File => {
+                std::fs::read(&entry.path).map_err(|e| format!("reading {rel}: {e}"))?
+            }
+            EntryKind::Dir => b"/".to_vec(),
+            EntryKind::Symlink(target) => format!("-> {}", target.display()).into_bytes(),
+        });
     }
     Ok(short_hash(hash_parts.iter().map(|p| p.as_slice())))
 }
@@ -780,67 +818,57 @@ fn agent_image_ref(context: &Path, hash: &str) -> ImageRef {
     }
 }
 
-/// The build context as a tar: the rewritten Dockerfile and every other file.
+/// The build context as a tar, as `docker build` packs it: every entry [`context_entries`]
+/// selected, with the Dockerfile's content replaced by the rewritten one.
 fn pack_context(
     dockerfile: &str,
     dockerfile_name: &str,
-    files: &[(String, PathBuf)],
+    entries: &[Entry],
 ) -> std::io::Result<Vec<u8>> {
     let mut ctx = tar::Builder::new(Vec::new());
+    ctx.follow_symlinks(false);
     let mut header = tar::Header::new_gnu();
     header.set_size(dockerfile.len() as u64);
     header.set_mode(0o644);
     header.set_cksum();
-    ctx.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
-    for (rel, path) in files {
-        if rel != dockerfile_name {
-            ctx.append_path_with_name(path, rel)?;
+    ctx.append_data(&mut header, dockerfile_name, dockerfile.as_bytes())?;
+    for entry in entries {
+        if entry.rel != dockerfile_name {
+            ctx.append_path_with_name(&entry.path, &entry.rel)?;
         }
     }
     ctx.into_inner()
 }
 
-/// Every regular file under `dir`, as `(relative path, absolute path)`, sorted, skipping
-/// [`CONTEXT_SKIP`] and the simple names listed in a `.dockerignore`.
-fn collect_context(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let ignore: Vec<String> = std::fs::read_to_string(dir.join(".dockerignore"))
-        .map(|s| {
-            s.lines()
-                .map(|l| {
-                    l.trim()
-                        .trim_start_matches("./")
-                        .trim_end_matches('/')
-                        .to_string()
-                })
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(dir)
-                .expect("walked below dir")
-                .to_string_lossy()
-                .into_owned();
-            let fname = entry.file_name().to_string_lossy().into_owned();
-            if CONTEXT_SKIP.contains(&fname.as_str()) || ignore.contains(&rel) {
-                continue;
-            }
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(path);
-            } else if ft.is_file() {
-                out.push((rel, path));
-            }
-        }
+/// Where the Dockerfile goes in the context tar: its path in the context (cleaned), or
+/// `Dockerfile` when it lies outside the context.
+fn dockerfile_in_context(name: &str) -> String {
+    let cleaned: Vec<&str> = name
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if name.starts_with('/') || cleaned.is_empty() || cleaned.contains(&"..") {
+        "Dockerfile".into()
+    } else {
+        cleaned.join("/")
     }
-    out.sort();
-    Ok(out)
+}
+
+/// Every path of the context `dir` that `docker build` sends, by Docker's `.dockerignore`
+/// rules ([`dockerignore`](crate::runtime::dockerignore)); the Dockerfile and `.dockerignore`
+/// are always sent, as the CLI does.
+fn context_entries(dir: &Path, dockerfile_name: &str) -> Result<Vec<Entry>, String> {
+    let file = dir.join(".dockerignore");
+    let mut ignore = match std::fs::read_to_string(&file) {
+        Ok(text) => DockerIgnore::parse(&text).map_err(|(line, column, problem)| {
+            format!("{}:{line}:{column}: {problem}", file.display())
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
+        Err(e) => return Err(format!("cannot read {} ({e})", file.display())),
+    };
+    ignore.keep(".dockerignore");
+    ignore.keep(dockerfile_name);
+    dockerignore::walk(dir, &ignore).map_err(|e| format!("cannot read it: {e}"))
 }
 
 #[cfg(test)]
@@ -863,7 +891,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("agent.py");
         std::fs::write(&file, "print(1)\n").unwrap();
-        let files = vec![("agent.py".to_string(), file.clone())];
+        let files = vec![Entry {
+            rel: "agent.py".to_string(),
+            path: file.clone(),
+            kind: EntryKind::File,
+        }];
         let none = HashMap::new();
         let a = context_hash("FROM x\n", &none, &files).unwrap();
         assert_eq!(a, context_hash("FROM x\n", &none, &files).unwrap());

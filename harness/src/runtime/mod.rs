@@ -15,6 +15,7 @@
 
 mod bringup;
 mod crossbar_image;
+pub mod dockerignore;
 pub mod engine;
 mod faults;
 pub mod files;
