@@ -105,6 +105,16 @@ pub fn api(a: &AgentApi) -> Value {
     })
 }
 
+/// A command's output as a transcript shows it: each line as [`log_line`] shows a log
+/// line, without the final line break.
+pub fn command_output(text: &str) -> String {
+    crate::scenario::exec::trim_final_newline(text)
+        .lines()
+        .map(log_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A log line as a transcript shows it: no leading timestamp, and the values that differ
 /// between runs (container ids, run ids, IPv4 addresses) replaced by `<container-id>`,
 /// `ocsh-<run>` and `<ip>`.

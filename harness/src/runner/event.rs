@@ -227,6 +227,18 @@ pub enum Outcome {
         /// The files found, by name under the path, with their sizes.
         files: Vec<(String, u64)>,
     },
+    /// `exec`: what the command did.
+    Exec {
+        /// Its exit code.
+        exit: i64,
+        /// Its standard output.
+        stdout: String,
+        /// Its standard error.
+        stderr: String,
+        /// How long it ran.
+        #[serde(serialize_with = "secs")]
+        duration: Duration,
+    },
     /// The call or the wait failed.
     Error(String),
 }
@@ -260,6 +272,16 @@ impl Outcome {
             Outcome::Fetched { path, into, .. } => {
                 json!({"fetched": path, "exists": into.is_some()})
             }
+            Outcome::Exec {
+                exit,
+                stdout,
+                stderr,
+                ..
+            } => json!({
+                "exit": exit,
+                "stdout": transcript::command_output(stdout),
+                "stderr": transcript::command_output(stderr),
+            }),
             Outcome::Error(e) => json!({"error": e}),
         }
     }

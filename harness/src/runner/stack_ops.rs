@@ -1,8 +1,8 @@
 //! What the runner needs of a live stack, as a small trait: calls to agents through the OCS
-//! client, a container's state, log lines since a mark, faults, and files fetched out of a
-//! container. [`Stack`] implements it
-//! with its public methods; the unit tests implement it with a scripted fake, so the
-//! runner's decisions are tested without Docker.
+//! client, a container's state, log lines since a mark, faults, files fetched out of a
+//! container and commands run in one. [`Stack`] implements it with its public methods; the
+//! unit tests implement it with a scripted fake, so the runner's decisions are tested without
+//! Docker.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::ocs::{AgentApi, ClientError, Reply};
+use crate::runtime::exec::{Command, CommandOutput, ExecError};
 use crate::runtime::logs::LogLine;
 use crate::runtime::stack::{Stack, StackError};
 use crate::scenario::{Fault, FaultAction, Fetched, OpAction};
@@ -48,6 +49,13 @@ pub(crate) trait StackOps: Send + Sync {
         path: &str,
         into: &str,
     ) -> impl Future<Output = Result<Option<(PathBuf, Fetched)>, StackError>> + Send;
+
+    /// Run `command` in the container `role` (`exec` steps).
+    fn exec(
+        &self,
+        role: &str,
+        command: &Command,
+    ) -> impl Future<Output = Result<CommandOutput, ExecError>> + Send;
 
     /// The position the next log line (of any container) will have.
     fn log_mark(&self) -> usize;
@@ -110,6 +118,10 @@ impl StackOps for Stack {
         into: &str,
     ) -> Result<Option<(PathBuf, Fetched)>, StackError> {
         Stack::fetch(self, role, path, into).await
+    }
+
+    async fn exec(&self, role: &str, command: &Command) -> Result<CommandOutput, ExecError> {
+        Stack::exec(self, role, command).await
     }
 
     fn log_mark(&self) -> usize {

@@ -14,6 +14,7 @@ use super::stack_ops::StackOps;
 use super::steps::run_steps;
 use super::{RunEvent, StepFailure};
 use crate::ocs::{AgentApi, CallError, ClientError, Reply};
+use crate::runtime::exec::{Command, CommandOutput, ExecError};
 use crate::runtime::logs::{LogLine, Stream};
 use crate::runtime::stack::StackError;
 use crate::scenario::{Fault, FaultAction, Fetched, OpAction, Scenario};
@@ -138,6 +139,29 @@ impl StackOps for Fake {
             format!("runs/r1/fetched/{into}").into(),
             Fetched { files },
         )))
+    }
+
+    /// Echoes the command line on stdout, exit code 3 when it contains `fail`.
+    async fn exec(&self, role: &str, command: &Command) -> Result<CommandOutput, ExecError> {
+        let line = command.cmd.join(" ");
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("exec in {role}: {line}"));
+        if let (false, code) = self.container_state(role).await? {
+            let role = role.into();
+            return Err(ExecError::NotRunning {
+                role,
+                code,
+                cmd: line,
+            });
+        }
+        Ok(CommandOutput {
+            exit: if line.contains("fail") { 3 } else { 0 },
+            stdout: format!("{line}\n"),
+            stderr: String::new(),
+            duration: Duration::from_millis(20),
+        })
     }
 
     fn log_mark(&self) -> usize {
@@ -674,4 +698,50 @@ async fn fetch_of_a_missing_path_names_container_and_path() {
     )
     .await;
     assert!(failure.is_none(), "{}", problems(&failure));
+}
+
+#[tokio::test]
+async fn exec_checks_exit_code_and_output_and_records_them() {
+    let mut fake = Fake::default();
+    let steps = "  - exec: {in: fake1, cmd: [ocsbow, status], env: {A: b}}\n    \
+                 expect: {stdout: {contains: ocsbow}, stderr: \"\"}\n  \
+                 - exec: {in: crossbar, cmd: 'echo fail'}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert_eq!(
+        fake.calls(),
+        [
+            "exec in fake1: ocsbow status",
+            "exec in crossbar: /bin/sh -c echo fail"
+        ]
+    );
+    let failure = failure.expect("the second command exits with 3");
+    assert_eq!(failure.step, 2);
+    assert_eq!(problems(&Some(failure.clone())), "exit: expected 0, got 3");
+    assert_eq!(
+        failure.last_reply.as_ref().unwrap()["stdout"],
+        "/bin/sh -c echo fail"
+    );
+    let first = events.iter().find_map(|e| match e {
+        RunEvent::StepFinished { outcome, .. } => Some(outcome.normalised()),
+        _ => None,
+    });
+    assert_eq!(
+        first,
+        Some(json!({"exit": 0, "stdout": "ocsbow status", "stderr": ""}))
+    );
+}
+
+#[tokio::test]
+async fn exec_in_an_exited_container_fails_the_step() {
+    let mut fake = Fake::default();
+    fake.stopped
+        .lock()
+        .unwrap()
+        .insert("fake1".into(), Some(137));
+    let (failure, _) = run(&mut fake, "  - exec: {in: fake1, cmd: [true]}\n").await;
+    assert_eq!(
+        problems(&failure),
+        "the container of agent fake1 is not running (it exited with code 137); cannot run \
+         `true` in it"
+    );
 }

@@ -17,6 +17,7 @@ mod bringup;
 mod crossbar_image;
 pub mod dockerignore;
 pub mod engine;
+pub mod exec;
 mod faults;
 pub mod files;
 pub mod images;

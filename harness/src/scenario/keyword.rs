@@ -33,6 +33,8 @@ pub enum StepKeyword {
     Exits,
     /// `fetch: <container>`.
     Fetch,
+    /// `exec: {in: <container>, cmd: ..}`.
+    Exec,
 }
 
 /// Every kind: keyword, and the keys its steps accept (the keyword among them, in the order
@@ -79,6 +81,7 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         "fetch",
         &["name", "fetch", "path", "into", "timeout", "expect"],
     ),
+    (StepKeyword::Exec, "exec", &["name", "exec", "expect"]),
 ];
 
 impl StepKeyword {
@@ -125,7 +128,13 @@ impl StepKeyword {
             Self::Wait => Some(OpAction::Wait),
             Self::Stop => Some(OpAction::Stop),
             Self::Abort => Some(OpAction::Abort),
-            Self::Api | Self::Until | Self::Logs | Self::Fault | Self::Exits | Self::Fetch => None,
+            Self::Api
+            | Self::Until
+            | Self::Logs
+            | Self::Fault
+            | Self::Exits
+            | Self::Fetch
+            | Self::Exec => None,
         }
     }
 }
@@ -159,6 +168,7 @@ impl StepKind {
             Self::Fault(_) => StepKeyword::Fault,
             Self::Exits { .. } => StepKeyword::Exits,
             Self::Fetch(_) => StepKeyword::Fetch,
+            Self::Exec(_) => StepKeyword::Exec,
         }
     }
 }
@@ -207,7 +217,32 @@ impl fmt::Display for StepKind {
                 container, timeout, ..
             } => write!(f, "{kw} {container} (timeout {})", fmt_duration(*timeout)),
             Self::Fetch(x) => write!(f, "{kw} {}:{} into {}", x.container, x.path, x.into),
+            Self::Exec(e) => write!(f, "{kw} in {}: {}", e.container, command_line(&e.cmd)),
         }
+    }
+}
+
+/// A command line on one line: a shell command as written, arguments with spaces quoted, a
+/// multi-line argument (a script) as its first line and `...`.
+fn command_line(cmd: &[String]) -> String {
+    let one_line = |a: &str| match a.trim().split_once('\n') {
+        Some((first, _)) => format!("{} ...", first.trim_end()),
+        None => a.to_string(),
+    };
+    match cmd {
+        [sh, c, script] if sh == "/bin/sh" && c == "-c" => one_line(script),
+        _ => cmd
+            .iter()
+            .map(|a| {
+                let a = one_line(a);
+                if a.is_empty() || a.contains(char::is_whitespace) {
+                    format!("{a:?}")
+                } else {
+                    a
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -222,7 +257,7 @@ mod tests {
             names,
             [
                 "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault",
-                "exits", "fetch"
+                "exits", "fetch", "exec"
             ]
         );
         for kw in StepKeyword::all() {
@@ -269,6 +304,10 @@ steps:
     timeout: 30s
   - fetch: b1
     path: /data/
+  - exec: {in: b1, cmd: [ocsbow, status]}
+  - exec: {in: crossbar, cmd: 'test -f /x && echo \"a b\"'}
+  - exec: {in: b1, cmd: [python3, -c, 'print(1)']}
+  - exec: {in: b1, cmd: [python3, -c, \"import os\\nprint(os.getpid())\\n\"]}
 ";
         let s = Scenario::parse_all(text, std::path::Path::new("t.yaml"), &|_| None).unwrap();
         let lines: Vec<String> = s.steps.iter().map(|s| s.kind.to_string()).collect();
@@ -286,6 +325,10 @@ steps:
                 "fault restart crossbar",
                 "exits b1 (timeout 30s)",
                 "fetch b1:/data/ into b1-data",
+                "exec in b1: ocsbow status",
+                "exec in crossbar: test -f /x && echo \"a b\"",
+                "exec in b1: python3 -c print(1)",
+                "exec in b1: python3 -c \"import os ...\"",
             ]
         );
         let kinds: Vec<&str> = s.steps.iter().map(|s| s.kind.keyword().as_str()).collect();
@@ -293,7 +336,7 @@ steps:
             kinds,
             [
                 "api", "start", "wait", "until", "until", "logs", "fault", "fault", "fault",
-                "exits", "fetch"
+                "exits", "fetch", "exec", "exec", "exec", "exec"
             ]
         );
     }

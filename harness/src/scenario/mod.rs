@@ -17,11 +17,12 @@
 //!
 //! Parts: [`error`] (rendering), `expand` (variables), `node` (the positioned YAML tree),
 //! `parse` (decoding and validation: the stack, the steps, one decoder per step kind, the
-//! expectations), `keyword` (the step kinds' keywords and keys, in one table; the one-line
+//! expectations), [`exec`] (the `exec` step and its check), `keyword` (the step kinds' keywords and keys, in one table; the one-line
 //! text of a step), [`matcher`] (partial JSON matching), [`expect`] (the checks of each step
 //! kind).
 
 pub mod error;
+pub mod exec;
 mod expand;
 pub mod expect;
 mod keyword;
@@ -41,6 +42,7 @@ use serde_json::Value;
 use crate::plan::StackSpec;
 
 pub use error::{ScenarioError, ScenarioErrors};
+pub use exec::{ExecResult, ExecStep};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -194,6 +196,9 @@ pub enum StepKind {
         /// How long to wait.
         timeout: Duration,
     },
+    /// `exec: {in: <container>, cmd: ..}`: run a command in a container of the stack and
+    /// check its exit code, output and duration.
+    Exec(ExecStep),
     /// `fetch: <container>`: copy a path out of a container into the run directory, and
     /// check what came out.
     Fetch(FetchStep),

@@ -294,9 +294,10 @@ fn reference_example_parses() {
             StepKind::Fault(_) => "fault",
             StepKind::Exits { .. } => "exits",
             StepKind::Fetch(_) => "fetch",
+            StepKind::Exec(_) => "exec",
         });
     }
-    assert_eq!(seen.len(), 11, "{seen:?}");
+    assert_eq!(seen.len(), 12, "{seen:?}");
 }
 
 #[test]

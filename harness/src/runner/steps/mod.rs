@@ -3,6 +3,7 @@
 //! carry forward ([`StepContext`]).
 
 mod api;
+mod exec;
 mod exits;
 mod fault;
 mod fetch;
@@ -117,6 +118,7 @@ async fn run_step<S: StackOps>(
             timeout,
         } => exits::run(&*stack, container, *code, *timeout).await,
         StepKind::Fetch(f) => fetch::run(&*stack, f).await,
+        StepKind::Exec(e) => exec::run(&*stack, n, e).await,
     }
 }
 

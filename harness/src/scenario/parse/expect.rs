@@ -124,24 +124,35 @@ fn reply_status(cx: &mut Cx, v: &Node) -> Option<ResponseCode> {
 /// `message`: an exact text, or a matcher mapping. `Err(true)`: the matcher had errors (keep
 /// decoding the rest); `Err(false)`: stop.
 fn reply_message(cx: &mut Cx, v: &Node) -> Result<Matcher, bool> {
+    string_matcher(cx, v, "`message`", "message: 'Started process \"count\".'")
+}
+
+/// A string expectation (`what`): its exact text, or a mapping of matcher operators
+/// (`{regex: ..}`, `{contains: ..}`, ...). `Err(true)`: the matcher had errors (keep decoding
+/// the rest); `Err(false)`: stop.
+pub(super) fn string_matcher(
+    cx: &mut Cx,
+    v: &Node,
+    what: &str,
+    example: &str,
+) -> Result<Matcher, bool> {
     if !matches!(v.kind, Kind::Map(_)) {
-        let s = cx
-            .string(v, "`message`", "message: 'Started process \"count\".'")
-            .ok_or(false)?;
+        let s = cx.string(v, what, example).ok_or(false)?;
         return Ok(Matcher::Equals(serde_json::Value::String(s)));
     }
     match parse_matcher(cx, v) {
         Some(m @ Matcher::Ops(_)) => Ok(m),
         Some(_) => {
+            let key = what.trim_matches('`');
             let e = cx
                 .err(
                     v.pos,
-                    "`message` is a string: give its exact text or a matcher",
+                    format!("{what} is a string: give its exact text or a matcher"),
                     "not a matcher mapping",
                 )
-                .help(
-                    "write e.g. `message: {regex: '^Started'}` or `message: {contains: started}`",
-                );
+                .help(format!(
+                    "write e.g. `{key}: {{regex: '^Started'}}` or `{key}: {{contains: started}}`"
+                ));
             cx.errors.push(e);
             Err(false)
         }

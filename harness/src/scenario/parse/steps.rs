@@ -169,6 +169,7 @@ fn decode_kind(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         StepKeyword::Exits => step_kinds::exits(cx, p),
         StepKeyword::Fetch => step_kinds::fetch(cx, p),
         StepKeyword::Until => step_kinds::until(cx, p),
+        StepKeyword::Exec => super::exec::exec(cx, p).map(StepKind::Exec),
         StepKeyword::Start
         | StepKeyword::Status
         | StepKeyword::Wait

@@ -1,0 +1,40 @@
+//! `exec: {in: <container>, cmd: ..}`: run a command in a container of the stack and check
+//! its exit code, output and duration.
+
+use super::{texts, Checked, StackOps};
+use crate::runner::event::Outcome;
+use crate::runtime::exec::Command;
+use crate::scenario::{ExecResult, ExecStep};
+
+/// Run the `exec` step number `n`.
+pub(super) async fn run(stack: &impl StackOps, n: usize, step: &ExecStep) -> Checked {
+    let command = Command {
+        cmd: step.cmd.clone(),
+        user: step.user.clone(),
+        env: step.env.clone(),
+        timeout: step.timeout,
+        label: format!("step-{n}"),
+    };
+    match stack.exec(&step.container, &command).await {
+        Ok(out) => {
+            let result = ExecResult {
+                exit: out.exit,
+                stdout: out.stdout,
+                stderr: out.stderr,
+                duration: out.duration,
+            };
+            let problems = texts(&step.expect.check(&result));
+            let outcome = Outcome::Exec {
+                exit: result.exit,
+                stdout: result.stdout,
+                stderr: result.stderr,
+                duration: result.duration,
+            };
+            Checked::reply(outcome, problems, &step.container)
+        }
+        Err(e) => {
+            let text = crate::runtime::display_chain(&e);
+            Checked::plain(Outcome::Error(text.clone()), vec![text], &step.container)
+        }
+    }
+}
