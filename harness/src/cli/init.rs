@@ -16,8 +16,14 @@ use super::exit::{CliError, Exit};
 
 mod record;
 
-/// The repository holding the reusable workflow, and the release `init` points at.
-pub const WORKFLOW_REPOSITORY: &str = "simonsobs/ocs-harness";
+/// Where the harness lives: the repository of its releases and of the reusable workflow that
+/// `init`'s workflow calls. `simonsobs/ocs-harness` is a placeholder until it is published
+/// there; a fork builds with `OCS_HARNESS_REPOSITORY=<owner>/<name>`. The README and the
+/// workflows name the same repository (a test checks they agree).
+pub const WORKFLOW_REPOSITORY: &str = match option_env!("OCS_HARNESS_REPOSITORY") {
+    Some(repository) => repository,
+    None => "simonsobs/ocs-harness",
+};
 /// The compose file names compose itself looks for, in its order.
 const COMPOSE_NAMES: &[&str] = &[
     "compose.yaml",
@@ -299,6 +305,45 @@ fn workflow(version: &str) -> String {
                contents: read\n    \
              uses: {WORKFLOW_REPOSITORY}/.github/workflows/plugin.yml@{version}\n    \
              with:\n      \
-               harness-version: {version}\n"
+               harness-version: {version}\n      \
+               harness-repository: {WORKFLOW_REPOSITORY}\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `<owner>/ocs-harness` the README and the workflows name (as a GitHub repository,
+    /// a container image, a reusable workflow or an input default).
+    fn named_repositories(text: &str) -> Vec<String> {
+        let re = regex::Regex::new(
+            r"(?:github\.com/|ghcr\.io/|uses: |default: )([A-Za-z0-9_.<>-]+/ocs-harness)\b",
+        )
+        .expect("valid");
+        re.captures_iter(text).map(|c| c[1].to_string()).collect()
+    }
+
+    #[test]
+    fn the_readme_and_the_workflows_name_where_the_harness_lives() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut seen = 0;
+        for file in [
+            "README.md",
+            ".github/workflows/plugin.yml",
+            ".github/workflows/ocs-harness.yml",
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).expect("readable");
+            for named in named_repositories(&text) {
+                seen += 1;
+                if option_env!("OCS_HARNESS_REPOSITORY").is_none() {
+                    assert_eq!(named, WORKFLOW_REPOSITORY, "in {file}");
+                }
+            }
+        }
+        assert!(seen >= 5, "only {seen} mentions found");
+        let caller = workflow("v9.9.9");
+        assert!(caller.contains(&format!("uses: {WORKFLOW_REPOSITORY}/.github/workflows/")));
+        assert!(caller.contains(&format!("harness-repository: {WORKFLOW_REPOSITORY}\n")));
+    }
 }
