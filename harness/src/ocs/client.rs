@@ -135,9 +135,10 @@ impl<T: Transport> Clone for AgentClient<'_, T> {
 }
 
 impl<'a, T: Transport> AgentClient<'a, T> {
-    /// Send `password` (kwarg `password`) with `start`, `stop` and `abort`.
+    /// Send `password` (kwarg `password`) with every `.ops` action (`start`, `status`,
+    /// `wait`, `stop`, `abort`), as OCS's own client does; an empty one is not sent.
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
-        self.password = Some(password.into());
+        self.password = Some(password.into()).filter(|p: &String| !p.is_empty());
         self
     }
 
@@ -167,6 +168,23 @@ impl<'a, T: Transport> AgentClient<'a, T> {
                 Map::new(),
                 CallOptions::default(),
             )
+            .await?;
+        Ok(value)
+    }
+
+    /// A call of the agent's own procedure `<address>.<name>` (what OCS calls a *special
+    /// access point*, such as the Access Director's `request_exclusive`), with `args` and
+    /// `kwargs`; returns its return value as is.
+    pub async fn special(
+        &self,
+        name: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, ClientError> {
+        let procedure = format!("{}.{name}", self.address());
+        let value = self
+            .client
+            .call(&procedure, args, kwargs, CallOptions::default())
             .await?;
         Ok(value)
     }
@@ -201,16 +219,13 @@ impl<'a, T: Transport> AgentClient<'a, T> {
         op_name: &str,
         params: Option<Value>,
         mut kwargs: Map<String, Value>,
-        with_password: bool,
         options: CallOptions,
     ) -> Result<Reply, ClientError> {
         let procedure = self.ops_procedure();
         let mut args = vec![Value::from(action), Value::from(op_name)];
         args.extend(params);
-        if with_password {
-            if let Some(pw) = &self.password {
-                kwargs.insert("password".into(), Value::from(pw.as_str()));
-            }
+        if let Some(pw) = &self.password {
+            kwargs.insert("password".into(), Value::from(pw.as_str()));
         }
         let value = self.client.call(&procedure, args, kwargs, options).await?;
         Reply::from_value(value.clone()).map_err(|detail| ClientError::Protocol {
@@ -224,28 +239,14 @@ impl<'a, T: Transport> AgentClient<'a, T> {
     /// positional arg when given. Rejections (unknown op, bad params, already running) come
     /// back as `Ok` replies with [`ResponseCode::Error`](super::ResponseCode::Error).
     pub async fn start(&self, op: &str, params: Option<Value>) -> Result<Reply, ClientError> {
-        self.ops(
-            "start",
-            op,
-            params,
-            Map::new(),
-            true,
-            CallOptions::default(),
-        )
-        .await
+        self.ops("start", op, params, Map::new(), CallOptions::default())
+            .await
     }
 
     /// `status`: the op's current or latest session (`No session active.` without one).
     pub async fn status(&self, op: &str) -> Result<Reply, ClientError> {
-        self.ops(
-            "status",
-            op,
-            None,
-            Map::new(),
-            false,
-            CallOptions::default(),
-        )
-        .await
+        self.ops("status", op, None, Map::new(), CallOptions::default())
+            .await
     }
 
     /// `wait`: block until `op` is done or `timeout` passes (then the reply is
@@ -262,19 +263,19 @@ impl<'a, T: Transport> AgentClient<'a, T> {
             kwargs.insert("timeout".into(), Value::from(t.as_secs_f64()));
             options.timeout = Some(t.saturating_add(WAIT_HTTP_MARGIN));
         }
-        self.ops("wait", op, None, kwargs, false, options).await
+        self.ops("wait", op, None, kwargs, options).await
     }
 
     /// `stop`: ask process `op` to stop. The reply is built before the stopper runs; poll
     /// `status`/`wait` for the outcome.
     pub async fn stop(&self, op: &str) -> Result<Reply, ClientError> {
-        self.ops("stop", op, None, Map::new(), true, CallOptions::default())
+        self.ops("stop", op, None, Map::new(), CallOptions::default())
             .await
     }
 
     /// `abort`: ask task `op` to abort. As with `stop`, poll for the outcome.
     pub async fn abort(&self, op: &str) -> Result<Reply, ClientError> {
-        self.ops("abort", op, None, Map::new(), true, CallOptions::default())
+        self.ops("abort", op, None, Map::new(), CallOptions::default())
             .await
     }
 }
@@ -467,7 +468,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn password_goes_to_start_stop_abort_only() {
+    async fn password_goes_with_every_ops_action_like_ocs_client() {
         let fake = Fake::bodies(&[NO_SESSION; 5]);
         let client = OcsClient::new(&fake, "observatory");
         let agent = client.agent("fd1").with_password("pw");
@@ -483,16 +484,21 @@ mod tests {
             .collect();
         assert_eq!(
             kwargs,
-            vec![
-                json!({"password": "pw"}),
-                json!({}),
-                json!({}),
-                json!({"password": "pw"}),
-                json!({"password": "pw"}),
-            ]
+            vec![json!({"password": "pw"}); 5],
+            "OCSClient passes the password to start, status, wait, stop and abort"
         );
         // wait(None): no OCS timeout, transport default HTTP timeout
         assert_eq!(fake.calls()[2].options, CallOptions::default());
+        // an empty password is not sent (OCSClient: privs 1, or no password API)
+        let fake = Fake::bodies(&[NO_SESSION]);
+        let client = OcsClient::new(&fake, "observatory");
+        client
+            .agent("fd1")
+            .with_password("")
+            .start("acq", None)
+            .await
+            .unwrap();
+        assert_eq!(fake.calls()[0].kwargs, Map::new());
     }
 
     #[tokio::test]

@@ -310,6 +310,24 @@ fn describe_transport(source: &reqwest::Error, timeout: Option<Duration>) -> Str
 }
 
 /// Cut `s` to at most `max` characters for display, marking the cut.
+/// `v` with the value of every key named `password` replaced by `<redacted>`: how requests
+/// and replies are logged (OCS sends credentials as a `password` kwarg, and the Access
+/// Director returns granted ones under `password`).
+pub(crate) fn without_passwords(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| match k.as_str() {
+                    "password" if !v.is_null() => (k.clone(), Value::from("<redacted>")),
+                    _ => (k.clone(), without_passwords(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_passwords).collect()),
+        other => other.clone(),
+    }
+}
+
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_owned(),
@@ -384,7 +402,7 @@ impl HttpBridge {
             "kwargs": kwargs,
         });
         let body = request.to_string();
-        tracing::debug!(%procedure, request = %body, ?timeout, "bridge call");
+        tracing::debug!(%procedure, request = %without_passwords(&request), ?timeout, "bridge call");
         let transport_err = |source| CallError::Transport {
             procedure: procedure.to_owned(),
             timeout: Some(timeout),
@@ -402,7 +420,11 @@ impl HttpBridge {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(transport_err)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        tracing::debug!(%procedure, status, reply = %truncate(&text, 2000), "bridge reply");
+        let shown = match serde_json::from_str::<Value>(&text) {
+            Ok(v) => without_passwords(&v).to_string(),
+            Err(_) => text.clone(),
+        };
+        tracing::debug!(%procedure, status, reply = %truncate(&shown, 2000), "bridge reply");
         decode_reply(procedure, status, text)
     }
 }
