@@ -171,6 +171,8 @@ pub enum Answer {
     Api(#[serde(serialize_with = "raw_api")] AgentApi),
     /// An `.ops` reply (serialised as received).
     Reply(#[serde(serialize_with = "raw_reply")] Reply),
+    /// What another procedure returned (`call` steps).
+    Value(Value),
     /// The call failed.
     Error(String),
 }
@@ -182,6 +184,7 @@ impl fmt::Display for Answer {
         match self {
             Answer::Api(api) => write!(f, "{}", transcript::api(api)),
             Answer::Reply(r) => write!(f, "{r}"),
+            Answer::Value(v) => write!(f, "{}", crate::scenario::matcher::show(v)),
             Answer::Error(e) => write!(f, "error: {e}"),
         }
     }
@@ -197,6 +200,8 @@ pub enum Outcome {
     Reply(#[serde(serialize_with = "raw_reply")] Reply),
     /// `until`: the last reply seen, if any.
     Polled(#[serde(serialize_with = "raw_last_reply")] Option<Reply>),
+    /// `call`: what the procedure returned.
+    Value(Value),
     /// `logs`: the window looked at and the lines selected (as logged).
     Logs {
         /// `step` or `run`.
@@ -244,6 +249,24 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What a `capture:` path is looked up in: the keys of the step kind's `expect` (`status`,
+    /// `message`, `session`, `data` of a reply; `fields` of `get_api`; `value` or `error` of a
+    /// call), `None` when the step got nothing back.
+    pub fn capture_root(&self) -> Option<Value> {
+        match self {
+            Outcome::Reply(r) | Outcome::Polled(Some(r)) => Some(json!({
+                "status": r.status.name(),
+                "message": r.message,
+                "session": r.session.as_ref().map(|s| &s.raw),
+                "data": r.session.as_ref().map(|s| &s.data),
+            })),
+            Outcome::Api(a) => Some(json!({"fields": a.raw})),
+            Outcome::Value(v) => Some(json!({"value": v})),
+            Outcome::Error(e) => Some(json!({"error": e})),
+            _ => None,
+        }
+    }
+
     /// The outcome as the transcript (and a failure's last reply) shows it: normalised by
     /// `transcript`'s functions, so it is identical across runs.
     pub fn normalised(&self) -> Value {
@@ -251,6 +274,7 @@ impl Outcome {
             Outcome::Api(a) => transcript::api(a),
             Outcome::Reply(r) => transcript::reply(r),
             Outcome::Polled(last) => last.as_ref().map(transcript::reply).unwrap_or(Value::Null),
+            Outcome::Value(v) => json!({"value": transcript::redact_numbers(v)}),
             Outcome::Logs { window, lines } => json!({
                 "window": window,
                 "lines": lines.iter().map(|l| transcript::log_line(l)).collect::<Vec<_>>(),

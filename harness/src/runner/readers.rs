@@ -66,7 +66,9 @@ fn call_line(call: &Call) -> Option<String> {
 fn reply_line(call: &Call, answer: &Answer) -> Option<String> {
     let op = call.op.as_deref().unwrap_or_default();
     Some(match answer {
+        Answer::Api(_) if call.polled => return None,
         Answer::Api(_) => format!("<- {} {}: {answer}", call.instance, call.action),
+        Answer::Value(_) => format!("<- {answer}"),
         Answer::Reply(r) if call.polled => {
             format!("<- {} {}.{op}: {r}", call.action, call.instance)
         }

@@ -32,6 +32,15 @@ pub(crate) trait StackOps: Send + Sync {
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Reply, ClientError>> + Send;
 
+    /// A call of `instance`'s own procedure `procedure` (not an operation); its return value.
+    fn call(
+        &self,
+        instance: &str,
+        procedure: &str,
+        args: Vec<Value>,
+        kwargs: serde_json::Map<String, Value>,
+    ) -> impl Future<Output = Result<Value, ClientError>> + Send;
+
     /// Whether the container of `role` is running, and its exit code if not.
     fn container_state(
         &self,
@@ -88,6 +97,17 @@ impl StackOps for Stack {
             OpAction::Stop => agent.stop(op).await,
             OpAction::Abort => agent.abort(op).await,
         }
+    }
+
+    async fn call(
+        &self,
+        instance: &str,
+        procedure: &str,
+        args: Vec<Value>,
+        kwargs: serde_json::Map<String, Value>,
+    ) -> Result<Value, ClientError> {
+        let agent = self.client().agent(instance);
+        agent.special(procedure, args, kwargs).await
     }
 
     async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {

@@ -38,6 +38,8 @@ struct Fake {
     calls: Mutex<Vec<String>>,
     /// What each fetch of a path finds, in order (the last one repeats); absent: no such path.
     files: Mutex<BTreeMap<String, VecDeque<Files>>>,
+    /// Return values of `call` steps, in order (the last one repeats); `Err` is a failed call.
+    values: Mutex<VecDeque<Result<Value, String>>>,
 }
 
 fn next<T: Clone>(queue: &Mutex<VecDeque<T>>) -> T {
@@ -97,6 +99,22 @@ impl StackOps for Fake {
         self.calls.lock().unwrap().push(call.clone());
         self.log(instance, &format!("called {call}"));
         next(&self.replies).map_err(|e| call_error(&e))
+    }
+
+    async fn call(
+        &self,
+        instance: &str,
+        procedure: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, ClientError> {
+        let call = format!(
+            "call {instance}.{procedure} {} {}",
+            Value::from(args),
+            Value::from(kwargs)
+        );
+        self.calls.lock().unwrap().push(call);
+        next(&self.values).map_err(|e| call_error(&e))
     }
 
     async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {
@@ -732,6 +750,110 @@ async fn exec_checks_exit_code_and_output_and_records_them() {
 }
 
 #[tokio::test]
+async fn api_with_timeout_polls_until_a_get_api_field_matches() {
+    let mut fake = Fake::default();
+    let mut before = api(7, "1.5");
+    before.raw["access_control"] = json!({"update_count": 0});
+    let mut after = api(7, "1.5");
+    after.raw["access_control"] = json!({"update_count": 2});
+    fake.apis
+        .lock()
+        .unwrap()
+        .extend([before.clone(), before, after]);
+    let steps = "  - api: fake1\n    timeout: 20s\n    \
+                 expect: {fields: {access_control: {update_count: {\">\": 0}}}}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    assert_eq!(fake.calls().len(), 3, "polled until it matched");
+    let polled = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::CallMade { call, .. } if call.polled))
+        .count();
+    assert_eq!(polled, 3);
+
+    // without a timeout it is checked once, and the mismatch names the get_api path
+    let mut fake = Fake::default();
+    let mut zero = api(7, "1.5");
+    zero.raw["access_control"] = json!({"update_count": 0});
+    fake.apis.lock().unwrap().push_back(zero);
+    let steps = "  - api: fake1\n    expect: {fields: {access_control: {update_count: 1}}}\n";
+    let (failure, _) = run(&mut fake, steps).await;
+    assert_eq!(
+        problems(&failure),
+        "get_api.access_control.update_count: expected 1, got 0"
+    );
+}
+
+#[tokio::test]
+async fn api_polling_gives_up_at_its_timeout() {
+    let mut fake = Fake::default();
+    fake.apis.lock().unwrap().push_back(api(7, "1.5"));
+    let steps = "  - api: fake1\n    timeout: 300ms\n    expect: {fields: {nope: 1}}\n";
+    let (failure, _) = run(&mut fake, steps).await;
+    let text = problems(&failure);
+    assert!(
+        text.starts_with("timed out after 300ms waiting for fake1's get_api to match")
+            && text.contains("get_api.nope: expected 1, got nothing (no such key)"),
+        "{text}"
+    );
+    assert!(
+        failure.unwrap().last_reply.is_some(),
+        "the last get_api is shown"
+    );
+}
+
+#[tokio::test]
+async fn call_checks_the_return_value_or_the_error() {
+    let mut fake = Fake::default();
+    fake.values.lock().unwrap().push_back(Ok(json!({
+        "message": "grant acquired", "password": "s3cret", "step": 2
+    })));
+    let steps = "  - call: fake1.request_exclusive\n    \
+                 kwargs: {grant_name: g, action: acquire}\n    \
+                 expect: {value: {message: grant acquired, step: {type: int}}}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    assert_eq!(
+        fake.calls(),
+        [r#"call fake1.request_exclusive [] {"action":"acquire","grant_name":"g"}"#]
+    );
+    let made = events.iter().find_map(|e| match e {
+        RunEvent::CallMade { call, .. } => Some(call.to_string()),
+        _ => None,
+    });
+    assert_eq!(
+        made.as_deref(),
+        Some(r#"call fake1.request_exclusive {"kwargs":{"action":"acquire","grant_name":"g"}}"#)
+    );
+
+    let mut fake = Fake::default();
+    fake.values
+        .lock()
+        .unwrap()
+        .push_back(Ok(json!({"error": "nope"})));
+    let steps = "  - call: fake1.request_exclusive\n    expect: {value: {message: x}}\n";
+    let (failure, _) = run(&mut fake, steps).await;
+    assert_eq!(
+        problems(&failure),
+        "value.message: expected \"x\", got nothing (no such key)"
+    );
+
+    let mut fake = Fake::default();
+    fake.values
+        .lock()
+        .unwrap()
+        .push_back(Err("no such procedure".into()));
+    let steps = "  - call: fake1.nothing\n    expect: {error: {contains: no_such_procedure}}\n";
+    let (failure, _) = run(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let (failure, _) = run(&mut fake, "  - call: fake1.nothing\n").await;
+    assert!(
+        problems(&failure).starts_with("the call failed: "),
+        "{failure:?}"
+    );
+}
+
+#[tokio::test]
 async fn exec_in_an_exited_container_fails_the_step() {
     let mut fake = Fake::default();
     fake.stopped
@@ -743,5 +865,50 @@ async fn exec_in_an_exited_container_fails_the_step() {
         problems(&failure),
         "the container of agent fake1 is not running (it exited with code 137); cannot run \
          `true` in it"
+    );
+}
+
+#[tokio::test]
+async fn captures_feed_later_params_and_expectations() {
+    let mut fake = Fake::default();
+    fake.replies.lock().unwrap().extend([
+        Ok(reply("done", json!({"current_file": "a.g3", "n": 2}))),
+        Ok(reply("running", json!({"current_file": "b.g3"}))),
+    ]);
+    let steps = "  - status: fake1.acq\n    capture: {file: data.current_file, n: data.n}\n  \
+                 - start: fake1.acq\n    params: {n: \"{{n}}\", f: \"was {{file}}\"}\n    \
+                 expect: {data: {current_file: {\"!=\": \"{{file}}\"}}}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let params = events.iter().find_map(|e| match e {
+        RunEvent::CallMade { step: 2, call } => call.params.clone(),
+        _ => None,
+    });
+    assert_eq!(params, Some(json!({"n": 2, "f": "was a.g3"})));
+
+    // the file did not change: `!=` a captured value fails, naming both
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("done", json!({"current_file": "a.g3", "n": 2}))));
+    let (failure, _) = run(&mut fake, steps).await;
+    assert_eq!(
+        problems(&failure),
+        "session.data.current_file: expected != \"a.g3\", got \"a.g3\""
+    );
+
+    // a path with nothing at it fails the capturing step
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("done", json!({}))));
+    let (failure, _) = run(&mut fake, steps).await;
+    assert_eq!(failure.as_ref().map(|f| f.step), Some(1));
+    assert_eq!(
+        problems(&failure),
+        "capture `file`: there is no `data.current_file` in what the step got back\n\
+         capture `n`: there is no `data.n` in what the step got back"
     );
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::ocs::{AgentApi, OpCode, Reply, ResponseCode, Session, SessionStatus};
 
+use super::capture::Bindings;
 use super::error::list_names;
 use super::matcher::{Matcher, MessagesExpect, Mismatch, Pattern};
 
@@ -47,13 +48,14 @@ pub struct SessionExpect {
 }
 
 impl ReplyExpect {
-    /// This expectation with every `after-last-fault` resolved against `t`.
-    pub fn with_fault_time(&self, t: f64) -> ReplyExpect {
+    /// This expectation as the runner checks it (see [`Matcher::resolve`]).
+    pub fn resolve(&self, b: &Bindings) -> ReplyExpect {
         let mut e = self.clone();
-        e.message = e.message.map(|m| m.with_fault_time(t));
+        e.message = e.message.map(|m| m.resolve(b));
         if let Some(s) = &mut e.session {
-            s.data = s.data.as_ref().map(|m| m.with_fault_time(t));
+            s.data = s.data.as_ref().map(|m| m.resolve(b));
         }
+        e.messages = e.messages.map(|m| m.resolve(b));
         e
     }
 
@@ -175,7 +177,7 @@ impl SessionExpect {
 }
 
 /// Expectations on an agent's `get_api`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApiExpect {
     /// The agent class it reports.
     pub agent_class: Option<String>,
@@ -188,6 +190,9 @@ pub struct ApiExpect {
     /// `pid: same | changed`: the agent process compared with the previous `api` step of the
     /// same agent (the runner checks it; `same` means it survived a fault).
     pub pid: Option<PidExpect>,
+    /// `fields`: a partial match on the whole `get_api` value, for any field of it (e.g.
+    /// `access_control.update_count`).
+    pub fields: Option<Matcher>,
 }
 
 /// The agent process across a fault.
@@ -250,6 +255,11 @@ impl ApiExpect {
                 ));
             }
         }
+        if let Some(m) = &self.fields {
+            if let Err(e) = m.matches(Some(&api.raw)) {
+                out.push(e.under("get_api"));
+            }
+        }
         for feed in &self.feeds {
             if api.feed(feed).is_none() {
                 let have: Vec<&str> = api.feeds.iter().map(|(n, _)| n.as_str()).collect();
@@ -265,6 +275,39 @@ impl ApiExpect {
                     ),
                 ));
             }
+        }
+        out
+    }
+}
+
+/// Expectations on what a `call` step's procedure returned.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallExpect {
+    /// `value`: the return value.
+    pub value: Option<Matcher>,
+    /// `error`: the call must fail, with an error text matching this.
+    pub error: Option<Matcher>,
+}
+
+impl CallExpect {
+    /// Check the result of the call: its return value, or its error text.
+    pub fn check(&self, result: Result<&serde_json::Value, &str>) -> Vec<Mismatch> {
+        let mut out = Vec::new();
+        match (result, &self.error) {
+            (Ok(v), None) => {
+                if let Some(m) = &self.value {
+                    out.extend(m.matches(Some(v)).err().map(|e| e.under("value")));
+                }
+            }
+            (Ok(v), Some(_)) => out.push(Mismatch::new(
+                "error",
+                format!(
+                    "expected the call to fail, but it returned {}",
+                    super::matcher::show(v)
+                ),
+            )),
+            (Err(e), Some(m)) => out.extend(m.matches_str(e).err().map(|e| e.under("error"))),
+            (Err(e), None) => out.push(Mismatch::new("", format!("the call failed: {e}"))),
         }
         out
     }

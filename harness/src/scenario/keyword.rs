@@ -35,29 +35,47 @@ pub enum StepKeyword {
     Fetch,
     /// `exec: {in: <container>, cmd: ..}`.
     Exec,
+    /// `call: <instance>.<procedure>`.
+    Call,
 }
 
 /// Every kind: keyword, and the keys its steps accept (the keyword among them, in the order
 /// messages list them). The order of the rows is the order kinds are suggested in.
 const TABLE: &[(StepKeyword, &str, &[&str])] = &[
-    (StepKeyword::Api, "api", &["name", "api", "expect"]),
+    (
+        StepKeyword::Api,
+        "api",
+        &["name", "api", "timeout", "expect", "capture"],
+    ),
     (
         StepKeyword::Start,
         "start",
-        &["name", "start", "params", "expect"],
+        &["name", "start", "params", "expect", "capture"],
     ),
-    (StepKeyword::Status, "status", &["name", "status", "expect"]),
+    (
+        StepKeyword::Status,
+        "status",
+        &["name", "status", "expect", "capture"],
+    ),
     (
         StepKeyword::Wait,
         "wait",
-        &["name", "wait", "timeout", "expect"],
+        &["name", "wait", "timeout", "expect", "capture"],
     ),
-    (StepKeyword::Stop, "stop", &["name", "stop", "expect"]),
-    (StepKeyword::Abort, "abort", &["name", "abort", "expect"]),
+    (
+        StepKeyword::Stop,
+        "stop",
+        &["name", "stop", "expect", "capture"],
+    ),
+    (
+        StepKeyword::Abort,
+        "abort",
+        &["name", "abort", "expect", "capture"],
+    ),
     (
         StepKeyword::Until,
         "until",
-        &["name", "until", "timeout", "expect"],
+        &["name", "until", "timeout", "expect", "capture"],
     ),
     (
         StepKeyword::Logs,
@@ -82,6 +100,11 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         &["name", "fetch", "path", "into", "timeout", "expect"],
     ),
     (StepKeyword::Exec, "exec", &["name", "exec", "expect"]),
+    (
+        StepKeyword::Call,
+        "call",
+        &["name", "call", "args", "kwargs", "expect", "capture"],
+    ),
 ];
 
 impl StepKeyword {
@@ -120,6 +143,19 @@ impl StepKeyword {
             .map(|(k, _, _)| *k)
     }
 
+    /// The keys a `capture:` path of this kind starts with: what the step got back has
+    /// these at the top (the keys of its `expect`).
+    pub fn capture_roots(self) -> &'static [&'static str] {
+        match self {
+            Self::Start | Self::Status | Self::Wait | Self::Stop | Self::Abort | Self::Until => {
+                &["status", "message", "session", "data"]
+            }
+            Self::Api => &["fields"],
+            Self::Call => &["value", "error"],
+            Self::Logs | Self::Fault | Self::Exits | Self::Fetch | Self::Exec => &[],
+        }
+    }
+
     /// The `.ops` action of `start`, `status`, `wait`, `stop` and `abort`.
     pub fn op_action(self) -> Option<OpAction> {
         match self {
@@ -134,7 +170,8 @@ impl StepKeyword {
             | Self::Fault
             | Self::Exits
             | Self::Fetch
-            | Self::Exec => None,
+            | Self::Exec
+            | Self::Call => None,
         }
     }
 }
@@ -169,6 +206,7 @@ impl StepKind {
             Self::Exits { .. } => StepKeyword::Exits,
             Self::Fetch(_) => StepKeyword::Fetch,
             Self::Exec(_) => StepKeyword::Exec,
+            Self::Call(_) => StepKeyword::Call,
         }
     }
 }
@@ -179,6 +217,11 @@ impl fmt::Display for StepKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kw = self.keyword();
         match self {
+            Self::Api {
+                instance,
+                timeout: Some(t),
+                ..
+            } => write!(f, "{kw} {instance} (timeout {})", fmt_duration(*t)),
             Self::Api { instance, .. } => write!(f, "{kw} {instance}"),
             Self::Op {
                 instance,
@@ -218,6 +261,7 @@ impl fmt::Display for StepKind {
             } => write!(f, "{kw} {container} (timeout {})", fmt_duration(*timeout)),
             Self::Fetch(x) => write!(f, "{kw} {}:{} into {}", x.container, x.path, x.into),
             Self::Exec(e) => write!(f, "{kw} in {}: {}", e.container, command_line(&e.cmd)),
+            Self::Call(c) => write!(f, "{kw} {}.{}", c.instance, c.procedure),
         }
     }
 }
@@ -257,7 +301,7 @@ mod tests {
             names,
             [
                 "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault",
-                "exits", "fetch", "exec"
+                "exits", "fetch", "exec", "call"
             ]
         );
         for kw in StepKeyword::all() {

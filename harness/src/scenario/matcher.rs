@@ -6,7 +6,9 @@
 //! - a list: the actual value is a list of the same length, element-wise matching;
 //! - a scalar: equality (numbers by value, so `2` matches `2.0`);
 //! - a *matcher mapping* (every key an operator): all operators hold. Operators: `>=`, `>`,
-//!   `<=`, `<`, `==`, `!=`, `regex`, `contains`, `type`, `exists`, `len`.
+//!   `<=`, `<`, `==`, `!=`, `regex`, `contains`, `type`, `exists`, `len`, and on lists
+//!   `some` (an element matches), `every` (each element matches) and `by-key` (elements looked
+//!   up by the value of one of their fields, each found one matching).
 //!
 //! To match an object that really has a key named like an operator (`type`), compare the
 //! whole value with `{"==": {type: ...}}`.
@@ -15,6 +17,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::capture::Bindings;
 use super::error::{closest, list_names};
 use super::node::{Cx, Key, Kind, Node};
 
@@ -32,6 +35,9 @@ pub const OPERATORS: &[&str] = &[
     "exists",
     "len",
     "after-last-fault",
+    "some",
+    "every",
+    "by-key",
 ];
 
 /// A compiled regular expression that compares by its source text.
@@ -151,8 +157,45 @@ pub enum MatchOp {
     /// `len`: a string (characters), list or object of this length.
     Len(usize),
     /// `after-last-fault: true`: a unix time later than the scenario's last fault step (the
-    /// runner replaces it with `>` that time before checking; see [`Matcher::with_fault_time`]).
+    /// runner replaces it with `>` that time before checking; see [`Matcher::resolve`]).
     AfterLastFault,
+    /// `some`: a list with at least one element matching.
+    Some(Box<Matcher>),
+    /// `every`: a list whose elements all match (an empty list does).
+    Every(Box<Matcher>),
+    /// `by-key: {FIELD: {VALUE: MATCHER, ..}}`: a list of objects in which, for each VALUE,
+    /// exactly one element has `FIELD` equal to VALUE, and that element matches MATCHER.
+    ByKey {
+        /// The field that identifies an element (e.g. `instance_id`).
+        field: String,
+        /// Each identifying value, with what its element must match.
+        items: Vec<(String, Matcher)>,
+    },
+}
+
+impl MatchOp {
+    /// This operator as the runner checks it (see [`Matcher::resolve`]).
+    fn resolve(&self, b: &Bindings) -> MatchOp {
+        match self {
+            MatchOp::AfterLastFault => match b.last_fault {
+                Some(t) => MatchOp::Gt(t),
+                None => MatchOp::AfterLastFault,
+            },
+            MatchOp::Eq(v) => MatchOp::Eq(b.value(v)),
+            MatchOp::Ne(v) => MatchOp::Ne(b.value(v)),
+            MatchOp::Contains(v) => MatchOp::Contains(b.value(v)),
+            MatchOp::Some(m) => MatchOp::Some(Box::new(m.resolve(b))),
+            MatchOp::Every(m) => MatchOp::Every(Box::new(m.resolve(b))),
+            MatchOp::ByKey { field, items } => MatchOp::ByKey {
+                field: field.clone(),
+                items: items
+                    .iter()
+                    .map(|(k, m)| (b.text(k), m.resolve(b)))
+                    .collect(),
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 impl fmt::Display for MatchOp {
@@ -172,6 +215,9 @@ impl fmt::Display for MatchOp {
             Self::Exists(false) => write!(f, "no such key"),
             Self::Len(n) => write!(f, "len {n}"),
             Self::AfterLastFault => write!(f, "a time after the last fault"),
+            Self::Some(_) => write!(f, "a list with an element matching"),
+            Self::Every(_) => write!(f, "a list whose every element matches"),
+            Self::ByKey { field, .. } => write!(f, "a list of objects with a `{field}`"),
         }
     }
 }
@@ -285,27 +331,20 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
 }
 
 impl Matcher {
-    /// This matcher with `after-last-fault` turned into `> t` (the last fault's unix time).
-    pub fn with_fault_time(&self, t: f64) -> Matcher {
+    /// This matcher as the runner checks it: `after-last-fault` turned into `>` the last
+    /// fault's unix time (when there was one), and `{{name}}` references replaced by the
+    /// captured values.
+    pub fn resolve(&self, b: &Bindings) -> Matcher {
         match self {
-            Matcher::Equals(v) => Matcher::Equals(v.clone()),
+            Matcher::Equals(v) => Matcher::Equals(b.value(v)),
             Matcher::Object(fields) => Matcher::Object(
                 fields
                     .iter()
-                    .map(|(k, m)| (k.clone(), m.with_fault_time(t)))
+                    .map(|(k, m)| (k.clone(), m.resolve(b)))
                     .collect(),
             ),
-            Matcher::List(items) => {
-                Matcher::List(items.iter().map(|m| m.with_fault_time(t)).collect())
-            }
-            Matcher::Ops(ops) => Matcher::Ops(
-                ops.iter()
-                    .map(|op| match op {
-                        MatchOp::AfterLastFault => MatchOp::Gt(t),
-                        other => other.clone(),
-                    })
-                    .collect(),
-            ),
+            Matcher::List(items) => Matcher::List(items.iter().map(|m| m.resolve(b)).collect()),
+            Matcher::Ops(ops) => Matcher::Ops(ops.iter().map(|op| op.resolve(b)).collect()),
         }
     }
 
@@ -364,21 +403,7 @@ impl Matcher {
                 }
                 Ok(())
             }
-            Self::Ops(ops) => {
-                for op in ops {
-                    if !op_holds(op, actual) {
-                        let got = match (op, actual) {
-                            (MatchOp::Len(_), Some(v)) => match len_of(v) {
-                                Some(n) => format!("len {n} ({})", show(v)),
-                                None => format!("{} (it has no length)", show(v)),
-                            },
-                            _ => show_actual(actual),
-                        };
-                        return Err(Mismatch::new("", format!("expected {op}, got {got}")));
-                    }
-                }
-                Ok(())
-            }
+            Self::Ops(ops) => ops.iter().try_for_each(|op| check_op(op, actual)),
         }
     }
 
@@ -386,6 +411,24 @@ impl Matcher {
     pub fn matches_str(&self, actual: &str) -> Result<(), Mismatch> {
         self.matches(Some(&Value::String(actual.to_string())))
     }
+}
+
+/// Check one operator against `actual`.
+fn check_op(op: &MatchOp, actual: Option<&Value>) -> Result<(), Mismatch> {
+    if let Some(checked) = list_op(op, actual) {
+        return checked;
+    }
+    if op_holds(op, actual) {
+        return Ok(());
+    }
+    let got = match (op, actual) {
+        (MatchOp::Len(_), Some(v)) => match len_of(v) {
+            Some(n) => format!("len {n} ({})", show(v)),
+            None => format!("{} (it has no length)", show(v)),
+        },
+        _ => show_actual(actual),
+    };
+    Err(Mismatch::new("", format!("expected {op}, got {got}")))
 }
 
 fn len_of(v: &Value) -> Option<usize> {
@@ -423,6 +466,101 @@ fn op_holds(op: &MatchOp, actual: Option<&Value>) -> bool {
         MatchOp::Len(n) => len_of(v) == Some(*n),
         // Resolved by the runner; with no fault yet, any number is after it.
         MatchOp::AfterLastFault => num.is_some(),
+        MatchOp::Some(_) | MatchOp::Every(_) | MatchOp::ByKey { .. } => {
+            unreachable!("checked by list_op")
+        }
+    }
+}
+
+/// The check of a list operator (`some`, `every`, `by-key`), `None` for the others.
+fn list_op(op: &MatchOp, actual: Option<&Value>) -> Option<Result<(), Mismatch>> {
+    let (MatchOp::Some(_) | MatchOp::Every(_) | MatchOp::ByKey { .. }) = op else {
+        return None;
+    };
+    let Some(Value::Array(list)) = actual else {
+        return Some(Err(Mismatch::new(
+            "",
+            format!("expected {op}, got {}", show_actual(actual)),
+        )));
+    };
+    Some(match op {
+        MatchOp::Some(m) => some_element(m, list),
+        MatchOp::Every(m) => list
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| m.matches(Some(v)).map_err(|e| e.under(&format!("[{i}]")))),
+        MatchOp::ByKey { field, items } => items
+            .iter()
+            .try_for_each(|(key, m)| by_key(field, key, m, list)),
+        _ => unreachable!("list operators only"),
+    })
+}
+
+/// `some`: an element of `list` matches `m`; else why the first element did not.
+fn some_element(m: &Matcher, list: &[Value]) -> Result<(), Mismatch> {
+    let mut first = None;
+    for v in list {
+        match m.matches(Some(v)) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    let why = first.map_or(String::new(), |e| format!("; the first element: {e}"));
+    Err(Mismatch::new(
+        "",
+        format!(
+            "expected some element to match, but none of the {} does{why}; the list is {}",
+            list.len(),
+            show(&Value::Array(list.to_vec()))
+        ),
+    ))
+}
+
+/// The text of a scalar as `by-key` compares it (`fake1`, `3`, `true`).
+fn key_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// `by-key`: the one element of `list` whose `field` is `key` matches `m`.
+fn by_key(field: &str, key: &str, m: &Matcher, list: &[Value]) -> Result<(), Mismatch> {
+    let path = format!("[{field}={key}]");
+    let found: Vec<&Value> = list
+        .iter()
+        .filter(|v| v.get(field).and_then(key_text).as_deref() == Some(key))
+        .collect();
+    match found.as_slice() {
+        [one] => m.matches(Some(one)).map_err(|e| e.under(&path)),
+        [] => {
+            let have: Vec<String> = list
+                .iter()
+                .filter_map(|v| v.get(field).and_then(key_text))
+                .collect();
+            let have: Vec<&str> = have.iter().map(String::as_str).collect();
+            Err(Mismatch::new(
+                path,
+                format!(
+                    "no element has {field} {key:?}; the elements' {field}s are {}",
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        list_names(&have)
+                    }
+                ),
+            ))
+        }
+        many => Err(Mismatch::new(
+            path,
+            format!(
+                "{} elements have {field} {key:?}; `by-key` needs it to identify one",
+                many.len()
+            ),
+        )),
     }
 }
 
@@ -438,6 +576,15 @@ pub enum TextMatcher {
 }
 
 impl TextMatcher {
+    /// This matcher with `{{name}}` references replaced (a regex stays as written).
+    pub fn resolve(&self, b: &Bindings) -> TextMatcher {
+        match self {
+            Self::Equals(s) => Self::Equals(b.text(s)),
+            Self::Contains(s) => Self::Contains(b.text(s)),
+            Self::Regex(p) => Self::Regex(p.clone()),
+        }
+    }
+
     /// Whether `text` matches.
     pub fn is_match(&self, text: &str) -> bool {
         match self {
@@ -502,6 +649,19 @@ fn numbered(texts: &[&str]) -> String {
 }
 
 impl MessagesExpect {
+    /// This expectation with `{{name}}` references replaced.
+    pub fn resolve(&self, b: &Bindings) -> MessagesExpect {
+        let all = |list: &[TextMatcher]| list.iter().map(|m| m.resolve(b)).collect();
+        MessagesExpect {
+            mode: self.mode.as_ref().map(|mode| match mode {
+                MessagesMode::Exact(l) => MessagesMode::Exact(all(l)),
+                MessagesMode::Ordered(l) => MessagesMode::Ordered(all(l)),
+                MessagesMode::Contains(l) => MessagesMode::Contains(all(l)),
+            }),
+            absent: all(&self.absent),
+        }
+    }
+
     /// Check message texts, oldest first. Paths are `messages`.
     pub fn check(&self, texts: &[&str]) -> Vec<Mismatch> {
         let mut out = Vec::new();
@@ -795,6 +955,9 @@ fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {
             Kind::Bool(true) => MatchOp::AfterLastFault,
             _ => return cx.type_error(v, "`after-last-fault`", "true", "{after-last-fault: true}"),
         },
+        "some" => MatchOp::Some(Box::new(parse_matcher(cx, v)?)),
+        "every" => MatchOp::Every(Box::new(parse_matcher(cx, v)?)),
+        "by-key" => parse_by_key(cx, v)?,
         "len" => match &v.kind {
             Kind::Num(n) if n.as_u64().is_some() => {
                 MatchOp::Len(n.as_u64().expect("checked") as usize)
@@ -802,6 +965,45 @@ fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {
             _ => return cx.type_error(v, "`len`", "a whole number >= 0", "{len: 3}"),
         },
         _ => unreachable!("only operators reach parse_op"),
+    })
+}
+
+/// `by-key: {FIELD: {VALUE: MATCHER, ..}}`.
+fn parse_by_key(cx: &mut Cx, v: &Node) -> Option<MatchOp> {
+    const EXAMPLE: &str = "by-key: {instance_id: {fake1: {next_action: up}}}";
+    let Kind::Map(entries) = &v.kind else {
+        return cx.type_error(v, "`by-key`", "a mapping of one field name", EXAMPLE);
+    };
+    let [(field, items)] = entries.as_slice() else {
+        let at = entries.get(1).map_or(v.pos, |(k, _)| k.pos);
+        let e = cx
+            .err(
+                at,
+                "`by-key` names exactly one field (the one that identifies an element)",
+                "a second field",
+            )
+            .help(format!("write e.g. `{EXAMPLE}`"));
+        return cx.fail(e);
+    };
+    let Kind::Map(wanted) = &items.kind else {
+        return cx.type_error(
+            items,
+            &format!("`by-key.{}`", field.name),
+            "a mapping from each identifying value to what its element must match",
+            EXAMPLE,
+        );
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, m) in wanted {
+        match parse_matcher(cx, m) {
+            Some(m) => out.push((k.name.clone(), m)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(MatchOp::ByKey {
+        field: field.name.clone(),
+        items: out,
     })
 }
 

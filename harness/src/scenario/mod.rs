@@ -21,6 +21,7 @@
 //! text of a step), [`matcher`] (partial JSON matching), [`expect`] (the checks of each step
 //! kind).
 
+pub mod capture;
 pub mod error;
 pub mod exec;
 mod expand;
@@ -46,7 +47,9 @@ pub use exec::{ExecResult, ExecStep};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub use expect::{ApiExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect};
+pub use expect::{
+    ApiExpect, CallExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect,
+};
 pub use matcher::Mismatch;
 
 /// A parsed and validated scenario file.
@@ -109,6 +112,8 @@ pub struct Step {
     /// Where the step's `expect:` key is written, when it has one (a failed expectation
     /// points there).
     pub expect: Option<SourcePos>,
+    /// `capture:`: values to save from what the step got back, for later steps.
+    pub captures: Vec<capture::Capture>,
 }
 
 /// The `.ops` actions of an agent.
@@ -150,12 +155,15 @@ pub enum UntilTarget {
 /// The kinds of step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
-    /// `api: <instance>`: call `get_api` and check it.
+    /// `api: <instance>`: call `get_api` and check it (with `timeout`: poll it until the
+    /// expectation holds).
     Api {
         /// The agent.
         instance: String,
         /// What must hold.
         expect: ApiExpect,
+        /// When given, poll `get_api` until `expect` holds, failing at this deadline.
+        timeout: Option<Duration>,
     },
     /// `start|status|wait|stop|abort: <instance>.<op>`: one `.ops` call, then check the reply.
     Op {
@@ -186,6 +194,9 @@ pub enum StepKind {
     Logs(LogsCheck),
     /// `fault: <action>` on a container of the stack.
     Fault(Fault),
+    /// `call: <instance>.<procedure>`: call a procedure the agent registered besides its
+    /// operations (e.g. the Access Director's `request_exclusive`), then check what it returned.
+    Call(CallStep),
     /// `exits: <container>`: wait until the container exits (and check its exit code), for
     /// an exit the scenario expects instead of failing on it.
     Exits {
@@ -217,6 +228,21 @@ pub struct FetchStep {
     pub timeout: Duration,
     /// What must hold.
     pub expect: FetchExpect,
+}
+
+/// A `call` step: the procedure, its arguments, and what must hold of what it returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallStep {
+    /// The agent.
+    pub instance: String,
+    /// The procedure's last component (`<root>.<instance>.<procedure>`).
+    pub procedure: String,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: serde_json::Map<String, Value>,
+    /// What must hold of the return value (or the error).
+    pub expect: CallExpect,
 }
 
 /// What a fault step does to a container.

@@ -327,6 +327,13 @@ impl Source {
     }
 
     /// An error at `pos`.
+    /// The text of line `line` (1-based) as written.
+    pub(crate) fn line_text(&self, line: usize) -> Option<&str> {
+        self.orig_line_text
+            .get(line.checked_sub(1)?)
+            .map(String::as_str)
+    }
+
     pub(crate) fn error(
         &self,
         pos: Pos,

@@ -175,7 +175,9 @@ fn full_example_steps() {
                 processes: vec!["count".into()],
                 feeds: vec![],
                 pid: None,
-            }
+                fields: None,
+            },
+            timeout: None,
         }
     );
     assert_eq!(
@@ -295,9 +297,10 @@ fn reference_example_parses() {
             StepKind::Exits { .. } => "exits",
             StepKind::Fetch(_) => "fetch",
             StepKind::Exec(_) => "exec",
+            StepKind::Call(_) => "call",
         });
     }
-    assert_eq!(seen.len(), 12, "{seen:?}");
+    assert_eq!(seen.len(), 13, "{seen:?}");
 }
 
 #[test]
@@ -945,6 +948,7 @@ fn api_checks() {
         processes: vec!["count".into()],
         feeds: vec!["feed_name".into()],
         pid: None,
+        fields: None,
     };
     assert!(good.check_api(&api).is_empty());
     let bad = ApiExpect {
@@ -953,6 +957,7 @@ fn api_checks() {
         processes: vec![],
         feeds: vec!["x".into()],
         pid: None,
+        fields: None,
     };
     let text: Vec<String> = bad
         .check_api(&api)
@@ -1033,6 +1038,35 @@ fn matcher_operators() {
         ("{v: yes}", json!({"v": "yes"}), true),
         ("{a: {b: 1}}", json!({"a": {"b": 1, "c": 2}, "d": 3}), true),
         ("{}", json!({"anything": 1}), true),
+        ("{v: {some: {'>': 2}}}", json!({"v": [1, 3]}), true),
+        ("{v: {some: {'>': 3}}}", json!({"v": [1, 3]}), false),
+        ("{v: {some: 1}}", json!({"v": []}), false),
+        (
+            "{v: {some: {a: 1}}}",
+            json!({"v": [{"a": 2}, {"a": 1, "b": 0}]}),
+            true,
+        ),
+        ("{v: {some: 1}}", json!({"v": {"a": 1}}), false),
+        ("{v: {every: {type: int}}}", json!({"v": [1, 2]}), true),
+        ("{v: {every: {type: int}}}", json!({"v": [1, "2"]}), false),
+        ("{v: {every: {type: int}}}", json!({"v": []}), true),
+        (
+            "{v: {by-key: {id: {a: {s: up}, b: {s: down}}}}}",
+            json!({"v": [{"id": "b", "s": "down"}, {"id": "a", "s": "up"}]}),
+            true,
+        ),
+        (
+            "{v: {by-key: {id: {a: {s: up}}}}}",
+            json!({"v": [{"id": "a", "s": "down"}]}),
+            false,
+        ),
+        (
+            "{v: {by-key: {n: {3: {}}}}}",
+            json!({"v": [{"n": 3}]}),
+            true,
+        ),
+        ("{v: {by-key: {id: {a: {}}}}}", json!({"v": []}), false),
+        ("{v: {some: 1, len: 2}}", json!({"v": [1, 2]}), true),
     ];
     for (yaml, actual, want) in cases {
         let m = matcher(yaml);
@@ -1080,6 +1114,33 @@ fn mismatch_texts() {
     assert_eq!(
         show("{s: {exists: false}}", json!({"s": 1})),
         "session.data.s: expected no such key, got 1"
+    );
+    assert_eq!(
+        show(
+            "{c: {by-key: {id: {a: {s: up}}}}}",
+            json!({"c": [{"id": "a", "s": "down"}]})
+        ),
+        "session.data.c[id=a].s: expected \"up\", got \"down\""
+    );
+    assert_eq!(
+        show(
+            "{c: {by-key: {id: {z: {}}}}}",
+            json!({"c": [{"id": "a"}, {"id": "b"}]})
+        ),
+        "session.data.c[id=z]: no element has id \"z\"; the elements' ids are `a`, `b`"
+    );
+    assert_eq!(
+        show("{c: {some: {s: up}}}", json!({"c": [{"s": "down"}]})),
+        "session.data.c: expected some element to match, but none of the 1 does; the first \
+         element: s: expected \"up\", got \"down\"; the list is [{\"s\":\"down\"}]"
+    );
+    assert_eq!(
+        show("{c: {every: {'>': 0}}}", json!({"c": [1, 0]})),
+        "session.data.c[1]: expected > 0, got 0"
+    );
+    assert_eq!(
+        show("{c: {some: 1}}", json!({"c": 1})),
+        "session.data.c: expected a list with an element matching, got 1"
     );
 }
 

@@ -1,48 +1,137 @@
-//! `api: <instance>`: call `get_api`, check it, and compare the agent process with the one
-//! the previous `api` step of the same agent saw (`pid: same | changed`).
+//! `api: <instance>`: call `get_api` (with `timeout`: poll it until the expectation holds),
+//! check it, and compare the agent process with the one the previous `api` step of the same
+//! agent saw (`pid: same | changed`).
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use super::{call_failed, texts, Checked, StackOps};
+use super::{call_failed, exited, texts, Checked, StackOps};
 use crate::ocs::AgentApi;
 use crate::runner::event::{Answer, Call, Emitter, Outcome, RunEvent};
 use crate::scenario::{ApiExpect, PidExpect};
+use crate::wait::{poll_until, Backoff, Probe};
+
+/// How often a polling `api` step calls `get_api`.
+const POLL: Backoff = Backoff {
+    initial: Duration::from_millis(50),
+    max: Duration::from_millis(250),
+};
+
+/// An `api` step: which agent, what must hold, and how long to poll for it (if at all).
+pub(super) struct ApiStep<'a> {
+    pub instance: &'a str,
+    pub expect: &'a ApiExpect,
+    pub timeout: Option<Duration>,
+}
 
 /// Run an `api` step; `pids` holds each agent's identity at its last `api` step.
 pub(super) async fn run(
     stack: &impl StackOps,
     step: usize,
-    instance: &str,
-    expect: &ApiExpect,
+    a: ApiStep<'_>,
     pids: &mut BTreeMap<String, String>,
     events: &Emitter<'_>,
 ) -> Checked {
     let call = Call {
-        instance: instance.to_string(),
+        instance: a.instance.to_string(),
         action: "get_api".into(),
         op: None,
         params: None,
-        polled: false,
+        polled: a.timeout.is_some(),
     };
+    let (api, mut problems) = match a.timeout {
+        None => match once(stack, step, &call, events).await {
+            Ok(api) => {
+                let problems = texts(&a.expect.check_api(&api));
+                (api, problems)
+            }
+            Err(failed) => return failed,
+        },
+        Some(timeout) => match poll(stack, step, &call, a.expect, timeout, events).await {
+            (Some(api), problems) => (api, problems),
+            (None, problems) => {
+                let outcome = Outcome::Error(problems.join("; "));
+                return Checked::plain(outcome, problems, a.instance);
+            }
+        },
+    };
+    // instance_pid alone repeats across restarts (pid namespaces); the feeds' session_id is
+    // the process's construction time, new on every restart.
+    let identity = process_identity(&api);
+    let before = pids.insert(a.instance.to_string(), identity.clone());
+    problems.extend(pid_problem(a.expect.pid, before.as_deref(), &identity));
+    Checked::reply(Outcome::Api(api), problems, a.instance)
+}
+
+/// One `get_api` call, recorded; the step's end when it fails.
+async fn once(
+    stack: &impl StackOps,
+    step: usize,
+    call: &Call,
+    events: &Emitter<'_>,
+) -> Result<AgentApi, Checked> {
     events.emit(RunEvent::CallMade {
         step,
         call: call.clone(),
     });
-    match stack.get_api(instance).await {
+    match stack.get_api(&call.instance).await {
         Ok(api) => {
-            events.reply(step, &call, Answer::Api(api.clone()));
-            let mut problems = texts(&expect.check_api(&api));
-            // instance_pid alone repeats across restarts (pid namespaces); the feeds'
-            // session_id is the process's construction time, new on every restart.
-            let identity = process_identity(&api);
-            let before = pids.insert(instance.to_string(), identity.clone());
-            problems.extend(pid_problem(expect.pid, before.as_deref(), &identity));
-            Checked::reply(Outcome::Api(api), problems, instance)
+            events.reply(step, call, Answer::Api(api.clone()));
+            Ok(api)
         }
         Err(e) => {
-            events.reply(step, &call, Answer::Error(e.to_string()));
-            call_failed(stack, instance, &e).await
+            events.reply(step, call, Answer::Error(e.to_string()));
+            Err(call_failed(stack, &call.instance, &e).await)
         }
+    }
+}
+
+/// Poll `get_api` until `expect` holds (its `pid` aside) or `timeout` passes: the last API
+/// seen, and the problems when it never held.
+async fn poll(
+    stack: &impl StackOps,
+    step: usize,
+    call: &Call,
+    expect: &ApiExpect,
+    timeout: Duration,
+    events: &Emitter<'_>,
+) -> (Option<AgentApi>, Vec<String>) {
+    let expect = ApiExpect {
+        pid: None,
+        ..expect.clone()
+    };
+    let last = Mutex::new(None::<AgentApi>);
+    let condition = format!("{}'s get_api to match the expectation", call.instance);
+    let waited = poll_until(condition, timeout, POLL, || async {
+        events.emit(RunEvent::CallMade {
+            step,
+            call: call.clone(),
+        });
+        match stack.get_api(&call.instance).await {
+            Ok(api) => {
+                events.reply(step, call, Answer::Api(api.clone()));
+                let mismatches = texts(&expect.check_api(&api));
+                *last.lock().expect("api lock") = Some(api);
+                match mismatches.is_empty() {
+                    true => Probe::Ready(()),
+                    false => Probe::Pending(mismatches.join("; ")),
+                }
+            }
+            Err(e) => {
+                events.reply(step, call, Answer::Error(e.to_string()));
+                match exited(stack, &call.instance).await {
+                    Some(reason) => Probe::Failed(reason),
+                    None => Probe::Pending(e.to_string()),
+                }
+            }
+        }
+    })
+    .await;
+    let last = last.into_inner().expect("api lock");
+    match waited {
+        Ok(()) => (last, Vec::new()),
+        Err(e) => (last, vec![e.to_string()]),
     }
 }
 

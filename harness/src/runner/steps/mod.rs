@@ -3,6 +3,7 @@
 //! carry forward ([`StepContext`]).
 
 mod api;
+mod call;
 mod exec;
 mod exits;
 mod fault;
@@ -14,31 +15,44 @@ mod until;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::event::{Emitter, RunEvent, StepFailure};
+use super::event::{Emitter, Outcome, RunEvent, StepFailure};
 use super::failure::{failure, Checked};
 use super::stack_ops::StackOps;
 use crate::ocs::ClientError;
-use crate::scenario::{ReplyExpect, Scenario, Step, StepKind};
+use crate::scenario::capture::Bindings;
+use crate::scenario::{Scenario, Step, StepKind};
 
 /// What steps carry forward.
 #[derive(Debug, Default)]
 pub(crate) struct StepContext {
-    /// Unix time of the last fault (what `after-last-fault` refers to).
-    last_fault: Option<f64>,
+    /// Captured values and fault times, which the next steps' values are resolved against.
+    bindings: Bindings,
     /// Each agent's process identity at its last `api` step.
     pids: BTreeMap<String, String>,
     /// The log position when the previous step began (`window: step` starts there).
     previous_mark: usize,
 }
 
-impl StepContext {
-    /// `expect` with `after-last-fault` resolved against the last fault, if there was one.
-    fn resolve(&self, expect: &ReplyExpect) -> ReplyExpect {
-        match self.last_fault {
-            Some(t) => expect.with_fault_time(t),
-            None => expect.clone(),
+/// Save the values `step` captures from what it got back (`outcome`); a problem for each one
+/// that is not there.
+fn capture(step: &Step, outcome: &Outcome, bindings: &mut Bindings) -> Vec<String> {
+    if step.captures.is_empty() {
+        return Vec::new();
+    }
+    let root = outcome.capture_root();
+    let mut problems = Vec::new();
+    for c in &step.captures {
+        match root.as_ref().and_then(|r| c.path.get(r)) {
+            Some(v) => {
+                bindings.captured.insert(c.name.clone(), v.clone());
+            }
+            None => problems.push(format!(
+                "capture `{}`: there is no `{}` in what the step got back",
+                c.name, c.path
+            )),
         }
     }
+    problems
 }
 
 /// Run `steps` in order; the first failure ends the run.
@@ -57,7 +71,11 @@ pub(crate) async fn run_steps<S: StackOps>(
             action: action.clone(),
         });
         let started = Instant::now();
-        let checked = run_step(stack, step, &mut ctx, events).await;
+        let mut checked = run_step(stack, step, &mut ctx, events).await;
+        if checked.problems.is_empty() {
+            let problems = capture(step, &checked.outcome, &mut ctx.bindings);
+            checked.problems = problems;
+        }
         let failed = failure(scenario, step, &action, &checked, stack);
         events.emit(RunEvent::StepFinished {
             step: step.index,
@@ -84,9 +102,18 @@ async fn run_step<S: StackOps>(
     events: &Emitter<'_>,
 ) -> Checked {
     let n = step.index;
-    match &step.kind {
-        StepKind::Api { instance, expect } => {
-            api::run(&*stack, n, instance, expect, &mut ctx.pids, events).await
+    match &step.kind.resolve(&ctx.bindings) {
+        StepKind::Api {
+            instance,
+            expect,
+            timeout,
+        } => {
+            let a = api::ApiStep {
+                instance,
+                expect,
+                timeout: *timeout,
+            };
+            api::run(&*stack, n, a, &mut ctx.pids, events).await
         }
         StepKind::Op {
             action,
@@ -103,15 +130,15 @@ async fn run_step<S: StackOps>(
                 params: params.as_ref(),
                 timeout: *timeout,
             };
-            op::run(&*stack, n, call, &ctx.resolve(expect), events).await
+            op::run(&*stack, n, call, expect, events).await
         }
         StepKind::Until {
             target,
             timeout,
             expect,
-        } => until::run(&*stack, n, target, *timeout, &ctx.resolve(expect), events).await,
+        } => until::run(&*stack, n, target, *timeout, expect, events).await,
         StepKind::Logs(check) => logs::run(&*stack, n, check, ctx.previous_mark, events).await,
-        StepKind::Fault(f) => fault::run(stack, n, f, &mut ctx.last_fault, events).await,
+        StepKind::Fault(f) => fault::run(stack, n, f, &mut ctx.bindings.last_fault, events).await,
         StepKind::Exits {
             container,
             code,
@@ -119,6 +146,7 @@ async fn run_step<S: StackOps>(
         } => exits::run(&*stack, container, *code, *timeout).await,
         StepKind::Fetch(f) => fetch::run(&*stack, f).await,
         StepKind::Exec(e) => exec::run(&*stack, n, e).await,
+        StepKind::Call(c) => call::run(&*stack, n, c, events).await,
     }
 }
 

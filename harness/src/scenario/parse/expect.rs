@@ -5,7 +5,9 @@
 use crate::ocs::{OpCode, ResponseCode, SessionStatus};
 
 use super::super::error::{closest, list_names};
-use super::super::expect::{ApiExpect, FetchExpect, PidExpect, ReplyExpect, SessionExpect};
+use super::super::expect::{
+    ApiExpect, CallExpect, FetchExpect, PidExpect, ReplyExpect, SessionExpect,
+};
 use super::super::matcher::{parse_matcher, parse_messages, parse_regex, Matcher, Pattern};
 use super::super::node::{Cx, Fields, Kind, Node};
 
@@ -287,7 +289,14 @@ fn op_code(cx: &mut Cx, v: &Node) -> Option<OpCode> {
 
 /// Decode an `expect:` of an `api` step.
 pub(super) fn parse_api_expect(cx: &mut Cx, node: &Node) -> Option<ApiExpect> {
-    const KEYS: &[&str] = &["agent-class", "tasks", "processes", "feeds", "pid"];
+    const KEYS: &[&str] = &[
+        "agent-class",
+        "tasks",
+        "processes",
+        "feeds",
+        "pid",
+        "fields",
+    ];
     let f = cx.fields(
         node,
         "an `expect` of an `api` step",
@@ -309,6 +318,41 @@ pub(super) fn parse_api_expect(cx: &mut Cx, node: &Node) -> Option<ApiExpect> {
     }
     if let Some(v) = f.get("pid") {
         out.pid = Some(pid_expect(cx, v)?);
+    }
+    if let Some(v) = f.get("fields") {
+        out.fields = Some(parse_matcher(cx, v)?);
+    }
+    Some(out)
+}
+
+/// Decode an `expect:` of a `call` step: `value` (a matcher on the return value) and/or
+/// `error` (the call must fail; its text as a string or a matcher).
+pub(super) fn parse_call_expect(cx: &mut Cx, node: &Node) -> Option<CallExpect> {
+    let f = cx.fields(
+        node,
+        "an `expect` of a `call` step",
+        &["value", "error"],
+        "expect: {value: {message: grant acquired}}",
+    )?;
+    let mut out = CallExpect::default();
+    if let Some(v) = f.get("value") {
+        out.value = Some(parse_matcher(cx, v)?);
+    }
+    if let Some(v) = f.get("error") {
+        match string_matcher(cx, v, "`error`", "error: {contains: Credential failed}") {
+            Ok(m) => out.error = Some(m),
+            Err(_) => return None,
+        }
+    }
+    if let (Some(_), Some(k)) = (&out.value, f.key("error")) {
+        let e = cx
+            .err(
+                k.pos,
+                "`error` contradicts `value`",
+                "expects a failed call",
+            )
+            .help("a call either returns a value or fails; keep one of `value` and `error`");
+        return cx.fail(e);
     }
     Some(out)
 }

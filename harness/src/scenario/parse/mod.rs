@@ -4,6 +4,7 @@
 //! `expect:` mappings) and [`values`] (durations, images, environment maps). This file holds
 //! the top level and the cross-checks between stack and steps ([`Names`]).
 
+mod captures;
 mod exec;
 mod expect;
 mod stack;

@@ -3,14 +3,16 @@
 
 use super::super::error::{closest, list_names};
 use super::super::expect::{
-    ApiExpect, FetchExpect, LogWindow, LogsCheck, ReplyExpect, DEFAULT_LOGS_TIMEOUT,
+    ApiExpect, CallExpect, FetchExpect, LogWindow, LogsCheck, ReplyExpect, DEFAULT_LOGS_TIMEOUT,
 };
 use super::super::keyword::StepKeyword;
 use super::super::node::{Cx, Fields, Kind, Node};
 use super::super::{
-    Fault, FaultAction, FetchStep, OpAction, StepKind, UntilTarget, DEFAULT_FAULT_TIMEOUT,
+    CallStep, Fault, FaultAction, FetchStep, OpAction, StepKind, UntilTarget, DEFAULT_FAULT_TIMEOUT,
 };
-use super::expect::{parse_api_expect, parse_fetch_expect, parse_regex_list, parse_reply_expect};
+use super::expect::{
+    parse_api_expect, parse_call_expect, parse_fetch_expect, parse_regex_list, parse_reply_expect,
+};
 use super::steps::{container_target, op_target, StepParts};
 use super::values::{absolute_path, parse_duration};
 
@@ -21,7 +23,29 @@ pub(super) fn api(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         Some(v) => parse_api_expect(cx, v)?,
         None => ApiExpect::default(),
     };
-    Some(StepKind::Api { instance, expect })
+    let timeout = match p.fields.get("timeout") {
+        Some(v) => Some(parse_duration(cx, v, "`timeout`", false)?),
+        None => None,
+    };
+    if timeout.is_some() && expect == ApiExpect::default() {
+        let k = p.fields.key("timeout").expect("present");
+        let e = cx
+            .err(
+                k.pos,
+                "this `api` step polls (`timeout`) but has no `expect` to poll for",
+                "nothing to wait for",
+            )
+            .help(
+                "say what to wait for, e.g. `expect: {fields: {access_control: \
+                 {update_count: {\">\": 0}}}}`, or remove `timeout`",
+            );
+        return cx.fail(e);
+    }
+    Some(StepKind::Api {
+        instance,
+        expect,
+        timeout,
+    })
 }
 
 /// `start|status|wait|stop|abort: <instance>.<op>`.
@@ -59,6 +83,43 @@ pub(super) fn op(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         timeout,
         expect,
     })
+}
+
+/// `call: <instance>.<procedure>`, with optional `args` (a list) and `kwargs` (a mapping).
+pub(super) fn call(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
+    let (instance, procedure) = op_target(cx, p.target, p.keyword, p.names, true)?;
+    let args = match p.fields.get("args") {
+        Some(v) => match v.to_json() {
+            serde_json::Value::Array(items) => items,
+            _ => return cx.type_error(v, "`args`", "a list", "args: [test-grant]"),
+        },
+        None => Vec::new(),
+    };
+    let kwargs = match p.fields.get("kwargs") {
+        Some(v) => match v.to_json() {
+            serde_json::Value::Object(map) => map,
+            _ => {
+                return cx.type_error(
+                    v,
+                    "`kwargs`",
+                    "a mapping",
+                    "kwargs: {grant_name: test-grant, action: acquire}",
+                )
+            }
+        },
+        None => serde_json::Map::new(),
+    };
+    let expect = match p.fields.get("expect") {
+        Some(v) => parse_call_expect(cx, v)?,
+        None => CallExpect::default(),
+    };
+    Some(StepKind::Call(CallStep {
+        instance,
+        procedure: procedure.expect("procedure required"),
+        args,
+        kwargs,
+        expect,
+    }))
 }
 
 /// `until: <instance>.<op> | registry`, with a required `timeout` and non-empty `expect`.

@@ -6,7 +6,7 @@ use super::super::error::{closest, list_names};
 use super::super::keyword::StepKeyword;
 use super::super::node::{Cx, Fields, Key, Kind, Node, Pos};
 use super::super::{Step, StepKind};
-use super::{step_kinds, Names};
+use super::{captures, step_kinds, Names};
 
 /// A step being decoded: its keys, its kind and its target, for the kind's decoder.
 pub(super) struct StepParts<'n, 'a> {
@@ -104,9 +104,14 @@ pub(super) fn decode_steps(cx: &mut Cx, node: &Node, names: &mut Names) -> Optio
     collect_ops(items, names);
     let mut out = Vec::new();
     let mut ok = true;
+    let mut captured = std::collections::BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
+        captures::check_references(cx, item, &captured);
         match decode_step(cx, item, i + 1, names) {
-            Some(s) => out.push(s),
+            Some(s) => {
+                captured.extend(s.captures.iter().map(|c| c.name.clone()));
+                out.push(s);
+            }
             None => ok = false,
         }
     }
@@ -146,6 +151,10 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         names,
     };
     let expect = parts.fields.key("expect").map(|k| k.pos.into());
+    let captures = match parts.fields.get("capture") {
+        Some(v) => captures::decode_captures(cx, v, keyword)?,
+        None => Vec::new(),
+    };
     let step_kind = decode_kind(cx, &parts)?;
     if !ok {
         return None;
@@ -157,6 +166,7 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         kind: step_kind,
         target: target.pos.into(),
         expect,
+        captures,
     })
 }
 
@@ -168,6 +178,7 @@ fn decode_kind(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         StepKeyword::Fault => step_kinds::fault(cx, p).map(StepKind::Fault),
         StepKeyword::Exits => step_kinds::exits(cx, p),
         StepKeyword::Fetch => step_kinds::fetch(cx, p),
+        StepKeyword::Call => step_kinds::call(cx, p),
         StepKeyword::Until => step_kinds::until(cx, p),
         StepKeyword::Exec => super::exec::exec(cx, p).map(StepKind::Exec),
         StepKeyword::Start

@@ -1,0 +1,156 @@
+//! Decoding `capture:` (names and paths, checked against what the step kind gets back) and
+//! checking that every `{{name}}` a step uses was captured by an earlier step.
+
+use std::collections::BTreeSet;
+
+use super::super::capture::{references, valid_name, Capture, ValuePath};
+use super::super::error::{closest, list_names};
+use super::super::keyword::StepKeyword;
+use super::super::node::{Cx, Kind, Node, Pos};
+
+const EXAMPLE: &str = "capture: {file: data.current_file}";
+
+/// The keys of a step whose strings may use `{{name}}`.
+const INTERPOLATED: &[&str] = &["params", "args", "kwargs", "password", "expect"];
+
+/// Decode `capture: {NAME: PATH, ..}` of a `keyword` step.
+pub(super) fn decode_captures(
+    cx: &mut Cx,
+    node: &Node,
+    keyword: StepKeyword,
+) -> Option<Vec<Capture>> {
+    let Kind::Map(entries) = &node.kind else {
+        return cx.type_error(node, "`capture`", "a mapping of names to paths", EXAMPLE);
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, v) in entries {
+        if !valid_name(&k.name) {
+            let e = cx
+                .err(
+                    k.pos,
+                    format!("`{}` cannot name a capture", k.name),
+                    "invalid name",
+                )
+                .help(
+                    "a capture name starts with a letter or `_`, then letters, digits, `_` \
+                     or `-`",
+                );
+            cx.errors.push(e);
+            ok = false;
+            continue;
+        }
+        match decode_path(cx, v, keyword) {
+            Some(path) => out.push(Capture {
+                name: k.name.clone(),
+                path,
+            }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One capture path: it parses, and starts with what the step gets back.
+fn decode_path(cx: &mut Cx, v: &Node, keyword: StepKeyword) -> Option<ValuePath> {
+    let text = cx.nonempty_string(v, "a capture path", EXAMPLE)?;
+    let path =
+        match ValuePath::parse(&text) {
+            Ok(p) => p,
+            Err(why) => {
+                let e = cx.err(v.pos, format!("bad capture path: {why}"), "bad path").help(
+                "write keys separated by `.`, list indexes as `[0]`, and keys with dots as \
+                 `[\"observatory.fake1\"]`, e.g. `data.channels[0].name`",
+            );
+                return cx.fail(e);
+            }
+        };
+    let roots = keyword.capture_roots();
+    if roots.contains(&path.first()) {
+        return Some(path);
+    }
+    let label = match closest(path.first(), roots.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "not in what this step gets back".into(),
+    };
+    let e = cx
+        .err(
+            v.pos,
+            format!("a `{keyword}` step gets back no `{}`", path.first()),
+            label,
+        )
+        .help(format!(
+            "a capture path of a `{keyword}` step starts with {} (the keys of its `expect`)",
+            list_names(roots)
+        ));
+    cx.fail(e)
+}
+
+/// Report every `{{name}}` in the interpolated keys of step `node` that is not in `known`.
+pub(super) fn check_references(cx: &mut Cx, node: &Node, known: &BTreeSet<String>) {
+    let Kind::Map(entries) = &node.kind else {
+        return;
+    };
+    for (_, v) in entries
+        .iter()
+        .filter(|(k, _)| INTERPOLATED.contains(&k.name.as_str()))
+    {
+        check_node(cx, v, known);
+    }
+}
+
+fn check_node(cx: &mut Cx, node: &Node, known: &BTreeSet<String>) {
+    match &node.kind {
+        Kind::Str(s) => {
+            for r in references(s) {
+                if !known.contains(&r.name) {
+                    let pos = reference_pos(cx, node.pos, &r.name);
+                    let e = unknown_capture(cx, pos, &r.name, known);
+                    cx.errors.push(e);
+                }
+            }
+        }
+        Kind::Seq(items) => items.iter().for_each(|n| check_node(cx, n, known)),
+        Kind::Map(entries) => entries.iter().for_each(|(_, n)| check_node(cx, n, known)),
+        _ => {}
+    }
+}
+
+fn unknown_capture(
+    cx: &Cx,
+    pos: Pos,
+    name: &str,
+    known: &BTreeSet<String>,
+) -> super::super::ScenarioError {
+    let label = match closest(name, known.iter().map(String::as_str)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "not captured before this step".into(),
+    };
+    let e = cx.err(pos, format!("no capture `{name}` before this step"), label);
+    if known.is_empty() {
+        e.help(format!(
+            "capture it in an earlier step, e.g. `capture: {{{name}: data.current_file}}`"
+        ))
+    } else {
+        let names: Vec<&str> = known.iter().map(String::as_str).collect();
+        e.note(format!("the captures so far are {}", list_names(&names)))
+    }
+}
+
+/// Where `{{name}}` is written on the scalar's line (the scalar's position if not found).
+fn reference_pos(cx: &Cx, pos: Pos, name: &str) -> Pos {
+    let Some(line) = cx.src.line_text(pos.line) else {
+        return pos;
+    };
+    let chars: Vec<char> = line.chars().collect();
+    let from = pos.col.saturating_sub(1).min(chars.len());
+    let rest: String = chars[from..].iter().collect();
+    references(&rest)
+        .into_iter()
+        .find(|r| r.name == name)
+        .map_or(pos, |r| Pos {
+            line: pos.line,
+            col: pos.col + r.at,
+            width: r.len,
+        })
+}
