@@ -209,40 +209,50 @@ fn check_syntax(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How far a pattern's translation has got: Docker's match types.
+#[derive(PartialEq)]
+enum Kind {
+    Exact,
+    Prefix,
+    Suffix,
+    Regex,
+}
+
+type Chars<'a> = std::iter::Peekable<std::iter::Enumerate<std::str::Chars<'a>>>;
+
+/// After a `**` (at `first`, the pattern's start): one `/` is eaten; at the end of the
+/// pattern it matches everything below (a prefix match), elsewhere any number of directories.
+fn double_star(chars: &mut Chars, first: bool, kind: &mut Kind, re: &mut String) {
+    chars.next();
+    if chars.peek().is_some_and(|(_, n)| *n == '/') {
+        chars.next();
+    }
+    if chars.peek().is_none() {
+        if *kind == Kind::Exact {
+            *kind = Kind::Prefix;
+        } else {
+            re.push_str(".*");
+            *kind = Kind::Regex;
+        }
+    } else {
+        re.push_str("(.*/)?");
+        *kind = Kind::Regex;
+    }
+    if first {
+        *kind = Kind::Suffix;
+    }
+}
+
 /// Translate a cleaned pattern as Docker does: to a plain comparison where it can, else to an
 /// anchored regular expression.
 fn compile(pattern: &str) -> Result<Matcher, String> {
-    #[derive(PartialEq)]
-    enum Kind {
-        Exact,
-        Prefix,
-        Suffix,
-        Regex,
-    }
     let mut kind = Kind::Exact;
     let mut re = String::from("^");
     let mut chars = pattern.chars().enumerate().peekable();
     while let Some((i, c)) = chars.next() {
         match c {
             '*' if chars.peek().is_some_and(|(_, n)| *n == '*') => {
-                chars.next();
-                if chars.peek().is_some_and(|(_, n)| *n == '/') {
-                    chars.next();
-                }
-                if chars.peek().is_none() {
-                    if kind == Kind::Exact {
-                        kind = Kind::Prefix;
-                    } else {
-                        re.push_str(".*");
-                        kind = Kind::Regex;
-                    }
-                } else {
-                    re.push_str("(.*/)?");
-                    kind = Kind::Regex;
-                }
-                if i == 0 {
-                    kind = Kind::Suffix;
-                }
+                double_star(&mut chars, i == 0, &mut kind, &mut re);
             }
             '*' => {
                 re.push_str("[^/]*");
