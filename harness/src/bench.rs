@@ -260,7 +260,7 @@ async fn usual_way(n: usize, python: &Path) -> anyhow::Result<(f64, f64, f64)> {
     const PORT: u16 = 18001;
     let docker = crate::runtime::engine::docker().await?;
     let set = crate::imageset::ImageSet::default();
-    crate::runtime::images::ensure_base_images(&docker, &set, &|_| {}).await?;
+    crate::runtime::images::ensure_base_images(&docker, &set).await?;
     let dir = crate::runtime::default_runs_dir().join("bench-usual-way");
     std::fs::create_dir_all(dir.join("config"))?;
     let ids: Vec<String> = (1..=n).map(|i| format!("fake{i}")).collect();

@@ -50,6 +50,10 @@ fn python_project() -> PathBuf {
         )
         .unwrap();
     }
+    // A .dockerignore unique to this run, which excludes only itself: the image's files are
+    // the documentation's, but its content hash is new, so step 1 really builds it.
+    let ignore = format!("# run {}\n.dockerignore\n", std::process::id());
+    std::fs::write(agent.join(".dockerignore"), ignore).unwrap();
     let text = std::fs::read_to_string(repo().join("scenarios/barebones.yaml")).unwrap();
     let text = text.replace("build: ../fixtures/agents/barebones", "build: ../agent");
     assert!(text.contains("build: ../agent"));
@@ -79,9 +83,19 @@ fn a_python_project_is_tested_with_the_binary_alone() {
     let project = python_project();
     let snap = project.join("scenarios/snapshots/barebones.snap");
 
-    // 1. Record the snapshot.
+    // 1. Record the snapshot. Not a terminal, NO_COLOR: plain lines for the agent's build,
+    // when it starts and when it is done, and no escape codes anywhere.
     let out = harness(&project, false, &["test", "--accept"]);
     assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let agent_image = built_agent_image(&stderr);
+    assert!(
+        stderr.contains(&format!("building {agent_image} (from Dockerfile ")),
+        "{stderr}"
+    );
+    for output in [&out.stdout, &out.stderr] {
+        assert!(!output.contains(&0x1b), "an escape code in {stderr}");
+    }
     let recorded = std::fs::read_to_string(&snap).expect("--accept records the snapshot");
     assert!(
         recorded.starts_with(
@@ -213,4 +227,15 @@ fn a_python_project_is_tested_with_the_binary_alone() {
     assert_eq!(std::fs::read_to_string(&snap).unwrap(), recorded);
 
     std::fs::remove_dir_all(&project).unwrap();
+    let _ = Command::new("docker").args(["rmi", &agent_image]).output();
+}
+
+/// The agent image named by the `built IMAGE in N.Ns` line of `stderr`.
+fn built_agent_image(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("built ").nth(1)?.split(" in ").next())
+        .find(|image| image.starts_with("ocs-harness/agent-agent:"))
+        .unwrap_or_else(|| panic!("no `built ocs-harness/agent-agent:... in` line: {stderr}"))
+        .to_string()
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::report::{error_class, Case};
 use crate::runtime::engine::{docker, remove_run};
 use crate::runtime::images::cache_dir;
+use crate::runtime::progress::AboveBars;
 use crate::runtime::sweep::{sweep, Sweep};
 use crate::runtime::LaunchOptions;
 use crate::scenario::{check_file, Scenario, ScenarioErrors};
@@ -241,7 +242,11 @@ pub fn check(files: &[PathBuf]) -> Result<Exit, CliError> {
 
 /// `run`: one scenario after another, each step's result as it ends, no snapshot check.
 pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Result<Exit, CliError> {
-    let human = Human::new(verbosity, style, Box::new(std::io::stdout()));
+    let human = Human::new(
+        verbosity,
+        style,
+        Box::new(AboveBars::new(std::io::stdout())),
+    );
     let reporter: SharedReporter = Arc::new(Mutex::new(Box::new(human)));
     let mut cases = Vec::new();
     let mut failed: Vec<CliError> = Vec::new();

@@ -163,6 +163,7 @@ pub fn main() -> ExitCode {
         g.quiet,
         output::use_color(g.color, stderr_terminal),
     );
+    crate::runtime::progress::set_live(output::live_progress(g.color, g.quiet, stderr_terminal));
     let style = Style {
         color: output::use_color(g.color, output::stdout_is_terminal()),
     };

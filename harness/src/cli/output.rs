@@ -89,7 +89,7 @@ pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::runtime::progress::AboveBars::new(std::io::stderr()))
         .with_ansi(color);
     // At the default verbosity the lines are notices for a person ("INFO building image X"):
     // no timestamp or module path; -v (a debugging log) gets both.
@@ -98,6 +98,12 @@ pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
     } else {
         builder.with_target(true).try_init()
     };
+}
+
+/// Whether builds and pulls show live bars: on a terminal's stderr, when colour is allowed
+/// (`--color`, `NO_COLOR`: bars are escape codes too) and not under `-q`.
+pub fn live_progress(choice: ColorChoice, quiet: bool, stderr_terminal: bool) -> bool {
+    !quiet && stderr_terminal && use_color(choice, stderr_terminal)
 }
 
 /// Whether stdout is a terminal.
@@ -116,6 +122,15 @@ mod tests {
         assert!(!use_color(ColorChoice::Auto, false));
         let plain = Style { color: false };
         assert_eq!(plain.diff("-a\n+b"), "-a\n+b");
+        assert!(
+            !live_progress(ColorChoice::Auto, false, false),
+            "not a terminal"
+        );
+        assert!(
+            !live_progress(ColorChoice::Never, false, true),
+            "--color never"
+        );
+        assert!(!live_progress(ColorChoice::Always, true, true), "-q");
         let c = Style { color: true };
         assert_eq!(c.red("x"), "\u{1b}[31mx\u{1b}[0m");
     }

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::runner::{RunEvent, StepFailure};
+use crate::runtime::progress::AboveBars;
 use serde::Serialize;
 
 use super::output::{Format, Style};
@@ -127,7 +128,11 @@ pub trait Reporter: Send {
 /// The reporter for `--format`.
 pub fn reporter(format: Format, verbosity: Verbosity, style: Style) -> Box<dyn Reporter> {
     match format {
-        Format::Human => Box::new(Human::new(verbosity, style, Box::new(std::io::stdout()))),
+        Format::Human => Box::new(Human::new(
+            verbosity,
+            style,
+            Box::new(AboveBars::new(std::io::stdout())),
+        )),
         Format::Json => Box::new(Json {
             out: std::io::stdout(),
         }),

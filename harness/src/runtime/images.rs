@@ -24,7 +24,7 @@ use crate::recipes::{short_hash, OsRecipe, PythonRecipe};
 use crate::runtime::dockerignore::{self, DockerIgnore, Entry, EntryKind};
 pub use crate::runtime::engine::image_exists;
 use crate::runtime::engine::{Doing, EngineError};
-use crate::runtime::notice;
+use crate::runtime::{notice, progress};
 
 /// What can go wrong while checking or building images.
 #[derive(Debug, thiserror::Error)]
@@ -150,25 +150,10 @@ impl BuildSettings {
 }
 
 /// Make sure the base images of `set` exist, building what is missing, with the settings of
-/// the environment. `progress` receives one line per step, for the console.
-pub async fn ensure_base_images(
-    docker: &Docker,
-    set: &ImageSet,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Result<BaseImages, ImageError> {
+/// the environment. Each build shows its progress ([`progress`](crate::runtime::progress)).
+pub async fn ensure_base_images(docker: &Docker, set: &ImageSet) -> Result<BaseImages, ImageError> {
     let settings = BuildSettings::from_env()?;
-    ensure_base_images_in(docker, set, &settings, progress).await
-}
-
-/// Make sure the base images of `set` exist, building what is missing. `progress` receives
-/// one line per step, for the console.
-pub async fn ensure_base_images_in(
-    docker: &Docker,
-    set: &ImageSet,
-    settings: &BuildSettings,
-    progress: &(dyn Fn(&str) + Sync),
-) -> Result<BaseImages, ImageError> {
-    ensure_recipes(docker, set, settings, (true, true), progress).await
+    ensure_recipes(docker, set, &settings, (true, true)).await
 }
 
 /// Make sure the recipe images of `set` that are `wanted` (ocs, crossbar) exist, building
@@ -178,7 +163,6 @@ pub async fn ensure_recipes(
     set: &ImageSet,
     settings: &BuildSettings,
     wanted: (bool, bool),
-    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<BaseImages, ImageError> {
     let started = Instant::now();
     let os = set.os_image();
@@ -206,13 +190,11 @@ pub async fn ensure_recipes(
     let still_missing =
         missing(wanted.0, ocs.clone()).await? || missing(wanted.1, crossbar.clone()).await?;
     if still_missing && !image_exists(docker, &os).await? {
-        let t = Instant::now();
-        progress(&format!(
-            "building {os} (debootstrap {} {}, takes about a minute)",
-            set.os.suite, set.os.variant
-        ));
+        let (suite, variant) = (&set.os.suite, &set.os.variant);
+        let source = format!("recipe: debootstrap {suite} {variant}, takes about a minute");
+        let build = progress::Build::start(&os.to_string(), &source);
         build_os_image(docker, &set.os, &os, cache, settings.apt_allowed).await?;
-        built.push((os.to_string(), t.elapsed()));
+        built.push((os.to_string(), build.done()));
     }
     for (recipe, image, want) in [
         (&set.ocs, &ocs, wanted.0),
@@ -221,10 +203,11 @@ pub async fn ensure_recipes(
         if !want || image_exists(docker, image).await? {
             continue;
         }
-        let t = Instant::now();
-        progress(&format!("building {image} from pinned wheels"));
-        build_python_image(docker, recipe, &os, image, cache).await?;
-        built.push((image.to_string(), t.elapsed()));
+        let (name, version) = (&recipe.name, &recipe.version);
+        let source = format!("recipe: {name} {version} from pinned wheels");
+        let build = progress::Build::start(&image.to_string(), &source);
+        build_python_image(docker, (recipe, &os, image), cache, &build).await?;
+        built.push((image.to_string(), build.done()));
     }
     Ok(BaseImages {
         ocs,
@@ -244,6 +227,13 @@ async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
             .write(true)
             .open(&path)
             .map_err(io_err(format!("opening lock file {}", path.display())))?;
+        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+            let text = format!(
+                "waiting for another ocs-harness process that is building images (lock {})",
+                path.display()
+            );
+            progress::announce("images.lock", &text);
+        }
         file.lock()
             .map_err(io_err(format!("locking {}", path.display())))?;
         Ok(file)
@@ -468,10 +458,9 @@ async fn wheelhouse(recipe: &PythonRecipe, cache: &Path) -> Result<PathBuf, Imag
 
 async fn build_python_image(
     docker: &Docker,
-    recipe: &PythonRecipe,
-    os: &ImageRef,
-    image: &ImageRef,
+    (recipe, os, image): (&PythonRecipe, &ImageRef, &ImageRef),
     cache: &Path,
+    progress: &progress::Build,
 ) -> Result<(), ImageError> {
     let wheels = wheelhouse(recipe, cache).await?;
     let mut ctx = tar::Builder::new(Vec::new());
@@ -509,29 +498,15 @@ async fn build_python_image(
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_RECIPE.to_string(), recipe.hash(os)),
     ]);
-    docker_build(docker, image, build, &labels, &HashMap::new())
+    let options = ContextBuild {
+        dockerfile: "Dockerfile",
+        labels: &labels,
+        build_args: &HashMap::new(),
+        progress,
+    };
+    build_context(docker, image, build, &options)
         .await
         .map(|_| ())
-}
-
-/// Run a classic-builder build of an in-memory tar context whose Dockerfile is `Dockerfile`.
-/// Returns the build log.
-///
-/// The classic builder streams plain text, which the harness shows when a build fails; it
-/// also takes labels, and works on engines without buildx.
-pub async fn docker_build(
-    docker: &Docker,
-    image: &ImageRef,
-    context_tar: Vec<u8>,
-    labels: &HashMap<String, String>,
-    build_args: &HashMap<String, String>,
-) -> Result<String, ImageError> {
-    let build = ContextBuild {
-        dockerfile: "Dockerfile",
-        labels,
-        build_args,
-    };
-    build_context(docker, image, context_tar, &build).await
 }
 
 /// What a build of a context tar is told besides the tar.
@@ -540,9 +515,14 @@ struct ContextBuild<'a> {
     dockerfile: &'a str,
     labels: &'a HashMap<String, String>,
     build_args: &'a HashMap<String, String>,
+    /// Shows the build's last output line.
+    progress: &'a progress::Build,
 }
 
-/// [`docker_build`] with the Dockerfile at any path of the tar.
+/// Run a classic-builder build of an in-memory tar context. Returns the build log.
+///
+/// The classic builder streams plain text, which the harness shows when a build fails; it
+/// also takes labels, and works on engines without buildx.
 async fn build_context(
     docker: &Docker,
     image: &ImageRef,
@@ -559,7 +539,13 @@ async fn build_context(
         .version(BuilderVersion::BuilderV1)
         .build();
     let mut log = String::new();
-    let result = run_build(docker, image, options, context_tar, &mut log).await;
+    let result = run_build(
+        docker,
+        (image, options),
+        context_tar,
+        (&mut log, build.progress),
+    )
+    .await;
     if result.is_err() {
         remove_intermediate_images(docker, &log).await;
     }
@@ -587,16 +573,19 @@ async fn remove_intermediate_images(docker: &Docker, log: &str) {
 
 async fn run_build(
     docker: &Docker,
-    image: &ImageRef,
-    options: testcontainers::bollard::query_parameters::BuildImageOptions,
+    (image, options): (
+        &ImageRef,
+        testcontainers::bollard::query_parameters::BuildImageOptions,
+    ),
     context_tar: Vec<u8>,
-    log: &mut String,
+    (log, progress): (&mut String, &progress::Build),
 ) -> Result<(), ImageError> {
     let mut stream = docker.build_image(options, None, Some(body_full(Bytes::from(context_tar))));
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(s) = info.stream {
+                    progress.output(&s);
                     log.push_str(&s);
                 }
                 if let Some(detail) = info.error_detail {
@@ -668,12 +657,16 @@ pub async fn build_agent_image(
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_RECIPE.to_string(), hash),
     ]);
+    let source = format!("Dockerfile {}", path.display());
+    let progress = progress::Build::start(&image.to_string(), &source);
     let build = ContextBuild {
         dockerfile: &in_tar,
         labels: &labels,
         build_args,
+        progress: &progress,
     };
     build_context(docker, &image, pack, &build).await?;
+    progress.done();
     Ok(AgentImage {
         image,
         rewrites,

@@ -25,6 +25,7 @@ mod inspect;
 mod keep;
 pub mod logs;
 pub(crate) mod notice;
+pub(crate) mod progress;
 pub mod pull;
 pub mod readiness;
 pub mod role;
@@ -593,8 +594,7 @@ async fn ensure_wanted(
     if recipes == (false, false) {
         return Ok(Vec::new());
     }
-    let progress = |line: &str| notice::info(line);
-    let base = ensure_recipes(docker, set, &options.build, recipes, &progress).await?;
+    let base = ensure_recipes(docker, set, &options.build, recipes).await?;
     for (image, wanted) in [(&recipe_ocs, recipes.0), (&recipe_crossbar, recipes.1)] {
         if wanted {
             pull::record(&image.to_string(), Origin::RecipeBuilt);

@@ -10,7 +10,7 @@ use tracing::subscriber::NoSubscriber;
 pub(crate) const NOTICE: &str = "ocs_harness::notice";
 
 /// Whether `tracing` events currently go nowhere.
-fn unobserved() -> bool {
+pub(crate) fn unobserved() -> bool {
     tracing::dispatcher::get_default(|d| d.is::<NoSubscriber>())
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use futures::StreamExt;
 use testcontainers::bollard::auth::DockerCredentials;
+use testcontainers::bollard::models::CreateImageInfo;
 use testcontainers::bollard::query_parameters::{
     CreateImageOptionsBuilder, ImportImageOptionsBuilder,
 };
@@ -20,7 +21,7 @@ use crate::imageset::PullPolicy;
 use crate::overrides::ImageRef;
 use crate::runtime::engine::image_exists;
 use crate::runtime::images::ImageError;
-use crate::runtime::notice;
+use crate::runtime::{notice, progress};
 
 /// A pull or load that sends nothing for this long has stalled (an unreachable registry
 /// answers much sooner: connection refused, no such host).
@@ -191,6 +192,7 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
     };
     let mut stream = docker.create_image(Some(options), None, credentials(image));
     let (mut fetched, mut present) = (std::collections::BTreeSet::new(), 0usize);
+    let mut layers = progress::Pull::default();
     while let Some(item) = next_or_stall(&mut stream, "the registry")
         .await
         .map_err(fail)?
@@ -200,6 +202,7 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
                 if let Some(e) = info.error_detail {
                     return Err(fail(e.message.unwrap_or_default()));
                 }
+                show_layer(&mut layers, &info);
                 match (info.id, info.status.as_deref()) {
                     (Some(id), Some("Pull complete")) => {
                         fetched.insert(id);
@@ -222,6 +225,20 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
         fetched.len(),
     ));
     Ok(())
+}
+
+/// A layer's status and bytes, for the live display (not the pull's own `Pulling from` line).
+fn show_layer(layers: &mut progress::Pull, info: &CreateImageInfo) {
+    let (Some(id), Some(status)) = (&info.id, &info.status) else {
+        return;
+    };
+    if status.starts_with("Pulling from") || status.starts_with("Digest") {
+        return;
+    }
+    let detail = info.progress_detail.as_ref();
+    let current = detail.and_then(|d| d.current);
+    let total = detail.and_then(|d| d.total);
+    layers.layer(id, status, current, total);
 }
 
 /// The stream's next item; an error naming `who` when nothing arrives within [`STALL`].
