@@ -3,7 +3,8 @@
 //! crossbar's start to its `Ok, local node configuration ran successfully.` line, then the
 //! slowest agent's start to its `session joined` line), the harness's overhead (wall time to
 //! ready minus the floor); bridge round-trip latency; scenarios in parallel; peak RSS.
-//! Every number is a median over the runs.
+//! Every number is a median over the runs. [`modes`] holds the other measurements
+//! (`--what images|compare|shards|suite`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +14,8 @@ use crate::ocs::ResponseCode;
 use crate::overrides::ImageRef;
 use crate::plan::{AgentSpec, ImageSource, StackSpec};
 use crate::runtime::{launch, LaunchOptions};
+
+pub mod modes;
 
 /// What to measure.
 #[derive(Debug, Clone)]

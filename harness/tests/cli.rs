@@ -126,6 +126,47 @@ fn junit_merge_joins_the_reports_of_two_shards() {
 }
 
 #[test]
+fn bench_modes_parse_and_fail_fast_without_what_they_measure() {
+    let dir = temp_dir("bench");
+    let bench = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("bench")
+            .args(args)
+            .current_dir(repo())
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .env_remove("OCS_HARNESS_TEST_REGISTRY")
+            .output()
+            .expect("the binary runs")
+    };
+    let report = dir.join("bench.md");
+    let report = report.to_str().unwrap();
+    let out = bench(&["--what", "everything"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // images: the registry is named as missing before anything is touched.
+    let out = bench(&["--what", "images", "--report", report]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("needs the loopback registry"));
+    // compare: the timed command's failure (no engine) is an error naming it and its log.
+    let args = [
+        "--what",
+        "compare",
+        "--scenario",
+        "scenarios/barebones.yaml",
+    ];
+    let out = bench(&[&args[..], &["--report", report]].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("compare --baseline images/ocs-0.11.3.yaml"),
+        "{err}"
+    );
+    assert!(err.contains("bench-compare/compare-j1.log"), "{err}");
+    let out = harness(&["images", "--cache-key", "--build"], &repo());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
     let dir = temp_dir("noengine");
     let scenario = repo().join("scenarios/barebones.yaml");

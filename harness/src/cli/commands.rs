@@ -20,6 +20,25 @@ use super::test::{run_reported, SharedReporter};
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// What to measure: stacks (readiness split, latency, parallel scenarios; the default),
+    /// images (no images → barebones green: recipes vs a registry's published images; needs
+    /// an empty engine), compare (-j 1 vs -j 2), shards (1 vs 2 side by side), suite
+    /// (`test DIR` vs `cargo test --test scenarios` vs one by one).
+    #[arg(long, value_enum, default_value = "stacks")]
+    what: crate::bench::modes::What,
+    /// images: the loopback registry with the published-style images (`.ci/registry.sh start`).
+    #[arg(long, env = "OCS_HARNESS_TEST_REGISTRY", value_name = "HOST:PORT")]
+    registry: Option<String>,
+    /// compare: the baseline image set.
+    #[arg(long, default_value = "images/ocs-0.11.3.yaml")]
+    baseline: PathBuf,
+    /// compare: the candidate image set.
+    #[arg(long, default_value = "images/default.yaml")]
+    candidate: PathBuf,
+    /// compare, shards, suite: scenario files or directories (default: barebones and
+    /// fake-data for compare, scenarios/ otherwise).
+    #[arg(long = "scenario", value_name = "PATH")]
+    scenarios: Vec<PathBuf>,
     /// Runs per measurement (medians are reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -173,6 +192,9 @@ pub async fn cache_key(set: Option<PathBuf>) -> Result<Exit, CliError> {
 }
 
 pub async fn bench(b: BenchArgs) -> Result<Exit, CliError> {
+    if b.what != crate::bench::modes::What::Stacks {
+        return bench_mode(b).await;
+    }
     let options = crate::bench::BenchOptions {
         runs: b.runs,
         agents: b.agents,
@@ -190,6 +212,30 @@ pub async fn bench(b: BenchArgs) -> Result<Exit, CliError> {
     std::fs::write(&b.report, md)
         .and_then(|()| std::fs::write(&samples, csv))
         .infra()?;
+    Ok(Exit::Passed)
+}
+
+/// `bench --what images|compare|shards|suite`: the report printed and written to
+/// `<report dir>/bench-<what>.md`, each command's output under `<report dir>/bench-<what>/`.
+async fn bench_mode(b: BenchArgs) -> Result<Exit, CliError> {
+    use clap::ValueEnum as _;
+    let name = b
+        .what
+        .to_possible_value()
+        .map_or_else(|| "mode".to_string(), |v| v.get_name().to_string());
+    let dir = b.report.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let options = crate::bench::modes::ModeOptions {
+        registry: b.registry,
+        baseline: b.baseline,
+        candidate: b.candidate,
+        scenarios: b.scenarios,
+        logs: dir.join(format!("bench-{name}")),
+    };
+    let md = crate::bench::modes::run(b.what, &options).await.infra()?;
+    println!("{md}");
+    let report = dir.join(format!("bench-{name}.md"));
+    std::fs::write(&report, md).infra()?;
+    eprintln!("ocs-harness: report in {}", report.display());
     Ok(Exit::Passed)
 }
 
