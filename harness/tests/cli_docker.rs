@@ -128,6 +128,10 @@ fn a_python_project_is_tested_with_the_binary_alone() {
         "{stdout}"
     );
     assert!(stdout.contains("  READY barebones stack "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("barebones1={agent_image} (built, FROM ")),
+        "the images the run proved, under READY: {stdout}"
+    );
     assert!(stdout.contains("   PASS ["), "{stdout}");
 
     // 3. A changed snapshot and a failing expectation, under CI: exit 1, both reported.

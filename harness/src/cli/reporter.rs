@@ -263,6 +263,9 @@ impl Human {
             } if normal => {
                 let text = format!("stack {run_id} ready [{}]", took(*after));
                 self.marked(s.bold("READY"), scenario, &text);
+                if let Some(line) = crate::runtime::pull::proved_for_run(run_id) {
+                    self.line(format!("{UNDER}{line}"));
+                }
                 for (image, secs) in built {
                     self.line(format!("{UNDER}built {image} in {secs:.1}s"));
                 }
