@@ -29,6 +29,7 @@ mod report;
 mod runner;
 mod runtime;
 mod scenario;
+mod service;
 mod snapshot;
 pub mod testing;
 mod timeline;
@@ -43,6 +44,7 @@ pub use runner::{
 pub use runtime::stack::{Stack, StackError};
 pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
 pub use scenario::{Scenario, ScenarioError, ScenarioErrors};
+pub use service::{Readiness, ReadyCheck, ServiceSpec};
 pub use transcript::Transcript;
 
 /// The README's Rust examples, compiled as doctests so that they stay true.

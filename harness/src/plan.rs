@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::overrides::{ImageOverrides, ImageRef};
+use crate::service::{Readiness, ServiceSpec};
 
 /// Label put on every image, container and network the harness creates. Every label is
 /// defined here, with the plan that writes them; the runtime only reads them back.
@@ -171,6 +172,8 @@ pub struct StackSpec {
     /// The user's own site config file, used instead of a generated one (its hub is pointed
     /// at the run's crossbar; agent classes and arguments come from it).
     pub site_config: Option<PathBuf>,
+    /// Service containers (non-OCS), started and ready before crossbar and the agents.
+    pub services: Vec<ServiceSpec>,
 }
 
 impl Default for StackSpec {
@@ -183,6 +186,7 @@ impl Default for StackSpec {
             registry_image: ImageRef::parse("simonsobs/ocs:latest").expect("valid"),
             agents: Vec::new(),
             site_config: None,
+            services: Vec::new(),
         }
     }
 }
@@ -272,6 +276,21 @@ pub struct AgentPlan {
     pub container: ContainerPlan,
 }
 
+/// A service container of a planned stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    /// Its name in the stack (also its first network alias).
+    pub name: String,
+    /// Its container.
+    pub container: ContainerPlan,
+    /// Network aliases: the name first.
+    pub aliases: Vec<String>,
+    /// Container ports published on the engine's host.
+    pub ports: Vec<u16>,
+    /// When it is ready.
+    pub ready: Option<Readiness>,
+}
+
 /// The fully resolved stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StackPlan {
@@ -292,6 +311,9 @@ pub struct StackPlan {
     pub crossbar_config: String,
     /// The agents, registry first when enabled, then in the order given.
     pub agents: Vec<AgentPlan>,
+    /// The service containers, in the order given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServicePlan>,
     /// The generated site config file (YAML), copied to `/config/default.yaml` (one of each
     /// agent's `files`).
     pub site_config: String,
@@ -324,6 +346,9 @@ impl StackPlan {
         self.crossbar.labels.extend(labels.clone());
         for a in &mut self.agents {
             a.container.labels.extend(labels.clone());
+        }
+        for s in &mut self.services {
+            s.container.labels.extend(labels.clone());
         }
         self
     }
@@ -519,6 +544,12 @@ pub fn plan_stack(
         ));
     }
 
+    let services = spec
+        .services
+        .iter()
+        .map(|s| plan_service(s, run_id, overrides, with_role(&s.name)))
+        .collect();
+
     let hub = ScfHub {
         wamp_server: format!("ws://{}:{CROSSBAR_PORT}/ws", crossbar.name),
         wamp_http: format!("http://{}:{CROSSBAR_PORT}/call", crossbar.name),
@@ -552,8 +583,37 @@ pub fn plan_stack(
         crossbar_config,
         crossbar,
         agents,
+        services,
         site_config,
     })
+}
+
+/// The container of service `s`.
+fn plan_service(
+    s: &ServiceSpec,
+    run_id: &str,
+    overrides: &ImageOverrides,
+    labels: BTreeMap<String, String>,
+) -> ServicePlan {
+    let mut aliases = vec![s.name.clone()];
+    aliases.extend(s.aliases.iter().filter(|a| **a != s.name).cloned());
+    ServicePlan {
+        name: s.name.clone(),
+        container: ContainerPlan {
+            role: s.name.clone(),
+            name: container_name(run_id, &s.name),
+            image: overrides.resolve(&s.image).to_string(),
+            hostname: Some(s.hostname.clone().unwrap_or_else(|| s.name.clone())),
+            env: s.environment.clone(),
+            cmd: s.command.clone(),
+            entrypoint: s.entrypoint.clone(),
+            labels,
+            files: Vec::new(),
+        },
+        aliases,
+        ports: s.ports.clone(),
+        ready: s.ready.clone(),
+    }
 }
 
 /// crossbar's container, its generated config copied in.
@@ -781,6 +841,35 @@ mod tests {
             &built(),
             None,
         )
+    }
+
+    #[test]
+    fn services_get_a_container_named_by_the_run_and_their_name_as_alias() {
+        let mut spec = spec();
+        spec.services.push(ServiceSpec {
+            name: "web".into(),
+            image: ImageRef::parse("simonsobs/ocs:latest").unwrap(),
+            environment: BTreeMap::new(),
+            command: None,
+            entrypoint: Some(vec!["python3".into(), "-m".into(), "http.server".into()]),
+            hostname: None,
+            aliases: vec!["www".into(), "web".into()],
+            ports: vec![],
+            ready: None,
+        });
+        let p = plan(&spec).unwrap();
+        let s = &p.services[0];
+        assert_eq!(s.container.name, "ocsh-0badcafe-web");
+        assert_eq!(
+            s.container.image, "ocs-harness/ocs:0.12.1-aaaa",
+            "overrides apply"
+        );
+        assert_eq!(s.container.hostname.as_deref(), Some("web"));
+        assert_eq!(s.aliases, ["web", "www"]);
+        assert_eq!(s.container.labels[LABEL_ROLE], "web");
+        assert_eq!(s.container.labels[LABEL_RUN], "0badcafe");
+        let p = p.with_labels(&BTreeMap::from([("k".to_string(), "v".to_string())]));
+        assert_eq!(p.services[0].container.labels["k"], "v");
     }
 
     fn built() -> BTreeMap<String, ImageRef> {

@@ -240,12 +240,18 @@ fn stack_ready_event(stack: &Stack, launch: &LaunchReport, after: Duration) -> R
             .iter()
             .map(|a| format!("{} ({})", a.instance_id, a.agent_class))
             .chain(std::iter::once(crate::plan::CROSSBAR.to_string()))
+            .chain(
+                plan.services
+                    .iter()
+                    .map(|s| format!("{} (service)", s.name)),
+            )
             .collect(),
         images: plan
             .agents
             .iter()
             .map(|a| &a.container)
             .chain(std::iter::once(&plan.crossbar))
+            .chain(plan.services.iter().map(|s| &s.container))
             .map(|c| (c.role.to_string(), c.image.clone()))
             .collect(),
         built: launch

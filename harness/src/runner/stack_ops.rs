@@ -111,7 +111,7 @@ impl StackOps for Stack {
     }
 
     async fn container_state(&self, role: &str) -> Result<(bool, Option<i64>), StackError> {
-        Stack::container_state(self, role).await
+        Stack::container_state(self, self.role_of(role)).await
     }
 
     async fn fault(&mut self, fault: &Fault) -> Result<(), StackError> {
@@ -141,7 +141,7 @@ impl StackOps for Stack {
     }
 
     async fn exec(&self, role: &str, command: &Command) -> Result<CommandOutput, ExecError> {
-        Stack::exec(self, role, command).await
+        Stack::exec(self, self.role_of(role), command).await
     }
 
     fn log_mark(&self) -> usize {

@@ -1,5 +1,5 @@
 //! Bringing a stack up, phase by phase: the images are there, the site config is written,
-//! the network, crossbar, the agents (started while crossbar boots and held paused until its
+//! the network, the service containers (ready first; in `services`), crossbar, the agents (started while crossbar boots and held paused until its
 //! bridge answers), their release, and their readiness.
 
 use std::collections::{BTreeMap, HashMap};
@@ -78,7 +78,14 @@ pub(crate) async fn check_images(docker: &Docker, plan: &StackPlan) -> Result<()
         .agents
         .iter()
         .map(|a| (&a.container, Role::agent(&a.instance_id)));
-    for (container, role) in std::iter::once((&plan.crossbar, Role::Crossbar)).chain(agents) {
+    let services = plan
+        .services
+        .iter()
+        .map(|s| (&s.container, Role::Service(s.name.clone())));
+    let containers = std::iter::once((&plan.crossbar, Role::Crossbar))
+        .chain(agents)
+        .chain(services);
+    for (container, role) in containers {
         let image = &container.image;
         let r = ImageRef::parse(image).map_err(|source| StackError::BadImage {
             role: role.clone(),
@@ -112,7 +119,7 @@ pub(crate) fn write_site_config(run_dir: &Path, site_config: &str) -> Result<Pat
 }
 
 /// The container request of `plan` on `network`, its output filed under its role.
-fn request_for(
+pub(crate) fn request_for(
     plan: &ContainerPlan,
     network: &str,
     logs: &LogStore,
@@ -206,6 +213,8 @@ impl BringUp<'_> {
         timings.network = t.elapsed();
         tracing::debug!(run = %plan.run_id, network = %plan.network, took = ?timings.network, "network created");
 
+        let services = self.start_services(&plan.services, &plan.network).await?;
+
         let t = Instant::now();
         let crossbar = self.start_crossbar(&plan).await?;
         timings.crossbar_start = t.elapsed();
@@ -232,6 +241,7 @@ impl BringUp<'_> {
             host: self.host.clone(),
             crossbar: Some(crossbar),
             agents: BTreeMap::new(),
+            services,
             bridge_url,
             client,
             logs: self.logs.clone(),
@@ -309,7 +319,7 @@ impl BringUp<'_> {
                 Ok(()) => Ok((t.elapsed(), unix_now())),
                 Err(error) => Err(StackError::NotReady {
                     role: Role::Crossbar,
-                    error,
+                    error: Box::new(error),
                     log_tail: self.logs.tail(Role::CROSSBAR, self.options.log_tail),
                 }),
             }
@@ -463,7 +473,7 @@ async fn wait_agents(
                 first_err.get_or_insert(StackError::NotReady {
                     log_tail: stack.logs.tail(&id, options.log_tail),
                     role: Role::Agent(id),
-                    error,
+                    error: Box::new(error),
                 });
             }
         }

@@ -165,7 +165,7 @@ impl Stack {
         let not_ready = |role: Role, error: WaitError| StackError::NotReady {
             log_tail: self.logs.tail(role.name(), 30),
             role,
-            error,
+            error: Box::new(error),
         };
         let (client, logs) = (&self.client, &self.logs);
         let Role::Agent(instance_id) = role else {

@@ -29,6 +29,7 @@ pub(crate) mod progress;
 pub mod pull;
 pub mod readiness;
 pub mod role;
+mod services;
 pub mod stack;
 pub mod sweep;
 mod watchdog;

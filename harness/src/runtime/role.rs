@@ -1,5 +1,5 @@
-//! What a container is in its stack: crossbar, or an agent by its instance-id (the registry
-//! is the agent `registry`).
+//! What a container is in its stack: crossbar, an agent by its instance-id (the registry
+//! is the agent `registry`), or a service container by its name.
 
 use std::fmt;
 
@@ -13,6 +13,8 @@ pub enum Role {
     Crossbar,
     /// An OCS agent, by instance-id.
     Agent(String),
+    /// A service container (non-OCS), by name.
+    Service(String),
 }
 
 impl Role {
@@ -35,14 +37,14 @@ impl Role {
     pub fn name(&self) -> &str {
         match self {
             Role::Crossbar => Self::CROSSBAR,
-            Role::Agent(id) => id,
+            Role::Agent(id) | Role::Service(id) => id,
         }
     }
 
     /// The instance-id, for an agent.
     pub fn instance_id(&self) -> Option<&str> {
         match self {
-            Role::Crossbar => None,
+            Role::Crossbar | Role::Service(_) => None,
             Role::Agent(id) => Some(id),
         }
     }
@@ -63,11 +65,13 @@ impl fmt::Display for Role {
         match self {
             Role::Crossbar => f.write_str(Self::CROSSBAR),
             Role::Agent(id) => write!(f, "agent {id}"),
+            Role::Service(name) => write!(f, "service {name}"),
         }
     }
 }
 
-/// A logical name: `crossbar` is crossbar, anything else an instance-id.
+/// A logical name: `crossbar` is crossbar, anything else an instance-id (a stack knows its
+/// services' names: see `Stack::role_of`).
 impl From<&str> for Role {
     fn from(name: &str) -> Self {
         if name == Self::CROSSBAR {

@@ -52,7 +52,7 @@ pub enum StackError {
         /// The container.
         role: Role,
         /// The wait's error (condition, deadline, last value).
-        error: WaitError,
+        error: Box<WaitError>,
         /// Its last log lines.
         log_tail: Vec<String>,
     },
@@ -168,6 +168,8 @@ pub struct Stack {
     pub(crate) host: EngineHost,
     pub(crate) crossbar: Option<ContainerAsync<GenericImage>>,
     pub(crate) agents: BTreeMap<String, ContainerAsync<GenericImage>>,
+    /// The service containers, by name.
+    pub(crate) services: BTreeMap<String, ContainerAsync<GenericImage>>,
     pub(crate) bridge_url: reqwest::Url,
     pub(crate) client: OcsClient<HttpBridge>,
     pub(crate) logs: LogStore,
@@ -224,11 +226,28 @@ impl Stack {
         &self.timings
     }
 
-    /// The roles of the stack's containers: crossbar, then the agents by instance-id.
+    /// The roles of the stack's containers: crossbar, then the agents by instance-id, then
+    /// the services by name.
     pub fn roles(&self) -> Vec<Role> {
         std::iter::once(Role::Crossbar)
             .chain(self.plan.agents.iter().map(|a| Role::agent(&a.instance_id)))
+            .chain(
+                self.plan
+                    .services
+                    .iter()
+                    .map(|s| Role::Service(s.name.clone())),
+            )
             .collect()
+    }
+
+    /// The role of the container named `name` in this stack: `crossbar`, a service's name,
+    /// else an instance-id.
+    pub fn role_of(&self, name: &str) -> Role {
+        if self.plan.services.iter().any(|s| s.name == name) {
+            Role::Service(name.to_string())
+        } else {
+            Role::from(name)
+        }
     }
 
     /// The Docker container name of `role` (`crossbar` or an instance-id).
@@ -241,6 +260,12 @@ impl Stack {
                 .iter()
                 .find(|a| a.instance_id == id)
                 .map(|a| a.container.name.as_str()),
+            Role::Service(name) => self
+                .plan
+                .services
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.container.name.as_str()),
         }
     }
 
@@ -252,6 +277,7 @@ impl Stack {
         match role {
             Role::Crossbar => self.crossbar.as_ref(),
             Role::Agent(id) => self.agents.get(id),
+            Role::Service(name) => self.services.get(name),
         }
         .ok_or_else(|| StackError::NoSuchContainer(role.clone()))
     }
@@ -275,6 +301,9 @@ impl Stack {
         for (_, c) in std::mem::take(&mut self.agents) {
             std::mem::forget(c);
         }
+        for (_, c) in std::mem::take(&mut self.services) {
+            std::mem::forget(c);
+        }
         if let Some(c) = self.crossbar.take() {
             std::mem::forget(c);
         }
@@ -291,6 +320,7 @@ impl Drop for Stack {
         // else labelled with the run goes next, from a thread of its own so that this works
         // inside or outside a runtime.
         drop(std::mem::take(&mut self.agents));
+        drop(std::mem::take(&mut self.services));
         drop(self.crossbar.take());
         let run_id = self.plan.run_id.clone();
         watchdog::unregister(&run_id);

@@ -153,6 +153,7 @@ fn full_example_stack() {
             registry_image: ImageRef::parse("simonsobs/ocs:v0.12.1").unwrap(),
             agents: vec![bare, fake],
             site_config: None,
+            services: Vec::new(),
         }
     );
 }

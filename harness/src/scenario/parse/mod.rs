@@ -25,6 +25,8 @@ struct Names {
     /// instance-ids of the agents (including ones with other errors), in order.
     agents: Vec<String>,
     registry: bool,
+    /// names of the service containers.
+    services: Vec<String>,
     /// ops seen per instance (from `api` expectations and other steps), for hints.
     ops: BTreeMap<String, Vec<String>>,
 }
@@ -134,8 +136,9 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
     };
     // Names for checking steps, even when parts of the stack had errors.
     let mut names = Names {
-        agents: agent_ids(f.get("stack")),
+        agents: names_in(f.get("stack"), "agents", "instance-id"),
         registry: stack.as_ref().is_none_or(|s| s.spec.registry),
+        services: names_in(f.get("stack"), "services", "name"),
         ops: BTreeMap::new(),
     };
     // agents that come from elsewhere than `agents:` (a compose file)
@@ -166,8 +169,9 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
     })
 }
 
-/// The instance-id strings of every agent mapping, however broken the rest is.
-fn agent_ids(stack: Option<&Node>) -> Vec<String> {
+/// The `key` strings of every mapping in the `list` of `stack` (the agents' instance-ids, the
+/// services' names), however broken the rest is.
+fn names_in(stack: Option<&Node>, list: &str, key: &str) -> Vec<String> {
     let Some(Node {
         kind: Kind::Map(entries),
         ..
@@ -175,10 +179,10 @@ fn agent_ids(stack: Option<&Node>) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let Some((_, agents)) = entries.iter().find(|(k, _)| k.name == "agents") else {
+    let Some((_, items)) = entries.iter().find(|(k, _)| k.name == list) else {
         return Vec::new();
     };
-    let Kind::Seq(items) = &agents.kind else {
+    let Kind::Seq(items) = &items.kind else {
         return Vec::new();
     };
     items
@@ -186,7 +190,7 @@ fn agent_ids(stack: Option<&Node>) -> Vec<String> {
         .filter_map(|a| match &a.kind {
             Kind::Map(e) => e
                 .iter()
-                .find(|(k, _)| k.name == "instance-id")
+                .find(|(k, _)| k.name == key)
                 .and_then(|(_, v)| v.scalar_text()),
             _ => None,
         })

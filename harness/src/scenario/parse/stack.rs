@@ -1,5 +1,5 @@
-//! The `stack:` part of a scenario: crossbar, the registry, the user's site config and the
-//! agents (docker-compose keys for the container, SCF keys for the agent), with the checks on
+//! The `stack:` part of a scenario: crossbar, the registry, the user's site config, the
+//! service containers (in `services`) and the agents (docker-compose keys for the container, SCF keys for the agent), with the checks on
 //! instance-ids (valid for OCS, unique, not clashing with crossbar or the registry).
 
 use std::collections::BTreeMap;
@@ -14,8 +14,16 @@ use super::values::{parse_env_map, parse_image};
 
 mod compose;
 mod files;
+mod services;
 
-const STACK_KEYS: &[&str] = &["crossbar", "registry", "site-config", "agents", "compose"];
+const STACK_KEYS: &[&str] = &[
+    "crossbar",
+    "registry",
+    "site-config",
+    "agents",
+    "compose",
+    "services",
+];
 const CROSSBAR_KEYS: &[&str] = &["image", "realm", "address-root"];
 const REGISTRY_KEYS: &[&str] = &["image"];
 const AGENT_KEYS: &[&str] = &[
@@ -97,6 +105,15 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
                 Some(a) => spec.agents.push(a),
                 None => ok = false,
             }
+        }
+    }
+    if let Some(v) = f.get("services") {
+        let mut taken = vec![crate::plan::CROSSBAR.to_string()];
+        taken.extend(spec.registry.then(|| "registry".to_string()));
+        taken.extend(spec.agents.iter().map(|a| a.instance_id.clone()));
+        match services::decode_services(cx, v, &taken) {
+            Some(s) => spec.services = s,
+            None => ok = false,
         }
     }
     ok.then_some(StackOut { spec, site_config })

@@ -416,8 +416,9 @@ fn is_op_name(op: &str) -> bool {
             .any(|c| c.is_whitespace() || c == '.' || c == '#')
 }
 
-/// A container of the stack named by a step: `crossbar` or an agent's instance-id. `kind`
-/// is the key naming it (`logs`, `exits`, `container`).
+/// A container of the stack named by a step: `crossbar` or an agent's instance-id (or, for
+/// `logs` and `exec`'s `in`, a service's name). `kind` is the key naming it (`logs`,
+/// `exits`, `container`, `in`).
 pub(super) fn container_target(
     cx: &mut Cx,
     target: &Node,
@@ -431,6 +432,10 @@ pub(super) fn container_target(
     )?;
     let mut known: Vec<String> = vec![crate::plan::CROSSBAR.into()];
     known.extend(names.op_targets());
+    // commands and log checks reach service containers too
+    if matches!(kind, "in" | "logs") {
+        known.extend(names.services.iter().cloned());
+    }
     if known.contains(&container) {
         return Some(container);
     }
@@ -454,8 +459,13 @@ pub(super) fn container_target(
             },
         )
         .note(format!(
-            "the containers are {} (an agent's instance-id, or `crossbar`)",
-            list_names(&known)
+            "the containers are {} (an agent's instance-id, or `crossbar`{})",
+            list_names(&known),
+            if matches!(kind, "in" | "logs") {
+                ", or a service's name"
+            } else {
+                ""
+            }
         ))
     };
     cx.fail(e)

@@ -1,0 +1,191 @@
+//! Service containers at bring-up: each is started on the stack's network under its name
+//! (and aliases), its listed ports published, and waited for until its readiness condition
+//! holds (a log line, a TCP port, an HTTP answer), before crossbar and the agents start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use testcontainers::bollard::models::{EndpointSettings, NetworkConnectRequest, PortBinding};
+use testcontainers::core::IntoContainerPort;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::plan::ServicePlan;
+use crate::runtime::bringup::{request_for, BringUp};
+use crate::runtime::engine::{self, Doing, EngineHost};
+use crate::runtime::logs::LogStore;
+use crate::runtime::role::Role;
+use crate::runtime::stack::StackError;
+use crate::service::{Readiness, ReadyCheck};
+use crate::wait::{poll_until, Backoff, Probe};
+
+/// The started services, by name.
+pub(crate) type Services = BTreeMap<String, ContainerAsync<GenericImage>>;
+
+impl BringUp<'_> {
+    /// Start every service of the plan, in order, each ready before the next starts.
+    pub(crate) async fn start_services(
+        &self,
+        services: &[ServicePlan],
+        network: &str,
+    ) -> Result<Services, StackError> {
+        let mut out = Services::new();
+        for s in services {
+            let container = self.start_service(s, network).await?;
+            let ready = match &s.ready {
+                Some(r) => wait_ready(&container, s, r, self.host, &self.logs).await,
+                None => Ok(()),
+            };
+            // Handed over before the readiness error: teardown removes it either way.
+            out.insert(s.name.clone(), container);
+            if let Err(error) = ready {
+                return Err(StackError::NotReady {
+                    role: Role::Service(s.name.clone()),
+                    error: Box::new(error),
+                    log_tail: self.logs.tail(&s.name, self.options.log_tail),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Create and start service `s`, reachable by its name and aliases on `network`.
+    async fn start_service(
+        &self,
+        s: &ServicePlan,
+        network: &str,
+    ) -> Result<ContainerAsync<GenericImage>, StackError> {
+        let mut req = request_for(&s.container, network, &self.logs, &self.options.run_dir)?;
+        for p in published(s) {
+            // exposes the port; the modifier below publishes it on an ephemeral host port
+            req = req.with_mapped_port(0, p.tcp());
+        }
+        let bindings = port_bindings(s, self.host);
+        let container = req
+            .with_host_config_modifier(move |hc| {
+                hc.publish_all_ports = Some(false);
+                hc.port_bindings = Some(bindings.clone());
+            })
+            .start()
+            .await
+            .doing(format!(
+                "starting service {} ({})",
+                s.name, s.container.name
+            ))?;
+        let id = container.id().to_string();
+        // testcontainers gives no network aliases: reconnect the container with them.
+        engine::disconnect(self.docker, network, &id)
+            .await
+            .doing(format!("giving service {} its network aliases", s.name))?;
+        let request = NetworkConnectRequest {
+            container: id,
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(s.aliases.clone()),
+                ..Default::default()
+            }),
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .doing(format!("giving service {} its network aliases", s.name))?;
+        Ok(container)
+    }
+}
+
+/// Ports of `s` to publish: the listed ones, and the one its readiness check reaches (on
+/// loopback when the engine is local), each on an ephemeral host port.
+fn port_bindings(s: &ServicePlan, host: &EngineHost) -> HashMap<String, Option<Vec<PortBinding>>> {
+    published(s)
+        .map(|p| {
+            let binding = PortBinding {
+                host_ip: Some(host.publish_ip().into()),
+                host_port: Some(String::new()),
+            };
+            (format!("{p}/tcp"), Some(vec![binding]))
+        })
+        .collect()
+}
+
+/// The container ports of `s` to publish: the listed ones and its readiness check's.
+fn published(s: &ServicePlan) -> impl Iterator<Item = u16> + '_ {
+    let probe = s.ready.as_ref().and_then(|r| r.check.port());
+    s.ports.iter().copied().chain(probe)
+}
+
+/// Wait until `ready` holds for service `s`, or its container exits.
+async fn wait_ready(
+    container: &ContainerAsync<GenericImage>,
+    s: &ServicePlan,
+    ready: &Readiness,
+    host: &EngineHost,
+    logs: &LogStore,
+) -> Result<(), crate::wait::WaitError> {
+    let address = match ready.check.port() {
+        Some(p) => match container.get_host_port_ipv4(p.tcp()).await {
+            Ok(published) => Some(format!("{}:{published}", host.url_host())),
+            Err(e) => {
+                return Err(failed(
+                    &s.name,
+                    ready,
+                    format!("port {p} not published: {e}"),
+                ))
+            }
+        },
+        None => None,
+    };
+    let condition = format!("service {} to be ready ({})", s.name, ready.check);
+    poll_until(condition, ready.timeout, Backoff::default(), || async {
+        if !container.is_running().await.unwrap_or(false) {
+            let code = container.exit_code().await.ok().flatten();
+            let code = code.map_or(String::new(), |c| format!(" with code {c}"));
+            return Probe::Failed(format!("the container exited{code}"));
+        }
+        probe(&ready.check, &s.name, address.as_deref(), logs).await
+    })
+    .await
+}
+
+fn failed(name: &str, ready: &Readiness, reason: String) -> crate::wait::WaitError {
+    crate::wait::WaitError::Failed {
+        condition: format!("service {name} to be ready ({})", ready.check),
+        reason,
+        after: Duration::ZERO,
+    }
+}
+
+/// One look at `check` (`address`: the published port, `host:port`).
+async fn probe(
+    check: &ReadyCheck,
+    name: &str,
+    address: Option<&str>,
+    logs: &LogStore,
+) -> Probe<()> {
+    let address = address.unwrap_or_default();
+    match check {
+        ReadyCheck::Log(regex) => {
+            let re = regex::Regex::new(regex).expect("checked when the scenario was parsed");
+            match logs.lines_of(name, 0).iter().any(|l| re.is_match(&l.text)) {
+                true => Probe::Ready(()),
+                false => Probe::Pending("no matching line yet".into()),
+            }
+        }
+        ReadyCheck::Tcp(_) => match tokio::net::TcpStream::connect(address).await {
+            Ok(_) => Probe::Ready(()),
+            Err(e) => Probe::Pending(format!("connecting to {address}: {e}")),
+        },
+        ReadyCheck::Http { path, status, .. } => http_probe(address, path, *status).await,
+    }
+}
+
+async fn http_probe(address: &str, path: &str, status: u16) -> Probe<()> {
+    let url = format!("http://{address}{path}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("a plain HTTP client builds");
+    match client.get(&url).send().await {
+        Ok(r) if r.status().as_u16() == status => Probe::Ready(()),
+        Ok(r) => Probe::Pending(format!("GET {url} answered {}", r.status().as_u16())),
+        Err(e) => Probe::Pending(format!("GET {url}: {e}")),
+    }
+}
