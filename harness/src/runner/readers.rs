@@ -3,7 +3,7 @@
 //! to the events, so `timeline` and `transcript` stay plain data and rendering and nothing
 //! imports the runner back.
 
-use super::event::{Answer, Call, RunEvent, RunObserver};
+use super::event::{Answer, Call, Outcome, RunEvent, RunObserver};
 use crate::timeline::Timeline;
 use crate::transcript::{Entry, Transcript};
 
@@ -38,12 +38,18 @@ impl RunObserver for Timeline {
                 &format!("session {instance}.{op}:{session_id}"),
                 text,
             ),
-            RunEvent::StepFinished { step, failure, .. } => match failure {
-                Some(f) => self.record(
+            RunEvent::StepFinished {
+                step,
+                failure,
+                outcome,
+                ..
+            } => match (failure, fetched_line(outcome)) {
+                (Some(f), _) => self.record(
                     "harness",
                     format!("step {step} FAILED:\n{}", f.problems.join("\n")),
                 ),
-                None => self.record("harness", format!("step {step} ok")),
+                (None, Some(text)) => self.record("harness", format!("step {step} ok: {text}")),
+                (None, None) => self.record("harness", format!("step {step} ok")),
             },
             RunEvent::RunStarted { .. }
             | RunEvent::LogLineSelected { .. }
@@ -51,6 +57,23 @@ impl RunObserver for Timeline {
             | RunEvent::RunFinished { .. } => {}
         }
     }
+}
+
+/// What a `fetch` step copied out, and where to: `/data: 2 files, 17 bytes, in <dir>`.
+fn fetched_line(outcome: &Outcome) -> Option<String> {
+    let Outcome::Fetched { path, into, files } = outcome else {
+        return None;
+    };
+    Some(match into {
+        Some(dir) => {
+            let bytes: u64 = files.iter().map(|(_, size)| size).sum();
+            format!(
+                "fetched {path}: {} file(s), {bytes} bytes, in {dir}",
+                files.len()
+            )
+        }
+        None => format!("fetched {path}: no such path"),
+    })
 }
 
 /// A call going out, as the timeline shows it (`until`'s polls are not shown).

@@ -692,6 +692,17 @@ async fn fetch_checks_what_came_out_and_fetches_again_until_it_holds() {
         _ => None,
     });
     assert_eq!(finished, Some(json!({"fetched": "/data", "exists": true})));
+    let mut timeline = crate::timeline::Timeline::new();
+    for e in &events {
+        super::event::RunObserver::on_event(&mut timeline, e);
+    }
+    let text = crate::timeline::render(&timeline.merged(&[]));
+    assert!(
+        text.contains(
+            "step 1 ok: fetched /data: 1 file(s), 12 bytes, in runs/r1/fetched/fake1-data"
+        ),
+        "{text}"
+    );
 
     // without a timeout: one look, and the mismatches are the problems
     let (failure, _) = run(

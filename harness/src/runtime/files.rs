@@ -19,6 +19,8 @@ use crate::scenario::Fetched;
 
 /// The directory under the run directory that fetched paths go to.
 pub const FETCHED_DIR: &str = "fetched";
+/// The most a fetch copies out (it is held in memory before it is unpacked).
+const MAX_FETCH: usize = 1 << 30;
 
 /// What the engine receives for `file`: (target with mode, data), in order. `run_dir` holds
 /// the empty directory a writable directory is copied from.
@@ -141,6 +143,12 @@ impl Stack {
                 chunk => chunk.doing(doing.clone())?,
             };
             tar.extend_from_slice(&bytes);
+            if tar.len() > MAX_FETCH {
+                let too_big = std::io::Error::other(
+                    "it is larger than 1 GiB; fetch a smaller path (a file or a subdirectory)",
+                );
+                return Err(io_err(doing)(too_big));
+            }
         }
         let dest = self.run_dir.join(FETCHED_DIR).join(into);
         unpack(&tar, &dest).map_err(io_err(format!("{doing} into {}", dest.display())))?;
