@@ -1,7 +1,7 @@
-//! One test per scenario file under `scenarios/`: a new file is a new test, named after it.
-//! Each brings its stack up on real containers, runs the steps, tears the stack down, then
-//! compares the normalised transcript with `scenarios/snapshots/<name>.snap` (insta; accept
-//! changes with `cargo insta review`).
+//! One test per scenario file under `scenarios/` and `scenarios/upstream/`: a new file is a new
+//! test, named after it. Each brings its stack up on real containers, runs the steps, tears the
+//! stack down, then compares the normalised transcript with `<its directory>/snapshots/<name>.snap`
+//! (insta; accept changes with `cargo insta review`).
 
 use std::path::PathBuf;
 
@@ -11,6 +11,13 @@ use rstest::rstest;
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario(#[files("../scenarios/*.yaml")] path: PathBuf) {
+    ocs_harness::testing::scenario_test(path).await;
+}
+
+/// The port of ocs's own integration suite (`scenarios/upstream/`, see its README).
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream(#[files("../scenarios/upstream/*.yaml")] path: PathBuf) {
     ocs_harness::testing::scenario_test(path).await;
 }
 

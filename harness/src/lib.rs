@@ -23,6 +23,7 @@ mod config;
 mod imageset;
 pub mod ocs;
 mod overrides;
+mod packages;
 mod plan;
 mod recipes;
 mod report;

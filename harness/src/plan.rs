@@ -86,6 +86,8 @@ pub struct AgentSpec {
     pub entrypoint: Option<Vec<String>>,
     /// Files and directories copied into the container before it starts.
     pub files: Vec<FileSpec>,
+    /// Python packages added to the image (pinned specs, `so3g==0.2.9`).
+    pub packages: Vec<String>,
 }
 
 /// A file or directory an agent gets in its container, copied in through the engine's API
@@ -138,6 +140,7 @@ impl AgentSpec {
             command: None,
             entrypoint: None,
             files: Vec::new(),
+            packages: Vec::new(),
         }
     }
 
@@ -174,6 +177,9 @@ pub struct StackSpec {
     pub site_config: Option<PathBuf>,
     /// Service containers (non-OCS), started and ready before crossbar and the agents.
     pub services: Vec<ServiceSpec>,
+    /// The image set the stack names (a scenario's `images:`): a set file, or `upstream`,
+    /// `local` or `auto`. A run's `--images` / `$OCS_HARNESS_IMAGES` wins over it.
+    pub image_set: Option<PathBuf>,
 }
 
 impl Default for StackSpec {
@@ -187,6 +193,7 @@ impl Default for StackSpec {
             agents: Vec::new(),
             site_config: None,
             services: Vec::new(),
+            image_set: None,
         }
     }
 }
@@ -502,8 +509,8 @@ struct ScfInstance<'a> {
     arguments: &'a [String],
 }
 
-/// Resolve `spec` into a plan. `built` maps the instance-id of every build-context agent to
-/// the image built for it; `overrides` applies to every other image.
+/// Resolve `spec` into a plan. `built` maps the instance-id of every build-context agent (and
+/// of every agent with `packages`) to the image built for it; `overrides` applies to every other image.
 /// `user_scf` is the text of `spec.site_config` when the stack uses the user's own SCF.
 pub fn plan_stack(
     spec: &StackSpec,
@@ -664,12 +671,16 @@ fn check_agents(spec: &StackSpec) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// The image `agent` runs: its image after `overrides`, or the one `built` for it.
+/// The image `agent` runs: the one `built` for it (a build context, or packages added), else
+/// its image after `overrides`.
 fn agent_image(
     agent: &AgentSpec,
     overrides: &ImageOverrides,
     built: &BTreeMap<String, ImageRef>,
 ) -> Result<String, PlanError> {
+    if let Some(image) = built.get(&agent.instance_id) {
+        return Ok(image.to_string());
+    }
     Ok(match &agent.image {
         ImageSource::Image(r) => overrides.resolve(r).to_string(),
         ImageSource::Build { .. } => built

@@ -38,8 +38,13 @@ pub fn error_class(e: &RunError) -> ErrorClass {
             LaunchError::AgentImage(a) if matches!(a.error, ImageError::Context { .. }) => {
                 ErrorClass::BadInput
             }
+            // pip could not fetch a package: most often a version the index does not have
+            LaunchError::AgentPackages(a) if matches!(a.error, ImageError::Tool { .. }) => {
+                ErrorClass::BadInput
+            }
             LaunchError::Image(_)
             | LaunchError::AgentImage(_)
+            | LaunchError::AgentPackages(_)
             | LaunchError::Engine(_)
             | LaunchError::Stack(_) => ErrorClass::Infrastructure,
         },

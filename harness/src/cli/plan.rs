@@ -96,7 +96,11 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
     if images.is_some() {
         options.images_file = images;
     }
-    let set = match &options.images_file {
+    let named = options
+        .images_file
+        .as_ref()
+        .or(scenario.stack.image_set.as_ref());
+    let set = match named {
         Some(f) => crate::imageset::load(f).bad_input()?,
         None => options.images.clone(),
     };

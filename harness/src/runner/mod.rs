@@ -88,6 +88,11 @@ fn locate(scenario: &Scenario, e: &LaunchError) -> Option<crate::scenario::Scena
             format!("the image of agent `{agent}` could not be built"),
             "this build",
         ),
+        LaunchError::AgentPackages { .. } => (
+            src.packages,
+            format!("the packages of agent `{agent}` could not be added to its image"),
+            "these packages",
+        ),
         LaunchError::Stack(crate::runtime::stack::StackError::ImageMissing { .. }) => (
             src.image,
             format!("the image of agent `{agent}` is not available"),

@@ -104,7 +104,7 @@ pub enum ImageError {
     },
 }
 
-fn io_err(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
+pub(super) fn io_err(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageError {
     let doing = doing.into();
     move |source| ImageError::Io { doing, source }
 }
@@ -218,7 +218,7 @@ pub async fn ensure_recipes(
 }
 
 /// Take an exclusive lock on `path`, waiting for other harness processes to release it.
-async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
+pub(super) async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let file = std::fs::OpenOptions::new()
@@ -246,7 +246,7 @@ async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
 }
 
 /// Run a host command, failing with its last output lines.
-async fn run_tool(step: &str, cmd: &mut Command) -> Result<(), ImageError> {
+pub(super) async fn run_tool(step: &str, cmd: &mut Command) -> Result<(), ImageError> {
     let out = cmd.output().await.map_err(|source| ImageError::Spawn {
         step: step.to_string(),
         source,
@@ -507,6 +507,27 @@ async fn build_python_image(
     build_context(docker, image, build, &options)
         .await
         .map(|_| ())
+}
+
+/// Build `image` from an in-memory context tar with its `Dockerfile` at the top, showing its
+/// progress as built from `source`.
+pub(super) async fn build_tar(
+    docker: &Docker,
+    image: &ImageRef,
+    context_tar: Vec<u8>,
+    labels: &HashMap<String, String>,
+    source: &str,
+) -> Result<(), ImageError> {
+    let progress = progress::Build::start(&image.to_string(), source);
+    let build = ContextBuild {
+        dockerfile: "Dockerfile",
+        labels,
+        build_args: &HashMap::new(),
+        progress: &progress,
+    };
+    build_context(docker, image, context_tar, &build).await?;
+    progress.done();
+    Ok(())
 }
 
 /// What a build of a context tar is told besides the tar.

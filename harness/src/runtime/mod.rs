@@ -2,7 +2,8 @@
 //!
 //! - `engine`: the client, labels, listing and removal by label, container operations, and
 //!   the one mapping of the engine's errors.
-//! - `images`: base images from recipes and agent images from build contexts.
+//! - `images`: base images from recipes and agent images from build contexts; `packages`: an
+//!   agent's image with Python packages added.
 //! - `stack`: a running stack (`bringup` brings it up phase by phase, `readiness` says when a
 //!   container is ready, `faults` injects faults, `inspect` asks the engine about it, `keep`
 //!   tears it down or keeps it).
@@ -25,6 +26,7 @@ mod inspect;
 mod keep;
 pub mod logs;
 pub(crate) mod notice;
+mod packages;
 pub(crate) mod progress;
 pub mod pull;
 pub mod readiness;
@@ -91,6 +93,9 @@ pub enum LaunchError {
     /// Building an agent's image failed.
     #[error(transparent)]
     AgentImage(AgentImageError),
+    /// Adding an agent's `packages` to its image failed.
+    #[error(transparent)]
+    AgentPackages(AgentImageError),
     /// The stack could not be planned.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -106,7 +111,7 @@ impl LaunchError {
     /// The agent the error is about, when it is about one.
     pub fn agent(&self) -> Option<&str> {
         match self {
-            LaunchError::AgentImage(e) => Some(&e.instance_id),
+            LaunchError::AgentImage(e) | LaunchError::AgentPackages(e) => Some(&e.instance_id),
             LaunchError::Stack(StackError::NotReady { role, .. })
             | LaunchError::Stack(StackError::ImageMissing { role, .. }) => role.instance_id(),
             _ => None,
@@ -279,9 +284,11 @@ pub async fn launch(
         notice::info(&line);
     }
     let t = Instant::now();
-    let (set, policy) = choose_set(&docker, options).await?;
+    let (set, policy) = choose_set(&docker, options, spec.image_set.as_deref()).await?;
     let (overrides, mut report) = prepare_images(&docker, spec, &set, policy, options).await?;
-    let built = build_agents(&docker, spec, &overrides, &mut report).await?;
+    let mut built = build_agents(&docker, spec, &overrides, &mut report).await?;
+    let cache = &options.build.cache_dir;
+    add_packages(&docker, spec, &overrides, &mut built, &mut report, cache).await?;
     report.images = t.elapsed();
     let mut plan = plan_run(spec, options, &overrides, &built)?;
     if set.crossbar_from != BaseFrom::Recipe {
@@ -322,7 +329,7 @@ pub async fn resolve_image_set(
         return Err(e.clone().into());
     }
     let docker = engine::docker().await?;
-    let (set, policy) = choose_set(&docker, options).await?;
+    let (set, policy) = choose_set(&docker, options, None).await?;
     let pairs = [
         (
             "ocs",
@@ -373,7 +380,7 @@ pub async fn chosen_image_set(
         return Err(e.clone().into());
     }
     let docker = engine::docker().await?;
-    choose_set(&docker, options).await
+    choose_set(&docker, options, None).await
 }
 
 /// Where a set's image came from (this process knows), or where it would come from.
@@ -396,21 +403,24 @@ fn origin_text(
 }
 
 /// The image set of a run and its pull policy: `--images`/`$OCS_HARNESS_IMAGES` (a file or
-/// `upstream|local|auto`), else `options.images` when changed, else `auto`: the published
+/// `upstream|local|auto`), else `options.images` when changed, else the set the stack names
+/// (`named`, a scenario's `images:`), else `auto`: the published
 /// images when present or a registry serves them, else the recipes with pulls off (no
 /// registry answers).
 async fn choose_set(
     docker: &Docker,
     options: &LaunchOptions,
+    named: Option<&std::path::Path>,
 ) -> Result<(ImageSet, PullPolicy), LaunchError> {
-    let choice = match &options.images_file {
-        Some(f) => ImagesChoice::parse(f),
-        None if options.images != ImageSet::default() => {
+    let choice = match (&options.images_file, named) {
+        (Some(f), _) => ImagesChoice::parse(f),
+        (None, _) if options.images != ImageSet::default() => {
             let set = options.images.clone();
             let policy = options.pull.or(set.pull).unwrap_or_default();
             return Ok((set, policy));
         }
-        None => ImagesChoice::Auto,
+        (None, Some(f)) => ImagesChoice::parse(f),
+        (None, None) => ImagesChoice::Auto,
     };
     let (set, offline) = match choice {
         ImagesChoice::File(f) => (crate::imageset::load(&f)?, false),
@@ -682,6 +692,39 @@ async fn build_agents(
         built.insert(agent.instance_id.clone(), img.image);
     }
     Ok(built)
+}
+
+/// The image of every agent with `packages`, with them added (built unless present), joins
+/// `built`: the agent's built image, else its image after `overrides`, is the base.
+async fn add_packages(
+    docker: &Docker,
+    spec: &StackSpec,
+    overrides: &ImageOverrides,
+    built: &mut BTreeMap<String, ImageRef>,
+    report: &mut LaunchReport,
+    cache: &std::path::Path,
+) -> Result<(), LaunchError> {
+    for agent in spec.agents.iter().filter(|a| !a.packages.is_empty()) {
+        let id = &agent.instance_id;
+        let base = match (&agent.image, built.get(id)) {
+            (_, Some(b)) => b.clone(),
+            (ImageSource::Image(i), None) => overrides.resolve(i),
+            (ImageSource::Build { .. }, None) => return Err(PlanError::Unbuilt(id.clone()).into()),
+        };
+        let bt = Instant::now();
+        let (image, was_built) = packages::with_packages(docker, &base, &agent.packages, cache)
+            .await
+            .map_err(|error| {
+                let instance_id = id.clone();
+                LaunchError::AgentPackages(AgentImageError { instance_id, error })
+            })?;
+        if was_built {
+            report.built.push((image.to_string(), bt.elapsed()));
+        }
+        pull::record(&image.to_string(), Origin::Built(vec![base.to_string()]));
+        built.insert(id.clone(), image);
+    }
+    Ok(())
 }
 
 /// The plan of a new run of `spec`, owned by this process.

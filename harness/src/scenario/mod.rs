@@ -94,6 +94,8 @@ pub struct AgentSource {
     pub entry: SourcePos,
     /// Its `build` or `image` value.
     pub image: SourcePos,
+    /// Its `packages` value (else where its image is written).
+    pub packages: SourcePos,
 }
 
 /// One step of a scenario.

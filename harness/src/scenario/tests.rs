@@ -154,6 +154,7 @@ fn full_example_stack() {
             agents: vec![bare, fake],
             site_config: None,
             services: Vec::new(),
+            image_set: None,
         }
     );
 }

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use super::node::{Cx, Kind, Node, Pos};
 use super::Scenario;
 
-const TOP_KEYS: &[&str] = &["name", "description", "stack", "steps"];
+const TOP_KEYS: &[&str] = &["name", "description", "images", "stack", "steps"];
 
 /// Known containers and ops, for checking step targets.
 struct Names {
@@ -130,6 +130,10 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
             .map(Some),
         None => Some(None),
     };
+    let image_set = match f.get("images") {
+        Some(v) => image_set(cx, v, file).map(Some),
+        None => Some(None),
+    };
     let stack = match f.get("stack") {
         Some(v) => stack::decode_stack(cx, v, file),
         None => stack::no_stack(cx, f.pos()),
@@ -154,6 +158,7 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         None => Some(Vec::new()),
     };
     let (name, description, stack, steps) = (name?, description?, stack?, steps?);
+    let image_set = image_set?;
     if !cx.errors.is_empty() {
         return None;
     }
@@ -161,12 +166,42 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         name,
         path: file.to_path_buf(),
         description,
-        stack: stack.spec,
+        stack: crate::plan::StackSpec {
+            image_set,
+            ..stack.spec
+        },
         site_config: stack.site_config,
         steps,
         source: String::new(),
         agent_sources: Default::default(),
     })
+}
+
+/// `images:`: an image set file (relative to the scenario file) or a bundled set (`upstream`,
+/// `local`, `auto`), read now so that a mistake in it points here.
+fn image_set(cx: &mut Cx, v: &Node, file: &Path) -> Option<PathBuf> {
+    let text = cx.nonempty_string(v, "`images`", "images: ../images/ocs-0.11.3.yaml")?;
+    let path = resolve_path(file, &text);
+    let words = ["upstream", "local", "auto"];
+    let path = if words.contains(&text.as_str()) && !path.exists() {
+        PathBuf::from(&text)
+    } else {
+        path
+    };
+    if let Err(e) = crate::imageset::load(&path) {
+        let label = if path.exists() {
+            "unusable image set"
+        } else {
+            "no such image set"
+        };
+        let e = cx.err(v.pos, e.to_string(), label).help(
+            "`images` names an image set file, relative to this scenario file (e.g. \
+             `../images/ocs-0.11.3.yaml`), or a bundled set: upstream, local or auto; \
+             `--images` / OCS_HARNESS_IMAGES on the command line win over it",
+        );
+        return cx.fail(e);
+    }
+    Some(path)
 }
 
 /// The `key` strings of every mapping in the `list` of `stack` (the agents' instance-ids, the

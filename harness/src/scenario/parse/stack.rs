@@ -37,6 +37,7 @@ const AGENT_KEYS: &[&str] = &[
     "command",
     "entrypoint",
     "files",
+    "packages",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
 
@@ -218,6 +219,7 @@ fn decode_agent(
         Some(v) => files::decode_files(cx, v, file),
         None => Some(Vec::new()),
     };
+    let packages = agent_packages(cx, &f);
     if let Some(id) = &instance_id {
         let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
         let image_pos = f.get("build").or(f.get("image")).map_or(entry, |v| v.pos);
@@ -226,6 +228,7 @@ fn decode_agent(
             AgentSource {
                 entry: entry.into(),
                 image: image_pos.into(),
+                packages: f.get("packages").map_or(image_pos, |v| v.pos).into(),
             },
         );
     }
@@ -239,7 +242,39 @@ fn decode_agent(
         command: command?,
         entrypoint: entrypoint?,
         files: files?,
+        packages: packages?,
     })
+}
+
+/// `packages`: pinned package specs added to the agent's image (see `crate::packages`).
+fn agent_packages(cx: &mut Cx, f: &Fields) -> Option<Vec<String>> {
+    let Some(v) = f.get("packages") else {
+        return Some(Vec::new());
+    };
+    let example = "packages: [so3g==0.2.9]";
+    let Kind::Seq(items) = &v.kind else {
+        return cx.type_error(v, "`packages`", "a list of pinned packages", example);
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(spec) = item.scalar_text() else {
+            ok = false;
+            let _: Option<()> = cx.type_error(item, "each package", "a string", example);
+            continue;
+        };
+        if let Err(problem) = crate::packages::check_spec(&spec) {
+            ok = false;
+            let e = cx.err(item.pos, problem, "not a pinned package").help(
+                "each package is `name==version` from the package index, fetched by this \
+                 host's pip and installed into the agent's image",
+            );
+            let _: Option<()> = cx.fail(e);
+            continue;
+        }
+        out.push(spec);
+    }
+    ok.then_some(out)
 }
 
 fn agent_instance_id(

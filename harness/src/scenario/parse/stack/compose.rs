@@ -235,6 +235,7 @@ fn known(cx: &mut Cx, node: &Node, ids: impl IntoIterator<Item = String>) {
         let at = AgentSource {
             entry: node.pos.into(),
             image: node.pos.into(),
+            packages: node.pos.into(),
         };
         cx.agent_sources.insert(id, at);
     }
@@ -299,6 +300,7 @@ fn agent(
         command: s.command.clone(),
         entrypoint: s.entrypoint.clone(),
         files: files.unwrap_or_default(),
+        packages: Vec::new(),
     };
     ok.then_some(agent)
 }
