@@ -30,13 +30,23 @@ pub struct Transcript {
     pub steps: Vec<Entry>,
 }
 
-/// Replace every number in `v` by a type placeholder (`<int>`, `<float>`); strings, booleans
-/// and structure stay. Counters and timestamps in `session.data` vary between runs; their
-/// presence and type do not.
+/// Replace every number in `v` by a type placeholder (`<int>`, `<float>`), and every run of
+/// five or more digits inside a string (a unix time in a file name such as the aggregator's
+/// `/data/17962/1796217324.g3`); booleans and structure stay. Counters and timestamps in
+/// `session.data` vary between runs; their presence and type do not.
 pub fn redact_numbers(v: &Value) -> Value {
+    static LONG_NUMBER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\d{5,}(\.\d+)?").expect("valid regex"));
     match v {
         Value::Number(n) if n.is_f64() => json!("<float>"),
         Value::Number(_) => json!("<int>"),
+        Value::String(s) => json!(LONG_NUMBER.replace_all(s, |c: &regex::Captures| {
+            if c.get(1).is_some() {
+                "<float>"
+            } else {
+                "<int>"
+            }
+        })),
         Value::Array(a) => Value::Array(a.iter().map(redact_numbers).collect()),
         Value::Object(o) => Value::Object(
             o.iter()
@@ -172,6 +182,12 @@ mod tests {
         assert_eq!(
             redact_numbers(&v),
             json!({"value": "<int>", "timestamp": "<float>", "text": "hi", "l": ["<int>", true]})
+        );
+        let v =
+            json!({"f": "/data/17962/1796217324.g3", "s": "1602088928.8294137", "v": "v0.12.1"});
+        assert_eq!(
+            redact_numbers(&v),
+            json!({"f": "/data/<int>/<int>.g3", "s": "<float>", "v": "v0.12.1"})
         );
     }
 
