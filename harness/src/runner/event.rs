@@ -244,6 +244,18 @@ pub enum Outcome {
         #[serde(serialize_with = "secs")]
         duration: Duration,
     },
+    /// `feed`: what the tap received of the feed (counts depend on timing, so the transcript
+    /// shows the blocks and fields seen, not how many messages).
+    Feed {
+        /// `agent.feed`.
+        feed: String,
+        /// Messages in the window.
+        messages: usize,
+        /// Block names seen, sorted.
+        blocks: Vec<String>,
+        /// Data fields seen, sorted.
+        fields: Vec<String>,
+    },
     /// The call or the wait failed.
     Error(String),
 }
@@ -306,6 +318,12 @@ impl Outcome {
                 "stdout": transcript::command_output(stdout),
                 "stderr": transcript::command_output(stderr),
             }),
+            Outcome::Feed {
+                feed,
+                blocks,
+                fields,
+                ..
+            } => json!({"feed": feed, "blocks": blocks, "fields": fields}),
             Outcome::Error(e) => json!({"error": e}),
         }
     }

@@ -224,6 +224,13 @@ async fn drive(
             .map_err(|e| RunError::Teardown(crate::runtime::display_chain(&e)))?;
         return Err(RunError::Scenario(Box::new(e)));
     }
+    if let Err(error) = start_feed_tap(&mut stack, scenario).await {
+        let _ = stack.teardown().await;
+        return Err(RunError::Launch {
+            located: None,
+            error: LaunchError::Stack(error),
+        });
+    }
     events.emit(stack_ready_event(&stack, &launch, stack_ready));
     let failure = steps::run_steps(&mut stack, scenario, events).await;
     Ok(Ran {
@@ -233,6 +240,25 @@ async fn drive(
         stack_up,
         failure,
     })
+}
+
+/// Start the feed tap when a step observes a feed: subscribed to every feed the steps name,
+/// before the first step runs.
+async fn start_feed_tap(
+    stack: &mut Stack,
+    scenario: &Scenario,
+) -> Result<(), crate::runtime::stack::StackError> {
+    let mut feeds: Vec<(String, String)> = Vec::new();
+    for (agent, feed) in scenario.steps.iter().filter_map(|s| s.kind.observed_feed()) {
+        let pair = (agent.to_string(), feed.to_string());
+        if !feeds.contains(&pair) {
+            feeds.push(pair);
+        }
+    }
+    if feeds.is_empty() {
+        return Ok(());
+    }
+    stack.start_feed_tap(&feeds).await
 }
 
 /// The stack is ready: what it is, and where its images came from.

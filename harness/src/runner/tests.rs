@@ -923,3 +923,61 @@ async fn captures_feed_later_params_and_expectations() {
          capture `n`: there is no `data.n` in what the step got back"
     );
 }
+
+/// A tap line for a recorded `false_temperatures` message of fake1 with `value` samples.
+fn tap_line(timestamps: &[f64], value: Value) -> String {
+    let values = vec![value; timestamps.len()];
+    json!({"tap": "message", "agent": "fake1", "feed": "false_temperatures", "received": 1.0,
+           "message": {"temps": {"block_name": "temps", "data": {"channel_00": values},
+                                 "timestamps": timestamps}}})
+    .to_string()
+}
+
+const FEED_STEP: &str = "  - feed: {agent: fake1, feed: false_temperatures, within: 1s}\n    \
+    expect: {count: 2, blocks: [temps], fields: {channel_00: float}, timestamps: increasing}\n";
+
+#[tokio::test]
+async fn feed_step_checks_the_taps_messages() {
+    let mut fake = Fake::default();
+    fake.log(
+        crate::runtime::tap::TAP,
+        r#"{"tap": "subscribed", "topics": 1}"#,
+    );
+    fake.log(crate::runtime::tap::TAP, &tap_line(&[1.0, 2.0], json!(0.1)));
+    fake.log("fake1", "not a tap line");
+    fake.log(crate::runtime::tap::TAP, &tap_line(&[3.0], json!(0.2)));
+    let (failure, events) = run(&mut fake, FEED_STEP).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let mut transcript = Transcript::default();
+    for e in &events {
+        super::RunObserver::on_event(&mut transcript, e);
+    }
+    assert_eq!(
+        transcript.steps[0].outcome,
+        json!({"feed": "fake1.false_temperatures", "blocks": ["temps"], "fields": ["channel_00"]})
+    );
+}
+
+#[tokio::test]
+async fn feed_step_fails_at_once_on_a_wrong_field_and_at_the_deadline_on_silence() {
+    let mut fake = Fake::default();
+    fake.log(crate::runtime::tap::TAP, &tap_line(&[1.0], json!("0.1")));
+    let t = Instant::now();
+    let (failure, _) = run(&mut fake, FEED_STEP).await;
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "a wrong field fails at once"
+    );
+    let text = problems(&failure);
+    assert!(
+        text.contains("fields.channel_00: message 1: expected type float"),
+        "{text}"
+    );
+    let mut silent = Fake::default();
+    let (failure, _) = run(&mut silent, FEED_STEP).await;
+    let text = problems(&failure);
+    assert!(
+        text.contains("feed fake1.false_temperatures") && text.contains("0 message(s) so far"),
+        "{text}"
+    );
+}

@@ -249,6 +249,7 @@ impl BringUp<'_> {
             timings,
             torn_down: false,
             background: Vec::new(),
+            helpers: Vec::new(),
             plan,
         };
         let held = adopt(&mut stack, started_agents);

@@ -34,6 +34,7 @@ pub mod role;
 mod services;
 pub mod stack;
 pub mod sweep;
+pub(crate) mod tap;
 mod watchdog;
 
 use std::collections::BTreeMap;

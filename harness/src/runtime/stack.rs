@@ -56,6 +56,19 @@ pub enum StackError {
         /// Its last log lines.
         log_tail: Vec<String>,
     },
+    /// The feed tap did not subscribe.
+    #[error(
+        "the feed tap did not become ready: {error}{}\nThe tap runs python3 from the stack's \
+         OCS image (the registry's, else the first agent's); that image needs autobahn, as \
+         every OCS image has.",
+        format_tail(.log_tail)
+    )]
+    TapNotReady {
+        /// The wait's error (condition, deadline, last value).
+        error: WaitError,
+        /// Its last log lines.
+        log_tail: Vec<String>,
+    },
     /// The stack has no such container.
     #[error(
         "Docker request failed while looking up container {}: no such container in this stack",
@@ -178,6 +191,8 @@ pub struct Stack {
     pub(crate) torn_down: bool,
     /// Log followers after restarts and timed reconnects; aborted at teardown.
     pub(crate) background: Vec<tokio::task::JoinHandle<()>>,
+    /// Helper containers the steps need (the feed tap).
+    pub(crate) helpers: Vec<ContainerAsync<GenericImage>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -307,6 +322,9 @@ impl Stack {
         if let Some(c) = self.crossbar.take() {
             std::mem::forget(c);
         }
+        for c in std::mem::take(&mut self.helpers) {
+            std::mem::forget(c);
+        }
     }
 }
 
@@ -319,6 +337,7 @@ impl Drop for Stack {
         // Containers remove themselves on drop (testcontainers); the network and anything
         // else labelled with the run goes next, from a thread of its own so that this works
         // inside or outside a runtime.
+        drop(std::mem::take(&mut self.helpers));
         drop(std::mem::take(&mut self.agents));
         drop(std::mem::take(&mut self.services));
         drop(self.crossbar.take());

@@ -232,6 +232,12 @@ impl super::StepKind {
                 c.expect.value = c.expect.value.as_ref().map(|m| m.resolve(b));
                 c.expect.error = c.expect.error.as_ref().map(|m| m.resolve(b));
             }
+            StepKind::Feed(f) => {
+                f.count = f.count.as_ref().map(|m| m.resolve(b));
+                for (_, m) in &mut f.fields {
+                    *m = m.resolve(b);
+                }
+            }
             StepKind::Logs(_)
             | StepKind::Fault(_)
             | StepKind::Exits { .. }

@@ -37,6 +37,8 @@ pub enum StepKeyword {
     Exec,
     /// `call: <instance>.<procedure>`.
     Call,
+    /// `feed: {agent, feed}`.
+    Feed,
 }
 
 /// Every kind: keyword, and the keys its steps accept (the keyword among them, in the order
@@ -105,6 +107,11 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         "call",
         &["name", "call", "args", "kwargs", "expect", "capture"],
     ),
+    (
+        StepKeyword::Feed,
+        "feed",
+        &["name", "feed", "window", "expect"],
+    ),
 ];
 
 impl StepKeyword {
@@ -152,7 +159,7 @@ impl StepKeyword {
             }
             Self::Api => &["fields"],
             Self::Call => &["value", "error"],
-            Self::Logs | Self::Fault | Self::Exits | Self::Fetch | Self::Exec => &[],
+            Self::Logs | Self::Fault | Self::Exits | Self::Fetch | Self::Exec | Self::Feed => &[],
         }
     }
 
@@ -171,7 +178,8 @@ impl StepKeyword {
             | Self::Exits
             | Self::Fetch
             | Self::Exec
-            | Self::Call => None,
+            | Self::Call
+            | Self::Feed => None,
         }
     }
 }
@@ -207,6 +215,7 @@ impl StepKind {
             Self::Fetch(_) => StepKeyword::Fetch,
             Self::Exec(_) => StepKeyword::Exec,
             Self::Call(_) => StepKeyword::Call,
+            Self::Feed(_) => StepKeyword::Feed,
         }
     }
 }
@@ -262,6 +271,13 @@ impl fmt::Display for StepKind {
             Self::Fetch(x) => write!(f, "{kw} {}:{} into {}", x.container, x.path, x.into),
             Self::Exec(e) => write!(f, "{kw} in {}: {}", e.container, command_line(&e.cmd)),
             Self::Call(c) => write!(f, "{kw} {}.{}", c.instance, c.procedure),
+            Self::Feed(c) => write!(
+                f,
+                "{kw} {}.{} (within {})",
+                c.agent,
+                c.feed,
+                fmt_duration(c.within)
+            ),
         }
     }
 }
@@ -301,7 +317,7 @@ mod tests {
             names,
             [
                 "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault",
-                "exits", "fetch", "exec", "call"
+                "exits", "fetch", "exec", "call", "feed"
             ]
         );
         for kw in StepKeyword::all() {

@@ -802,6 +802,11 @@ pub(crate) fn parse_matcher(cx: &mut Cx, node: &Node) -> Option<Matcher> {
     }
 }
 
+/// `{type: NAME}` for a JSON type name (`int`, `float`, ...), if `name` is one.
+pub(crate) fn type_matcher(name: &str) -> Option<Matcher> {
+    JsonType::parse(name).map(|t| Matcher::Ops(vec![MatchOp::Type(t)]))
+}
+
 fn is_operator(key: &str) -> bool {
     OPERATORS.contains(&key)
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod exec;
 mod expand;
 pub mod expect;
+mod feed;
 mod keyword;
 pub mod matcher;
 pub(crate) mod node;
@@ -50,6 +51,7 @@ pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub use expect::{
     ApiExpect, CallExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect,
 };
+pub use feed::{FeedCheck, FeedMessage};
 pub use matcher::Mismatch;
 
 /// A parsed and validated scenario file.
@@ -215,6 +217,9 @@ pub enum StepKind {
     /// `fetch: <container>`: copy a path out of a container into the run directory, and
     /// check what came out.
     Fetch(FetchStep),
+    /// `feed: {agent, feed}`: check what the agent publishes on the feed (as the run's feed
+    /// tap receives it).
+    Feed(FeedCheck),
 }
 
 /// A `fetch` step.
@@ -245,6 +250,16 @@ pub struct CallStep {
     pub kwargs: serde_json::Map<String, Value>,
     /// What must hold of the return value (or the error).
     pub expect: CallExpect,
+}
+
+impl StepKind {
+    /// The `(agent, feed)` a `feed` step observes.
+    pub fn observed_feed(&self) -> Option<(&str, &str)> {
+        match self {
+            StepKind::Feed(c) => Some((&c.agent, &c.feed)),
+            _ => None,
+        }
+    }
 }
 
 /// What a fault step does to a container.

@@ -300,9 +300,10 @@ fn reference_example_parses() {
             StepKind::Fetch(_) => "fetch",
             StepKind::Exec(_) => "exec",
             StepKind::Call(_) => "call",
+            StepKind::Feed(_) => "feed",
         });
     }
-    assert_eq!(seen.len(), 13, "{seen:?}");
+    assert_eq!(seen.len(), 14, "{seen:?}");
 }
 
 #[test]

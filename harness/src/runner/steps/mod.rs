@@ -7,6 +7,7 @@ mod call;
 mod exec;
 mod exits;
 mod fault;
+mod feed;
 mod fetch;
 mod logs;
 mod op;
@@ -147,6 +148,7 @@ async fn run_step<S: StackOps>(
         StepKind::Fetch(f) => fetch::run(&*stack, f).await,
         StepKind::Exec(e) => exec::run(&*stack, n, e).await,
         StepKind::Call(c) => call::run(&*stack, n, c, events).await,
+        StepKind::Feed(check) => feed::run(&*stack, check, ctx.previous_mark).await,
     }
 }
 

@@ -7,6 +7,7 @@
 mod captures;
 mod exec;
 mod expect;
+mod feed;
 mod stack;
 mod step_kinds;
 mod steps;

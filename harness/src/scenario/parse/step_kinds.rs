@@ -223,7 +223,7 @@ pub(super) fn logs(cx: &mut Cx, p: &StepParts) -> Option<LogsCheck> {
 }
 
 /// `window: step | run` (default `run`).
-fn log_window(cx: &mut Cx, f: &Fields) -> Option<LogWindow> {
+pub(super) fn log_window(cx: &mut Cx, f: &Fields) -> Option<LogWindow> {
     let Some(v) = f.get("window") else {
         return Some(LogWindow::Run);
     };

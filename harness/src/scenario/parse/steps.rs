@@ -181,6 +181,7 @@ fn decode_kind(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         StepKeyword::Call => step_kinds::call(cx, p),
         StepKeyword::Until => step_kinds::until(cx, p),
         StepKeyword::Exec => super::exec::exec(cx, p).map(StepKind::Exec),
+        StepKeyword::Feed => super::feed::feed(cx, p).map(StepKind::Feed),
         StepKeyword::Start
         | StepKeyword::Status
         | StepKeyword::Wait
