@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
+use super::redact::Secrets;
 use crate::ocs::{AgentApi, Reply};
+use crate::scenario::capture::ValuePath;
 use crate::scenario::ScenarioError;
 use crate::transcript;
 
@@ -260,18 +262,35 @@ pub enum Outcome {
     Error(String),
 }
 
+/// A reply as `capture:` paths see it: `status`, `message`, `session`, `data`.
+fn reply_root(r: &Reply) -> Value {
+    json!({
+        "status": r.status.name(),
+        "message": r.message,
+        "session": r.session.as_ref().map(|s| &s.raw),
+        "data": r.session.as_ref().map(|s| &s.data),
+    })
+}
+
+impl Answer {
+    /// What a `capture:` path is looked up in (see [`Outcome::capture_root`]).
+    pub fn capture_root(&self) -> Option<Value> {
+        Some(match self {
+            Answer::Reply(r) => reply_root(r),
+            Answer::Api(a) => json!({"fields": a.raw}),
+            Answer::Value(v) => json!({"value": v}),
+            Answer::Error(e) => json!({"error": e}),
+        })
+    }
+}
+
 impl Outcome {
     /// What a `capture:` path is looked up in: the keys of the step kind's `expect` (`status`,
     /// `message`, `session`, `data` of a reply; `fields` of `get_api`; `value` or `error` of a
     /// call), `None` when the step got nothing back.
     pub fn capture_root(&self) -> Option<Value> {
         match self {
-            Outcome::Reply(r) | Outcome::Polled(Some(r)) => Some(json!({
-                "status": r.status.name(),
-                "message": r.message,
-                "session": r.session.as_ref().map(|s| &s.raw),
-                "data": r.session.as_ref().map(|s| &s.data),
-            })),
+            Outcome::Reply(r) | Outcome::Polled(Some(r)) => Some(reply_root(r)),
             Outcome::Api(a) => Some(json!({"fields": a.raw})),
             Outcome::Value(v) => Some(json!({"value": v})),
             Outcome::Error(e) => Some(json!({"error": e})),
@@ -450,6 +469,11 @@ struct Inner<'a> {
     observers: Vec<&'a mut dyn RunObserver>,
     /// `(instance.op, session id, time, text)` of every message already emitted.
     seen: std::collections::BTreeSet<(String, i64, String, String)>,
+    /// What no reader may see in clear.
+    secrets: Secrets,
+    /// Where, in what the current step gets back, values become secrets (captures that later
+    /// steps send as passwords).
+    secret_paths: Vec<ValuePath>,
 }
 
 impl<'a> Emitter<'a> {
@@ -459,20 +483,42 @@ impl<'a> Emitter<'a> {
             inner: std::sync::Mutex::new(Inner {
                 observers,
                 seen: Default::default(),
+                secrets: Secrets::default(),
+                secret_paths: Vec::new(),
             }),
         }
     }
 
-    /// Deliver `event` to every observer.
+    /// Deliver `event` to every observer, secrets redacted.
     pub(crate) fn emit(&self, event: RunEvent) {
         let mut inner = self.inner.lock().expect("event lock");
+        let event = match inner.secrets.is_empty() {
+            true => event,
+            false => inner.secrets.event(&event),
+        };
         for o in inner.observers.iter_mut() {
             o.on_event(&event);
         }
     }
 
+    /// From now on, redact `secret` in every event.
+    pub(crate) fn add_secret(&self, secret: &str) {
+        self.inner.lock().expect("event lock").secrets.add(secret);
+    }
+
+    /// The values at `paths` in the answers of the current step are secrets.
+    pub(crate) fn secret_paths(&self, paths: Vec<ValuePath>) {
+        self.inner.lock().expect("event lock").secret_paths = paths;
+    }
+
+    /// The secrets so far (for what is written besides the events, and for failures).
+    pub(crate) fn secrets(&self) -> Secrets {
+        self.inner.lock().expect("event lock").secrets.clone()
+    }
+
     /// The reply to `call`, then the messages of its session not seen before.
     pub(crate) fn reply(&self, step: usize, call: &Call, answer: Answer) {
+        self.learn_secrets(&answer);
         let session = match &answer {
             Answer::Reply(r) => r.session.clone(),
             _ => None,
@@ -484,6 +530,29 @@ impl<'a> Emitter<'a> {
         });
         if let Some(s) = session {
             self.session(step, &call.instance, &s);
+        }
+    }
+
+    /// Values at the secret paths of `answer` become secrets before anyone sees it.
+    fn learn_secrets(&self, answer: &Answer) {
+        let mut inner = self.inner.lock().expect("event lock");
+        if inner.secret_paths.is_empty() {
+            return;
+        }
+        let Some(root) = answer.capture_root() else {
+            return;
+        };
+        let found: Vec<String> = inner
+            .secret_paths
+            .iter()
+            .filter_map(|p| p.get(&root))
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        for s in found {
+            inner.secrets.add(&s);
         }
     }
 

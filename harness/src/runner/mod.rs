@@ -11,6 +11,7 @@
 pub(crate) mod event;
 mod failure;
 mod readers;
+mod redact;
 mod stack_ops;
 mod steps;
 
@@ -199,6 +200,8 @@ struct Ran {
     stack_ready: Duration,
     stack_up: Duration,
     failure: Option<StepFailure>,
+    /// What the timeline file must not hold in clear.
+    secrets: redact::Secrets,
 }
 
 /// Bring the stack up, check the operations the steps name, run the steps.
@@ -239,6 +242,7 @@ async fn drive(
         stack_ready,
         stack_up,
         failure,
+        secrets: events.secrets(),
     })
 }
 
@@ -308,10 +312,11 @@ async fn finish(
         stack_ready,
         stack_up,
         failure,
+        secrets,
     } = ran;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);
-    let text = timeline::render(&tl.merged(&stack.logs().lines()));
+    let text = secrets.text(&timeline::render(&tl.merged(&stack.logs().lines())));
     let timeline = run_dir.join("timeline.log");
     let _ = std::fs::create_dir_all(&run_dir);
     if let Err(e) = std::fs::write(&timeline, &text) {

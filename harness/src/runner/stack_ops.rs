@@ -22,7 +22,8 @@ pub(crate) trait StackOps: Send + Sync {
     fn get_api(&self, instance: &str)
         -> impl Future<Output = Result<AgentApi, ClientError>> + Send;
 
-    /// One `.ops` action on `instance.op` (`params`: `start` only; `timeout`: `wait` only).
+    /// One `.ops` action on `instance.op` (`params`: `start` only; `timeout`: `wait` only),
+    /// sending `password` as OCS's client does.
     fn op(
         &self,
         action: OpAction,
@@ -30,6 +31,7 @@ pub(crate) trait StackOps: Send + Sync {
         op: &str,
         params: Option<&Value>,
         timeout: Option<Duration>,
+        password: Option<&str>,
     ) -> impl Future<Output = Result<Reply, ClientError>> + Send;
 
     /// A call of `instance`'s own procedure `procedure` (not an operation); its return value.
@@ -88,8 +90,12 @@ impl StackOps for Stack {
         op: &str,
         params: Option<&Value>,
         timeout: Option<Duration>,
+        password: Option<&str>,
     ) -> Result<Reply, ClientError> {
-        let agent = self.client().agent(instance);
+        let mut agent = self.client().agent(instance);
+        if let Some(pw) = password {
+            agent = agent.with_password(pw);
+        }
         match action {
             OpAction::Start => agent.start(op, params.cloned()).await,
             OpAction::Status => agent.status(op).await,

@@ -94,8 +94,12 @@ impl StackOps for Fake {
         op: &str,
         _params: Option<&Value>,
         _timeout: Option<Duration>,
+        password: Option<&str>,
     ) -> Result<Reply, ClientError> {
-        let call = format!("{} {instance}.{op}", action.as_str());
+        let mut call = format!("{} {instance}.{op}", action.as_str());
+        if let Some(pw) = password {
+            call.push_str(&format!(" (password {pw})"));
+        }
         self.calls.lock().unwrap().push(call.clone());
         self.log(instance, &format!("called {call}"));
         next(&self.replies).map_err(|e| call_error(&e))
@@ -979,5 +983,88 @@ async fn feed_step_fails_at_once_on_a_wrong_field_and_at_the_deadline_on_silence
     assert!(
         text.contains("feed fake1.false_temperatures") && text.contains("0 message(s) so far"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn passwords_are_sent_and_never_seen_in_clear() {
+    let text = "name: unit\nstack:\n  agents:\n    - instance-id: fake1\n      \
+                agent-class: FakeDataAgent\n      image: simonsobs/ocs:latest\n      \
+                password: agent-pw-123\nsteps:\n  - status: fake1.acq\n  \
+                - call: fake1.request_exclusive\n    kwargs: {password: grant-pw-456}\n    \
+                capture: {pw: value.password}\n  - start: fake1.acq\n    password: \"{{pw}}\"\n  \
+                - status: fake1.acq\n    password: step-pw-789\n";
+    let scenario = Scenario::parse_all(text, Path::new("unit.yaml"), &|_| None)
+        .unwrap_or_else(|e| panic!("{}", e[0]));
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({"echo": "agent-pw-123"}))));
+    fake.values.lock().unwrap().push_back(Ok(
+        json!({"password": "granted-pw-000", "message": "grant acquired"}),
+    ));
+    let mut events = Vec::new();
+    let mut collect = |e: &RunEvent| events.push(e.clone());
+    let failure = {
+        let emitter = Emitter::new(vec![&mut collect]);
+        run_steps(&mut fake, &scenario, &emitter).await
+    };
+    assert!(failure.is_none(), "{}", problems(&failure));
+    assert_eq!(
+        fake.calls(),
+        [
+            "status fake1.acq (password agent-pw-123)",
+            r#"call fake1.request_exclusive [] {"password":"grant-pw-456"}"#,
+            "start fake1.acq (password granted-pw-000)",
+            "status fake1.acq (password step-pw-789)",
+        ],
+        "the agent's password by default, a step's own (a captured one too) instead"
+    );
+    let all: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    for secret in [
+        "agent-pw-123",
+        "grant-pw-456",
+        "granted-pw-000",
+        "step-pw-789",
+    ] {
+        assert!(!all.contains(secret), "{secret} in the events: {all}");
+    }
+    assert!(all.contains("<redacted>"), "{all}");
+}
+
+/// A fault (`action`), then a status whose `data.timestamp` must be after the stack was ready
+/// again.
+async fn after_ready(action: &str, timestamp: f64) -> Option<StepFailure> {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({"timestamp": timestamp}))));
+    let steps = format!(
+        "  - fault: {action}\n    container: fake1\n  - status: fake1.acq\n    \
+         expect: {{data: {{timestamp: {{after-ready-again: true}}}}}}\n"
+    );
+    run(&mut fake, &steps).await.0
+}
+
+#[tokio::test]
+async fn after_ready_again_refers_to_when_a_fault_found_the_stack_ready() {
+    let now = crate::clock::unix_now();
+    let failure = after_ready("restart", now + 60.0).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let failure = after_ready("restart", now - 60.0).await;
+    assert!(
+        problems(&failure).starts_with("session.data.timestamp: expected > "),
+        "{failure:?}"
+    );
+    // a fault that does not wait for readiness leaves nothing to be after
+    let failure = after_ready("kill", now + 60.0).await;
+    assert!(
+        problems(&failure).contains("no fault step has waited for that yet"),
+        "{failure:?}"
     );
 }

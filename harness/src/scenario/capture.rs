@@ -153,6 +153,9 @@ pub fn references(text: &str) -> Vec<Reference> {
 pub struct Bindings {
     /// Unix time of the last fault step (what `after-last-fault` refers to).
     pub last_fault: Option<f64>,
+    /// Unix time the stack was ready again after the last fault (what `after-ready-again`
+    /// refers to); `None` when the last fault did not wait for readiness.
+    pub ready_again: Option<f64>,
     /// Every value captured so far, by name.
     pub captured: BTreeMap<String, Value>,
 }

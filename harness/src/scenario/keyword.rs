@@ -52,32 +52,32 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
     (
         StepKeyword::Start,
         "start",
-        &["name", "start", "params", "expect", "capture"],
+        &["name", "start", "params", "password", "expect", "capture"],
     ),
     (
         StepKeyword::Status,
         "status",
-        &["name", "status", "expect", "capture"],
+        &["name", "status", "password", "expect", "capture"],
     ),
     (
         StepKeyword::Wait,
         "wait",
-        &["name", "wait", "timeout", "expect", "capture"],
+        &["name", "wait", "timeout", "password", "expect", "capture"],
     ),
     (
         StepKeyword::Stop,
         "stop",
-        &["name", "stop", "expect", "capture"],
+        &["name", "stop", "password", "expect", "capture"],
     ),
     (
         StepKeyword::Abort,
         "abort",
-        &["name", "abort", "expect", "capture"],
+        &["name", "abort", "password", "expect", "capture"],
     ),
     (
         StepKeyword::Until,
         "until",
-        &["name", "until", "timeout", "expect", "capture"],
+        &["name", "until", "timeout", "password", "expect", "capture"],
     ),
     (
         StepKeyword::Logs,

@@ -35,6 +35,7 @@ pub const OPERATORS: &[&str] = &[
     "exists",
     "len",
     "after-last-fault",
+    "after-ready-again",
     "some",
     "every",
     "by-key",
@@ -159,6 +160,10 @@ pub enum MatchOp {
     /// `after-last-fault: true`: a unix time later than the scenario's last fault step (the
     /// runner replaces it with `>` that time before checking; see [`Matcher::resolve`]).
     AfterLastFault,
+    /// `after-ready-again: true`: a unix time later than the moment the stack was ready again
+    /// after the last fault (the end of the last `restart`/`start`/`unpause`/`connect` fault
+    /// step, which waits for readiness); resolved like `after-last-fault`.
+    AfterReadyAgain,
     /// `some`: a list with at least one element matching.
     Some(Box<Matcher>),
     /// `every`: a list whose elements all match (an empty list does).
@@ -180,6 +185,10 @@ impl MatchOp {
             MatchOp::AfterLastFault => match b.last_fault {
                 Some(t) => MatchOp::Gt(t),
                 None => MatchOp::AfterLastFault,
+            },
+            MatchOp::AfterReadyAgain => match b.ready_again {
+                Some(t) => MatchOp::Gt(t),
+                None => MatchOp::AfterReadyAgain,
             },
             MatchOp::Eq(v) => MatchOp::Eq(b.value(v)),
             MatchOp::Ne(v) => MatchOp::Ne(b.value(v)),
@@ -215,6 +224,10 @@ impl fmt::Display for MatchOp {
             Self::Exists(false) => write!(f, "no such key"),
             Self::Len(n) => write!(f, "len {n}"),
             Self::AfterLastFault => write!(f, "a time after the last fault"),
+            Self::AfterReadyAgain => write!(
+                f,
+                "a time after the stack was ready again (no fault step has waited for that yet)"
+            ),
             Self::Some(_) => write!(f, "a list with an element matching"),
             Self::Every(_) => write!(f, "a list whose every element matches"),
             Self::ByKey { field, .. } => write!(f, "a list of objects with a `{field}`"),
@@ -466,6 +479,8 @@ fn op_holds(op: &MatchOp, actual: Option<&Value>) -> bool {
         MatchOp::Len(n) => len_of(v) == Some(*n),
         // Resolved by the runner; with no fault yet, any number is after it.
         MatchOp::AfterLastFault => num.is_some(),
+        // Unresolved: no fault step has waited for readiness, so nothing is after it.
+        MatchOp::AfterReadyAgain => false,
         MatchOp::Some(_) | MatchOp::Every(_) | MatchOp::ByKey { .. } => {
             unreachable!("checked by list_op")
         }
@@ -959,6 +974,17 @@ fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {
         "after-last-fault" => match &v.kind {
             Kind::Bool(true) => MatchOp::AfterLastFault,
             _ => return cx.type_error(v, "`after-last-fault`", "true", "{after-last-fault: true}"),
+        },
+        "after-ready-again" => match &v.kind {
+            Kind::Bool(true) => MatchOp::AfterReadyAgain,
+            _ => {
+                return cx.type_error(
+                    v,
+                    "`after-ready-again`",
+                    "true",
+                    "{after-ready-again: true}",
+                )
+            }
         },
         "some" => MatchOp::Some(Box::new(parse_matcher(cx, v)?)),
         "every" => MatchOp::Every(Box::new(parse_matcher(cx, v)?)),

@@ -76,6 +76,9 @@ pub struct Scenario {
     pub source: String,
     /// Where each agent is written, by instance-id, for errors found at run time.
     pub agent_sources: BTreeMap<String, AgentSource>,
+    /// Each agent's `password` (sent with its `.ops` calls unless a step gives its own), by
+    /// instance-id.
+    pub passwords: BTreeMap<String, String>,
 }
 
 /// A position in a scenario file.
@@ -118,6 +121,8 @@ pub struct Step {
     pub expect: Option<SourcePos>,
     /// `capture:`: values to save from what the step got back, for later steps.
     pub captures: Vec<capture::Capture>,
+    /// `password:`: the credential sent with this step's `.ops` calls (may use `{{name}}`).
+    pub password: Option<String>,
 }
 
 /// The `.ops` actions of an agent.
@@ -348,6 +353,7 @@ impl Scenario {
             Some(mut s) if cx.errors.is_empty() => {
                 s.source = text.to_string();
                 s.agent_sources = std::mem::take(&mut cx.agent_sources);
+                s.passwords = std::mem::take(&mut cx.passwords);
                 Ok(s)
             }
             _ => {

@@ -399,6 +399,8 @@ pub(crate) struct Cx<'s> {
     pub src: &'s Source,
     pub errors: Vec<ScenarioError>,
     pub agent_sources: std::collections::BTreeMap<String, super::AgentSource>,
+    /// Each agent's `password`, by instance-id.
+    pub passwords: std::collections::BTreeMap<String, String>,
 }
 
 impl<'s> Cx<'s> {
@@ -407,6 +409,7 @@ impl<'s> Cx<'s> {
             src,
             errors: Vec::new(),
             agent_sources: Default::default(),
+            passwords: Default::default(),
         }
     }
 

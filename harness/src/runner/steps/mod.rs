@@ -4,6 +4,7 @@
 
 mod api;
 mod call;
+mod credentials;
 mod exec;
 mod exits;
 mod fault;
@@ -63,6 +64,10 @@ pub(crate) async fn run_steps<S: StackOps>(
     events: &Emitter<'_>,
 ) -> Option<StepFailure> {
     let mut ctx = StepContext::default();
+    for secret in credentials::written_secrets(scenario) {
+        events.add_secret(&secret);
+    }
+    let secret_names = credentials::secret_names(scenario);
     for step in &scenario.steps {
         let mark = stack.log_mark();
         let action = step.kind.to_string();
@@ -71,13 +76,15 @@ pub(crate) async fn run_steps<S: StackOps>(
             line: step.line,
             action: action.clone(),
         });
+        events.secret_paths(credentials::secret_paths(step, &secret_names));
         let started = Instant::now();
-        let mut checked = run_step(stack, step, &mut ctx, events).await;
+        let mut checked = run_step(stack, scenario, step, &mut ctx, events).await;
         if checked.problems.is_empty() {
             let problems = capture(step, &checked.outcome, &mut ctx.bindings);
             checked.problems = problems;
         }
-        let failed = failure(scenario, step, &action, &checked, stack);
+        let failed =
+            failure(scenario, step, &action, &checked, stack).map(|f| events.secrets().failure(f));
         events.emit(RunEvent::StepFinished {
             step: step.index,
             line: step.line,
@@ -95,15 +102,22 @@ pub(crate) async fn run_steps<S: StackOps>(
     None
 }
 
-/// One step, by its kind.
+/// One step, by its kind, its values resolved (and the passwords it sends made secret).
 async fn run_step<S: StackOps>(
     stack: &mut S,
+    scenario: &Scenario,
     step: &Step,
     ctx: &mut StepContext,
     events: &Emitter<'_>,
 ) -> Checked {
     let n = step.index;
-    match &step.kind.resolve(&ctx.bindings) {
+    let kind = step.kind.resolve(&ctx.bindings);
+    let password = credentials::password_for(scenario, step, &ctx.bindings);
+    let sent = password.as_deref().into_iter();
+    for secret in sent.chain(credentials::sent_in_kwargs(&kind)) {
+        events.add_secret(secret);
+    }
+    match &kind {
         StepKind::Api {
             instance,
             expect,
@@ -116,6 +130,32 @@ async fn run_step<S: StackOps>(
             };
             api::run(&*stack, n, a, &mut ctx.pids, events).await
         }
+        StepKind::Op { .. } | StepKind::Until { .. } => {
+            ops_step(&*stack, n, &kind, password.as_deref(), events).await
+        }
+        StepKind::Logs(check) => logs::run(&*stack, n, check, ctx.previous_mark, events).await,
+        StepKind::Fault(f) => fault::run(stack, n, f, &mut ctx.bindings, events).await,
+        StepKind::Exits {
+            container,
+            code,
+            timeout,
+        } => exits::run(&*stack, container, *code, *timeout).await,
+        StepKind::Fetch(f) => fetch::run(&*stack, f).await,
+        StepKind::Exec(e) => exec::run(&*stack, n, e).await,
+        StepKind::Call(c) => call::run(&*stack, n, c, events).await,
+        StepKind::Feed(check) => feed::run(&*stack, check, ctx.previous_mark).await,
+    }
+}
+
+/// A step of `.ops` calls (`start`...`abort`, `until`), sending `password`.
+async fn ops_step(
+    stack: &impl StackOps,
+    n: usize,
+    kind: &StepKind,
+    password: Option<&str>,
+    events: &Emitter<'_>,
+) -> Checked {
+    match kind {
         StepKind::Op {
             action,
             instance,
@@ -130,25 +170,24 @@ async fn run_step<S: StackOps>(
                 op,
                 params: params.as_ref(),
                 timeout: *timeout,
+                password,
             };
-            op::run(&*stack, n, call, expect, events).await
+            op::run(stack, n, call, expect, events).await
         }
         StepKind::Until {
             target,
             timeout,
             expect,
-        } => until::run(&*stack, n, target, *timeout, expect, events).await,
-        StepKind::Logs(check) => logs::run(&*stack, n, check, ctx.previous_mark, events).await,
-        StepKind::Fault(f) => fault::run(stack, n, f, &mut ctx.bindings.last_fault, events).await,
-        StepKind::Exits {
-            container,
-            code,
-            timeout,
-        } => exits::run(&*stack, container, *code, *timeout).await,
-        StepKind::Fetch(f) => fetch::run(&*stack, f).await,
-        StepKind::Exec(e) => exec::run(&*stack, n, e).await,
-        StepKind::Call(c) => call::run(&*stack, n, c, events).await,
-        StepKind::Feed(check) => feed::run(&*stack, check, ctx.previous_mark).await,
+        } => {
+            let p = until::Poll {
+                target,
+                timeout: *timeout,
+                expect,
+                password,
+            };
+            until::run(stack, n, p, events).await
+        }
+        _ => unreachable!("only .ops steps come here"),
     }
 }
 

@@ -15,6 +15,7 @@ pub(super) struct OpCall<'a> {
     pub op: &'a str,
     pub params: Option<&'a Value>,
     pub timeout: Option<Duration>,
+    pub password: Option<&'a str>,
 }
 
 /// Run an op step; `expect` has `after-last-fault` resolved.
@@ -37,7 +38,7 @@ pub(super) async fn run(
         call: call.clone(),
     });
     match stack
-        .op(c.action, c.instance, c.op, c.params, c.timeout)
+        .op(c.action, c.instance, c.op, c.params, c.timeout, c.password)
         .await
     {
         Ok(reply) => {

@@ -17,15 +17,27 @@ const POLL: Backoff = Backoff {
     max: Duration::from_millis(250),
 };
 
-/// Run an `until` step; `expect` has `after-last-fault` resolved.
+/// What an `until` step polls, and how.
+pub(super) struct Poll<'a> {
+    pub target: &'a UntilTarget,
+    pub timeout: Duration,
+    pub expect: &'a ReplyExpect,
+    pub password: Option<&'a str>,
+}
+
+/// Run an `until` step; its values are resolved.
 pub(super) async fn run(
     stack: &impl StackOps,
     step: usize,
-    target: &UntilTarget,
-    timeout: Duration,
-    expect: &ReplyExpect,
+    p: Poll<'_>,
     events: &Emitter<'_>,
 ) -> Checked {
+    let Poll {
+        target,
+        timeout,
+        expect,
+        password,
+    } = p;
     let (instance, op) = match target {
         UntilTarget::Op { instance, op } => (instance.as_str(), op.as_str()),
         UntilTarget::Registry => ("registry", "main"),
@@ -40,7 +52,7 @@ pub(super) async fn run(
     let last = Mutex::new(None::<Reply>);
     let condition = format!("{instance}.{op} to match the expectation");
     let waited = poll_until(condition, timeout, POLL, || {
-        probe(stack, step, &call, expect, &last, events)
+        probe(stack, step, (&call, password), expect, &last, events)
     })
     .await;
     let last = last.into_inner().expect("until lock");
@@ -62,7 +74,7 @@ pub(super) async fn run(
 async fn probe(
     stack: &impl StackOps,
     step: usize,
-    call: &Call,
+    (call, password): (&Call, Option<&str>),
     expect: &ReplyExpect,
     last: &Mutex<Option<Reply>>,
     events: &Emitter<'_>,
@@ -73,7 +85,7 @@ async fn probe(
         call: call.clone(),
     });
     match stack
-        .op(OpAction::Status, &call.instance, op, None, None)
+        .op(OpAction::Status, &call.instance, op, None, None, password)
         .await
     {
         Ok(reply) => {

@@ -175,6 +175,7 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         steps,
         source: String::new(),
         agent_sources: Default::default(),
+        passwords: Default::default(),
     })
 }
 

@@ -38,6 +38,7 @@ const AGENT_KEYS: &[&str] = &[
     "entrypoint",
     "files",
     "packages",
+    "password",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
 
@@ -220,6 +221,7 @@ fn decode_agent(
         None => Some(Vec::new()),
     };
     let packages = agent_packages(cx, &f);
+    let password_ok = agent_password(cx, &f, instance_id.as_deref());
     if let Some(id) = &instance_id {
         let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
         let image_pos = f.get("build").or(f.get("image")).map_or(entry, |v| v.pos);
@@ -244,6 +246,21 @@ fn decode_agent(
         files: files?,
         packages: packages?,
     })
+    .filter(|_| password_ok)
+}
+
+/// Record the agent's `password` (for the runner); whether it is well-formed.
+fn agent_password(cx: &mut Cx, f: &Fields, id: Option<&str>) -> bool {
+    let Some(v) = f.get("password") else {
+        return true;
+    };
+    let Some(pw) = cx.string(v, "`password`", "password: ${FAKE_PASSWORD}") else {
+        return false;
+    };
+    if let Some(id) = id {
+        cx.passwords.insert(id.to_string(), pw);
+    }
+    true
 }
 
 /// `packages`: pinned package specs added to the agent's image (see `crate::packages`).

@@ -155,6 +155,10 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         Some(v) => captures::decode_captures(cx, v, keyword)?,
         None => Vec::new(),
     };
+    let password = match parts.fields.get("password") {
+        Some(v) => Some(cx.string(v, "`password`", "password: ${FAKE_PASSWORD}")?),
+        None => None,
+    };
     let step_kind = decode_kind(cx, &parts)?;
     if !ok {
         return None;
@@ -167,6 +171,7 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         target: target.pos.into(),
         expect,
         captures,
+        password,
     })
 }
 
