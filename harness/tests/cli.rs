@@ -160,7 +160,7 @@ fn bench_modes_parse_and_fail_fast_without_what_they_measure() {
         err.contains("compare --baseline images/ocs-0.11.3.yaml"),
         "{err}"
     );
-    assert!(err.contains("bench-compare/compare-j1.log"), "{err}");
+    assert!(err.contains("bench-compare/compare-warm-up.log"), "{err}");
     let out = harness(&["images", "--cache-key", "--build"], &repo());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();

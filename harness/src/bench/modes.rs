@@ -129,13 +129,15 @@ async fn finish(
 ) -> anyhow::Result<Timed> {
     let out = child.wait_with_output().await?;
     let wall = started.elapsed().as_secs_f64();
+    // Its stdout (JSON events: the reason of a failure among them) beside its log.
+    std::fs::write(cmd.log_path(logs).with_extension("out"), &out.stdout)?;
     // 0 passed, 1 a verdict (a failed scenario, changed behaviour): a time. 2 or 3 (or
     // cargo's 101): the command did not do what is measured.
     if !matches!(out.status.code(), Some(0 | 1))
         || (cmd.program == Path::new("cargo") && !out.status.success())
     {
         anyhow::bail!(
-            "`{}` ended with {}: no measurement; its output is in {}",
+            "`{}` ended with {}: no measurement; its output is in {} (stdout: .out)",
             cmd.shown(),
             out.status,
             cmd.log_path(logs).display()
@@ -327,6 +329,13 @@ async fn compare(o: &ModeOptions) -> anyhow::Result<String> {
         o.baseline.display().to_string(),
         o.candidate.display().to_string(),
     );
+    // Untimed first: whatever the scenarios build on either set (agent images) is built
+    // once, outside the timings.
+    let mut warm = vec!["compare", "--baseline", &b, "--candidate", &c, "-j", "2"];
+    let summary = o.logs.join("compare-warm-up.md").display().to_string();
+    warm.extend(["--summary", &summary]);
+    warm.extend(files.iter().map(String::as_str));
+    one(Cmd::harness(&warm, "compare-warm-up")?, &o.logs).await?;
     let mut rows = Vec::new();
     for jobs in ["1", "2"] {
         let mut args = vec!["compare", "--baseline", &b, "--candidate", &c, "-j", jobs];
@@ -339,7 +348,8 @@ async fn compare(o: &ModeOptions) -> anyhow::Result<String> {
     let mut md = header(
         &format!(
             "`compare` of {} scenario(s) × 2 image sets, the sides one after another (`-j 1`) \
-             and concurrently (`-j 2`). Exit 1 is a verdict (behaviour changed), not a failure.",
+             and concurrently (`-j 2`), after an untimed warm-up run that builds what they \
+             need. Exit 1 is a verdict (behaviour changed), not a failure.",
             files.len()
         ),
         "compare",
