@@ -35,7 +35,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::recipes::{OsRecipe, PythonRecipe, CROSSBAR_26_10_1, OCS_0_12_1, OS_BOOKWORM};
+use crate::recipes::{
+    DebRecipe, OsRecipe, PythonRecipe, CROSSBAR_26_10_1, OCS_0_12_1, OS_BOOKWORM, SERVICE_RECIPES,
+};
 
 /// The set of base images a run uses, and the recipes to build each when missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +208,8 @@ impl ImageSet {
 
     /// The overrides that make real-world image names point at the set's images:
     /// `simonsobs/ocs:latest` and `simonsobs/ocs:v<version>` (a recipe's version) to the ocs
-    /// image, `simonsobs/ocs-crossbar:latest` to the crossbar image.
+    /// image, `simonsobs/ocs-crossbar:latest` to the crossbar image, and each service recipe's
+    /// published name (`influxdb:1.7`) to its image.
     pub fn overrides(&self) -> ImageOverrides {
         let ocs = self.ocs_image().to_string();
         let crossbar = self.crossbar_image().to_string();
@@ -225,7 +228,21 @@ impl ImageSet {
                     .expect("built-in override references are valid");
             }
         }
+        for (recipe, image) in self.service_recipes() {
+            o.insert(recipe.stands_for, &image.to_string())
+                .expect("built-in override references are valid");
+        }
         o
+    }
+
+    /// The service recipes with their images: each stands for its published image
+    /// (`influxdb:1.7`) in every set but the upstream one, built only when a stack refers to it.
+    pub fn service_recipes(&self) -> Vec<(&'static DebRecipe, ImageRef)> {
+        if self.as_written {
+            return Vec::new();
+        }
+        let os = self.os_image();
+        SERVICE_RECIPES.iter().map(|r| (r, r.image(&os))).collect()
     }
 }
 
@@ -557,8 +574,16 @@ ocs: {image: reg:5000/simonsobs/ocs:v0.12.1}
             "reg:5000/simonsobs/ocs:v0.12.1"
         );
         assert_eq!(set.crossbar_image().to_string(), "my/crossbar:1");
+        let entries = set.overrides().entries();
+        assert!(entries
+            .iter()
+            .any(|(from, to)| from == "influxdb:1.7"
+                && to.starts_with("ocs-harness/influxdb:1.6.7-")));
         assert_eq!(
-            set.overrides().entries(),
+            entries
+                .into_iter()
+                .filter(|(from, _)| from != "influxdb:1.7")
+                .collect::<Vec<_>>(),
             vec![
                 (
                     "simonsobs/ocs:latest".into(),

@@ -72,6 +72,36 @@ pub const CROSSBAR_26_10_1: PythonRecipe = PythonRecipe {
     ],
 };
 
+/// A service image built from Debian packages installed with dpkg on the OS image, standing
+/// for a published image (`stands_for`) when no registry serves it. The `.deb` files are
+/// fetched on the host (`apt-get download` of the pinned `packages`), never in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebRecipe {
+    /// Short name, used in tags and cache paths.
+    pub name: &'static str,
+    /// The packaged version, part of the tag.
+    pub version: &'static str,
+    /// The published image it stands for (the name scenarios and compose files write).
+    pub stands_for: &'static str,
+    /// Pinned packages (`name=version`) missing from the OS image.
+    pub packages: &'static [&'static str],
+    /// Dockerfile template (`@BASE_IMAGE@` is the OS image); the debs are in `debs/`.
+    pub dockerfile: &'static str,
+}
+
+/// `influxdb:1.7`, offline: bookworm's influxdb 1.6.7 (same 1.x HTTP API). `lsb-base` is the
+/// one dependency the minbase rootfs lacks.
+pub const INFLUXDB_1_6: DebRecipe = DebRecipe {
+    name: "influxdb",
+    version: "1.6.7",
+    stands_for: "influxdb:1.7",
+    packages: &["influxdb=1.6.7~rc0-1+b13", "lsb-base=11.6"],
+    dockerfile: include_str!("../recipes/influxdb/Dockerfile"),
+};
+
+/// The service recipes, each used for the image it stands for unless the set is upstream.
+pub const SERVICE_RECIPES: &[DebRecipe] = &[INFLUXDB_1_6];
+
 /// Bumped when the way recipes are turned into images changes.
 const RECIPE_FORMAT: &str = "ocs-harness-recipes-v1";
 
@@ -141,6 +171,35 @@ impl PythonRecipe {
     }
 }
 
+impl DebRecipe {
+    /// The recipe's content hash, which covers the OS image it builds on.
+    pub fn hash(&self, os: &ImageRef) -> String {
+        let os = os.to_string();
+        let packages = self.packages.join(",");
+        short_hash([
+            RECIPE_FORMAT.as_bytes(),
+            b"debs",
+            os.as_bytes(),
+            self.name.as_bytes(),
+            packages.as_bytes(),
+            self.dockerfile.as_bytes(),
+        ])
+    }
+
+    /// `ocs-harness/<name>:<version>-<hash>`.
+    pub fn image(&self, os: &ImageRef) -> ImageRef {
+        ImageRef {
+            repository: format!("ocs-harness/{}", self.name),
+            tag: format!("{}-{}", self.version, self.hash(os)),
+        }
+    }
+
+    /// The Dockerfile with the OS image filled in.
+    pub fn render_dockerfile(&self, os: &ImageRef) -> String {
+        self.dockerfile.replace("@BASE_IMAGE@", &os.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +246,17 @@ mod tests {
                 "{} must pin {main}",
                 recipe.name
             );
+        }
+    }
+
+    #[test]
+    fn service_recipes_pin_their_packages_and_stand_for_a_valid_name() {
+        let os = ImageSet::default().os_image();
+        for r in SERVICE_RECIPES {
+            assert!(ImageRef::parse(r.stands_for).is_ok(), "{}", r.stands_for);
+            assert!(r.packages.iter().all(|p| p.contains('=')), "{}", r.name);
+            assert!(r.image(&os).tag.starts_with(&format!("{}-", r.version)));
+            assert!(!r.render_dockerfile(&os).contains("@BASE_IMAGE@"));
         }
     }
 

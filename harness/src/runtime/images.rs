@@ -20,11 +20,13 @@ use tokio::process::Command;
 use crate::imageset::ImageSet;
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{LABEL_MANAGED, LABEL_RECIPE};
-use crate::recipes::{short_hash, OsRecipe, PythonRecipe};
+use crate::recipes::{short_hash, DebRecipe, OsRecipe, PythonRecipe};
 use crate::runtime::dockerignore::{self, DockerIgnore, Entry, EntryKind};
 pub use crate::runtime::engine::image_exists;
 use crate::runtime::engine::{Doing, EngineError};
 use crate::runtime::{notice, progress};
+
+mod debs;
 
 /// What can go wrong while checking or building images.
 #[derive(Debug, thiserror::Error)]
@@ -189,12 +191,8 @@ pub async fn ensure_recipes(
     // Another process may have built them while this one waited for the lock.
     let still_missing =
         missing(wanted.0, ocs.clone()).await? || missing(wanted.1, crossbar.clone()).await?;
-    if still_missing && !image_exists(docker, &os).await? {
-        let (suite, variant) = (&set.os.suite, &set.os.variant);
-        let source = format!("recipe: debootstrap {suite} {variant}, takes about a minute");
-        let build = progress::Build::start(&os.to_string(), &source);
-        build_os_image(docker, &set.os, &os, cache, settings.apt_allowed).await?;
-        built.push((os.to_string(), build.done()));
+    if still_missing {
+        built.extend(ensure_os(docker, set, settings).await?);
     }
     for (recipe, image, want) in [
         (&set.ocs, &ocs, wanted.0),
@@ -215,6 +213,63 @@ pub async fn ensure_recipes(
         built,
         elapsed: started.elapsed(),
     })
+}
+
+/// Build the set's OS image when it is absent (the caller holds the build lock).
+async fn ensure_os(
+    docker: &Docker,
+    set: &ImageSet,
+    settings: &BuildSettings,
+) -> Result<Option<(String, Duration)>, ImageError> {
+    let os = set.os_image();
+    if image_exists(docker, &os).await? {
+        return Ok(None);
+    }
+    let (suite, variant) = (&set.os.suite, &set.os.variant);
+    let source = format!("recipe: debootstrap {suite} {variant}, takes about a minute");
+    let build = progress::Build::start(&os.to_string(), &source);
+    build_os_image(
+        docker,
+        &set.os,
+        &os,
+        &settings.cache_dir,
+        settings.apt_allowed,
+    )
+    .await?;
+    Ok(Some((os.to_string(), build.done())))
+}
+
+/// Make sure the image of service recipe `recipe` exists, building it (and the OS image
+/// under it) when missing. Returns what was built.
+pub async fn ensure_deb_recipe(
+    docker: &Docker,
+    set: &ImageSet,
+    recipe: &DebRecipe,
+    settings: &BuildSettings,
+) -> Result<Vec<(String, Duration)>, ImageError> {
+    let os = set.os_image();
+    let image = recipe.image(&os);
+    if image_exists(docker, &image).await? {
+        return Ok(Vec::new());
+    }
+    let cache = settings.cache_dir.as_path();
+    std::fs::create_dir_all(cache).map_err(io_err(format!("creating {}", cache.display())))?;
+    let _lock = lock_file(&cache.join("images.lock")).await?;
+    if image_exists(docker, &image).await? {
+        return Ok(Vec::new());
+    }
+    let mut built: Vec<_> = ensure_os(docker, set, settings)
+        .await?
+        .into_iter()
+        .collect();
+    let source = format!(
+        "recipe: {} {} from Debian packages, standing for {}",
+        recipe.name, recipe.version, recipe.stands_for
+    );
+    let build = progress::Build::start(&image.to_string(), &source);
+    debs::build_deb_image(docker, (recipe, &os, &image), cache, &build).await?;
+    built.push((image.to_string(), build.done()));
+    Ok(built)
 }
 
 /// Take an exclusive lock on `path`, waiting for other harness processes to release it.

@@ -544,6 +544,10 @@ fn wanted_images(
             }
         }
     }
+    for s in &spec.services {
+        let role = Role::Service(s.name.clone());
+        wanted.push((overrides.resolve(&s.image), role, false));
+    }
     for (from, target) in &images.extra {
         if let OverrideTarget::Build(context) = target {
             let role = Role::agent(format!("(image set override {from})"));
@@ -567,12 +571,17 @@ async fn ensure_wanted(
     let recipe_ocs = set.ocs.image(&set.os_image());
     let recipe_crossbar = set.crossbar.image(&set.os_image());
     let mut recipes = (false, false);
+    let mut built = Vec::new();
     let mut done: Vec<&ImageRef> = Vec::new();
     for (image, role, from_line) in wanted {
         if done.contains(&image) {
             continue;
         }
         done.push(image);
+        if let Some(b) = ensure_service_recipe(docker, set, image, options).await? {
+            built.extend(b);
+            continue;
+        }
         let archive = [&set.ocs_from, &set.crossbar_from]
             .into_iter()
             .find_map(|f| match f {
@@ -603,16 +612,44 @@ async fn ensure_wanted(
                 })?;
         }
     }
-    if recipes == (false, false) {
-        return Ok(Vec::new());
+    if recipes != (false, false) {
+        built.extend(build_base_recipes(docker, set, recipes, options).await?);
     }
-    let base = ensure_recipes(docker, set, &options.build, recipes).await?;
-    for (image, wanted) in [(&recipe_ocs, recipes.0), (&recipe_crossbar, recipes.1)] {
+    Ok(built)
+}
+
+/// Build the set's ocs and crossbar recipe images that are `wanted` and absent, and record
+/// them as recipe-built. Returns what was built.
+async fn build_base_recipes(
+    docker: &Docker,
+    set: &ImageSet,
+    wanted: (bool, bool),
+    options: &LaunchOptions,
+) -> Result<Vec<(String, Duration)>, ImageError> {
+    let base = ensure_recipes(docker, set, &options.build, wanted).await?;
+    for (image, wanted) in [(&base.ocs, wanted.0), (&base.crossbar, wanted.1)] {
         if wanted {
             pull::record(&image.to_string(), Origin::RecipeBuilt);
         }
     }
     Ok(base.built)
+}
+
+/// When `image` is one of the set's service recipe images, build it if absent and return
+/// what was built; `None` for any other image.
+async fn ensure_service_recipe(
+    docker: &Docker,
+    set: &ImageSet,
+    image: &ImageRef,
+    options: &LaunchOptions,
+) -> Result<Option<Vec<(String, Duration)>>, ImageError> {
+    let recipes = set.service_recipes();
+    let Some((recipe, _)) = recipes.iter().find(|(_, i)| i == image) else {
+        return Ok(None);
+    };
+    let built = images::ensure_deb_recipe(docker, set, recipe, &options.build).await?;
+    pull::record(&image.to_string(), Origin::RecipeBuilt);
+    Ok(Some(built))
 }
 
 /// Record a built image with the bases of its context.
@@ -644,10 +681,11 @@ async fn published_crossbar(docker: &Docker, plan: &mut StackPlan, spec: &StackS
     }
 }
 
-/// Every container's image with its origin, crossbar first.
+/// Every container's image with its origin: crossbar, the agents, the services.
 fn proved(plan: &StackPlan) -> Vec<(String, String, String)> {
     std::iter::once(&plan.crossbar)
         .chain(plan.agents.iter().map(|a| &a.container))
+        .chain(plan.services.iter().map(|s| &s.container))
         .map(|c| {
             let origin = pull::origin_of(&c.image).unwrap_or(Origin::Local);
             (c.role.to_string(), c.image.clone(), origin.to_string())
