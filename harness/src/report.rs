@@ -154,7 +154,15 @@ impl Case {
 
 /// A JUnit XML document with one `<testsuite>` named `suite`.
 pub fn junit(suite: &str, cases: &[Case]) -> String {
+    junit_with(suite, cases, &[])
+}
+
+/// [`junit`], with `properties` on the `<testsuite>` (the suite's operation coverage).
+pub fn junit_with(suite: &str, cases: &[Case], properties: &[(String, String)]) -> String {
     let mut ts = TestSuite::new(suite);
+    for (name, value) in properties {
+        ts.add_property((name.as_str(), value.as_str()));
+    }
     let mut total = 0.0;
     for c in cases {
         let status = match &c.failure {

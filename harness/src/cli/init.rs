@@ -103,6 +103,8 @@ pub async fn init(
             junit: None,
             images: None,
             list: false,
+            coverage_all: false,
+            log_allow: None,
         };
         let exit =
             super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;

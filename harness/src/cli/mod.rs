@@ -146,6 +146,14 @@ struct TestCmd {
     /// Print the selected scenarios (name, file) and run nothing.
     #[arg(long)]
     list: bool,
+    /// `all`: fail when an operation of an agent class in the suite was never exercised
+    /// (started, stopped, aborted or refused); the coverage table is printed either way.
+    #[arg(long, value_name = "all", value_parser = ["all"])]
+    coverage: Option<String>,
+    /// A log allow-list file (one allowed substring per line, `#` comments), added to the
+    /// built-in one for every scenario's log policy.
+    #[arg(long, value_name = "FILE")]
+    log_allow: Option<PathBuf>,
 }
 
 /// Parse the command line (usage errors exit 2, as clap does), run, map to an exit code.
@@ -214,6 +222,8 @@ async fn dispatch(
                 junit: t.junit,
                 images: t.images,
                 list: t.list,
+                coverage_all: t.coverage.is_some(),
+                log_allow: t.log_allow,
             };
             let reporter = Arc::new(Mutex::new(reporter::reporter(t.format, verbosity, style)));
             test::test(&args, reporter).await

@@ -90,6 +90,13 @@ pub enum Event {
         elapsed: f64,
         exit_code: u8,
     },
+    /// The operations of each agent class the suite exercised, and how; `missing` lists
+    /// those never exercised when `--coverage all` asked for every one.
+    Coverage {
+        classes: crate::coverage::Coverage,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<String>,
+    },
     /// One of a scenario's runner events, as it happened: the runner's object (tagged by
     /// `event`: `stack_ready`, `step_started`, `call_made`, `reply_received`,
     /// `session_message`, `log_line_selected`, `fault_injected`, `step_finished`) with
@@ -291,6 +298,25 @@ impl Human {
         }
     }
 
+    /// The coverage table (`-q`: only what `--coverage all` found missing).
+    fn coverage(&mut self, classes: &crate::coverage::Coverage, missing: &[String]) {
+        let s = self.style;
+        if self.verbosity >= Verbosity::Normal && !classes.is_empty() {
+            self.line(format!(
+                "{} (operations of each agent class exercised by the suite):",
+                s.bold("Coverage")
+            ));
+            self.line(indent(classes.to_string().trim_end(), "  "));
+        }
+        if !missing.is_empty() {
+            self.line(format!(
+                "{} --coverage all: never exercised: {}",
+                s.red("FAIL"),
+                missing.join(", ")
+            ));
+        }
+    }
+
     fn scenario_finished(&mut self, e: &Event) {
         let Event::ScenarioFinished {
             scenario,
@@ -353,6 +379,7 @@ impl Reporter for Human {
             }
             Event::Run(ScenarioEvent { event, scenario }) => self.run_event(scenario, event),
             Event::ScenarioFinished { .. } => self.scenario_finished(event),
+            Event::Coverage { classes, missing } => self.coverage(classes, missing),
             Event::RunFinished {
                 passed,
                 failed,

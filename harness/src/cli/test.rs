@@ -1,13 +1,15 @@
 //! `ocs-harness test`: select scenario files, check them all before anything starts, run
 //! them in parallel (each run is isolated: its own network and names), pass each run's
 //! events to the reporter as they happen, check each passing run's transcript against its
-//! snapshot, write one JUnit report, and exit with the worst class of outcome.
+//! snapshot, report the operation coverage of them all, write one JUnit report, and exit
+//! with the worst class of outcome.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::coverage::Coverage;
 use crate::report::{Case, Failure, FailureKind};
 use crate::runner::{self, RunError, RunEvent, RunReport};
 use crate::runtime::LaunchOptions;
@@ -37,6 +39,10 @@ pub struct TestArgs {
     pub images: Option<PathBuf>,
     /// `--list`: print the selection and run nothing.
     pub list: bool,
+    /// `--coverage all`: an operation of a bundled agent class never exercised fails the run.
+    pub coverage_all: bool,
+    /// `--log-allow`: the suite's log allow-list file.
+    pub log_allow: Option<PathBuf>,
 }
 
 /// The reporter, shared by the runs.
@@ -140,6 +146,7 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
     if let Some(images) = &args.images {
         crate::imageset::load(images).bad_input()?;
     }
+    let log_allow = log_allow(args)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -152,10 +159,11 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
             jobs,
         },
     );
-    let mut cases = run_all(scenarios, jobs, args, &reporter).await?;
+    let (mut cases, coverage) = run_all(scenarios, jobs, args, &log_allow, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
+    cases.extend(suite_coverage(&coverage, args.coverage_all, &reporter));
     if let Some(path) = &args.junit {
-        write_junit(path, &cases)
+        write_junit(path, &cases, &coverage.properties())
             .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))
             .infra()?;
     }
@@ -184,19 +192,63 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
     Ok(exit)
 }
 
-/// Run the scenarios, `jobs` at a time; each one's case as it finishes.
+/// Emit the suite's coverage; with `--coverage all`, a failed case `coverage` naming every
+/// operation never exercised.
+fn suite_coverage(coverage: &Coverage, all: bool, reporter: &SharedReporter) -> Option<Case> {
+    let missing = if all { coverage.missing() } else { Vec::new() };
+    emit(
+        reporter,
+        Event::Coverage {
+            classes: coverage.clone(),
+            missing: missing.clone(),
+        },
+    );
+    if missing.is_empty() {
+        return None;
+    }
+    let message = format!("--coverage all: never exercised: {}", missing.join(", "));
+    Some(Case {
+        name: "coverage".into(),
+        file: String::new(),
+        time: 0.0,
+        failure: Some(Failure {
+            kind: FailureKind::Assertion,
+            details: format!(
+                "{message}\nadd steps that start, stop, abort or refuse these operations"
+            ),
+            message,
+        }),
+        output: Some(coverage.to_string()),
+        images: None,
+    })
+}
+
+/// The suite's log allow-list (`--log-allow`), read before anything runs.
+fn log_allow(args: &TestArgs) -> Result<Vec<String>, CliError> {
+    match &args.log_allow {
+        Some(path) => crate::logpolicy::read_allow_list(path)
+            .map_err(anyhow::Error::msg)
+            .bad_input(),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Run the scenarios, `jobs` at a time; each one's case as it finishes, and the coverage of
+/// them all.
 async fn run_all(
     scenarios: Vec<Scenario>,
     jobs: usize,
     args: &TestArgs,
+    log_allow: &[String],
     reporter: &SharedReporter,
-) -> Result<Vec<Case>, CliError> {
+) -> Result<(Vec<Case>, Coverage), CliError> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for scenario in scenarios {
         let permits = permits.clone();
         let reporter = reporter.clone();
         let images = args.images.clone();
+        let log_allow = log_allow.to_vec();
         tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
@@ -214,25 +266,37 @@ async fn run_all(
             if images.is_some() {
                 options.images_file = images;
             }
+            options.log_allow = log_allow;
             let (result, images) = run_reported(&scenario, &options, &reporter).await;
             (scenario, result, images)
         });
     }
     let mut cases = Vec::new();
+    let mut coverage = Coverage::default();
     while let Some(joined) = tasks.join_next().await {
         let (scenario, result, images) = joined
             .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
             .infra()?;
+        if let Ok(report) = &result {
+            coverage.merge(&report.coverage);
+        }
         cases.push(finish(&scenario, &result, images, args.snapshots, reporter));
     }
-    Ok(cases)
+    Ok((cases, coverage))
 }
 
-fn write_junit(path: &Path, cases: &[Case]) -> std::io::Result<()> {
+fn write_junit(
+    path: &Path,
+    cases: &[Case],
+    properties: &[(String, String)],
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, crate::report::junit("ocs-harness", cases))?;
+    std::fs::write(
+        path,
+        crate::report::junit_with("ocs-harness", cases, properties),
+    )?;
     tracing::info!("JUnit report in {}", path.display());
     Ok(())
 }

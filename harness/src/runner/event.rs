@@ -1,6 +1,7 @@
 //! What a run reports as it goes: one [`RunEvent`] per thing that happened (the run started,
-//! the stack is ready, a step started, a call was made, its reply came back, a session
-//! message or a log line was seen, a fault was injected, a step finished, the run finished),
+//! the stack is ready, an agent described itself, a step started, a call was made, its reply
+//! came back, a session message or a log line was seen, a fault was injected, a step
+//! finished, the run finished),
 //! delivered in order to every [`RunObserver`]. The timeline and the transcript are two such
 //! readers; a caller adds its own with [`super::run_observed`] (live progress, JSON lines).
 //! Every event serialises to one JSON object tagged by `event`.
@@ -41,6 +42,17 @@ pub enum RunEvent {
         /// Time from the start of the run, image checks and builds included.
         #[serde(serialize_with = "secs")]
         after: Duration,
+    },
+    /// An agent of the ready stack described itself (`get_api`, once per agent): what its
+    /// operations are, for coverage.
+    AgentDescribed {
+        /// The agent.
+        instance: String,
+        /// Its class, as the stack was planned with it.
+        agent_class: String,
+        /// Its `get_api` (serialised as received).
+        #[serde(serialize_with = "raw_api")]
+        api: AgentApi,
     },
     /// A step began.
     StepStarted {

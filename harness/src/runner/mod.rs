@@ -4,10 +4,12 @@
 //! transcript are readers of the events; [`run_observed`] adds the caller's own.
 //!
 //! Parts: `event` (the events and what they carry, [`RunObserver`]), `steps` (one handler per
-//! step kind, and the step loop), `failure` (the one place a [`StepFailure`] is built),
-//! `readers` (the timeline and the transcript as readers of the events), `stack_ops` (the
-//! small trait over the stack the steps use, so their decisions are unit-tested with a fake).
+//! step kind, and the step loop), `checks` (what is checked of the whole run once its steps
+//! passed), `failure` (the one place a [`StepFailure`] is built), `readers` (the timeline,
+//! the transcript and the coverage as readers of the events), `stack_ops` (the small trait
+//! over the stack the steps use, so their decisions are unit-tested with a fake).
 
+mod checks;
 pub(crate) mod event;
 mod failure;
 mod readers;
@@ -17,6 +19,7 @@ mod steps;
 
 use std::time::{Duration, Instant};
 
+use crate::coverage::Coverage;
 use crate::runtime::stack::Stack;
 use crate::runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
 use crate::scenario::{Scenario, StepKind, UntilTarget};
@@ -52,6 +55,8 @@ pub struct RunReport {
     pub timeline_tail: Vec<String>,
     /// How to reach the stack when it was kept after a failure.
     pub kept: Option<String>,
+    /// Which operations of each agent class the run exercised.
+    pub coverage: Coverage,
 }
 
 /// Why a scenario could not run at all.
@@ -177,16 +182,36 @@ pub async fn run_observed(
     let started = Instant::now();
     let mut timeline = Timeline::new();
     let mut transcript = Transcript::default();
+    let mut coverage = Coverage::default();
     let ran = {
-        let events = Emitter::new(vec![&mut timeline, &mut transcript, &mut *observer]);
+        let events = Emitter::new(vec![
+            &mut timeline,
+            &mut transcript,
+            &mut coverage,
+            &mut *observer,
+        ]);
         events.emit(RunEvent::RunStarted {
             scenario: scenario.name.clone(),
             steps: scenario.steps.len(),
         });
         drive(scenario, options, &events, started).await
     };
+    let ran = ran.map(|mut ran| {
+        if ran.failure.is_none() {
+            let events = Emitter::new(vec![&mut timeline, &mut transcript, &mut *observer]);
+            let facts = checks::RunFacts {
+                coverage: &coverage,
+                logs: &ran.stack.logs().lines(),
+                suite_allow: &options.log_allow,
+            };
+            ran.failure = checks::after_steps(scenario, &facts, &events);
+        }
+        ran
+    });
     let result = match ran {
-        Ok(ran) => finish(ran, &timeline, transcript, options, started).await,
+        Ok(ran) => finish(ran, &timeline, transcript, options, started)
+            .await
+            .map(|report| RunReport { coverage, ..report }),
         Err(e) => Err(e),
     };
     observer.on_event(&run_finished(scenario, &result, started));
@@ -235,6 +260,7 @@ async fn drive(
         });
     }
     events.emit(stack_ready_event(&stack, &launch, stack_ready));
+    describe_agents(&stack, events).await;
     let failure = steps::run_steps(&mut stack, scenario, events).await;
     Ok(Ran {
         stack,
@@ -298,6 +324,25 @@ fn stack_ready_event(stack: &Stack, launch: &LaunchReport, after: Duration) -> R
     }
 }
 
+/// One [`RunEvent::AgentDescribed`] per agent that answers `get_api` (one that does not is
+/// left out: the steps about it will say why).
+async fn describe_agents(stack: &Stack, events: &Emitter<'_>) {
+    for agent in &stack.plan().agents {
+        let Ok(api) = stack.get_api(&agent.instance_id).await else {
+            continue;
+        };
+        let agent_class = match (&agent.agent_class, &api.agent_class) {
+            (planned, Some(told)) if planned.is_empty() => told.clone(),
+            (planned, _) => planned.clone(),
+        };
+        events.emit(RunEvent::AgentDescribed {
+            instance: agent.instance_id.clone(),
+            agent_class,
+            api,
+        });
+    }
+}
+
 /// Write the timeline, keep the stack (after a failure, when asked) or tear it down.
 async fn finish(
     ran: Ran,
@@ -348,6 +393,7 @@ async fn finish(
         timeline,
         timeline_tail,
         kept,
+        coverage: Coverage::default(),
     })
 }
 

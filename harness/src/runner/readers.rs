@@ -1,9 +1,12 @@
-//! The run's two built-in readers: which event becomes which [`Timeline`] line, and which
-//! becomes which [`Transcript`] entry (each step's outcome normalised). They live here, next
-//! to the events, so `timeline` and `transcript` stay plain data and rendering and nothing
-//! imports the runner back.
+//! The run's built-in readers: which event becomes which [`Timeline`] line, which becomes
+//! which [`Transcript`] entry (each step's outcome normalised), and which reply exercised
+//! which operation ([`Coverage`]). They live here, next to the events, so `timeline`,
+//! `transcript` and `coverage` stay plain data and rendering and nothing imports the runner
+//! back.
 
 use super::event::{Answer, Call, Outcome, RunEvent, RunObserver};
+use crate::coverage::{Coverage, Exercise};
+use crate::ocs::{OpCode, Reply, ResponseCode};
 use crate::timeline::Timeline;
 use crate::transcript::{Entry, Transcript};
 
@@ -52,6 +55,7 @@ impl RunObserver for Timeline {
                 (None, None) => self.record("harness", format!("step {step} ok")),
             },
             RunEvent::RunStarted { .. }
+            | RunEvent::AgentDescribed { .. }
             | RunEvent::LogLineSelected { .. }
             | RunEvent::FaultInjected { .. }
             | RunEvent::RunFinished { .. } => {}
@@ -120,4 +124,51 @@ impl RunObserver for Transcript {
             _ => {}
         }
     }
+}
+
+impl RunObserver for Coverage {
+    /// Each agent's operations (`agent_described`), then what each reply says was done.
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::AgentDescribed {
+                instance,
+                agent_class,
+                api,
+            } => self.describe(instance, agent_class, api),
+            RunEvent::ReplyReceived {
+                call,
+                answer: Answer::Reply(reply),
+                ..
+            } => {
+                for (op, how) in exercised(call, reply) {
+                    self.record(&call.instance, op, how);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What `reply` to `call` says was done to which operation: an accepted `start`, `stop` or
+/// `abort`; a `start` refused without a session; a session that ended in success or failure.
+fn exercised<'a>(call: &'a Call, reply: &'a Reply) -> Vec<(&'a str, Exercise)> {
+    let mut done = Vec::new();
+    if let Some(op) = call.op.as_deref() {
+        let accepted = reply.status == ResponseCode::Ok;
+        match call.action.as_str() {
+            "start" if accepted => done.push((op, Exercise::Started)),
+            "start" if reply.session.is_none() => done.push((op, Exercise::Rejected)),
+            "stop" if accepted => done.push((op, Exercise::Stopped)),
+            "abort" if accepted => done.push((op, Exercise::Aborted)),
+            _ => {}
+        }
+    }
+    if let Some(s) = &reply.session {
+        match s.op_code {
+            OpCode::Succeeded => done.push((s.op_name.as_str(), Exercise::Succeeded)),
+            OpCode::Failed => done.push((s.op_name.as_str(), Exercise::Failed)),
+            _ => {}
+        }
+    }
+    done
 }

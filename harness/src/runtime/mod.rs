@@ -154,6 +154,9 @@ pub struct LaunchOptions {
     /// Where the base images' downloads and build lock live, and whether apt-get may install
     /// debootstrap (`$OCS_HARNESS_CACHE`, `$OCS_HARNESS_NO_APT`).
     pub build: BuildSettings,
+    /// The suite's log allow-list (`test --log-allow FILE`), added to the built-in one and
+    /// the scenario's `log-policy: {allow: [...]}` when the run's logs are checked.
+    pub log_allow: Vec<String>,
     /// An unreadable variable seen by [`LaunchOptions::new`], reported by [`launch`].
     env_error: Option<ConfigError>,
 }
@@ -190,6 +193,7 @@ impl LaunchOptions {
             keep_on_failure: config.keep_on_failure,
             hold_agents: config.hold_agents,
             keep_max_age: config.keep_max_age,
+            log_allow: Vec::new(),
             build: BuildSettings {
                 cache_dir: config.cache_dir.clone(),
                 apt_allowed: config.apt_allowed,

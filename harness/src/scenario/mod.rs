@@ -72,6 +72,8 @@ pub struct Scenario {
     pub site_config: Option<PathBuf>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// What the scenario asks of the whole run besides its steps.
+    pub checks: RunChecks,
     /// The file's text as written (before `${VAR}` expansion), for errors found later.
     pub source: String,
     /// Where each agent is written, by instance-id, for errors found at run time.
@@ -79,6 +81,18 @@ pub struct Scenario {
     /// Each agent's `password` (sent with its `.ops` calls unless a step gives its own), by
     /// instance-id.
     pub passwords: BTreeMap<String, String>,
+}
+
+/// What a scenario asks of the whole run besides its steps (the top-level `coverage:` and
+/// `log-policy:`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunChecks {
+    /// `coverage: all`, where it is written: every operation of every agent must be exercised.
+    pub coverage_all: Option<SourcePos>,
+    /// `log-policy:` (default `errors`, nothing allowed besides the built-in list).
+    pub log_policy: crate::logpolicy::LogPolicy,
+    /// Where `log-policy:` is written, when it is.
+    pub log_policy_at: Option<SourcePos>,
 }
 
 /// A position in a scenario file.

@@ -5,6 +5,7 @@
 //! the top level and the cross-checks between stack and steps ([`Names`]).
 
 mod captures;
+mod checks;
 mod exec;
 mod expect;
 mod feed;
@@ -19,7 +20,15 @@ use std::path::{Component, Path, PathBuf};
 use super::node::{Cx, Kind, Node, Pos};
 use super::Scenario;
 
-const TOP_KEYS: &[&str] = &["name", "description", "images", "stack", "steps"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "images",
+    "stack",
+    "steps",
+    "coverage",
+    "log-policy",
+];
 
 /// Known containers and ops, for checking step targets.
 struct Names {
@@ -158,8 +167,10 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         Some(v) => steps::decode_steps(cx, v, &mut names),
         None => Some(Vec::new()),
     };
+    let checks = checks::decode_checks(cx, &f);
     let (name, description, stack, steps) = (name?, description?, stack?, steps?);
     let image_set = image_set?;
+    let checks = checks?;
     if !cx.errors.is_empty() {
         return None;
     }
@@ -173,6 +184,7 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         },
         site_config: stack.site_config,
         steps,
+        checks,
         source: String::new(),
         agent_sources: Default::default(),
         passwords: Default::default(),

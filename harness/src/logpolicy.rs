@@ -1,0 +1,286 @@
+//! The log policy: what in an agent's or crossbar's log fails a run that passed its steps
+//! (tracebacks, unhandled errors, crashes, `ERROR`/`CRITICAL` lines, and under `warnings`
+//! also warnings), and what is allowed anyway: the built-in allow-list of the bundled images'
+//! known harmless lines (`log-allow.txt`, each with its reason), a suite's own allow-list
+//! file, and a scenario's `log-policy: {allow: [...]}`. Pure: the runner hands it the lines.
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// How strict the policy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strictness {
+    /// No check.
+    Off,
+    /// Tracebacks, unhandled errors, crashes, `ERROR` and `CRITICAL` (the default).
+    #[default]
+    Errors,
+    /// `errors`, and warnings.
+    Warnings,
+}
+
+impl Strictness {
+    /// `off`, `errors` or `warnings`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "errors" => Some(Self::Errors),
+            "warnings" => Some(Self::Warnings),
+            _ => None,
+        }
+    }
+}
+
+/// The built-in allow-list: lines the bundled images print in every healthy run.
+pub const BUILT_IN: &str = include_str!("log-allow.txt");
+
+/// A policy: a strictness and the substrings that allow an offending line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogPolicy {
+    /// How strict.
+    pub strictness: Strictness,
+    /// A line (or a line of its traceback) containing one of these is allowed.
+    pub allow: Vec<String>,
+}
+
+/// A line the policy does not allow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offence {
+    /// The container (`crossbar`, an instance-id).
+    pub container: String,
+    /// What it is (`a traceback`, `a warning`, ...).
+    pub what: &'static str,
+    /// The offending line, then the lines that continue it (a traceback's).
+    pub lines: Vec<String>,
+}
+
+/// The patterns, most telling first, with what a line matching one is.
+static ERRORS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"Traceback", "a traceback"),
+        (r"Unhandled [Ee]rror", "an unhandled error"),
+        (r"CRASH:", "a crashed operation"),
+        (r"\b(ERROR|CRITICAL|FATAL)\b", "an ERROR or CRITICAL line"),
+    ]
+    .into_iter()
+    .map(|(p, w)| (Regex::new(p).expect("a valid pattern"), w))
+    .collect()
+});
+
+static WARNINGS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bwarn(ing)?\b|Warning:").expect("a valid pattern"));
+
+/// The start of a line that begins a log event: an ISO timestamp, and the `[Router  11]`
+/// tag crossbar adds.
+static EVENT_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d\S*\s(\[[^\]]*\]\s)?").expect("a valid pattern")
+});
+
+impl LogPolicy {
+    /// The offences in `lines` (`(container, text)` in arrival order).
+    pub fn check<'a>(&self, lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Offence> {
+        events(lines)
+            .into_iter()
+            .filter_map(|e| self.offence(e.container, &e.lines))
+            .collect()
+    }
+
+    /// The offence in one log event (its first line and its continuation lines), if any.
+    fn offence(&self, container: &str, lines: &[&str]) -> Option<Offence> {
+        let what = self.classify(lines)?;
+        if lines
+            .iter()
+            .any(|l| self.allow.iter().any(|a| l.contains(a.as_str())))
+        {
+            return None;
+        }
+        Some(Offence {
+            container: container.to_string(),
+            what,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        })
+    }
+
+    fn classify(&self, lines: &[&str]) -> Option<&'static str> {
+        if self.strictness == Strictness::Off {
+            return None;
+        }
+        let error = ERRORS
+            .iter()
+            .find(|(re, _)| lines.iter().any(|l| re.is_match(l)))
+            .map(|(_, what)| *what);
+        let warning = (self.strictness == Strictness::Warnings
+            && lines.iter().any(|l| WARNINGS.is_match(l)))
+        .then_some("a warning");
+        error.or(warning)
+    }
+}
+
+impl Offence {
+    /// A substring that allows this offence: its last line (a traceback's exception) without
+    /// the timestamp and tag, at most 80 characters.
+    pub fn allow_hint(&self) -> String {
+        let last = self.lines.last().map(String::as_str).unwrap_or_default();
+        let body = EVENT_START.replace(last, "");
+        body.trim().chars().take(80).collect()
+    }
+}
+
+/// One log event of one container: its first line and the lines that continue it.
+struct Event<'a> {
+    container: &'a str,
+    lines: Vec<&'a str>,
+    /// A traceback whose frames are still coming.
+    open_traceback: bool,
+}
+
+/// `lines` grouped into events. A line continues its container's last event when it has no
+/// timestamp (a multi-line message), or when that event is a traceback printed one
+/// timestamped line per frame (crossbar's): indented lines are its frames, the first line
+/// that is not ends it (the exception).
+fn events<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Event<'a>> {
+    let mut events: Vec<Event<'a>> = Vec::new();
+    for (container, text) in lines {
+        let body = EVENT_START.replace(text, "");
+        let stamped = body.len() != text.len();
+        let last = events.iter_mut().rev().find(|e| e.container == container);
+        match last {
+            Some(e) if !stamped && !text.trim().is_empty() => e.lines.push(text),
+            Some(e) if e.open_traceback && !body.trim().is_empty() => {
+                e.lines.push(text);
+                e.open_traceback = body.starts_with(char::is_whitespace);
+            }
+            _ => events.push(Event {
+                container,
+                lines: vec![text],
+                open_traceback: body.contains("Traceback (most recent call last)"),
+            }),
+        }
+    }
+    events
+}
+
+/// The entries of an allow-list file: one substring per line; blank lines and lines starting
+/// with `#` (the reasons) are skipped; surrounding whitespace is dropped.
+pub fn parse_allow_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The allow-list file `path`, read.
+pub fn read_allow_list(path: &Path) -> Result<Vec<String>, String> {
+    std::fs::read_to_string(path)
+        .map(|t| parse_allow_list(&t))
+        .map_err(|e| {
+            format!(
+                "cannot read the log allow-list {}: {e}; give a text file with one allowed \
+                 substring per line (`#` starts a comment)",
+                path.display()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &[(&str, &str)] = &[
+        (
+            "fake1",
+            "2026-11-27T12:51:26+0000 startup-op: launching acq",
+        ),
+        (
+            "fake1",
+            "2026-11-27T12:51:27+0000 Unhandled error in Deferred:",
+        ),
+        (
+            "crossbar",
+            "2026-11-27T12:51:27+0000 [Router] session joined",
+        ),
+        ("fake1", "Traceback (most recent call last):"),
+        ("fake1", "ValueError: boom"),
+        (
+            "barebones1",
+            "2026-11-27T12:51:28+0000 Warning!!! deprecated",
+        ),
+    ];
+
+    #[test]
+    fn a_traceback_is_one_offence_with_its_lines_and_allow_matches_any_of_them() {
+        let policy = LogPolicy::default();
+        let found = policy.check(LOG.iter().copied());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].container, "fake1");
+        assert_eq!(found[0].what, "a traceback");
+        assert_eq!(found[0].lines.len(), 3);
+        let allowed = LogPolicy {
+            allow: vec!["ValueError: boom".into()],
+            ..LogPolicy::default()
+        };
+        assert!(allowed.check(LOG.iter().copied()).is_empty());
+    }
+
+    #[test]
+    fn a_traceback_of_one_timestamped_line_per_frame_is_one_offence() {
+        let t = "2026-12-02T13:08:07+0000 [Router         11] ";
+        let lines: Vec<String> = [
+            "Traceback (most recent call last):  File \"<frozen runpy>\", line 198",
+            "  File \"x.py\", line 1, in <module>",
+            "    import bjdata",
+            "AttributeError: _ARRAY_API not found",
+            "Starting router-worker",
+        ]
+        .iter()
+        .map(|l| format!("{t}{l}"))
+        .collect();
+        let policy = LogPolicy::default();
+        let found = policy.check(lines.iter().map(|l| ("crossbar", l.as_str())));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].lines.len(), 4);
+        let allowed = LogPolicy {
+            allow: vec!["_ARRAY_API not found".into()],
+            ..LogPolicy::default()
+        };
+        assert!(allowed
+            .check(lines.iter().map(|l| ("crossbar", l.as_str())))
+            .is_empty());
+    }
+
+    #[test]
+    fn warnings_only_under_warnings_and_off_checks_nothing() {
+        let warnings = LogPolicy {
+            strictness: Strictness::Warnings,
+            allow: vec!["boom".into()],
+        };
+        let found = warnings.check(LOG.iter().copied());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].container.as_str(), found[0].what),
+            ("barebones1", "a warning")
+        );
+        let off = LogPolicy {
+            strictness: Strictness::Off,
+            allow: vec![],
+        };
+        assert!(off.check(LOG.iter().copied()).is_empty());
+    }
+
+    #[test]
+    fn the_built_in_list_has_a_reason_for_every_entry() {
+        let mut reason = false;
+        for line in BUILT_IN.lines().map(str::trim) {
+            if line.starts_with('#') {
+                reason = true;
+            } else if !line.is_empty() {
+                assert!(reason, "no reason above {line:?}");
+            } else {
+                reason = false;
+            }
+        }
+    }
+}
