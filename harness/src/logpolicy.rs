@@ -119,12 +119,31 @@ impl LogPolicy {
 }
 
 impl Offence {
-    /// A substring that allows this offence: its last line (a traceback's exception) without
-    /// the timestamp and tag, at most 80 characters.
+    /// A substring that allows this offence: from its last telling line (not a stack
+    /// frame), the text after its last `: ` (a traceback's exception message), at most 80
+    /// characters, without the timestamp and tag.
     pub fn allow_hint(&self) -> String {
-        let last = self.lines.last().map(String::as_str).unwrap_or_default();
-        let body = EVENT_START.replace(last, "");
-        body.trim().chars().take(80).collect()
+        let telling = |b: &str| {
+            b.trim().len() >= 8
+                && !b.starts_with([' ', '\t', '/', '[', ']'])
+                && !b.starts_with("File ")
+        };
+        let bodies: Vec<String> = self
+            .lines
+            .iter()
+            .map(|l| EVENT_START.replace(l, "").into_owned())
+            .collect();
+        let line = bodies
+            .iter()
+            .rev()
+            .find(|b| telling(b))
+            .or(bodies.first())
+            .map_or("", String::as_str);
+        let text = match line.rsplit_once(": ") {
+            Some((_, message)) if message.trim().len() >= 8 => message,
+            _ => line,
+        };
+        text.trim().chars().take(80).collect()
     }
 }
 
@@ -218,6 +237,7 @@ mod tests {
         assert_eq!(found[0].container, "fake1");
         assert_eq!(found[0].what, "a traceback");
         assert_eq!(found[0].lines.len(), 3);
+        assert_eq!(found[0].allow_hint(), "ValueError: boom");
         let allowed = LogPolicy {
             allow: vec!["ValueError: boom".into()],
             ..LogPolicy::default()
@@ -242,6 +262,7 @@ mod tests {
         let found = policy.check(lines.iter().map(|l| ("crossbar", l.as_str())));
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].lines.len(), 4);
+        assert_eq!(found[0].allow_hint(), "_ARRAY_API not found");
         let allowed = LogPolicy {
             allow: vec!["_ARRAY_API not found".into()],
             ..LogPolicy::default()
@@ -249,6 +270,20 @@ mod tests {
         assert!(allowed
             .check(lines.iter().map(|l| ("crossbar", l.as_str())))
             .is_empty());
+    }
+
+    #[test]
+    fn a_crash_is_allowed_by_its_message() {
+        let lines = [
+            "2026-12-02T13:25:42+0000 fail:3 CRASH: [Failure instance: Traceback: <class \
+             'ValueError'>: widget failed on purpose",
+            "/opt/venv/lib/python3.11/site-packages/ocs/ocs_agent.py:1074:_running_wrapper",
+            "]",
+        ];
+        let found = LogPolicy::default().check(lines.iter().map(|l| ("widget1", *l)));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].what, "a traceback");
+        assert_eq!(found[0].allow_hint(), "widget failed on purpose");
     }
 
     #[test]
