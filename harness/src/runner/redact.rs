@@ -91,6 +91,7 @@ impl Secrets {
             RunEvent::RunFinished { error, .. } => *error = error.as_ref().map(|e| self.text(e)),
             RunEvent::RunStarted { .. }
             | RunEvent::StackReady { .. }
+            | RunEvent::AgentDescribed { .. }
             | RunEvent::StepStarted { .. }
             | RunEvent::FaultInjected { .. } => {}
         }
