@@ -4,20 +4,29 @@
 #
 #   bench/empty-engine.sh start   start dockerd (root) with its own data root, exec root, socket
 #                                 and containerd namespace under target/ocs-harness/bench-engine/;
-#                                 no default bridge, no iptables rules, networks from
-#                                 10.213.0.0/16; print DOCKER_HOST=unix://.../docker.sock
+#                                 its own default bridge (ocshbench0, 10.213.255.1/24), no
+#                                 iptables rules, networks from 10.213.0.0/16; print
+#                                 DOCKER_HOST=unix://.../docker.sock
 #   bench/empty-engine.sh stop    stop it and remove its data (images, containers, networks)
 #
+# Never `--bridge none`: a dockerd started so deletes the host's docker0 at start-up, which cuts
+# the usual engine's default network (its builds then fail with "could not find bridge docker0").
 # Its storage driver is the usual engine's. Published ports are served by docker-proxy on the
 # host's loopback, and the registry on 127.0.0.1 is reached as from the usual engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=$PWD/target/ocs-harness/bench-engine
 sock=$state/docker.sock
+bridge=ocshbench0
 
 start() {
     stop >/dev/null 2>&1 || true
     mkdir -p "$state"
+    if ! ip link show "$bridge" >/dev/null 2>&1; then
+        ip link add "$bridge" type bridge
+        ip addr add 10.213.255.1/24 dev "$bridge"
+        ip link set "$bridge" up
+    fi
     local driver
     driver=$(docker info --format '{{.Driver}}' 2>/dev/null || echo overlay2)
     # A config file of its own: the usual one (/etc/docker/daemon.json) names the usual data root.
@@ -26,7 +35,7 @@ start() {
     dockerd --config-file "$state/daemon.json" --exec-root "$state/exec" \
         --pidfile "$state/dockerd.pid" -H "unix://$sock" \
         --containerd-namespace ocsh-bench --containerd-plugins-namespace ocsh-bench-plugins \
-        --bridge none --iptables=false --ip-masq=false --ip-forward=false \
+        --bridge "$bridge" --iptables=false --ip-masq=false --ip-forward=false \
         --default-address-pool base=10.213.0.0/16,size=24 >"$state/dockerd.log" 2>&1 &
     local deadline=$((SECONDS + 30))
     until docker -H "unix://$sock" version >/dev/null 2>&1; do
@@ -54,6 +63,7 @@ stop() {
         done
     fi
     rm -rf "$state"
+    if ip link show "$bridge" >/dev/null 2>&1; then ip link delete "$bridge"; fi
 }
 
 case "${1:-}" in
