@@ -100,6 +100,11 @@ pub(crate) fn io_err(doing: impl Into<String>) -> impl FnOnce(std::io::Error) ->
     move |source| StackError::Io { doing, source }
 }
 
+/// The default deadline for crossbar's bridge to answer and for each agent to answer `get_api`.
+/// It bounds a hung start, not a slow one: crossbar alone took over 60 s to boot on this
+/// project's 2-core machine under load (the old deadline), where an idle boot takes a few seconds.
+pub const DEFAULT_READY: Duration = Duration::from_secs(120);
+
 /// Deadlines and choices for bringing a stack up. `in_dir` gives the defaults without
 /// reading the environment; [`UpOptions::from_env`] reads it.
 #[derive(Debug, Clone)]
@@ -121,8 +126,8 @@ impl UpOptions {
     /// Defaults with the run directory `dir` (agents held).
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         Self {
-            crossbar_ready: Duration::from_secs(60),
-            agent_ready: Duration::from_secs(60),
+            crossbar_ready: DEFAULT_READY,
+            agent_ready: DEFAULT_READY,
             run_dir: dir.into(),
             log_tail: 30,
             hold_agents: true,

@@ -47,7 +47,7 @@ pub use error::{ScenarioError, ScenarioErrors};
 pub use exec::{ExecResult, ExecStep};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
-pub const DEFAULT_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_FAULT_TIMEOUT: Duration = crate::runtime::stack::DEFAULT_READY;
 pub use expect::{
     ApiExpect, CallExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect,
 };
@@ -336,7 +336,7 @@ pub struct Fault {
     pub signal: String,
     /// `disconnect` only: reconnect after this long.
     pub duration: Option<Duration>,
-    /// `restart`, `start`, `unpause`: how long to wait for readiness (default 60 s).
+    /// `restart`, `start`, `unpause`: how long to wait for readiness (default 120 s).
     pub timeout: Duration,
 }
 

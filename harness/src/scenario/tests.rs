@@ -265,6 +265,20 @@ fn minimal_scenario_gets_defaults() {
     assert!(!s.stack.registry);
 }
 
+/// The README shows the reference file whole; it must be the file as it is.
+#[test]
+fn the_readme_embeds_the_reference_file_as_it_is() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let reference = std::fs::read_to_string(root.join("scenarios/reference.yaml.example")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = format!("```yaml\n{reference}```\n");
+    assert!(
+        readme.contains(&block),
+        "README.md's copy of scenarios/reference.yaml.example is out of date: paste the file \
+         into the ```yaml block under \"The format, every key\""
+    );
+}
+
 #[test]
 fn reference_example_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/reference.yaml.example");
