@@ -200,6 +200,7 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
             "run_started",
             "scenario_started",
             "scenario_finished",
+            "coverage",
             "run_finished"
         ]
     );
@@ -213,8 +214,9 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
             .contains("Docker engine"),
         "{finished}"
     );
-    assert_eq!(events[3]["errors"], 1);
-    assert_eq!(events[3]["exit_code"], 3);
+    let run_finished = events.last().unwrap();
+    assert_eq!(run_finished["errors"], 1);
+    assert_eq!(run_finished["exit_code"], 3);
     let xml = std::fs::read_to_string(&junit).expect("the JUnit report is written");
     assert!(xml.contains("<error message="), "{xml}");
     assert!(xml.contains("type=\"Infrastructure\""), "{xml}");
