@@ -358,7 +358,10 @@ fn harness_image(cleanup: &mut Cleanup) -> String {
         .next()
         .expect("the local OS image ocs-harness/os:bookworm-* (any scenario run builds it)")
         .to_string();
-    let ctx = std::env::temp_dir().join(format!("ocsh-engines-image-{}", std::process::id()));
+    // One directory per call: the tests of this file build in parallel in one process.
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ctx = std::env::temp_dir().join(format!("ocsh-engines-image-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&ctx);
     std::fs::create_dir_all(&ctx).unwrap();
     cleanup.dirs.push(ctx.clone());
@@ -368,11 +371,7 @@ fn harness_image(cleanup: &mut Cleanup) -> String {
         ctx.join("Dockerfile"),
     )
     .unwrap();
-    let tag = format!(
-        "ocs-harness/harness-test:{}-{}",
-        std::process::id(),
-        cleanup.images.len()
-    );
+    let tag = format!("ocs-harness/harness-test:{}-{n}", std::process::id());
     let out = Command::new("docker")
         .args([
             "build",
