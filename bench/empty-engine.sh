@@ -5,7 +5,8 @@
 #   bench/empty-engine.sh start   start dockerd (root) with its own data root, exec root, socket
 #                                 and containerd namespace under target/ocs-harness/bench-engine/;
 #                                 its own default bridge (ocshbench0, 10.213.255.1/24), no
-#                                 iptables rules, networks from 10.213.0.0/16; print
+#                                 iptables rules of its own but one FORWARD rule accepting
+#                                 traffic within 10.213.0.0/16, its networks' pool; print
 #                                 DOCKER_HOST=unix://.../docker.sock
 #   bench/empty-engine.sh stop    stop it and remove its data (images, containers, networks)
 #
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 state=$PWD/target/ocs-harness/bench-engine
 sock=$state/docker.sock
 bridge=ocshbench0
+pool=10.213.0.0/16
 
 start() {
     stop >/dev/null 2>&1 || true
@@ -27,6 +29,12 @@ start() {
         ip addr add 10.213.255.1/24 dev "$bridge"
         ip link set "$bridge" up
     fi
+    # The usual engine sets FORWARD's policy to DROP, and bridged traffic passes through
+    # iptables (br_netfilter): with --iptables=false this engine adds no rule of its own, so
+    # containers on its networks could not reach each other (an agent never connects to
+    # crossbar). Accept its own address pool, removed again on stop.
+    iptables -C FORWARD -s "$pool" -d "$pool" -j ACCEPT 2>/dev/null \
+        || iptables -I FORWARD -s "$pool" -d "$pool" -j ACCEPT
     local driver
     driver=$(docker info --format '{{.Driver}}' 2>/dev/null || echo overlay2)
     # A config file of its own: the usual one (/etc/docker/daemon.json) names the usual data root.
@@ -36,7 +44,7 @@ start() {
         --pidfile "$state/dockerd.pid" -H "unix://$sock" \
         --containerd-namespace ocsh-bench --containerd-plugins-namespace ocsh-bench-plugins \
         --bridge "$bridge" --iptables=false --ip-masq=false --ip-forward=false \
-        --default-address-pool base=10.213.0.0/16,size=24 >"$state/dockerd.log" 2>&1 &
+        --default-address-pool "base=$pool,size=24" >"$state/dockerd.log" 2>&1 &
     local deadline=$((SECONDS + 30))
     until docker -H "unix://$sock" version >/dev/null 2>&1; do
         if [ $SECONDS -ge $deadline ]; then
@@ -63,6 +71,7 @@ stop() {
         done
     fi
     rm -rf "$state"
+    while iptables -D FORWARD -s "$pool" -d "$pool" -j ACCEPT 2>/dev/null; do :; done
     if ip link show "$bridge" >/dev/null 2>&1; then ip link delete "$bridge"; fi
 }
 
