@@ -196,11 +196,11 @@ fn ready_cell(ready: &[f64]) -> String {
     }
     let lo = ready.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = ready.iter().copied().fold(0.0, f64::max);
-    format!(
-        "{:.1} ({lo:.1}–{hi:.1}, {} scenarios)",
-        super::median(ready.to_vec()),
-        ready.len()
-    )
+    let median = super::median(ready.to_vec());
+    match ready.len() {
+        1 => format!("{median:.1} (1 scenario)"),
+        n => format!("{median:.1} ({lo:.1}–{hi:.1}, {n} scenarios)"),
+    }
 }
 
 /// Run one mode; its report as Markdown.
@@ -368,6 +368,12 @@ async fn compare(o: &ModeOptions) -> anyhow::Result<String> {
     Ok(md)
 }
 
+/// An untimed run of the same scenarios first, so that whatever they build (agent images) is
+/// built once, outside the timings.
+async fn warm_up(args: &[&str], log: &str, logs: &Path) -> anyhow::Result<()> {
+    one(Cmd::harness(args, log)?, logs).await.map(drop)
+}
+
 /// The scenarios as one shard, then as two shards side by side.
 async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
     let paths = scenario_args(o, &["scenarios/"]);
@@ -377,6 +383,9 @@ async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
         args.extend(paths.iter().map(String::as_str));
         Cmd::harness(&args, log)
     };
+    let mut warm = vec!["test", "--format", "json"];
+    warm.extend(paths.iter().map(String::as_str));
+    warm_up(&warm, "shards-warm-up", &o.logs).await?;
     let single = one(test(&[], "shards-1")?, &o.logs).await?;
     let pair = together(
         &[
@@ -388,7 +397,8 @@ async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
     .await?;
     let mut md = header(
         "The scenarios as 1 shard, and as 2 shards started together on the same machine \
-         (what 2 CI runners would run, here sharing the cores). Stack ready: median (range) \
+         (what 2 CI runners would run, here sharing the cores), after an untimed warm-up run \
+         that builds what they need. Stack ready: median (range) \
          over the scenarios of `stack_ready` in the JSON events.",
         "shards",
     );
@@ -471,6 +481,7 @@ async fn suite(o: &ModeOptions) -> anyhow::Result<String> {
     let paths = scenario_args(o, &["scenarios/"]);
     let mut args = vec!["test", "--format", "json"];
     args.extend(paths.iter().map(String::as_str));
+    warm_up(&args, "suite-warm-up", &o.logs).await?;
     let mut rows = vec![one(Cmd::harness(&args, "suite-test")?, &o.logs).await?];
     // `cargo test` runs the same files only for the default selection: `scenarios/*.yaml` is
     // the test binary's `scenario` case list (`scenarios/upstream/` is its `upstream` list).
@@ -508,7 +519,8 @@ async fn suite(o: &ModeOptions) -> anyhow::Result<String> {
     });
     let mut md = header(
         &format!(
-            "The scenarios ({}) three ways, snapshots checked.",
+            "The scenarios ({}) three ways, snapshots checked, after an untimed warm-up run \
+             that builds what they need.",
             paths.join(" ")
         ),
         "suite",
