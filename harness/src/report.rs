@@ -2,7 +2,8 @@
 //! A `<failure>` is the scenario's own verdict (an expectation or a snapshot did not hold); an
 //! `<error>` is everything that kept it from giving one (bad input found at run time, no
 //! engine, an image that did not build, a stack that never became ready), as CI dashboards
-//! expect. [`error_class`] is the one place that sorts a [`RunError`] into those classes.
+//! expect. [`error_class`] is the one place that sorts a [`RunError`] into those classes;
+//! [`failure_kind`] adds the one error that is a verdict (an agent that crashed at start-up).
 
 use std::path::Path;
 use std::time::Duration;
@@ -48,6 +49,25 @@ pub fn error_class(e: &RunError) -> ErrorClass {
             | LaunchError::Engine(_)
             | LaunchError::Stack(_) => ErrorClass::Infrastructure,
         },
+    }
+}
+
+/// How a run that ended in an error counts. An agent whose container exited before it
+/// registered crashed at start-up: that is the agent under test failing, a verdict
+/// (`<failure>`, exit 1), not the machinery; every other error is sorted by [`error_class`].
+/// An agent still running at the readiness deadline stays infrastructure (a loaded machine
+/// looks the same).
+pub fn failure_kind(e: &RunError) -> FailureKind {
+    use crate::runtime::stack::StackError;
+    use crate::wait::WaitError;
+    match e {
+        RunError::Launch {
+            error: LaunchError::Stack(StackError::NotReady { role, error, .. }),
+            ..
+        } if role.instance_id().is_some() && matches!(**error, WaitError::Failed { .. }) => {
+            FailureKind::Assertion
+        }
+        _ => error_class(e).into(),
     }
 }
 
@@ -141,7 +161,7 @@ impl Case {
                 file,
                 time: 0.0,
                 failure: Some(Failure {
-                    kind: error_class(e).into(),
+                    kind: failure_kind(e),
                     message: e.to_string().lines().next().unwrap_or("error").to_string(),
                     details: e.to_string(),
                 }),
@@ -421,5 +441,42 @@ mod tests {
         assert!(md.contains("- `c` (scenarios/c.yaml): error Infrastructure: cannot"));
         let bad = merge_junit(&[("x.xml".into(), "<nope".into())]).unwrap_err();
         assert!(bad.starts_with("x.xml: not a JUnit report"), "{bad}");
+    }
+
+    #[test]
+    fn an_agent_that_exits_before_it_registers_is_a_failure_not_infrastructure() {
+        use crate::runtime::role::Role;
+        use crate::runtime::stack::StackError;
+        use crate::wait::WaitError;
+        let not_ready = |role: Role, error: WaitError| RunError::Launch {
+            located: None,
+            error: LaunchError::Stack(StackError::NotReady {
+                role,
+                error: Box::new(error),
+                log_tail: Vec::new(),
+            }),
+        };
+        let exited = || WaitError::Failed {
+            condition: "agent fake1 to register".into(),
+            reason: "the container exited with code 1".into(),
+            after: Duration::from_secs(2),
+        };
+        let timed_out = || WaitError::Timeout {
+            condition: "agent fake1 to register".into(),
+            timeout: Duration::from_secs(120),
+            last_seen: "not registered yet".into(),
+        };
+        let crashed = not_ready(Role::agent("fake1"), exited());
+        assert_eq!(failure_kind(&crashed), FailureKind::Assertion);
+        assert_eq!(
+            failure_kind(&not_ready(Role::registry(), exited())),
+            FailureKind::Assertion
+        );
+        let slow = not_ready(Role::agent("fake1"), timed_out());
+        assert_eq!(failure_kind(&slow), FailureKind::Infrastructure);
+        let crossbar = not_ready(Role::Crossbar, exited());
+        assert_eq!(failure_kind(&crossbar), FailureKind::Infrastructure);
+        let service = not_ready(Role::Service("web".into()), exited());
+        assert_eq!(failure_kind(&service), FailureKind::Infrastructure);
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::report::{error_class, Case};
+use crate::report::{failure_kind, Case};
 use crate::runtime::engine::{docker, remove_run};
 use crate::runtime::images::cache_dir;
 use crate::runtime::progress::AboveBars;
@@ -352,7 +352,7 @@ async fn run(
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            let exit = error_class(&e).into();
+            let exit = failure_kind(&e).into();
             return (Some(case), Err(CliError::new(exit, e)));
         }
     };

@@ -1,7 +1,8 @@
 //! Exit codes, one class per kind of outcome, so CI can act on them: 0 passed; 1 a scenario
-//! failed (an expectation or a snapshot) or `compare` found changed behaviour; 2 bad input
-//! (usage, a scenario, image-set or site-config file, a build context); 3 infrastructure (no
-//! engine, an image build or pull, a stack that never became ready).
+//! failed (an expectation, a snapshot, an agent that exited before it registered) or `compare`
+//! found changed behaviour; 2 bad input (usage, a scenario, image-set or site-config file, a
+//! build context); 3 infrastructure (no engine, an image build or pull, a stack that never
+//! became ready).
 
 use std::process::ExitCode;
 
