@@ -1,39 +1,113 @@
 #!/usr/bin/env bash
-# Run every seeded regression (detect/regressions/*.seed) against the bundled scenarios and
-# print caught/total. Each regression is applied only through an image set: a derived
-# simonsobs/ocs:latest with the ocs package patched (seed.py), which every agent built FROM
-# it and every stock agent then runs. The scenario a seed names ("Caught by: X") runs
-# first; only if it passes does the rest of the suite run. Control: the unchanged baseline
-# (an empty image set) must pass. Usage: detect/score.sh [SEED...]
+# The detection score: run every seeded regression (detect/regressions/*.seed) against the
+# bundled scenarios and print caught/total. ocs-harness knows nothing of the corpus: each
+# regression reaches the agents only through what any user has.
+#
+# Two mechanisms apply a seed (its `file:` or `fixture:` line, see seed.py):
+#   image    an image set whose simonsobs/ocs:latest is a derived image with the ocs package
+#            patched by seed.py; every stock agent (FakeData, the registry) runs it and every
+#            agent built FROM it (barebones, widget) is rebuilt on it
+#   fixture  a copy of scenarios/ and fixtures/ with one fixture agent's file patched; the
+#            copied scenarios (and their snapshots) run on the default images
+# The scenario a seed names ("Caught by: X") runs first; only if it passes does the rest of
+# the suite run. A seed is caught when the run fails (exit 1); an error (exit 2, 3) is
+# reported as an ERROR, never counted as caught.
+#
+# Controls: each mechanism has a seed certain to be caught (marked `control` in its first
+# line), and the baseline, both mechanisms applied with no change at all (a derived image
+# without a patch, an unpatched copy of the tree), must pass the whole suite, operation
+# coverage included (--coverage all); it runs first when no seed is named.
+#
+# Usage: detect/score.sh [--no-baseline] [SEED...]
+# Each run's output is kept in target/detect/<name>.log ($DETECT_OUT). Exit 0 when the
+# baseline passed and every seed was caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${OCS_HARNESS_BIN:-target/debug/ocs-harness}
+out=${DETECT_OUT:-target/detect}
+baseline=1
+if [ "${1:-}" = --no-baseline ]; then baseline=0; shift; fi
+seeds=("$@")
+if [ ${#seeds[@]} -eq 0 ]; then
+  seeds=(detect/regressions/*.seed)
+else
+  baseline=0
+fi
+mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-seeds=("$@")
-[ ${#seeds[@]} -gt 0 ] || seeds=(detect/regressions/*.seed)
+
+# An image set whose simonsobs/ocs:latest is built from $1/Dockerfile (with seed $2, if any).
+image_set() {
+  local name=$1 seed=${2:-} ctx="$work/$1-image"
+  mkdir -p "$ctx"
+  if [ -n "$seed" ]; then
+    cp detect/seed.py "$ctx/seed.py"
+    cp "$seed" "$ctx/spec.seed"
+    printf 'FROM simonsobs/ocs:latest\nCOPY seed.py spec.seed /tmp/\nRUN python3 /tmp/seed.py /tmp/spec.seed\n' >"$ctx/Dockerfile"
+  else
+    printf 'FROM simonsobs/ocs:latest\nLABEL ocs-harness-detect=baseline\n' >"$ctx/Dockerfile"
+  fi
+  printf 'name: detect-%s\noverrides:\n  simonsobs/ocs:latest: {build: %s}\n' "$name" "$ctx" >"$work/$name.yaml"
+  echo "$work/$name.yaml"
+}
+
+# A copy of scenarios/ and fixtures/ (with seed $2 applied to a fixture, if any).
+tree() {
+  local root="$work/$1-tree"
+  mkdir -p "$root"
+  cp -a scenarios fixtures "$root/"
+  rm -f "$root"/scenarios/snapshots/*.snap.new
+  if [ -n "${2:-}" ]; then python3 detect/seed.py "$2" "$root/fixtures" >/dev/null; fi
+  echo "$root"
+}
+
+# The first failing scenario in a -q log, and its first line of detail.
+why() {
+  grep -m1 -A1 -E '^ *(FAIL|ERROR) ' "$1" | sed -e 's/^ *//' | paste -sd ' ' | cut -c1-160
+}
+
+status=0
+if [ $baseline = 1 ]; then
+  set_file=$(image_set baseline)
+  root=$(tree baseline)
+  rc=0
+  start=$SECONDS
+  "$bin" -q test --ci --coverage all --images "$set_file" "$root/scenarios/" >"$out/baseline.log" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then
+    echo "baseline (both mechanisms, no change): passed, $((SECONDS - start)) s"
+  else
+    echo "baseline (both mechanisms, no change): FAILED rc=$rc: $(why "$out/baseline.log")"
+    status=1
+  fi
+fi
+
 caught=0 total=0
 for seed in "${seeds[@]}"; do
   name=$(basename "$seed" .seed)
-  ctx="$work/$name"
-  mkdir -p "$ctx"
-  cp detect/seed.py "$ctx/seed.py"
-  cp "$seed" "$ctx/spec.seed"
-  printf 'FROM simonsobs/ocs:latest\nCOPY seed.py spec.seed /tmp/\nRUN python3 /tmp/seed.py /tmp/spec.seed\n' >"$ctx/Dockerfile"
-  printf 'name: seeded-%s\noverrides:\n  simonsobs/ocs:latest: {build: %s}\n' "$name" "$ctx" >"$work/$name.yaml"
+  kind=$(sed -n -E 's/^(file|fixture):.*/\1/p' "$seed" | head -1)
   first=$(sed -n 's/.*Caught by: *\([a-z0-9-]*\).*/\1/p' "$seed" | head -1)
+  images=()
+  case $kind in
+    file) mechanism=image; images=(--images "$(image_set "$name" "$seed")"); root=. ;;
+    fixture) mechanism=fixture; root=$(tree "$name" "$seed") ;;
+    *) echo "$name: ERROR: no file: or fixture: line"; status=1; continue ;;
+  esac
   total=$((total + 1))
   verdict=missed
-  for target in ${first:+scenarios/$first.yaml} scenarios/; do
+  start=$SECONDS
+  for target in ${first:+$root/scenarios/$first.yaml} "$root/scenarios/"; do
     rc=0
-    "$bin" -q test --ci --images "$work/$name.yaml" "$target" >"$work/$name.log" 2>&1 || rc=$?
+    "$bin" -q test --ci "${images[@]}" "$target" >"$out/$name.log" 2>&1 || rc=$?
     case $rc in
       0) ;;
-      1) verdict="caught ($target)"; break ;;
-      *) verdict="ERROR rc=$rc (see below)"; tail -20 "$work/$name.log"; break ;;
+      1) verdict="caught: $(why "$out/$name.log")"; break ;;
+      *) verdict="ERROR rc=$rc: $(why "$out/$name.log")"; break ;;
     esac
   done
   [[ $verdict == caught* ]] && caught=$((caught + 1))
-  echo "$name: $verdict"
+  echo "$name [$mechanism, $((SECONDS - start)) s]: $verdict"
 done
 echo "score: $caught/$total caught"
+[ "$caught" = "$total" ] || status=1
+exit $status
