@@ -1,6 +1,7 @@
 //! Run the same scenarios on two image sets and say what changed: operation outcomes and
 //! message sequences (the normalised transcripts), log signatures that appeared or vanished,
-//! and readiness/run latency beyond a threshold. Reports as text and as Markdown for a
+//! readiness/run latency beyond a threshold, and each step and agent registration that grew
+//! beyond the budget ratio (`budget::growth`). Reports as text and as Markdown for a
 //! pull-request comment.
 
 use std::collections::BTreeSet;
@@ -34,6 +35,8 @@ pub struct Side {
     /// Which images this side proved and where each came from (see
     /// [`crate::runtime::LaunchReport::proved_line`]).
     pub proved: Option<String>,
+    /// What its steps and agents took, when it ran.
+    pub times: Option<crate::budget::RunTimes>,
 }
 
 /// What changed for one scenario.
@@ -74,6 +77,9 @@ pub struct ScenarioComparison {
     pub logs: (Vec<String>, Vec<String>),
     /// Latency changes beyond the threshold, as text.
     pub latency: Vec<String>,
+    /// Steps and registrations of the candidate that grew beyond the budget ratio against
+    /// the baseline, as text.
+    pub slower: Vec<String>,
 }
 
 impl ScenarioComparison {
@@ -83,6 +89,7 @@ impl ScenarioComparison {
             || !self.logs.0.is_empty()
             || !self.logs.1.is_empty()
             || !self.latency.is_empty()
+            || !self.slower.is_empty()
     }
 }
 
@@ -95,6 +102,9 @@ pub struct CompareOptions {
     pub latency_floor: Duration,
     /// Scenario runs at once (each side of each scenario is one run).
     pub jobs: usize,
+    /// When a step's duration or an agent's registration has grown (`--budget-ratio`,
+    /// `--budget-floor`).
+    pub budget: crate::budget::GrowthRule,
 }
 
 impl Default for CompareOptions {
@@ -103,6 +113,7 @@ impl Default for CompareOptions {
         Self {
             latency_ratio: 0.5,
             latency_floor: Duration::from_secs(2),
+            budget: Default::default(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
@@ -184,6 +195,7 @@ async fn run_side(scenario: &Scenario, images: &Path) -> Side {
             elapsed: report.elapsed.saturating_sub(report.images),
             log_signatures: signatures(&report),
             proved: crate::runtime::pull::proved_for_run(&report.run_id),
+            times: Some(report.times),
         },
         Err(e) => Side {
             images: images.to_path_buf(),
@@ -193,6 +205,7 @@ async fn run_side(scenario: &Scenario, images: &Path) -> Side {
             elapsed: Duration::ZERO,
             log_signatures: BTreeSet::new(),
             proved: None,
+            times: None,
         },
     }
 }
@@ -332,6 +345,22 @@ pub fn judge(
         .cloned()
         .collect();
     let latency = latency_changes(&baseline, &candidate, o);
+    let slower = match (&baseline.times, &candidate.times) {
+        (Some(a), Some(b)) => crate::budget::growth(a, b, &o.budget)
+            .iter()
+            .map(|over| {
+                let secs = crate::budget::secs;
+                format!(
+                    "{}: {} -> {} (budget {})",
+                    over.what,
+                    secs(over.was.unwrap_or_default()),
+                    secs(over.took),
+                    secs(over.budget)
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     ScenarioComparison {
         name: name.into(),
         baseline,
@@ -339,6 +368,7 @@ pub fn judge(
         verdict,
         logs: (appeared, vanished),
         latency,
+        slower,
     }
 }
 
@@ -434,6 +464,10 @@ fn changed_section(m: &mut String, c: &ScenarioComparison) {
         ("Log lines that appeared", &c.logs.0),
         ("Log lines that vanished", &c.logs.1),
         ("Latency beyond the threshold", &c.latency),
+        (
+            "Slower beyond the budget ratio (baseline -> candidate)",
+            &c.slower,
+        ),
     ] {
         if lines.is_empty() {
             continue;
@@ -521,6 +555,7 @@ mod tests {
             elapsed: Duration::from_secs(10),
             log_signatures: logs.iter().map(|s| s.to_string()).collect(),
             proved: None,
+            times: None,
         }
     }
 
@@ -592,6 +627,40 @@ mod tests {
         let md = markdown(Path::new("a.yaml"), Path::new("b.yaml"), &[c, f]);
         assert!(md.contains("**2 of 2 scenarios changed**"), "{md}");
         assert!(md.contains("| x | fails on candidate only |"), "{md}");
+    }
+
+    #[test]
+    fn steps_that_grew_beyond_the_budget_ratio_are_reported() {
+        use crate::budget::{RunTimes, StepTime};
+        let t = json!({"steps": []});
+        let times = |reg: f64, wait: f64| RunTimes {
+            scenario: "x".into(),
+            registration: [("b1".to_string(), reg)].into(),
+            steps: vec![StepTime {
+                step: 4,
+                action: "wait b1.print (timeout 10s)".into(),
+                duration: wait,
+                passed: true,
+            }],
+            ..RunTimes::default()
+        };
+        let (mut a, mut b) = (side(t.clone(), None, &[]), side(t, None, &[]));
+        a.times = Some(times(3.0, 0.05));
+        b.times = Some(times(4.0, 5.2));
+        let c = judge("x", a, b, &CompareOptions::default());
+        assert_eq!(
+            c.slower,
+            ["step 4 (wait b1.print (timeout 10s)): 50ms -> 5.20s (budget 2.05s)"]
+        );
+        assert_eq!(c.verdict, Verdict::Same);
+        assert!(c.changed(), "reported, and a failure with --strict");
+        let md = markdown(Path::new("a.yaml"), Path::new("b.yaml"), &[c]);
+        assert!(
+            md.contains(
+                "Slower beyond the budget ratio (baseline -> candidate):\n\n```text\nstep 4"
+            ),
+            "{md}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`cli::main`]: the command line, which is what the `ocs-harness` binary runs.
 
 mod bench;
+mod budget;
 pub mod cli;
 mod clock;
 mod compare;

@@ -75,7 +75,16 @@ pub struct CompareArgs {
     /// A latency change counts when above this fraction of the baseline (and 2 s).
     #[arg(long, default_value_t = 0.5)]
     latency_ratio: f64,
-    /// Also fail on log lines that appeared or vanished and on latency changes.
+    /// A candidate step or agent registration that took more than this many times the
+    /// baseline's ...
+    #[arg(long, value_name = "RATIO", default_value_t = crate::budget::DEFAULT_RATIO,
+          value_parser = super::budget_ratio)]
+    budget_ratio: f64,
+    /// ... and more than this much longer is reported as slower.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::budget_floor)]
+    budget_floor: std::time::Duration,
+    /// Also fail on log lines that appeared or vanished, on latency changes and on slower
+    /// steps.
     #[arg(long)]
     strict: bool,
     /// Scenario runs at once, both sides together (default: the machine's cores, at most 4).
@@ -402,6 +411,10 @@ pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
     let defaults = CompareOptions::default();
     let options = CompareOptions {
         latency_ratio: c.latency_ratio,
+        budget: crate::budget::GrowthRule {
+            ratio: c.budget_ratio,
+            floor: c.budget_floor,
+        },
         jobs: c.jobs.unwrap_or(defaults.jobs).max(1),
         ..defaults
     };

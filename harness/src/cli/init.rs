@@ -105,6 +105,8 @@ pub async fn init(
             list: false,
             coverage_all: false,
             log_allow: None,
+            baseline_run: None,
+            budget_rule: Default::default(),
         };
         let exit =
             super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;

@@ -154,6 +154,35 @@ struct TestCmd {
     /// built-in one for every scenario's log policy.
     #[arg(long, value_name = "FILE")]
     log_allow: Option<PathBuf>,
+    /// An earlier run to hold this one to: a run directory (target/ocs-harness/runs/<id>), a
+    /// directory of runs (each scenario's newest passing one), a times.json, or the output of
+    /// `test --format json`. A step or an agent's registration that grew beyond the budget
+    /// ratio fails its scenario.
+    #[arg(long, value_name = "PATH")]
+    baseline_run: Option<PathBuf>,
+    /// With --baseline-run: a duration may take this many times its baseline ...
+    #[arg(long, value_name = "RATIO", default_value_t = crate::budget::DEFAULT_RATIO,
+          value_parser = budget_ratio)]
+    budget_ratio: f64,
+    /// ... or this much longer, whichever is more (so 10ms -> 30ms is noise).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = budget_floor)]
+    budget_floor: std::time::Duration,
+}
+
+/// `--budget-ratio`: a number of at least 1.
+fn budget_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 1.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a ratio of at least 1 (e.g. 2 for twice the baseline, 1.5)"
+        )),
+    }
+}
+
+/// `--budget-floor`: a duration (`2s`, `500ms`).
+fn budget_floor(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 2s or 500ms"))
 }
 
 /// Parse the command line (usage errors exit 2, as clap does), run, map to an exit code.
@@ -224,6 +253,11 @@ async fn dispatch(
                 list: t.list,
                 coverage_all: t.coverage.is_some(),
                 log_allow: t.log_allow,
+                baseline_run: t.baseline_run,
+                budget_rule: crate::budget::GrowthRule {
+                    ratio: t.budget_ratio,
+                    floor: t.budget_floor,
+                },
             };
             let reporter = Arc::new(Mutex::new(reporter::reporter(t.format, verbosity, style)));
             test::test(&args, reporter).await

@@ -504,6 +504,8 @@ steps:
                     .collect(),
                 built: vec![("ocs:1".into(), 41.25)],
                 after: Duration::from_millis(43_210),
+                crossbar_boot: Duration::from_millis(6_500),
+                registration: BTreeMap::from([("a1".into(), Duration::from_millis(3_250))]),
             }),
             run(RunEvent::StepStarted {
                 step: 1,
@@ -609,6 +611,8 @@ steps:
         assert!(lines[2..9].iter().all(|l| l["scenario"] == "s"), "{text}");
         assert_eq!(lines[2]["images"]["crossbar"], "cb:1");
         assert_eq!(lines[2]["built"], json!([["ocs:1", 41.25]]));
+        assert_eq!(lines[2]["crossbar_boot"], 6.5);
+        assert_eq!(lines[2]["registration"], json!({"a1": 3.25}));
         assert_eq!(lines[5]["duration"], 0.012);
         assert_eq!(lines[5]["passed"], true);
         let failed = &lines[8];

@@ -43,6 +43,10 @@ pub struct TestArgs {
     pub coverage_all: bool,
     /// `--log-allow`: the suite's log allow-list file.
     pub log_allow: Option<PathBuf>,
+    /// `--baseline-run`: an earlier run whose times this one is held to.
+    pub baseline_run: Option<PathBuf>,
+    /// `--budget-ratio`, `--budget-floor`.
+    pub budget_rule: crate::budget::GrowthRule,
 }
 
 /// The reporter, shared by the runs.
@@ -147,6 +151,17 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         crate::imageset::load(images).bad_input()?;
     }
     let log_allow = log_allow(args)?;
+    let budgets = crate::budget::BudgetOptions {
+        baseline: match &args.baseline_run {
+            Some(path) => Some(Arc::new(
+                crate::budget::load_baseline(path)
+                    .map_err(anyhow::Error::msg)
+                    .bad_input()?,
+            )),
+            None => None,
+        },
+        rule: args.budget_rule,
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -159,7 +174,8 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
             jobs,
         },
     );
-    let (mut cases, coverage) = run_all(scenarios, jobs, args, &log_allow, &reporter).await?;
+    let shared = Shared { log_allow, budgets };
+    let (mut cases, coverage) = run_all(scenarios, jobs, args, &shared, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
     cases.extend(suite_coverage(&coverage, args.coverage_all, &reporter));
     if let Some(path) = &args.junit {
@@ -233,13 +249,21 @@ fn log_allow(args: &TestArgs) -> Result<Vec<String>, CliError> {
     }
 }
 
+/// What every run of the suite shares besides the arguments.
+struct Shared {
+    /// The suite's log allow-list.
+    log_allow: Vec<String>,
+    /// The baseline and the growth rule.
+    budgets: crate::budget::BudgetOptions,
+}
+
 /// Run the scenarios, `jobs` at a time; each one's case as it finishes, and the coverage of
 /// them all.
 async fn run_all(
     scenarios: Vec<Scenario>,
     jobs: usize,
     args: &TestArgs,
-    log_allow: &[String],
+    shared: &Shared,
     reporter: &SharedReporter,
 ) -> Result<(Vec<Case>, Coverage), CliError> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
@@ -248,7 +272,8 @@ async fn run_all(
         let permits = permits.clone();
         let reporter = reporter.clone();
         let images = args.images.clone();
-        let log_allow = log_allow.to_vec();
+        let log_allow = shared.log_allow.clone();
+        let budgets = shared.budgets.clone();
         tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
@@ -267,6 +292,7 @@ async fn run_all(
                 options.images_file = images;
             }
             options.log_allow = log_allow;
+            options.budgets = budgets;
             let (result, images) = run_reported(&scenario, &options, &reporter).await;
             (scenario, result, images)
         });

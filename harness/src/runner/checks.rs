@@ -1,15 +1,17 @@
-//! The checks made on the whole run once its steps passed: `coverage: all` and the log
-//! policy (every container's log, by default at `errors`). A check that fails is reported as one more step, numbered after the last, so every reader shows it as
+//! The checks made on the whole run once its steps passed: time budgets (each agent's
+//! registration, and each step's duration against a baseline or its default budget),
+//! `coverage: all` and the log policy (every container's log, by default at `errors`). A check that fails is reported as one more step, numbered after the last, so every reader shows it as
 //! it shows a failed step; a check that passes emits nothing (the transcript stays as it
 //! was).
 
 use std::time::Duration;
 
 use super::event::{Emitter, Outcome, RunEvent, StepFailure};
+use crate::budget::{self, BudgetOptions, Defaults, Over, RunTimes};
 use crate::coverage::Coverage;
 use crate::logpolicy::{self, LogPolicy, Offence};
 use crate::runtime::logs::LogLine;
-use crate::scenario::{Scenario, SourcePos};
+use crate::scenario::{Scenario, SourcePos, StepKind};
 
 /// Lines of one offending log event shown in a failure.
 const SHOWN: usize = 12;
@@ -43,6 +45,10 @@ pub(crate) struct RunFacts<'a> {
     pub logs: &'a [LogLine],
     /// The suite's log allow-list.
     pub suite_allow: &'a [String],
+    /// What the run's steps and agents took.
+    pub times: &'a RunTimes,
+    /// The baseline and growth rule.
+    pub budgets: &'a BudgetOptions,
 }
 
 /// Run the run-wide checks of `scenario`; the first that fails, reported on `events`.
@@ -51,7 +57,8 @@ pub(crate) fn after_steps(
     facts: &RunFacts<'_>,
     events: &Emitter<'_>,
 ) -> Option<StepFailure> {
-    let failed = coverage_all(scenario, facts.coverage)
+    let failed = time_budgets(scenario, facts.times, facts.budgets)
+        .or_else(|| coverage_all(scenario, facts.coverage))
         .or_else(|| log_policy(scenario, facts.logs, facts.suite_allow))?;
     Some(report(scenario, failed, events))
 }
@@ -148,6 +155,131 @@ fn coverage_all(scenario: &Scenario, coverage: &Coverage) -> Option<Failed> {
             .collect(),
         help: "add a step that starts (or stops, aborts, or starts with bad params) each \
                operation named, or remove `coverage: all`"
+            .into(),
+    })
+}
+
+/// A step that is one call the agent answers at once (no waiting in it): `start`, `status`,
+/// `stop`, `abort`, `call`, and `api` without a `timeout`.
+fn single_call(kind: &StepKind) -> bool {
+    match kind {
+        StepKind::Op { action, .. } => *action != crate::scenario::OpAction::Wait,
+        StepKind::Api { timeout, .. } => timeout.is_none(),
+        StepKind::Call(_) => true,
+        _ => false,
+    }
+}
+
+/// Every registration and step over its budget: an agent's `ready-within` (else the
+/// stack's), else the baseline's registration by the growth rule, else the default derived
+/// from crossbar's boot; a step without `within` (that one is checked as the step ends)
+/// against the same step of the baseline, else, for a single call, the default derived from
+/// the run's fastest call.
+pub(crate) fn over_budget(
+    scenario: &Scenario,
+    times: &RunTimes,
+    options: &BudgetOptions,
+) -> Vec<(Over, SourcePos)> {
+    let base = options
+        .baseline
+        .as_ref()
+        .and_then(|b| b.get(&scenario.name));
+    let rule = &options.rule;
+    let mut out = Vec::new();
+    for (agent, &took) in &times.registration {
+        let entry = scenario.agent_sources.get(agent).map_or(TOP, |a| a.entry);
+        let was = base.and_then(|b| b.registration.get(agent)).copied();
+        let own = scenario.checks.ready_budget(agent);
+        let (budget, why, pos) = match (own, was) {
+            (Some(b), _) => (
+                b.limit.as_secs_f64(),
+                format!("`ready-within: {}`", crate::wait::fmt_duration(b.limit)),
+                b.at,
+            ),
+            (None, Some(w)) => (rule.budget(w), budget::baseline_why(w, rule), entry),
+            (None, None) => {
+                let (budget, why) = Defaults::registration(times.crossbar_boot);
+                (budget, why, entry)
+            }
+        };
+        if took > budget {
+            let over = Over {
+                what: format!("agent {agent}'s registration"),
+                step: None,
+                agent: Some(agent.clone()),
+                took,
+                budget,
+                why,
+                was: was.filter(|_| own.is_none()),
+            };
+            out.push((over, pos));
+        }
+    }
+    let fastest_call = times
+        .steps
+        .iter()
+        .filter(|t| t.passed)
+        .filter(|t| {
+            scenario
+                .steps
+                .get(t.step.wrapping_sub(1))
+                .is_some_and(|s| single_call(&s.kind))
+        })
+        .map(|t| t.duration)
+        .reduce(f64::min);
+    for t in times.steps.iter().filter(|t| t.passed) {
+        let Some(step) = scenario.steps.get(t.step.wrapping_sub(1)) else {
+            continue;
+        };
+        if step.within.is_some() {
+            continue;
+        }
+        let was = base.and_then(|b| {
+            b.steps
+                .iter()
+                .find(|s| s.step == t.step && s.action == t.action && s.passed)
+        });
+        let (budget, why) = match (was, fastest_call) {
+            (Some(was), _) => (
+                rule.budget(was.duration),
+                budget::baseline_why(was.duration, rule),
+            ),
+            (None, Some(fastest)) if single_call(&step.kind) => Defaults::call(fastest),
+            _ => continue,
+        };
+        if t.duration > budget {
+            let over = Over {
+                what: format!("step {} ({})", t.step, t.action),
+                step: Some(t.step),
+                agent: None,
+                took: t.duration,
+                budget,
+                why,
+                was: was.map(|w| w.duration),
+            };
+            out.push((over, step.target));
+        }
+    }
+    out
+}
+
+/// The time budgets of the run, as one check.
+fn time_budgets(scenario: &Scenario, times: &RunTimes, options: &BudgetOptions) -> Option<Failed> {
+    let over = over_budget(scenario, times, options);
+    let (_, pos) = over.first()?;
+    let label = match &over[0].0.agent {
+        Some(_) => "this agent's registration took too long",
+        None => "this step took too long",
+    };
+    Some(Failed {
+        action: "time budgets".into(),
+        pos: *pos,
+        label,
+        problems: over.iter().map(|(o, _)| o.to_string()).collect(),
+        help: "find what made it slower (the run's timeline has every step, call and log line \
+               with its time); if the new time is right, give the budget it needs: \
+               `ready-within` on the agent (or the stack), `within` on the step, or a newer \
+               baseline"
             .into(),
     })
 }

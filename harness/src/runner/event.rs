@@ -42,6 +42,13 @@ pub enum RunEvent {
         /// Time from the start of the run, image checks and builds included.
         #[serde(serialize_with = "secs")]
         after: Duration,
+        /// crossbar's boot: its container running to its bridge answering.
+        #[serde(serialize_with = "secs")]
+        crossbar_boot: Duration,
+        /// Each agent's registration: its container running (or released, when held) to its
+        /// first `get_api` answer.
+        #[serde(serialize_with = "secs_map")]
+        registration: std::collections::BTreeMap<String, Duration>,
     },
     /// An agent of the ready stack described itself (`get_api`, once per agent): what its
     /// operations are, for coverage.
@@ -457,6 +464,13 @@ fn position<S: Serializer>(at: &Option<ScenarioError>, s: S) -> Result<S::Ok, S:
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn secs_map<S: Serializer>(
+    m: &std::collections::BTreeMap<String, Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().map(|(k, d)| (k, d.as_secs_f64())))
 }
 
 fn raw_api<S: Serializer>(a: &AgentApi, s: S) -> Result<S::Ok, S::Error> {

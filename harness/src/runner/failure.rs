@@ -5,7 +5,7 @@
 
 use super::event::{Outcome, StepFailure};
 use super::stack_ops::StackOps;
-use crate::scenario::{Scenario, ScenarioError, Step};
+use crate::scenario::{Scenario, ScenarioError, SourcePos, Step};
 
 /// Log lines of the step's container shown with a failure.
 const LOG_TAIL: usize = 25;
@@ -21,6 +21,8 @@ pub(crate) struct Checked {
     pub about: String,
     /// Whether a failure shows the outcome as the last reply.
     pub show_reply: bool,
+    /// The step's `within` when it took longer: a failure points there, not at `expect:`.
+    pub over_budget: Option<SourcePos>,
 }
 
 impl Checked {
@@ -31,6 +33,7 @@ impl Checked {
             problems,
             about: about.to_string(),
             show_reply: true,
+            over_budget: None,
         }
     }
 
@@ -63,7 +66,17 @@ pub(crate) fn failure(
         last_reply: checked.show_reply.then(|| checked.outcome.normalised()),
         log_tail: stack.log_tail(&checked.about, LOG_TAIL),
         container: Some(checked.about.clone()),
-        at: Some(located(scenario, step, action)),
+        at: Some(match checked.over_budget {
+            Some(pos) => scenario.error_at(
+                pos,
+                format!("step {} (line {}): {action} failed", step.index, step.line),
+                "this budget was exceeded",
+                Some(
+                    "make the step faster, or give it the time it needs (a longer `within`)".into(),
+                ),
+            ),
+            None => located(scenario, step, action),
+        }),
     })
 }
 

@@ -19,6 +19,7 @@ mod steps;
 
 use std::time::{Duration, Instant};
 
+use crate::budget::RunTimes;
 use crate::coverage::Coverage;
 use crate::runtime::stack::Stack;
 use crate::runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
@@ -57,6 +58,8 @@ pub struct RunReport {
     pub kept: Option<String>,
     /// Which operations of each agent class the run exercised.
     pub coverage: Coverage,
+    /// What its steps and agents took (also in `<run_dir>/times.json`).
+    pub times: RunTimes,
 }
 
 /// Why a scenario could not run at all.
@@ -183,11 +186,13 @@ pub async fn run_observed(
     let mut timeline = Timeline::new();
     let mut transcript = Transcript::default();
     let mut coverage = Coverage::default();
+    let mut times = RunTimes::default();
     let ran = {
         let events = Emitter::new(vec![
             &mut timeline,
             &mut transcript,
             &mut coverage,
+            &mut times,
             &mut *observer,
         ]);
         events.emit(RunEvent::RunStarted {
@@ -198,20 +203,36 @@ pub async fn run_observed(
     };
     let ran = ran.map(|mut ran| {
         if ran.failure.is_none() {
-            let events = Emitter::new(vec![&mut timeline, &mut transcript, &mut *observer]);
+            let checked_times = times.clone();
+            let events = Emitter::new(vec![
+                &mut timeline,
+                &mut transcript,
+                &mut times,
+                &mut *observer,
+            ]);
             let facts = checks::RunFacts {
                 coverage: &coverage,
                 logs: &ran.stack.logs().lines(),
                 suite_allow: &options.log_allow,
+                times: &checked_times,
+                budgets: &options.budgets,
             };
             ran.failure = checks::after_steps(scenario, &facts, &events);
         }
         ran
     });
     let result = match ran {
-        Ok(ran) => finish(ran, &timeline, transcript, options, started)
-            .await
-            .map(|report| RunReport { coverage, ..report }),
+        Ok(ran) => {
+            times.passed = ran.failure.is_none();
+            write_times(&options.runs_dir.join(ran.stack.run_id()), &times);
+            finish(ran, &timeline, transcript, options, started)
+                .await
+                .map(|report| RunReport {
+                    coverage,
+                    times,
+                    ..report
+                })
+        }
         Err(e) => Err(e),
     };
     observer.on_event(&run_finished(scenario, &result, started));
@@ -321,6 +342,8 @@ fn stack_ready_event(stack: &Stack, launch: &LaunchReport, after: Duration) -> R
             .map(|(image, took)| (image.clone(), took.as_secs_f64()))
             .collect(),
         after,
+        crossbar_boot: stack.timings().crossbar_boot,
+        registration: stack.timings().agent_registration.clone(),
     }
 }
 
@@ -394,7 +417,20 @@ async fn finish(
         timeline_tail,
         kept,
         coverage: Coverage::default(),
+        times: RunTimes::default(),
     })
+}
+
+/// Write the run's times to `<run dir>/times.json` (what `--baseline-run` reads back).
+fn write_times(run_dir: &std::path::Path, times: &RunTimes) {
+    let path = run_dir.join(crate::budget::TIMES_FILE);
+    let _ = std::fs::create_dir_all(run_dir);
+    let written = serde_json::to_string_pretty(times)
+        .map_err(std::io::Error::other)
+        .and_then(|text| std::fs::write(&path, text));
+    if let Err(e) = written {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
 }
 
 /// The last event of a run.

@@ -5,6 +5,7 @@
 //! back.
 
 use super::event::{Answer, Call, Outcome, RunEvent, RunObserver};
+use crate::budget::{RunTimes, StepTime};
 use crate::coverage::{Coverage, Exercise};
 use crate::ocs::{OpCode, Reply, ResponseCode};
 use crate::timeline::Timeline;
@@ -171,4 +172,40 @@ fn exercised<'a>(call: &'a Call, reply: &'a Reply) -> Vec<(&'a str, Exercise)> {
         }
     }
     done
+}
+
+impl RunObserver for RunTimes {
+    /// The scenario, crossbar's boot and each agent's registration, each finished step's
+    /// duration.
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunStarted { scenario, .. } => self.scenario = scenario.clone(),
+            RunEvent::StackReady {
+                run_id,
+                crossbar_boot,
+                registration,
+                ..
+            } => {
+                self.run_id = run_id.clone();
+                self.crossbar_boot = crossbar_boot.as_secs_f64();
+                self.registration = registration
+                    .iter()
+                    .map(|(agent, took)| (agent.clone(), took.as_secs_f64()))
+                    .collect();
+            }
+            RunEvent::StepFinished {
+                step,
+                action,
+                duration,
+                passed,
+                ..
+            } => self.steps.push(StepTime {
+                step: *step,
+                action: action.clone(),
+                duration: duration.as_secs_f64(),
+                passed: *passed,
+            }),
+            _ => {}
+        }
+    }
 }

@@ -1068,3 +1068,139 @@ async fn after_ready_again_refers_to_when_a_fault_found_the_stack_ready() {
         "{failure:?}"
     );
 }
+
+#[tokio::test]
+async fn a_step_over_its_within_fails_there_though_its_expectation_held() {
+    let mut fake = Fake::default();
+    {
+        let mut r = fake.replies.lock().unwrap();
+        r.push_back(Ok(reply("running", json!({"value": 1}))));
+        r.push_back(Ok(reply("running", json!({"value": 2}))));
+        r.push_back(Ok(reply("running", json!({"value": 5}))));
+    }
+    let (failure, events) = run(
+        &mut fake,
+        "  - until: fake1.acq\n    timeout: 60s\n    within: 1ms\n    expect: {data: {value: 5}}\n",
+    )
+    .await;
+    let failure = failure.expect("over its budget");
+    assert_eq!(failure.problems.len(), 1, "{failure}");
+    assert!(
+        failure.problems[0].starts_with("the step took ")
+            && failure.problems[0].ends_with(", over its budget `within: 1ms`"),
+        "{failure}"
+    );
+    let at = failure.at.as_ref().unwrap();
+    assert_eq!((at.line(), at.column()), (10, 13), "{failure}");
+    assert!(
+        failure.to_string().contains("this budget was exceeded"),
+        "{failure}"
+    );
+    let passed = events.iter().find_map(|e| match e {
+        RunEvent::StepFinished { passed, .. } => Some(*passed),
+        _ => None,
+    });
+    assert_eq!(passed, Some(false));
+    // the same step with the time it needs passes
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({"value": 5}))));
+    let (failure, _) = run(
+        &mut fake,
+        "  - until: fake1.acq\n    timeout: 60s\n    within: 30s\n    expect: {data: {value: 5}}\n",
+    )
+    .await;
+    assert!(failure.is_none(), "{failure:?}");
+}
+
+/// Times of a run of [`scenario`]`(steps)`: crossbar booted in 4 s, fake1 registered in
+/// `registration` seconds, the steps took `durations`.
+fn times(registration: f64, durations: &[f64], steps: &str) -> crate::budget::RunTimes {
+    let s = scenario(steps);
+    crate::budget::RunTimes {
+        scenario: s.name.clone(),
+        run_id: "r1".into(),
+        passed: true,
+        crossbar_boot: 4.0,
+        registration: BTreeMap::from([("fake1".to_string(), registration)]),
+        steps: s
+            .steps
+            .iter()
+            .zip(durations)
+            .map(|(step, d)| crate::budget::StepTime {
+                step: step.index,
+                action: step.kind.to_string(),
+                duration: *d,
+                passed: true,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn budgets_come_from_the_scenario_the_baseline_or_the_run_s_floor() {
+    use super::checks::over_budget;
+    use crate::budget::{BudgetOptions, GrowthRule};
+    let steps =
+        "  - status: fake1.acq\n  - start: fake1.acq\n  - wait: fake1.acq\n    timeout: 30s\n";
+    let s = scenario(steps);
+    let none = BudgetOptions::default();
+    let shown = |over: Vec<(crate::budget::Over, crate::scenario::SourcePos)>| {
+        over.iter()
+            .map(|(o, at)| format!("{o} @{}:{}", at.line, at.column))
+            .collect::<Vec<_>>()
+    };
+    // the defaults: 1.5 × crossbar's 4 s boot, at least 15 s; 50 × the fastest call, at
+    // least 5 s; no default for a wait
+    assert!(over_budget(&s, &times(14.0, &[0.02, 4.0, 25.0], steps), &none).is_empty());
+    assert_eq!(
+        shown(over_budget(
+            &s,
+            &times(20.0, &[0.02, 6.0, 25.0], steps),
+            &none
+        )),
+        [
+            "agent fake1's registration took 20.0s, over its budget of 15.0s (the default: 1.5 \
+             × this run's crossbar boot of 4.00s, at least 15.0s; `ready-within` sets it) @4:20",
+            "step 2 (start fake1.acq) took 6.00s, over its budget of 5.00s (the default for a \
+             single call: 50 × this run's fastest call of 20ms, at least 5.00s; `within` sets \
+             it) @9:12"
+        ]
+    );
+    // a baseline replaces the defaults: twice the baseline or 2 s more
+    let base = times(3.0, &[0.02, 0.03, 0.05], steps);
+    let with_base = BudgetOptions {
+        baseline: Some(std::sync::Arc::new(BTreeMap::from([(
+            "unit".to_string(),
+            base,
+        )]))),
+        rule: GrowthRule::default(),
+    };
+    assert_eq!(
+        shown(over_budget(
+            &s,
+            &times(7.0, &[0.02, 0.04, 5.1], steps),
+            &with_base
+        )),
+        [
+            "agent fake1's registration took 7.00s, over its budget of 6.00s (the baseline's \
+             3.00s × 2 or + 2.00s, whichever is larger) @4:20",
+            "step 3 (wait fake1.acq (timeout 30s)) took 5.10s, over its budget of 2.05s (the \
+             baseline's 50ms × 2 or + 2.00s, whichever is larger) @10:11"
+        ]
+    );
+    // the scenario's own numbers win; a step with `within` was checked as it ended
+    let own = "  - status: fake1.acq\n  - start: fake1.acq\n    within: 10s\n  - wait: fake1.acq\n    timeout: 30s\n";
+    let text = format!(
+        "name: unit\nstack:\n  ready-within: 25s\n  agents:\n    - instance-id: fake1\n      \
+         agent-class: FakeDataAgent\n      image: simonsobs/ocs:latest\nsteps:\n{own}"
+    );
+    let s = Scenario::parse_all(&text, Path::new("unit.yaml"), &|_| None).unwrap();
+    assert!(over_budget(&s, &times(20.0, &[0.02, 6.0, 25.0], own), &none).is_empty());
+    assert_eq!(
+        shown(over_budget(&s, &times(26.0, &[0.02, 6.0, 25.0], own), &none)),
+        ["agent fake1's registration took 26.0s, over its budget of 25.0s (`ready-within: 25s`) @3:17"]
+    );
+}

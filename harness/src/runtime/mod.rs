@@ -157,6 +157,9 @@ pub struct LaunchOptions {
     /// The suite's log allow-list (`test --log-allow FILE`), added to the built-in one and
     /// the scenario's `log-policy: {allow: [...]}` when the run's logs are checked.
     pub log_allow: Vec<String>,
+    /// What the run's time budgets are checked against besides the scenario's own numbers
+    /// (`test --baseline-run`, `--budget-ratio`, `--budget-floor`).
+    pub budgets: crate::budget::BudgetOptions,
     /// An unreadable variable seen by [`LaunchOptions::new`], reported by [`launch`].
     env_error: Option<ConfigError>,
 }
@@ -194,6 +197,7 @@ impl LaunchOptions {
             hold_agents: config.hold_agents,
             keep_max_age: config.keep_max_age,
             log_allow: Vec::new(),
+            budgets: Default::default(),
             build: BuildSettings {
                 cache_dir: config.cache_dir.clone(),
                 apt_allowed: config.apt_allowed,

@@ -47,65 +47,88 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
     (
         StepKeyword::Api,
         "api",
-        &["name", "api", "timeout", "expect", "capture"],
+        &["name", "api", "timeout", "expect", "capture", "within"],
     ),
     (
         StepKeyword::Start,
         "start",
-        &["name", "start", "params", "password", "expect", "capture"],
+        &[
+            "name", "start", "params", "password", "expect", "capture", "within",
+        ],
     ),
     (
         StepKeyword::Status,
         "status",
-        &["name", "status", "password", "expect", "capture"],
+        &["name", "status", "password", "expect", "capture", "within"],
     ),
     (
         StepKeyword::Wait,
         "wait",
-        &["name", "wait", "timeout", "password", "expect", "capture"],
+        &[
+            "name", "wait", "timeout", "password", "expect", "capture", "within",
+        ],
     ),
     (
         StepKeyword::Stop,
         "stop",
-        &["name", "stop", "password", "expect", "capture"],
+        &["name", "stop", "password", "expect", "capture", "within"],
     ),
     (
         StepKeyword::Abort,
         "abort",
-        &["name", "abort", "password", "expect", "capture"],
+        &["name", "abort", "password", "expect", "capture", "within"],
     ),
     (
         StepKeyword::Until,
         "until",
-        &["name", "until", "timeout", "password", "expect", "capture"],
+        &[
+            "name", "until", "timeout", "password", "expect", "capture", "within",
+        ],
     ),
     (
         StepKeyword::Logs,
         "logs",
         &[
             "name", "logs", "window", "timeout", "contains", "regex", "lines", "absent", "allow",
+            "within",
         ],
     ),
     (
         StepKeyword::Fault,
         "fault",
-        &["name", "fault", "container", "signal", "for", "timeout"],
+        &[
+            "name",
+            "fault",
+            "container",
+            "signal",
+            "for",
+            "timeout",
+            "within",
+        ],
     ),
     (
         StepKeyword::Exits,
         "exits",
-        &["name", "exits", "timeout", "code"],
+        &["name", "exits", "timeout", "code", "within"],
     ),
     (
         StepKeyword::Fetch,
         "fetch",
-        &["name", "fetch", "path", "into", "timeout", "expect"],
+        &[
+            "name", "fetch", "path", "into", "timeout", "expect", "within",
+        ],
     ),
-    (StepKeyword::Exec, "exec", &["name", "exec", "expect"]),
+    (
+        StepKeyword::Exec,
+        "exec",
+        &["name", "exec", "expect", "within"],
+    ),
     (
         StepKeyword::Call,
         "call",
-        &["name", "call", "args", "kwargs", "expect", "capture"],
+        &[
+            "name", "call", "args", "kwargs", "expect", "capture", "within",
+        ],
     ),
     (
         StepKeyword::Feed,

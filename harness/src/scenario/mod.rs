@@ -93,6 +93,30 @@ pub struct RunChecks {
     pub log_policy: crate::logpolicy::LogPolicy,
     /// Where `log-policy:` is written, when it is.
     pub log_policy_at: Option<SourcePos>,
+    /// `stack.ready-within`: every agent's registration budget, unless it has its own.
+    pub ready_within: Option<Budget>,
+    /// An agent's own `ready-within`, by instance-id.
+    pub agent_ready_within: BTreeMap<String, Budget>,
+}
+
+impl RunChecks {
+    /// The registration budget written for `instance`: its own, else the stack's.
+    pub fn ready_budget(&self, instance: &str) -> Option<Budget> {
+        self.agent_ready_within
+            .get(instance)
+            .copied()
+            .or(self.ready_within)
+    }
+}
+
+/// A time budget written in the scenario (`within`, `ready-within`): how long something may
+/// take at most, and where it is written (a failure points there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The longest it may take.
+    pub limit: Duration,
+    /// Where the budget is written.
+    pub at: SourcePos,
 }
 
 /// A position in a scenario file.
@@ -137,6 +161,9 @@ pub struct Step {
     pub captures: Vec<capture::Capture>,
     /// `password:`: the credential sent with this step's `.ops` calls (may use `{{name}}`).
     pub password: Option<String>,
+    /// `within:`: the step fails when it took longer (its whole duration; an `exec` step's
+    /// `expect.within` bounds its command alone).
+    pub within: Option<Budget>,
 }
 
 /// The `.ops` actions of an agent.
@@ -368,6 +395,8 @@ impl Scenario {
                 s.source = text.to_string();
                 s.agent_sources = std::mem::take(&mut cx.agent_sources);
                 s.passwords = std::mem::take(&mut cx.passwords);
+                s.checks.agent_ready_within = std::mem::take(&mut cx.ready_within);
+                s.checks.ready_within = cx.stack_ready_within.take();
                 Ok(s)
             }
             _ => {

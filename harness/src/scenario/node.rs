@@ -401,6 +401,10 @@ pub(crate) struct Cx<'s> {
     pub agent_sources: std::collections::BTreeMap<String, super::AgentSource>,
     /// Each agent's `password`, by instance-id.
     pub passwords: std::collections::BTreeMap<String, String>,
+    /// Each agent's `ready-within`, by instance-id.
+    pub ready_within: std::collections::BTreeMap<String, super::Budget>,
+    /// `stack.ready-within`.
+    pub stack_ready_within: Option<super::Budget>,
 }
 
 impl<'s> Cx<'s> {
@@ -410,6 +414,8 @@ impl<'s> Cx<'s> {
             errors: Vec::new(),
             agent_sources: Default::default(),
             passwords: Default::default(),
+            ready_within: Default::default(),
+            stack_ready_within: None,
         }
     }
 
@@ -621,6 +627,16 @@ impl From<Pos> for super::SourcePos {
         Self {
             line: p.line,
             column: p.col,
+            width: p.width,
+        }
+    }
+}
+
+impl From<super::SourcePos> for Pos {
+    fn from(p: super::SourcePos) -> Self {
+        Pos {
+            line: p.line,
+            col: p.column,
             width: p.width,
         }
     }

@@ -1245,3 +1245,48 @@ steps:
     let e = Scenario::parse_all(&bad_mode, &path, &|_| None).unwrap_err();
     assert!(e[0].to_string().contains("octal file mode"), "{}", e[0]);
 }
+
+#[test]
+fn time_budgets_are_read_with_where_they_are_written() {
+    let text = "\
+stack:
+  ready-within: 40s
+  agents:
+    - instance-id: barebones1
+      agent-class: BarebonesAgent
+      build: ../fixtures/agents/barebones
+      ready-within: 20s
+    - instance-id: fake1
+      agent-class: FakeDataAgent
+      image: simonsobs/ocs:latest
+steps:
+  - status: fake1.acq
+    within: 500ms
+  - wait: fake1.acq
+    timeout: 20s
+    within: 5s
+  - api: fake1
+";
+    let s = parse(text).unwrap_or_else(|e| panic!("{}", ScenarioErrors(e)));
+    let own = s.checks.ready_budget("barebones1").unwrap();
+    assert_eq!(own.limit, Duration::from_secs(20));
+    assert_eq!((own.at.line, own.at.column), (7, 21));
+    // the stack's budget for an agent without its own
+    let stack = s.checks.ready_budget("fake1").unwrap();
+    assert_eq!(stack.limit, Duration::from_secs(40));
+    assert_eq!(stack.at.line, 2);
+    let within: Vec<Option<Duration>> = s.steps.iter().map(|s| s.within.map(|b| b.limit)).collect();
+    assert_eq!(
+        within,
+        [
+            Some(Duration::from_millis(500)),
+            Some(Duration::from_secs(5)),
+            None
+        ]
+    );
+    assert_eq!(s.steps[1].within.unwrap().at.line, 16);
+    // no budget written: none
+    let s = parse(&with_steps("  - api: fake1\n")).unwrap();
+    assert_eq!(s.checks.ready_budget("fake1"), None);
+    assert_eq!(s.steps[0].within, None);
+}

@@ -83,13 +83,15 @@ pub(crate) async fn run_steps<S: StackOps>(
             let problems = capture(step, &checked.outcome, &mut ctx.bindings);
             checked.problems = problems;
         }
+        let took = started.elapsed();
+        within_budget(step, took, &mut checked);
         let failed =
             failure(scenario, step, &action, &checked, stack).map(|f| events.secrets().failure(f));
         events.emit(RunEvent::StepFinished {
             step: step.index,
             line: step.line,
             action,
-            duration: started.elapsed(),
+            duration: took,
             passed: failed.is_none(),
             outcome: checked.outcome,
             failure: failed.clone(),
@@ -100,6 +102,22 @@ pub(crate) async fn run_steps<S: StackOps>(
         ctx.previous_mark = mark;
     }
     None
+}
+
+/// A step that did what was expected but took longer than its `within` fails for it.
+fn within_budget(step: &Step, took: std::time::Duration, checked: &mut Checked) {
+    let Some(budget) = step.within.filter(|b| took > b.limit) else {
+        return;
+    };
+    if !checked.problems.is_empty() {
+        return;
+    }
+    checked.problems.push(format!(
+        "the step took {}, over its budget `within: {}`",
+        crate::budget::secs(took.as_secs_f64()),
+        crate::wait::fmt_duration(budget.limit)
+    ));
+    checked.over_budget = Some(budget.at);
 }
 
 /// One step, by its kind, its values resolved (and the passwords it sends made secret).

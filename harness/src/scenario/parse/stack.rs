@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::plan::{check_instance_id, AgentSpec, ImageSource, StackSpec, DEFAULT_HOSTNAME};
 
 use super::super::node::{Cx, Fields, Key, Kind, Node, Pos};
-use super::super::AgentSource;
+use super::super::{AgentSource, Budget};
 use super::resolve_path;
-use super::values::{parse_env_map, parse_image};
+use super::values::{parse_duration, parse_env_map, parse_image};
 
 mod compose;
 mod files;
@@ -23,6 +23,7 @@ const STACK_KEYS: &[&str] = &[
     "agents",
     "compose",
     "services",
+    "ready-within",
 ];
 const CROSSBAR_KEYS: &[&str] = &["image", "realm", "address-root"];
 const REGISTRY_KEYS: &[&str] = &["image"];
@@ -39,6 +40,7 @@ const AGENT_KEYS: &[&str] = &[
     "files",
     "packages",
     "password",
+    "ready-within",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
 
@@ -69,6 +71,9 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
     )?;
     let mut spec = StackSpec::default();
     let mut ok = true;
+    if let Some(v) = f.get("ready-within") {
+        cx.stack_ready_within = Some(ready_within(cx, v)?);
+    }
     if let Some(v) = f.get("crossbar") {
         ok &= decode_crossbar(cx, v, &mut spec).is_some();
     }
@@ -222,6 +227,18 @@ fn decode_agent(
     };
     let packages = agent_packages(cx, &f);
     let password_ok = agent_password(cx, &f, instance_id.as_deref());
+    let ready_ok = match (f.get("ready-within"), &instance_id) {
+        (Some(v), id) => match ready_within(cx, v) {
+            Some(budget) => {
+                if let Some(id) = id {
+                    cx.ready_within.insert(id.clone(), budget);
+                }
+                true
+            }
+            None => false,
+        },
+        (None, _) => true,
+    };
     if let Some(id) = &instance_id {
         let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
         let image_pos = f.get("build").or(f.get("image")).map_or(entry, |v| v.pos);
@@ -246,7 +263,36 @@ fn decode_agent(
         files: files?,
         packages: packages?,
     })
-    .filter(|_| password_ok)
+    .filter(|_| password_ok && ready_ok)
+}
+
+/// `ready-within`: how long an agent may take to register (from its container running to
+/// answering `get_api`); shorter than the readiness deadline, which gives up first.
+fn ready_within(cx: &mut Cx, v: &Node) -> Option<Budget> {
+    let limit = parse_duration(cx, v, "`ready-within`", false)?;
+    let deadline = crate::runtime::stack::DEFAULT_READY;
+    if limit >= deadline {
+        let shown = crate::wait::fmt_duration;
+        let e = cx
+            .err(
+                v.pos,
+                format!(
+                    "`ready-within: {}` is not shorter than the readiness deadline ({})",
+                    shown(limit),
+                    shown(deadline)
+                ),
+                "this budget can never fail the run",
+            )
+            .help(
+                "the deadline gives up on an agent first; `ready-within` says how long its \
+                 registration should take, e.g. `ready-within: 20s`",
+            );
+        return cx.fail(e);
+    }
+    Some(Budget {
+        limit,
+        at: v.pos.into(),
+    })
 }
 
 /// Record the agent's `password` (for the runner); whether it is well-formed.

@@ -5,7 +5,8 @@
 use super::super::error::{closest, list_names};
 use super::super::keyword::StepKeyword;
 use super::super::node::{Cx, Fields, Key, Kind, Node, Pos};
-use super::super::{Step, StepKind};
+use super::super::{Budget, Step, StepKind};
+use super::values::parse_duration;
 use super::{captures, step_kinds, Names};
 
 /// A step being decoded: its keys, its kind and its target, for the kind's decoder.
@@ -159,9 +160,19 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         Some(v) => Some(cx.string(v, "`password`", "password: ${FAKE_PASSWORD}")?),
         None => None,
     };
+    let within = match parts.fields.get("within") {
+        Some(v) => Some(Budget {
+            limit: parse_duration(cx, v, "`within`", false)?,
+            at: v.pos.into(),
+        }),
+        None => None,
+    };
     let step_kind = decode_kind(cx, &parts)?;
     if !ok {
         return None;
+    }
+    if let Some(budget) = within {
+        within_applies(cx, &parts, &step_kind, budget)?;
     }
     Some(Step {
         index,
@@ -172,7 +183,60 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         expect,
         captures,
         password,
+        within,
     })
+}
+
+/// A step's `within` must be able to fail the step by itself: shorter than the step's own
+/// `timeout` (which fails it first otherwise), and not given twice on an `exec` step.
+fn within_applies(cx: &mut Cx, p: &StepParts, kind: &StepKind, budget: Budget) -> Option<()> {
+    let shown = crate::wait::fmt_duration;
+    if let StepKind::Exec(e) = kind {
+        if e.expect.within.is_some() {
+            let e = cx
+                .err(
+                    budget.at.into(),
+                    "this `exec` step has `within` twice: here and in its `expect`",
+                    "second budget",
+                )
+                .help(
+                    "`expect: {within}` bounds the command alone, a step's `within` the whole \
+                     step (the command and its checks); keep one",
+                );
+            return cx.fail(e);
+        }
+    }
+    let timeout = match kind {
+        StepKind::Api {
+            timeout: Some(t), ..
+        }
+        | StepKind::Op {
+            timeout: Some(t), ..
+        }
+        | StepKind::Until { timeout: t, .. }
+        | StepKind::Exits { timeout: t, .. } => Some(*t),
+        StepKind::Fetch(f) if !f.timeout.is_zero() => Some(f.timeout),
+        StepKind::Logs(l) if p.fields.get("timeout").is_some() => Some(l.timeout),
+        _ => None,
+    };
+    let Some(timeout) = timeout.filter(|t| budget.limit >= *t) else {
+        return Some(());
+    };
+    let e = cx
+        .err(
+            budget.at.into(),
+            format!(
+                "`within: {}` is not shorter than the step's `timeout: {}`",
+                shown(budget.limit),
+                shown(timeout)
+            ),
+            "this budget can never fail the step",
+        )
+        .help(
+            "the timeout fails the step first; make `within` shorter than the timeout (how \
+             long the step should take), or remove it",
+        );
+    cx.fail(e)
 }
 
 /// Hand the step to its kind's decoder.
@@ -272,6 +336,20 @@ fn check_step_keys(
             continue;
         }
         ok = false;
+        if keyword == StepKeyword::Feed && k.name == "within" {
+            let e = cx
+                .err(
+                    k.pos,
+                    "a `feed` step's `within` goes in its `feed` mapping",
+                    "not a key of the step",
+                )
+                .help(
+                    "write `feed: {agent: fake1, feed: false_temperatures, within: 10s}`: it is \
+                     how long the step waits for its messages, so it bounds the whole step",
+                );
+            cx.errors.push(e);
+            continue;
+        }
         if let Some(s) = closest(&k.name, allowed.iter().copied()) {
             suggested.push(s);
         }
