@@ -41,7 +41,7 @@ mod transcript;
 pub mod wait;
 
 pub use ocs::{AgentClient, HttpBridge, OcsClient};
-pub use plan::{AgentSpec, ImageSource, StackSpec};
+pub use plan::{AgentSpec, HostedAgent, ImageSource, StackSpec};
 pub use runner::{
     into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, StepFailure,
 };

@@ -157,6 +157,39 @@ impl AgentSpec {
     }
 }
 
+/// An agent its host's HostManager runs, as a process in the HostManager's container (what
+/// the SCF says with `manage: host/up` or `host/down`): listed in the site config, with no
+/// container of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedAgent {
+    /// OCS instance-id.
+    pub instance_id: String,
+    /// OCS agent-class.
+    pub agent_class: String,
+    /// SCF `arguments`.
+    pub arguments: Vec<String>,
+    /// The SCF host it is listed under: the hostname of the HostManager that runs it.
+    pub hostname: String,
+    /// `true` for `host/up` (the HostManager starts it at once), `false` for `host/down`
+    /// (started when asked, e.g. by the HostManager's `update` task).
+    pub up: bool,
+}
+
+impl HostedAgent {
+    /// Its SCF `manage` value.
+    pub fn manage(&self) -> &'static str {
+        if self.up {
+            "host/up"
+        } else {
+            "host/down"
+        }
+    }
+}
+
+/// The agent class of OCS's HostManager, which runs the agents of its host that the site
+/// config marks `manage: host/...`.
+pub const HOST_MANAGER_CLASS: &str = "HostManager";
+
 /// The stack as the user describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackSpec {
@@ -170,8 +203,11 @@ pub struct StackSpec {
     pub registry: bool,
     /// The registry agent's image (overrides apply).
     pub registry_image: ImageRef,
-    /// The agents.
+    /// The agents the harness runs, each in its own container.
     pub agents: Vec<AgentSpec>,
+    /// The agents HostManagers run (listed in the site config only; each host with one needs
+    /// a HostManager among `agents`).
+    pub hosted: Vec<HostedAgent>,
     /// The user's own site config file, used instead of a generated one (its hub is pointed
     /// at the run's crossbar; agent classes and arguments come from it).
     pub site_config: Option<PathBuf>,
@@ -191,6 +227,7 @@ impl Default for StackSpec {
             registry: true,
             registry_image: ImageRef::parse("simonsobs/ocs:latest").expect("valid"),
             agents: Vec::new(),
+            hosted: Vec::new(),
             site_config: None,
             services: Vec::new(),
             image_set: None,
@@ -298,6 +335,19 @@ pub struct ServicePlan {
     pub ready: Option<Readiness>,
 }
 
+/// An agent a HostManager of the stack runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostedPlan {
+    /// OCS instance-id.
+    pub instance_id: String,
+    /// OCS agent-class.
+    pub agent_class: String,
+    /// The instance-id of the HostManager that runs it (in its container).
+    pub host_manager: String,
+    /// Its SCF `manage` value (`host/up`, `host/down`).
+    pub manage: String,
+}
+
 /// The fully resolved stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StackPlan {
@@ -321,6 +371,9 @@ pub struct StackPlan {
     /// The service containers, in the order given.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServicePlan>,
+    /// The agents HostManagers run (in the site config only, no container of their own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosted: Vec<HostedPlan>,
     /// The generated site config file (YAML), copied to `/config/default.yaml` (one of each
     /// agent's `files`).
     pub site_config: String,
@@ -373,6 +426,26 @@ pub enum PlanError {
     /// A build-context agent whose image was not resolved before planning.
     #[error("agent {0:?} is built from a context, but no built image was given to the planner")]
     Unbuilt(String),
+    /// An agent for a HostManager on a host that has none.
+    #[error(
+        "agent {instance:?} is to be run by the HostManager of host {host:?} (manage: \
+         {manage}), but no agent of the stack has agent-class HostManager and that hostname; add \
+         one, or run the agent in its own container (no `manage`)"
+    )]
+    NoHostManager {
+        /// The hosted agent.
+        instance: String,
+        /// Its host.
+        host: String,
+        /// Its `manage` value.
+        manage: String,
+    },
+    /// Agents for HostManagers with the user's own site config (its `manage` keys say that).
+    #[error(
+        "agent {0:?} is to be run by a HostManager, but the stack uses its own site config: \
+         give it `manage` there, and list under `agents` only the containers the harness runs"
+    )]
+    HostedWithSiteConfig(String),
     /// The user's site config is unusable.
     #[error("site config {file}: {problem}")]
     SiteConfig {
@@ -506,6 +579,8 @@ struct ScfInstance<'a> {
     agent_class: &'a str,
     #[serde(rename = "instance-id")]
     instance_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manage: Option<&'a str>,
     arguments: &'a [String],
 }
 
@@ -563,8 +638,20 @@ pub fn plan_stack(
         wamp_realm: &spec.realm,
         address_root: &spec.address_root,
     };
+    let hosted = spec
+        .hosted
+        .iter()
+        .map(|h| HostedPlan {
+            instance_id: h.instance_id.clone(),
+            agent_class: h.agent_class.clone(),
+            host_manager: host_manager_of(spec, &h.hostname)
+                .unwrap_or_default()
+                .to_string(),
+            manage: h.manage().into(),
+        })
+        .collect();
     let body = match user_scf {
-        None => generated_scf(hub, &agents, &specs),
+        None => generated_scf(hub, &specs, spec),
         Some(text) => {
             let file = spec
                 .site_config
@@ -591,6 +678,7 @@ pub fn plan_stack(
         crossbar,
         agents,
         services,
+        hosted,
         site_config,
     })
 }
@@ -658,17 +746,43 @@ fn run_labels(run_id: &str, scenario: &str, created_unix: u64) -> BTreeMap<Strin
     ])
 }
 
-/// Every agent's instance-id is valid, unique, and not the registry's when the stack runs it.
+/// Every agent's instance-id (hosted ones too) is valid, unique, and not the registry's when
+/// the stack runs it; every hosted agent has a HostManager on its host.
 fn check_agents(spec: &StackSpec) -> Result<(), PlanError> {
     let mut seen = std::collections::BTreeSet::new();
-    for agent in &spec.agents {
-        check_instance_id(&agent.instance_id)?;
-        let clash = agent.instance_id == "registry" && spec.registry;
-        if !seen.insert(agent.instance_id.as_str()) || clash {
-            return Err(PlanError::DuplicateInstance(agent.instance_id.clone()));
+    let ids = spec
+        .agents
+        .iter()
+        .map(|a| &a.instance_id)
+        .chain(spec.hosted.iter().map(|h| &h.instance_id));
+    for id in ids {
+        check_instance_id(id)?;
+        let clash = id == "registry" && spec.registry;
+        if !seen.insert(id.as_str()) || clash {
+            return Err(PlanError::DuplicateInstance(id.clone()));
+        }
+    }
+    if let Some(h) = spec.hosted.first().filter(|_| spec.site_config.is_some()) {
+        return Err(PlanError::HostedWithSiteConfig(h.instance_id.clone()));
+    }
+    for h in &spec.hosted {
+        if host_manager_of(spec, &h.hostname).is_none() {
+            return Err(PlanError::NoHostManager {
+                instance: h.instance_id.clone(),
+                host: h.hostname.clone(),
+                manage: h.manage().into(),
+            });
         }
     }
     Ok(())
+}
+
+/// The instance-id of the HostManager the harness runs on SCF host `host`, if any.
+pub fn host_manager_of<'a>(spec: &'a StackSpec, host: &str) -> Option<&'a str> {
+    spec.agents
+        .iter()
+        .find(|a| a.agent_class == HOST_MANAGER_CLASS && a.hostname == host)
+        .map(|a| a.instance_id.as_str())
 }
 
 /// The image `agent` runs: the one `built` for it (a build context, or packages added), else
@@ -719,22 +833,41 @@ fn plan_agent(
     }
 }
 
-/// The SCF the harness writes when the stack has no `site-config`: every agent (`plans`,
-/// with their `specs` in the same order) under its hostname.
-fn generated_scf(hub: ScfHub, plans: &[AgentPlan], specs: &[&AgentSpec]) -> String {
+/// The SCF the harness writes when the stack has no `site-config`: every agent (`specs`: the
+/// registry, then the stack's agents) and every hosted agent under its hostname. On a host
+/// with a HostManager, each agent the harness runs is `manage: ignore` (so that the
+/// HostManager does not launch a second copy) and each hosted one says how the HostManager
+/// starts it.
+fn generated_scf(hub: ScfHub, specs: &[&AgentSpec], spec: &StackSpec) -> String {
+    let run = specs.iter().map(|a| {
+        let managed_host = host_manager_of(spec, &a.hostname).is_some();
+        let manage = (managed_host && a.agent_class != HOST_MANAGER_CLASS).then_some("ignore");
+        let instance = ScfInstance {
+            agent_class: &a.agent_class,
+            instance_id: &a.instance_id,
+            manage,
+            arguments: &a.arguments,
+        };
+        (a.hostname.as_str(), instance)
+    });
+    let hosted = spec.hosted.iter().map(|h| {
+        let instance = ScfInstance {
+            agent_class: &h.agent_class,
+            instance_id: &h.instance_id,
+            manage: Some(h.manage()),
+            arguments: &h.arguments,
+        };
+        (h.hostname.as_str(), instance)
+    });
     let mut hosts: BTreeMap<&str, ScfHost> = BTreeMap::new();
-    for (agent, spec_agent) in plans.iter().zip(specs) {
+    for (host, instance) in run.chain(hosted) {
         hosts
-            .entry(spec_agent.hostname.as_str())
+            .entry(host)
             .or_insert_with(|| ScfHost {
                 agent_instances: Vec::new(),
             })
             .agent_instances
-            .push(ScfInstance {
-                agent_class: &agent.agent_class,
-                instance_id: &agent.instance_id,
-                arguments: &spec_agent.arguments,
-            });
+            .push(instance);
     }
     serde_saphyr::to_string(&Scf { hub, hosts }).expect("the SCF always serialises")
 }
@@ -984,6 +1117,66 @@ mod tests {
             err.contains("host `ocs-docker` lists no instance `barebones1`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hosted_agents_are_in_the_site_config_only() {
+        let mut s = spec();
+        s.agents.push(AgentSpec::new(
+            "hm1",
+            HOST_MANAGER_CLASS,
+            ImageSource::Image(ImageRef::parse("simonsobs/ocs:latest").unwrap()),
+        ));
+        s.hosted.push(HostedAgent {
+            instance_id: "fake2".into(),
+            agent_class: "FakeDataAgent".into(),
+            arguments: vec!["--mode".into(), "idle".into()],
+            hostname: DEFAULT_HOSTNAME.into(),
+            up: false,
+        });
+        let p = plan(&s).unwrap();
+        let roles: Vec<&str> = p.agents.iter().map(|a| a.instance_id.as_str()).collect();
+        assert_eq!(
+            roles,
+            ["registry", "barebones1", "hm1"],
+            "no container for fake2"
+        );
+        assert_eq!(p.hosted[0].host_manager, "hm1");
+        let v: serde_json::Value = serde_saphyr::from_str(&p.site_config).unwrap();
+        let instances = v["hosts"][DEFAULT_HOSTNAME]["agent-instances"]
+            .as_array()
+            .unwrap();
+        let manage: Vec<(&str, Option<&str>)> = instances
+            .iter()
+            .map(|i| (i["instance-id"].as_str().unwrap(), i["manage"].as_str()))
+            .collect();
+        assert_eq!(
+            manage,
+            [
+                ("registry", Some("ignore")),
+                ("barebones1", Some("ignore")),
+                ("hm1", None),
+                ("fake2", Some("host/down")),
+            ]
+        );
+
+        s.hosted[0].hostname = "elsewhere".into();
+        let err = plan(&s).unwrap_err().to_string();
+        assert!(
+            err.contains("no agent of the stack has agent-class HostManager"),
+            "{err}"
+        );
+        s.hosted[0].instance_id = "hm1".into();
+        assert_eq!(
+            plan(&s).unwrap_err(),
+            PlanError::DuplicateInstance("hm1".into())
+        );
+    }
+
+    #[test]
+    fn without_a_host_manager_the_site_config_has_no_manage() {
+        let p = plan(&spec()).unwrap();
+        assert!(!p.site_config.contains("manage"), "{}", p.site_config);
     }
 
     #[test]

@@ -73,6 +73,22 @@ pub fn redact_message(text: &str) -> String {
         .into_owned()
 }
 
+/// What a `redact:` path's value becomes in the transcript.
+pub const REDACTED: &str = "<redacted>";
+
+/// Replace the value at `path` (as a step's `capture:` names it: `session.messages`,
+/// `data.child_states`, `value.x`) in a normalised outcome by [`REDACTED`]; a reply's `data`
+/// is its session's. Nothing happens when the outcome has no such value (e.g. a failed call).
+pub fn redact_at(outcome: &mut Value, path: &crate::scenario::capture::ValuePath) {
+    let target = match path.first() {
+        "data" => outcome.get_mut("session"),
+        _ => Some(outcome),
+    };
+    if let Some(t) = target {
+        path.replace(t, json!(REDACTED));
+    }
+}
+
 /// A session without its times: op, code, status, success, degraded, message texts (numbers
 /// redacted) and the redacted data.
 pub fn session(s: &Session) -> Value {

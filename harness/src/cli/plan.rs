@@ -24,6 +24,9 @@ struct Printed {
     images: Vec<ImageLine>,
     network: String,
     containers: Vec<Container>,
+    /// Agents a HostManager runs in its container (no container of their own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    run_by_host_managers: Vec<String>,
     site_config: String,
     crossbar_config: String,
 }
@@ -229,6 +232,16 @@ fn render(
         images,
         network: plan.network.clone(),
         containers,
+        run_by_host_managers: plan
+            .hosted
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} ({}): a process in the container of HostManager {} (manage: {})",
+                    h.instance_id, h.agent_class, h.host_manager, h.manage
+                )
+            })
+            .collect(),
         site_config: plan.site_config.clone(),
         crossbar_config: plan.crossbar_config.clone(),
     };

@@ -524,6 +524,7 @@ steps:
                 passed: true,
                 outcome: Outcome::Error("not looked at".into()),
                 failure: None,
+                redact: Vec::new(),
             }),
             run(RunEvent::CallMade {
                 step: 2,
@@ -542,6 +543,7 @@ steps:
                 passed: false,
                 outcome: Outcome::Reply(reply),
                 failure: Some(failure()),
+                redact: Vec::new(),
             }),
             Event::ScenarioFinished {
                 scenario: "s".into(),

@@ -134,6 +134,7 @@ fn report(scenario: &Scenario, failed: Failed, events: &Emitter<'_>) -> StepFail
         passed: false,
         outcome: Outcome::Error(failed.problems.join("\n")),
         failure: Some(failure.clone()),
+        redact: Vec::new(),
     });
     failure
 }

@@ -138,6 +138,10 @@ pub enum RunEvent {
         outcome: Outcome,
         /// What went wrong, when it failed.
         failure: Option<StepFailure>,
+        /// The parts of `outcome` the transcript shows as `<redacted>` (the step's
+        /// `redact:`): they vary between runs.
+        #[serde(skip)]
+        redact: Vec<crate::scenario::capture::ValuePath>,
     },
     /// The run ended (passed, failed at a step, or could not run).
     RunFinished {

@@ -116,12 +116,19 @@ impl RunObserver for Transcript {
                 step,
                 action,
                 outcome,
+                redact,
                 ..
-            } => self.steps.push(Entry {
-                step: *step,
-                action: action.clone(),
-                outcome: outcome.normalised(),
-            }),
+            } => {
+                let mut outcome = outcome.normalised();
+                for path in redact {
+                    crate::transcript::redact_at(&mut outcome, path);
+                }
+                self.steps.push(Entry {
+                    step: *step,
+                    action: action.clone(),
+                    outcome,
+                })
+            }
             _ => {}
         }
     }

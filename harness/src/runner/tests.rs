@@ -1204,3 +1204,28 @@ fn budgets_come_from_the_scenario_the_baseline_or_the_run_s_floor() {
         ["agent fake1's registration took 26.0s, over its budget of 25.0s (`ready-within: 25s`) @3:17"]
     );
 }
+
+#[tokio::test]
+async fn redact_hides_what_varies_from_the_transcript_not_from_the_check() {
+    let mut fake = Fake::default();
+    fake.replies
+        .lock()
+        .unwrap()
+        .push_back(Ok(reply("running", json!({"value": 2, "children": ["a"]}))));
+    let steps = "  - status: fake1.acq\n    \
+                 expect: {data: {children: [a]}}\n    \
+                 redact: [session.messages, data.children]\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let mut transcript = Transcript::default();
+    for e in &events {
+        super::RunObserver::on_event(&mut transcript, e);
+    }
+    let session = &transcript.steps[0].outcome["session"];
+    assert_eq!(session["messages"], "<redacted>");
+    assert_eq!(
+        session["data"],
+        json!({"value": "<int>", "children": "<redacted>"})
+    );
+    assert_eq!(session["status"], "running", "the rest is kept");
+}

@@ -83,6 +83,21 @@ impl ValuePath {
         }
     }
 
+    /// Replace the value at this path in `v`, when there is one, by `with`; whether it was.
+    pub fn replace(&self, v: &mut Value, with: Value) -> bool {
+        let found = self.parts.iter().try_fold(v, |v, p| match p {
+            PathPart::Key(k) => v.get_mut(k.as_str()),
+            PathPart::Index(i) => v.get_mut(*i),
+        });
+        match found {
+            Some(slot) => {
+                *slot = with;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The value at this path in `v`, if there is one.
     pub fn get<'a>(&self, v: &'a Value) -> Option<&'a Value> {
         self.parts.iter().try_fold(v, |v, p| match p {

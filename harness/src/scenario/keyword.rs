@@ -53,36 +53,42 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         StepKeyword::Start,
         "start",
         &[
-            "name", "start", "params", "password", "expect", "capture", "within",
+            "name", "start", "params", "password", "expect", "capture", "within", "redact",
         ],
     ),
     (
         StepKeyword::Status,
         "status",
-        &["name", "status", "password", "expect", "capture", "within"],
+        &[
+            "name", "status", "password", "expect", "capture", "within", "redact",
+        ],
     ),
     (
         StepKeyword::Wait,
         "wait",
         &[
-            "name", "wait", "timeout", "password", "expect", "capture", "within",
+            "name", "wait", "timeout", "password", "expect", "capture", "within", "redact",
         ],
     ),
     (
         StepKeyword::Stop,
         "stop",
-        &["name", "stop", "password", "expect", "capture", "within"],
+        &[
+            "name", "stop", "password", "expect", "capture", "within", "redact",
+        ],
     ),
     (
         StepKeyword::Abort,
         "abort",
-        &["name", "abort", "password", "expect", "capture", "within"],
+        &[
+            "name", "abort", "password", "expect", "capture", "within", "redact",
+        ],
     ),
     (
         StepKeyword::Until,
         "until",
         &[
-            "name", "until", "timeout", "password", "expect", "capture", "within",
+            "name", "until", "timeout", "password", "expect", "capture", "within", "redact",
         ],
     ),
     (
@@ -127,7 +133,7 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         StepKeyword::Call,
         "call",
         &[
-            "name", "call", "args", "kwargs", "expect", "capture", "within",
+            "name", "call", "args", "kwargs", "expect", "capture", "within", "redact",
         ],
     ),
     (

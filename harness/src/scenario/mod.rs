@@ -164,6 +164,9 @@ pub struct Step {
     /// `within:`: the step fails when it took longer (its whole duration; an `exec` step's
     /// `expect.within` bounds its command alone).
     pub within: Option<Budget>,
+    /// `redact:`: the parts of the step's outcome the transcript shows as `<redacted>`,
+    /// because they vary between runs (e.g. `session.messages` of a busy process).
+    pub redact: Vec<capture::ValuePath>,
 }
 
 /// The `.ops` actions of an agent.

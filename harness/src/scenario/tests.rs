@@ -152,6 +152,7 @@ fn full_example_stack() {
             registry: true,
             registry_image: ImageRef::parse("simonsobs/ocs:v0.12.1").unwrap(),
             agents: vec![bare, fake],
+            hosted: Vec::new(),
             site_config: None,
             services: Vec::new(),
             image_set: None,
@@ -284,7 +285,17 @@ fn reference_example_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/reference.yaml.example");
     let s = check_file(&path).unwrap_or_else(|e| panic!("{}", ScenarioErrors(e)));
     assert_eq!(s.name, "reference");
-    assert_eq!(s.stack.agents.len(), 2);
+    assert_eq!(s.stack.agents.len(), 3);
+    assert_eq!(s.stack.agents[2].agent_class, "HostManager");
+    assert_eq!(s.stack.hosted.len(), 1);
+    assert_eq!(
+        (s.stack.hosted[0].instance_id.as_str(), s.stack.hosted[0].up),
+        ("fake2", false)
+    );
+    assert!(
+        s.steps.iter().any(|st| !st.redact.is_empty()),
+        "a step shows `redact`"
+    );
     assert_eq!(
         s.stack.agents[1].arguments,
         ["--mode", "idle", "--num-channels", "2"]

@@ -95,6 +95,7 @@ pub(crate) async fn run_steps<S: StackOps>(
             passed: failed.is_none(),
             outcome: checked.outcome,
             failure: failed.clone(),
+            redact: step.redact.clone(),
         });
         if failed.is_some() {
             return failed;
@@ -222,10 +223,11 @@ async fn call_failed(stack: &impl StackOps, instance: &str, e: &ClientError) -> 
     )
 }
 
-/// `Some(reason)` when the container of `role` is not running.
+/// `Some(reason)` when the container of `role` is not running (an agent a HostManager runs
+/// has no container of its own: its calls say what is wrong).
 async fn exited(stack: &impl StackOps, role: &str) -> Option<String> {
     match stack.container_state(role).await {
-        Ok((true, _)) => None,
+        Ok((true, _)) | Err(crate::runtime::stack::StackError::NoSuchContainer(_)) => None,
         Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
         Ok((false, None)) => Some(format!("the container of {role} is not running")),
         Err(e) => Some(crate::runtime::display_chain(&e)),

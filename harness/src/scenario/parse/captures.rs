@@ -40,7 +40,7 @@ pub(super) fn decode_captures(
             ok = false;
             continue;
         }
-        match decode_path(cx, v, keyword) {
+        match decode_path(cx, v, keyword, "capture") {
             Some(path) => out.push(Capture {
                 name: k.name.clone(),
                 path,
@@ -51,14 +51,36 @@ pub(super) fn decode_captures(
     ok.then_some(out)
 }
 
-/// One capture path: it parses, and starts with what the step gets back.
-fn decode_path(cx: &mut Cx, v: &Node, keyword: StepKeyword) -> Option<ValuePath> {
-    let text = cx.nonempty_string(v, "a capture path", EXAMPLE)?;
+/// Decode `redact: [PATH, ..]` of a `keyword` step: the parts of its outcome the transcript
+/// shows as `<redacted>` (what varies between runs).
+pub(super) fn decode_redactions(
+    cx: &mut Cx,
+    node: &Node,
+    keyword: StepKeyword,
+) -> Option<Vec<ValuePath>> {
+    let example = "redact: [session.messages]";
+    let Kind::Seq(items) = &node.kind else {
+        return cx.type_error(node, "`redact`", "a list of paths", example);
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match decode_path(cx, item, keyword, "redact") {
+            Some(p) => out.push(p),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One capture (or `redact`) path: it parses, and starts with what the step gets back.
+fn decode_path(cx: &mut Cx, v: &Node, keyword: StepKeyword, what: &str) -> Option<ValuePath> {
+    let text = cx.nonempty_string(v, &format!("a {what} path"), EXAMPLE)?;
     let path =
         match ValuePath::parse(&text) {
             Ok(p) => p,
             Err(why) => {
-                let e = cx.err(v.pos, format!("bad capture path: {why}"), "bad path").help(
+                let e = cx.err(v.pos, format!("bad {what} path: {why}"), "bad path").help(
                 "write keys separated by `.`, list indexes as `[0]`, and keys with dots as \
                  `[\"observatory.fake1\"]`, e.g. `data.channels[0].name`",
             );
@@ -80,7 +102,7 @@ fn decode_path(cx: &mut Cx, v: &Node, keyword: StepKeyword) -> Option<ValuePath>
             label,
         )
         .help(format!(
-            "a capture path of a `{keyword}` step starts with {} (the keys of its `expect`)",
+            "a {what} path of a `{keyword}` step starts with {} (the keys of its `expect`)",
             list_names(roots)
         ));
     cx.fail(e)

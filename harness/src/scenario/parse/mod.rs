@@ -37,6 +37,9 @@ struct Names {
     registry: bool,
     /// names of the service containers.
     services: Vec<String>,
+    /// agents a HostManager runs (no container of their own), with their HostManager's
+    /// instance-id when the stack has one.
+    hosted: BTreeMap<String, Option<String>>,
     /// ops seen per instance (from `api` expectations and other steps), for hints.
     ops: BTreeMap<String, Vec<String>>,
 }
@@ -153,6 +156,16 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         agents: names_in(f.get("stack"), "agents", "instance-id"),
         registry: stack.as_ref().is_none_or(|s| s.spec.registry),
         services: names_in(f.get("stack"), "services", "name"),
+        hosted: stack.as_ref().map_or_else(BTreeMap::new, |s| {
+            s.spec
+                .hosted
+                .iter()
+                .map(|h| {
+                    let hm = crate::plan::host_manager_of(&s.spec, &h.hostname);
+                    (h.instance_id.clone(), hm.map(str::to_string))
+                })
+                .collect()
+        }),
         ops: BTreeMap::new(),
     };
     // agents that come from elsewhere than `agents:` (a compose file)

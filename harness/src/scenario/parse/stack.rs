@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::plan::{check_instance_id, AgentSpec, ImageSource, StackSpec, DEFAULT_HOSTNAME};
+use crate::plan::{
+    check_instance_id, host_manager_of, AgentSpec, HostedAgent, ImageSource, StackSpec,
+    DEFAULT_HOSTNAME, HOST_MANAGER_CLASS,
+};
 
 use super::super::node::{Cx, Fields, Key, Kind, Node, Pos};
 use super::super::{AgentSource, Budget};
@@ -40,6 +43,18 @@ const AGENT_KEYS: &[&str] = &[
     "files",
     "packages",
     "password",
+    "ready-within",
+    "manage",
+];
+/// Keys about an agent's own container: not for an agent a HostManager runs.
+const CONTAINER_KEYS: &[&str] = &[
+    "build",
+    "image",
+    "environment",
+    "command",
+    "entrypoint",
+    "files",
+    "packages",
     "ready-within",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args"];
@@ -107,12 +122,16 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
             );
         };
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut hosted = Vec::new();
         for item in items {
             match decode_agent(cx, item, file, &spec, site_config.is_some(), &mut seen) {
-                Some(a) => spec.agents.push(a),
+                Some(Decoded::Run(a)) => spec.agents.push(a),
+                Some(Decoded::Hosted(h, pos)) => hosted.push((h, pos)),
                 None => ok = false,
             }
         }
+        ok &= check_hosted(cx, &spec, &hosted, f.key("site-config"));
+        spec.hosted = hosted.into_iter().map(|(h, _)| h).collect();
     }
     if let Some(v) = f.get("services") {
         let mut taken = vec![crate::plan::CROSSBAR.to_string()];
@@ -191,6 +210,175 @@ fn decode_crossbar(cx: &mut Cx, node: &Node, spec: &mut StackSpec) -> Option<()>
     Some(())
 }
 
+/// An entry of `agents`: run by the harness in its own container, or by a HostManager.
+enum Decoded {
+    Run(AgentSpec),
+    /// With where its `manage` value is written.
+    Hosted(HostedAgent, Pos),
+}
+
+/// What an agent's `manage` says (SCF values and their aliases, as ocs maps them).
+enum Manage {
+    /// `ignore` / `no`: the harness runs it; a HostManager leaves it alone.
+    Ignore,
+    /// `host/up`, `host/down` and aliases: its host's HostManager runs it.
+    Host { up: bool },
+}
+
+/// `manage`: how its host's HostManager treats the agent.
+fn agent_manage(cx: &mut Cx, v: &Node) -> Option<Manage> {
+    let m = cx.nonempty_string(v, "`manage`", "manage: host/down")?;
+    let help_ways = "`host/up` or `host/down`: the HostManager of the agent's host runs it as a \
+                     process in its own container (no container for the agent); `ignore`: the \
+                     harness runs it in a container of its own, and the HostManager leaves it \
+                     alone (the default)";
+    match m.as_str() {
+        "ignore" | "no" => Some(Manage::Ignore),
+        "host/up" | "host" | "up" | "yes" => Some(Manage::Host { up: true }),
+        "host/down" | "down" => Some(Manage::Host { up: false }),
+        "docker" | "docker/up" | "docker/down" => {
+            let e = cx
+                .err(
+                    v.pos,
+                    format!("`manage: {m}` is not offered: a HostManager of the stack has no docker compose file to start agents with"),
+                    "docker management",
+                )
+                .help(help_ways);
+            cx.fail(e)
+        }
+        _ => {
+            let e = cx
+                .err(
+                    v.pos,
+                    format!("unknown `manage` value `{m}`"),
+                    "not a manage value",
+                )
+                .help(help_ways);
+            cx.fail(e)
+        }
+    }
+}
+
+/// Every hosted agent has a HostManager on its host and the stack has no site config of its
+/// own (whose `manage` keys say who runs what).
+fn check_hosted(
+    cx: &mut Cx,
+    spec: &StackSpec,
+    hosted: &[(HostedAgent, Pos)],
+    site_config: Option<&Key>,
+) -> bool {
+    let mut ok = true;
+    for (h, pos) in hosted {
+        let e = if site_config.is_some() {
+            cx.err(
+                *pos,
+                format!(
+                    "agent `{}` is for a HostManager to run, but the stack uses its own site config",
+                    h.instance_id
+                ),
+                "not with `site-config`",
+            )
+            .help(
+                "give the agent its `manage` in the site config file, and list under `agents` \
+                 only the agents the harness runs in containers",
+            )
+        } else if host_manager_of(spec, &h.hostname).is_none() {
+            cx.err(
+                *pos,
+                format!(
+                    "no HostManager runs on host `{}` to run agent `{}` (manage: {})",
+                    h.hostname,
+                    h.instance_id,
+                    h.manage()
+                ),
+                "no HostManager for this agent",
+            )
+            .help(format!(
+                "add an agent with `agent-class: {HOST_MANAGER_CLASS}` and the same hostname \
+                 (`{}`{}), or remove `manage` to run this agent in a container of its own",
+                h.hostname,
+                if h.hostname == DEFAULT_HOSTNAME {
+                    ", the default"
+                } else {
+                    ""
+                }
+            ))
+        } else {
+            continue;
+        };
+        cx.errors.push(e);
+        ok = false;
+    }
+    ok
+}
+
+/// An agent with `manage: host/...`: no container keys; its host's HostManager runs it.
+fn decode_hosted(
+    cx: &mut Cx,
+    f: &Fields,
+    instance_id: Option<String>,
+    agent_class: Option<String>,
+    up: bool,
+) -> Option<Decoded> {
+    let manage = f.get("manage").expect("hosted agents have `manage`");
+    let who = instance_id
+        .as_ref()
+        .map_or("this agent".to_string(), |i| format!("agent `{i}`"));
+    let mut ok = true;
+    for k in CONTAINER_KEYS.iter().filter_map(|k| f.key(k)) {
+        let e = cx
+            .err(
+                k.pos,
+                format!(
+                    "`{}` does not apply to {who}: a HostManager runs it, as a process in the \
+                     HostManager's container (`manage` on line {})",
+                    k.name, manage.pos.line
+                ),
+                "no container of its own",
+            )
+            .help(format!(
+                "remove `{}` (give the HostManager agent what its agents need), or remove \
+                 `manage` to run {who} in a container of its own",
+                k.name
+            ));
+        cx.errors.push(e);
+        ok = false;
+    }
+    if agent_class.as_deref() == Some(HOST_MANAGER_CLASS) {
+        let e = cx
+            .err(
+                manage.pos,
+                "a HostManager is not run by another HostManager (ocs ignores `manage` for one)",
+                "not for a HostManager",
+            )
+            .help("remove `manage`: the harness runs each HostManager in its own container");
+        cx.errors.push(e);
+        ok = false;
+    }
+    let arguments = agent_arguments(cx, f, false);
+    let hostname = agent_hostname(cx, f);
+    let password_ok = agent_password(cx, f, instance_id.as_deref());
+    if let Some(id) = &instance_id {
+        let entry = f.get("instance-id").map(|v| v.pos).unwrap_or(f.pos());
+        cx.agent_sources.insert(
+            id.clone(),
+            AgentSource {
+                entry: entry.into(),
+                image: manage.pos.into(),
+                packages: manage.pos.into(),
+            },
+        );
+    }
+    let hosted = HostedAgent {
+        instance_id: instance_id?,
+        agent_class: agent_class?,
+        arguments: arguments?,
+        hostname: hostname?,
+        up,
+    };
+    (ok && password_ok).then_some(Decoded::Hosted(hosted, manage.pos))
+}
+
 /// One entry of `agents`. Every part is decoded (and its errors recorded) even when another
 /// part failed.
 fn decode_agent(
@@ -200,7 +388,7 @@ fn decode_agent(
     spec: &StackSpec,
     has_site_config: bool,
     seen: &mut BTreeMap<String, usize>,
-) -> Option<AgentSpec> {
+) -> Option<Decoded> {
     let f = cx.fields(
         node,
         "an agent",
@@ -211,6 +399,14 @@ fn decode_agent(
     let who = instance_id
         .as_ref()
         .map_or("this agent".to_string(), |i| format!("agent `{i}`"));
+    let manage = match f.get("manage") {
+        Some(v) => Some(agent_manage(cx, v)?),
+        None => None,
+    };
+    if let Some(Manage::Host { up }) = manage {
+        let agent_class = agent_class(cx, &f, &who, false);
+        return decode_hosted(cx, &f, instance_id, agent_class, up);
+    }
     let agent_class = agent_class(cx, &f, &who, has_site_config);
     let image = agent_image(cx, &f, &who, file);
     let arguments = agent_arguments(cx, &f, has_site_config);
@@ -251,7 +447,7 @@ fn decode_agent(
             },
         );
     }
-    Some(AgentSpec {
+    Some(Decoded::Run(AgentSpec {
         instance_id: instance_id?,
         agent_class: agent_class?,
         arguments: arguments?,
@@ -262,7 +458,7 @@ fn decode_agent(
         entrypoint: entrypoint?,
         files: files?,
         packages: packages?,
-    })
+    }))
     .filter(|_| password_ok && ready_ok)
 }
 

@@ -156,6 +156,10 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         Some(v) => captures::decode_captures(cx, v, keyword)?,
         None => Vec::new(),
     };
+    let redact = match parts.fields.get("redact") {
+        Some(v) => captures::decode_redactions(cx, v, keyword)?,
+        None => Vec::new(),
+    };
     let password = match parts.fields.get("password") {
         Some(v) => Some(cx.string(v, "`password`", "password: ${FAKE_PASSWORD}")?),
         None => None,
@@ -184,6 +188,7 @@ fn decode_step(cx: &mut Cx, node: &Node, index: usize, names: &Names) -> Option<
         captures,
         password,
         within,
+        redact,
     })
 }
 
@@ -519,6 +524,26 @@ pub(super) fn container_target(
     // commands and log checks reach service containers too
     if matches!(kind, "in" | "logs") {
         known.extend(names.services.iter().cloned());
+    }
+    if let Some(hm) = names.hosted.get(&container) {
+        let e = cx
+            .err(
+                target.pos,
+                format!(
+                    "agent `{container}` has no container of its own: a HostManager runs it, as \
+                     a process in the HostManager's container"
+                ),
+                "no container",
+            )
+            .help(match hm {
+                Some(hm) => format!(
+                    "name the HostManager's container, `{kind}: {hm}` (its own log holds what \
+                     it reports of its agents), or remove the agent's `manage` to run it in a \
+                     container of its own"
+                ),
+                None => "remove the agent's `manage` to run it in a container of its own".into(),
+            });
+        return cx.fail(e);
     }
     if known.contains(&container) {
         return Some(container);
