@@ -213,6 +213,9 @@ pub struct StackSpec {
     pub site_config: Option<PathBuf>,
     /// Service containers (non-OCS), started and ready before crossbar and the agents.
     pub services: Vec<ServiceSpec>,
+    /// Images `exec` steps start one-off containers from (as written; overrides apply): made
+    /// present with the stack's own images.
+    pub exec_images: Vec<ImageRef>,
     /// The image set the stack names (a scenario's `images:`): a set file, or `upstream`,
     /// `local` or `auto`. A run's `--images` / `$OCS_HARNESS_IMAGES` wins over it.
     pub image_set: Option<PathBuf>,
@@ -230,6 +233,7 @@ impl Default for StackSpec {
             hosted: Vec::new(),
             site_config: None,
             services: Vec::new(),
+            exec_images: Vec::new(),
             image_set: None,
         }
     }
@@ -374,6 +378,9 @@ pub struct StackPlan {
     /// The agents HostManagers run (in the site config only, no container of their own).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosted: Vec<HostedPlan>,
+    /// The images of `exec` steps' one-off containers: as written -> after overrides.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exec_images: BTreeMap<String, String>,
     /// The generated site config file (YAML), copied to `/config/default.yaml` (one of each
     /// agent's `files`).
     pub site_config: String,
@@ -679,6 +686,11 @@ pub fn plan_stack(
         agents,
         services,
         hosted,
+        exec_images: spec
+            .exec_images
+            .iter()
+            .map(|i| (i.to_string(), overrides.resolve(i).to_string()))
+            .collect(),
         site_config,
     })
 }

@@ -89,6 +89,14 @@ pub enum RunError {
 
 /// The launch error at the place in the scenario that caused it.
 fn locate(scenario: &Scenario, e: &LaunchError) -> Option<crate::scenario::ScenarioError> {
+    if let LaunchError::Stack(crate::runtime::stack::StackError::ImageMissing {
+        image,
+        role: crate::runtime::role::Role::Exec(_),
+        ..
+    }) = e
+    {
+        return locate_exec_image(scenario, image);
+    }
     let agent = e.agent()?;
     let src = scenario.agent_sources.get(agent)?;
     let (pos, message, label) = match e {
@@ -114,6 +122,29 @@ fn locate(scenario: &Scenario, e: &LaunchError) -> Option<crate::scenario::Scena
         ),
     };
     Some(scenario.error_at(pos, message, label, None))
+}
+
+/// A missing image of `exec` steps at the first step that names it (as written, or after the
+/// image overrides: then the first `exec` step with an image).
+fn locate_exec_image(scenario: &Scenario, missing: &str) -> Option<crate::scenario::ScenarioError> {
+    let images = scenario.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::Exec(e) => match &e.target {
+            crate::scenario::ExecTarget::Image { image, at } => Some((image, *at)),
+            crate::scenario::ExecTarget::In(_) => None,
+        },
+        _ => None,
+    });
+    let images: Vec<_> = images.collect();
+    let (image, at) = images
+        .iter()
+        .find(|(i, _)| i.to_string() == missing)
+        .or(images.first())?;
+    Some(scenario.error_at(
+        *at,
+        format!("the image of this `exec` step ({image}) is not available"),
+        "this image",
+        None,
+    ))
 }
 
 /// Every operation a step names must exist on its agent, unless the step expects an error

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::ocs::{AgentApi, ClientError, Reply};
+use crate::overrides::ImageRef;
 use crate::runtime::exec::{Command, CommandOutput, ExecError};
 use crate::runtime::logs::LogLine;
 use crate::runtime::stack::{Stack, StackError};
@@ -65,6 +66,14 @@ pub(crate) trait StackOps: Send + Sync {
     fn exec(
         &self,
         role: &str,
+        command: &Command,
+    ) -> impl Future<Output = Result<CommandOutput, ExecError>> + Send;
+
+    /// Run `command` in a new container of `image` on the stack's network, removed
+    /// afterwards (`exec: {image: ..}` steps).
+    fn exec_in_image(
+        &self,
+        image: &ImageRef,
         command: &Command,
     ) -> impl Future<Output = Result<CommandOutput, ExecError>> + Send;
 
@@ -148,6 +157,14 @@ impl StackOps for Stack {
 
     async fn exec(&self, role: &str, command: &Command) -> Result<CommandOutput, ExecError> {
         Stack::exec(self, self.role_of(role), command).await
+    }
+
+    async fn exec_in_image(
+        &self,
+        image: &ImageRef,
+        command: &Command,
+    ) -> Result<CommandOutput, ExecError> {
+        Stack::exec_in_image(self, image, command).await
     }
 
     fn log_mark(&self) -> usize {

@@ -186,6 +186,24 @@ impl StackOps for Fake {
         })
     }
 
+    async fn exec_in_image(
+        &self,
+        image: &crate::overrides::ImageRef,
+        command: &Command,
+    ) -> Result<CommandOutput, ExecError> {
+        let line = command.cmd.join(" ");
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("exec in a new {image} ({}): {line}", command.label));
+        Ok(CommandOutput {
+            exit: 0,
+            stdout: format!("{line}\n"),
+            stderr: String::new(),
+            duration: Duration::from_millis(20),
+        })
+    }
+
     fn log_mark(&self) -> usize {
         self.logs.lock().unwrap().len()
     }
@@ -761,6 +779,27 @@ async fn exec_checks_exit_code_and_output_and_records_them() {
     assert_eq!(
         first,
         Some(json!({"exit": 0, "stdout": "ocsbow status", "stderr": ""}))
+    );
+}
+
+#[tokio::test]
+async fn exec_in_an_image_runs_in_a_new_container_named_by_its_step() {
+    let mut fake = Fake::default();
+    let steps = "  - exec: {image: simonsobs/ocs:latest, cmd: [python3, -c, 'print(1)']}\n    \
+                 expect: {stdout: {contains: print}}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    assert_eq!(
+        fake.calls(),
+        ["exec in a new simonsobs/ocs:latest (step-1): python3 -c print(1)"]
+    );
+    let action = events.iter().find_map(|e| match e {
+        RunEvent::StepFinished { action, .. } => Some(action.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        action.as_deref(),
+        Some("exec in a new simonsobs/ocs:latest: python3 -c print(1)")
     );
 }
 

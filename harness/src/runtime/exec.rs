@@ -1,4 +1,6 @@
-//! Commands run in a container of the stack through the engine's exec API: the request
+//! Commands run in a container of the stack through the engine's exec API, or in a one-off
+//! container from an image on the stack's network (removed when the command ends, labelled
+//! like the rest of the run so that an interrupted run's sweep removes it too): the request
 //! ([`Command`]), what came back ([`CommandOutput`]) and why it could not run
 //! ([`ExecError`]). The output of each command is also written to the run directory.
 
@@ -8,9 +10,17 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use testcontainers::bollard::container::LogOutput;
+use testcontainers::bollard::errors::Error as BollardError;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+use testcontainers::bollard::models::{ContainerCreateBody, HostConfig};
+use testcontainers::bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StartContainerOptions, WaitContainerOptions,
+};
 use testcontainers::bollard::Docker;
 
+use crate::overrides::ImageRef;
+use crate::plan::{docker_name_part, LABEL_ROLE};
 use crate::runtime::engine::{Doing, EngineError};
 use crate::runtime::role::Role;
 use crate::runtime::stack::{Stack, StackError};
@@ -108,6 +118,151 @@ impl Stack {
         let id = self.container_id(&role)?;
         let dir = self.run_dir.join("exec");
         run_in(&self.docker, &id, &role, command, &dir).await
+    }
+}
+
+impl Stack {
+    /// Run `command` in a new container of `image` (as a scenario writes it; the plan holds
+    /// it after the image overrides) on the stack's network: `cmd` replaces the image's
+    /// ENTRYPOINT and CMD. The container carries the run's labels and is removed when the
+    /// command ends, whatever happened.
+    pub async fn exec_in_image(
+        &self,
+        image: &ImageRef,
+        command: &Command,
+    ) -> Result<CommandOutput, ExecError> {
+        let written = image.to_string();
+        let resolved = self
+            .plan
+            .exec_images
+            .get(&written)
+            .cloned()
+            .unwrap_or_else(|| written.clone());
+        let name = format!("exec-{}", docker_name_part(&command.label));
+        let role = Role::Exec(name.clone());
+        let mut labels = self.plan.labels.clone();
+        labels.insert(LABEL_ROLE.into(), name.clone());
+        // crossbar's addresses on the network, as ocs-agent-cli's variables name them
+        let crossbar = &self.plan.crossbar.name;
+        let port = crate::plan::CROSSBAR_PORT;
+        let mut env = BTreeMap::from([
+            ("SITE_HUB".to_string(), format!("ws://{crossbar}:{port}/ws")),
+            ("SITE_HTTP".to_string(), format!("http://{crossbar}:{port}/call")),
+        ]);
+        env.extend(command.env.clone());
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let (entrypoint, cmd) = match command.cmd.split_first() {
+            Some((first, rest)) => (vec![first.clone()], rest.to_vec()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let body = ContainerCreateBody {
+            image: Some(resolved.clone()),
+            entrypoint: Some(entrypoint),
+            cmd: Some(cmd),
+            env: Some(env),
+            user: command.user.clone(),
+            labels: Some(labels.into_iter().collect()),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.plan.network.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let container_name = format!("ocsh-{}-{name}", self.plan.run_id);
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&container_name)
+            .build();
+        let shown = command.cmd.join(" ");
+        let id = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .doing(format!(
+                "creating a container of {resolved} to run `{shown}` in"
+            ))?
+            .id;
+        let dir = self.run_dir.join("exec");
+        let ran = run_one_off(&self.docker, &id, &role, command, &dir).await;
+        let remove = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let removed = self
+            .docker
+            .remove_container(&id, Some(remove))
+            .await
+            .doing(format!("removing {role} ({container_name})"));
+        let out = ran?;
+        removed?;
+        Ok(out)
+    }
+}
+
+/// Start the created container `id` (of `role`) and wait, up to the command's timeout, for
+/// it to exit; its output (also written to `dir`) and exit code.
+async fn run_one_off(
+    docker: &Docker,
+    id: &str,
+    role: &Role,
+    command: &Command,
+    dir: &Path,
+) -> Result<CommandOutput, ExecError> {
+    let doing = || format!("running `{}` in {role}", command.cmd.join(" "));
+    let started = Instant::now();
+    docker
+        .start_container(id, None::<StartContainerOptions>)
+        .await
+        .doing(doing())?;
+    let exited = tokio::time::timeout(command.timeout, exit_code(docker, id)).await;
+    let duration = started.elapsed();
+    let mut out = (Vec::new(), Vec::new());
+    let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+    let mut logs = docker.logs(id, Some(options));
+    while let Some(frame) = logs.next().await {
+        match frame.doing(doing())? {
+            LogOutput::StdErr { message } => out.1.extend_from_slice(&message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                out.0.extend_from_slice(&message)
+            }
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    let saved = save(dir, &command.label, &out).map_err(|source| StackError::Io {
+        doing: format!(
+            "saving the output of `{}` in {}",
+            command.cmd.join(" "),
+            dir.display()
+        ),
+        source,
+    })?;
+    let exit = match exited {
+        Err(_) => {
+            return Err(ExecError::TimedOut {
+                role: role.clone(),
+                cmd: command.cmd.join(" "),
+                timeout: command.timeout,
+                saved,
+            })
+        }
+        Ok(code) => code.doing(doing())?,
+    };
+    Ok(CommandOutput {
+        exit,
+        stdout: String::from_utf8_lossy(&out.0).into_owned(),
+        stderr: String::from_utf8_lossy(&out.1).into_owned(),
+        duration,
+    })
+}
+
+/// Wait for container `id` to exit; its exit code (the engine reports a non-zero one as an
+/// error of the wait, which is not one here).
+async fn exit_code(docker: &Docker, id: &str) -> Result<i64, BollardError> {
+    let mut wait = docker.wait_container(id, None::<WaitContainerOptions>);
+    match wait.next().await {
+        Some(Ok(r)) => Ok(r.status_code),
+        Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(e),
+        None => Err(BollardError::DockerContainerWaitError {
+            error: "the engine ended the wait without an exit code".into(),
+            code: -1,
+        }),
     }
 }
 

@@ -515,6 +515,9 @@ async fn prepare_images(
     Ok((overrides, report))
 }
 
+/// The role an `exec` step's image is wanted for (as a missing image's message names it).
+pub(crate) const EXEC_STEPS: &str = "`exec` steps";
+
 /// Every image the stack refers to, after `overrides`, with the role that needs it and
 /// whether it is a Dockerfile's `FROM` image.
 fn wanted_images(
@@ -555,6 +558,10 @@ fn wanted_images(
     for s in &spec.services {
         let role = Role::Service(s.name.clone());
         wanted.push((overrides.resolve(&s.image), role, false));
+    }
+    for image in &spec.exec_images {
+        let role = Role::Exec(EXEC_STEPS.into());
+        wanted.push((overrides.resolve(image), role, false));
     }
     for (from, target) in &images.extra {
         if let OverrideTarget::Build(context) = target {

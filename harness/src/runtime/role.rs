@@ -15,6 +15,9 @@ pub enum Role {
     Agent(String),
     /// A service container (non-OCS), by name.
     Service(String),
+    /// A one-off container an `exec` step runs a command in (`exec: {image: ..}`), by its
+    /// name in the run (`exec-step-3`), or `` `exec` steps `` for all of them.
+    Exec(String),
 }
 
 impl Role {
@@ -37,14 +40,14 @@ impl Role {
     pub fn name(&self) -> &str {
         match self {
             Role::Crossbar => Self::CROSSBAR,
-            Role::Agent(id) | Role::Service(id) => id,
+            Role::Agent(id) | Role::Service(id) | Role::Exec(id) => id,
         }
     }
 
     /// The instance-id, for an agent.
     pub fn instance_id(&self) -> Option<&str> {
         match self {
-            Role::Crossbar | Role::Service(_) => None,
+            Role::Crossbar | Role::Service(_) | Role::Exec(_) => None,
             Role::Agent(id) => Some(id),
         }
     }
@@ -66,6 +69,7 @@ impl fmt::Display for Role {
             Role::Crossbar => f.write_str(Self::CROSSBAR),
             Role::Agent(id) => write!(f, "agent {id}"),
             Role::Service(name) => write!(f, "service {name}"),
+            Role::Exec(name) => write!(f, "one-off container {name}"),
         }
     }
 }

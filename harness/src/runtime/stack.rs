@@ -286,6 +286,7 @@ impl Stack {
                 .iter()
                 .find(|s| s.name == name)
                 .map(|s| s.container.name.as_str()),
+            Role::Exec(_) => None,
         }
     }
 
@@ -298,6 +299,7 @@ impl Stack {
             Role::Crossbar => self.crossbar.as_ref(),
             Role::Agent(id) => self.agents.get(id),
             Role::Service(name) => self.services.get(name),
+            Role::Exec(_) => None,
         }
         .ok_or_else(|| StackError::NoSuchContainer(role.clone()))
     }

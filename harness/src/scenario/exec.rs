@@ -8,15 +8,41 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::matcher::{Matcher, Mismatch};
+use crate::overrides::ImageRef;
 
 /// How long an `exec` command may run when the step gives no `timeout`.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `exec: {in: <container>, cmd: .., user, env, timeout}`.
+/// Where an `exec` command runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecTarget {
+    /// `in`: a running container of the stack (`crossbar`, an instance-id, a service's name).
+    In(String),
+    /// `image`: a new container from this image (image overrides apply), on the stack's
+    /// network, removed once the command ends.
+    Image {
+        /// The image as written.
+        image: ImageRef,
+        /// Where it is written (an error about the image points there).
+        at: super::SourcePos,
+    },
+}
+
+impl ExecTarget {
+    /// The container of the stack the command runs in (`None` for a new one).
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            ExecTarget::In(c) => Some(c),
+            ExecTarget::Image { .. } => None,
+        }
+    }
+}
+
+/// `exec: {in: <container> | image: <image>, cmd: .., user, env, timeout}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecStep {
-    /// The container it runs in: `crossbar` or an instance-id.
-    pub container: String,
+    /// Where it runs.
+    pub target: ExecTarget,
     /// The command line (a string command is `["/bin/sh", "-c", <string>]`).
     pub cmd: Vec<String>,
     /// `user`: who runs it (`name`, `uid`, `uid:gid`); the container's user by default.

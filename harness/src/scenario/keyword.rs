@@ -298,7 +298,12 @@ impl fmt::Display for StepKind {
                 container, timeout, ..
             } => write!(f, "{kw} {container} (timeout {})", fmt_duration(*timeout)),
             Self::Fetch(x) => write!(f, "{kw} {}:{} into {}", x.container, x.path, x.into),
-            Self::Exec(e) => write!(f, "{kw} in {}: {}", e.container, command_line(&e.cmd)),
+            Self::Exec(e) => match &e.target {
+                super::ExecTarget::In(c) => write!(f, "{kw} in {c}: {}", command_line(&e.cmd)),
+                super::ExecTarget::Image { image, .. } => {
+                    write!(f, "{kw} in a new {image}: {}", command_line(&e.cmd))
+                }
+            },
             Self::Call(c) => write!(f, "{kw} {}.{}", c.instance, c.procedure),
             Self::Feed(c) => write!(
                 f,

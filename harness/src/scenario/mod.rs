@@ -44,7 +44,7 @@ use serde_json::Value;
 use crate::plan::StackSpec;
 
 pub use error::{ScenarioError, ScenarioErrors};
-pub use exec::{ExecResult, ExecStep};
+pub use exec::{ExecResult, ExecStep, ExecTarget};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
 pub const DEFAULT_FAULT_TIMEOUT: Duration = crate::runtime::stack::DEFAULT_READY;

@@ -155,6 +155,7 @@ fn full_example_stack() {
             hosted: Vec::new(),
             site_config: None,
             services: Vec::new(),
+            exec_images: Vec::new(),
             image_set: None,
         }
     );

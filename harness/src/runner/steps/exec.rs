@@ -1,10 +1,10 @@
-//! `exec: {in: <container>, cmd: ..}`: run a command in a container of the stack and check
-//! its exit code, output and duration.
+//! `exec: {in: <container> | image: <image>, cmd: ..}`: run a command in a container of the
+//! stack (or in a new one from an image) and check its exit code, output and duration.
 
 use super::{texts, Checked, StackOps};
 use crate::runner::event::Outcome;
 use crate::runtime::exec::Command;
-use crate::scenario::{ExecResult, ExecStep};
+use crate::scenario::{ExecResult, ExecStep, ExecTarget};
 
 /// Run the `exec` step number `n`.
 pub(super) async fn run(stack: &impl StackOps, n: usize, step: &ExecStep) -> Checked {
@@ -15,7 +15,14 @@ pub(super) async fn run(stack: &impl StackOps, n: usize, step: &ExecStep) -> Che
         timeout: step.timeout,
         label: format!("step-{n}"),
     };
-    match stack.exec(&step.container, &command).await {
+    let (ran, about) = match &step.target {
+        ExecTarget::In(container) => (stack.exec(container, &command).await, container.clone()),
+        ExecTarget::Image { image, .. } => (
+            stack.exec_in_image(image, &command).await,
+            format!("exec-{}", command.label),
+        ),
+    };
+    match ran {
         Ok(out) => {
             let result = ExecResult {
                 exit: out.exit,
@@ -30,11 +37,11 @@ pub(super) async fn run(stack: &impl StackOps, n: usize, step: &ExecStep) -> Che
                 stderr: result.stderr,
                 duration: result.duration,
             };
-            Checked::reply(outcome, problems, &step.container)
+            Checked::reply(outcome, problems, &about)
         }
         Err(e) => {
             let text = crate::runtime::display_chain(&e);
-            Checked::plain(Outcome::Error(text.clone()), vec![text], &step.container)
+            Checked::plain(Outcome::Error(text.clone()), vec![text], &about)
         }
     }
 }

@@ -1,23 +1,67 @@
-//! Decoding an `exec` step: `exec: {in, cmd, user, env, timeout}` and its
+//! Decoding an `exec` step: `exec: {in | image, cmd, user, env, timeout}` and its
 //! `expect: {exit, stdout, stderr, within}`.
 
-use super::super::exec::{ExecExpect, ExecStep, DEFAULT_EXEC_TIMEOUT};
+use super::super::exec::{ExecExpect, ExecStep, ExecTarget, DEFAULT_EXEC_TIMEOUT};
 use super::super::matcher::{parse_matcher, Matcher};
 use super::super::node::{Cx, Kind, Node};
 use super::expect::string_matcher;
 use super::steps::{container_target, StepParts};
-use super::values::{parse_duration, parse_env_map};
+use super::values::{parse_duration, parse_env_map, parse_image};
 
-const EXEC_KEYS: &[&str] = &["in", "cmd", "user", "env", "timeout"];
+const EXEC_KEYS: &[&str] = &["in", "image", "cmd", "user", "env", "timeout"];
 const EXPECT_KEYS: &[&str] = &["exit", "stdout", "stderr", "within"];
 const EXAMPLE: &str = "exec: {in: fake1, cmd: [ocsbow, status]}";
 
-/// `exec: {in: <container>, cmd: [..] | "shell command", user, env, timeout}`.
+/// `exec: {in: <container> | image: <image>, cmd: [..] | "shell command", user, env, timeout}`.
 pub(super) fn exec(cx: &mut Cx, p: &StepParts) -> Option<ExecStep> {
     let f = cx.fields(p.target, "`exec`", EXEC_KEYS, EXAMPLE)?;
-    let container = match f.get("in") {
-        Some(v) => container_target(cx, v, "in", p.names),
-        None => missing(cx, p, "in", "in: fake1"),
+    let target = match (f.key("in"), f.key("image")) {
+        (Some(i), Some(m)) => {
+            let second = if (m.pos.line, m.pos.col) > (i.pos.line, i.pos.col) {
+                m
+            } else {
+                i
+            };
+            let e = cx
+                .err(
+                    second.pos,
+                    "this `exec` step has both `in` and `image`",
+                    "give only one of these",
+                )
+                .help(
+                    "`in: <container>` runs the command in a running container of the stack; \
+                     `image: <image>` runs it in a new container from that image, on the \
+                     stack's network, removed afterwards",
+                );
+            cx.fail(e)
+        }
+        (Some(_), None) => {
+            let v = f.get("in").expect("present");
+            container_target(cx, v, "in", p.names).map(ExecTarget::In)
+        }
+        (None, Some(_)) => {
+            let v = f.get("image").expect("present");
+            parse_image(cx, v, "`image`").map(|image| ExecTarget::Image {
+                image,
+                at: v.pos.into(),
+            })
+        }
+        (None, None) if f.misspelt("in") || f.misspelt("image") => None,
+        (None, None) => {
+            let e = cx
+                .err(
+                    p.kind_key.pos,
+                    "this `exec` step has neither `in` nor `image`",
+                    "where does the command run?",
+                )
+                .help(format!(
+                    "add `in: <container>` (a running container of the stack, e.g. `{EXAMPLE}`) \
+                     or `image: <image>` (a new container from that image, on the stack's \
+                     network, e.g. `exec: {{image: simonsobs/ocs:latest, cmd: [python3, -c, \
+                     'print(1)']}}`)"
+                ));
+            cx.fail(e)
+        }
     };
     let cmd = match f.get("cmd") {
         Some(v) => command(cx, v),
@@ -40,7 +84,7 @@ pub(super) fn exec(cx: &mut Cx, p: &StepParts) -> Option<ExecStep> {
         None => ExecExpect::default(),
     };
     Some(ExecStep {
-        container: container?,
+        target: target?,
         cmd: cmd?,
         user,
         env,

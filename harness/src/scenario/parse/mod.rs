@@ -187,12 +187,23 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
     if !cx.errors.is_empty() {
         return None;
     }
+    let mut exec_images: Vec<crate::overrides::ImageRef> = Vec::new();
+    for s in &steps {
+        if let super::StepKind::Exec(e) = &s.kind {
+            if let super::ExecTarget::Image { image, .. } = &e.target {
+                if !exec_images.contains(image) {
+                    exec_images.push(image.clone());
+                }
+            }
+        }
+    }
     Some(Scenario {
         name,
         path: file.to_path_buf(),
         description,
         stack: crate::plan::StackSpec {
             image_set,
+            exec_images,
             ..stack.spec
         },
         site_config: stack.site_config,
