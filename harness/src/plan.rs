@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::service::{Readiness, ServiceSpec};
+use crate::service::{start_order, Readiness, ServiceSpec, StartOrderError};
 
 /// Label put on every image, container and network the harness creates. Every label is
 /// defined here, with the plan that writes them; the runtime only reads them back.
@@ -337,6 +337,9 @@ pub struct ServicePlan {
     pub ports: Vec<u16>,
     /// When it is ready.
     pub ready: Option<Readiness>,
+    /// The services that are ready before it starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// An agent a HostManager of the stack runs.
@@ -372,7 +375,8 @@ pub struct StackPlan {
     pub crossbar_config: String,
     /// The agents, registry first when enabled, then in the order given.
     pub agents: Vec<AgentPlan>,
-    /// The service containers, in the order given.
+    /// The service containers, in the order they start: as given, except that each comes
+    /// after those it depends on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServicePlan>,
     /// The agents HostManagers run (in the site config only, no container of their own).
@@ -453,6 +457,9 @@ pub enum PlanError {
          give it `manage` there, and list under `agents` only the containers the harness runs"
     )]
     HostedWithSiteConfig(String),
+    /// The services' `depends-on` name an unknown service or go round in a circle.
+    #[error(transparent)]
+    Services(#[from] StartOrderError),
     /// The user's site config is unusable.
     #[error("site config {file}: {problem}")]
     SiteConfig {
@@ -633,9 +640,9 @@ pub fn plan_stack(
         ));
     }
 
-    let services = spec
-        .services
-        .iter()
+    let services = start_order(&spec.services)?
+        .into_iter()
+        .map(|i| &spec.services[i])
         .map(|s| plan_service(s, run_id, overrides, with_role(&s.name)))
         .collect();
 
@@ -715,11 +722,12 @@ fn plan_service(
             cmd: s.command.clone(),
             entrypoint: s.entrypoint.clone(),
             labels,
-            files: Vec::new(),
+            files: s.files.iter().map(FileCopy::host).collect(),
         },
         aliases,
         ports: s.ports.clone(),
         ready: s.ready.clone(),
+        depends_on: s.depends_on.clone(),
     }
 }
 
@@ -1012,6 +1020,8 @@ mod tests {
             aliases: vec!["www".into(), "web".into()],
             ports: vec![],
             ready: None,
+            files: vec![FileSpec::read_only("fixtures/files/data", "/srv/data")],
+            depends_on: Vec::new(),
         });
         let p = plan(&spec).unwrap();
         let s = &p.services[0];
@@ -1022,6 +1032,7 @@ mod tests {
         );
         assert_eq!(s.container.hostname.as_deref(), Some("web"));
         assert_eq!(s.aliases, ["web", "www"]);
+        assert_eq!(s.container.files[0].path, "/srv/data");
         assert_eq!(s.container.labels[LABEL_ROLE], "web");
         assert_eq!(s.container.labels[LABEL_RUN], "0badcafe");
         let p = p.with_labels(&BTreeMap::from([("k".to_string(), "v".to_string())]));

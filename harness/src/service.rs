@@ -36,6 +36,85 @@ pub struct ServiceSpec {
     pub ports: Vec<u16>,
     /// When it is ready (`None`: as soon as it runs).
     pub ready: Option<Readiness>,
+    /// Files and directories copied into its container (read-only) before it starts.
+    pub files: Vec<crate::plan::FileSpec>,
+    /// The services that must be ready before it starts (`depends-on`).
+    pub depends_on: Vec<String>,
+}
+
+/// Why services cannot be started in an order their `depends-on` allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartOrderError {
+    /// A service depends on a name no service of the stack has.
+    #[error("service {service:?} depends on {missing:?}, which is no service of the stack")]
+    Unknown {
+        /// The service.
+        service: String,
+        /// The name it gives.
+        missing: String,
+    },
+    /// The dependencies go round in a circle.
+    #[error("the services' depends-on go round in a circle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+}
+
+/// The order services start in: the order given, except that each comes after the services
+/// it depends on (each then starts once those are ready). A stable topological order.
+pub fn start_order(services: &[ServiceSpec]) -> Result<Vec<usize>, StartOrderError> {
+    let index = |name: &str| position(services, name);
+    for s in services {
+        if let Some(missing) = s.depends_on.iter().find(|d| index(d.as_str()).is_none()) {
+            return Err(StartOrderError::Unknown {
+                service: s.name.clone(),
+                missing: missing.clone(),
+            });
+        }
+    }
+    let mut order: Vec<usize> = Vec::new();
+    while order.len() < services.len() {
+        let next = (0..services.len()).find(|i| {
+            !order.contains(i)
+                && services[*i]
+                    .depends_on
+                    .iter()
+                    .all(|d| index(d.as_str()).is_some_and(|j| order.contains(&j)))
+        });
+        match next {
+            Some(i) => order.push(i),
+            None => {
+                let left: Vec<usize> = (0..services.len()).filter(|i| !order.contains(i)).collect();
+                return Err(StartOrderError::Cycle(cycle(services, &left)));
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The index of the service named `name`.
+fn position(services: &[ServiceSpec], name: &str) -> Option<usize> {
+    services.iter().position(|s| s.name == name)
+}
+
+/// A circle among the services `left` (each depends on one of them): its names, the first
+/// one repeated at the end.
+fn cycle(services: &[ServiceSpec], left: &[usize]) -> Vec<String> {
+    let mut path: Vec<usize> = vec![left[0]];
+    loop {
+        let here = *path.last().expect("the path is never empty");
+        let next = services[here]
+            .depends_on
+            .iter()
+            .filter_map(|d| position(services, d))
+            .find(|j| left.contains(j))
+            .expect("a service left over depends on another one left over");
+        if let Some(start) = path.iter().position(|p| *p == next) {
+            let mut names: Vec<String> =
+                path[start..].iter().map(|i| services[*i].name.clone()).collect();
+            names.push(services[next].name.clone());
+            return names;
+        }
+        path.push(next);
+    }
 }
 
 /// A service's readiness condition and its deadline.
@@ -98,6 +177,63 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn service(name: &str, depends_on: &[&str]) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            image: ImageRef::parse("simonsobs/ocs:latest").unwrap(),
+            environment: BTreeMap::new(),
+            command: None,
+            entrypoint: None,
+            hostname: None,
+            aliases: Vec::new(),
+            ports: Vec::new(),
+            ready: None,
+            files: Vec::new(),
+            depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn services_start_in_file_order_after_what_they_depend_on() {
+        let s = [
+            service("a", &["c"]),
+            service("b", &[]),
+            service("c", &[]),
+            service("d", &["a", "b"]),
+        ];
+        let names: Vec<&str> = start_order(&s)
+            .unwrap()
+            .into_iter()
+            .map(|i| s[i].name.as_str())
+            .collect();
+        assert_eq!(names, ["b", "c", "a", "d"]);
+        assert_eq!(start_order(&[]).unwrap(), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn unknown_names_and_circles_are_errors() {
+        let s = [service("a", &["x"])];
+        assert_eq!(
+            start_order(&s).unwrap_err().to_string(),
+            "service \"a\" depends on \"x\", which is no service of the stack"
+        );
+        let s = [
+            service("a", &[]),
+            service("b", &["c"]),
+            service("c", &["d"]),
+            service("d", &["b"]),
+        ];
+        assert_eq!(
+            start_order(&s).unwrap_err(),
+            StartOrderError::Cycle(vec!["b".into(), "c".into(), "d".into(), "b".into()])
+        );
+        let s = [service("a", &["a"])];
+        assert_eq!(
+            start_order(&s).unwrap_err().to_string(),
+            "the services' depends-on go round in a circle: a -> a"
+        );
+    }
 
     #[test]
     fn checks_read_well() {

@@ -137,7 +137,7 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         let mut taken = vec![crate::plan::CROSSBAR.to_string()];
         taken.extend(spec.registry.then(|| "registry".to_string()));
         taken.extend(spec.agents.iter().map(|a| a.instance_id.clone()));
-        match services::decode_services(cx, v, &taken) {
+        match services::decode_services(cx, v, &taken, file) {
             Some(s) => spec.services = s,
             None => ok = false,
         }
@@ -418,7 +418,7 @@ fn decode_agent(
     let command = agent_command(cx, &f, "command");
     let entrypoint = agent_command(cx, &f, "entrypoint");
     let files = match f.get("files") {
-        Some(v) => files::decode_files(cx, v, file),
+        Some(v) => files::decode_files(cx, v, file, false),
         None => Some(Vec::new()),
     };
     let packages = agent_packages(cx, &f);

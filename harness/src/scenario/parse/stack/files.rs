@@ -1,8 +1,9 @@
-//! An agent's `files:`: files and directories of this machine copied into its container,
-//! read-only, before it starts. An entry is `{source, target, mode}`, or just a source, which
-//! goes into the config directory next to the site config (`ocs-access.yaml` becomes
-//! `/config/ocs-access.yaml`, where ocs resolves a relative `--config-file`). Sources must
-//! exist; targets must be absolute, distinct, and leave the site config alone.
+//! An agent's (or a service's) `files:`: files and directories of this machine copied into
+//! its container, read-only, before it starts. An entry is `{source, target, mode}`, or, for
+//! an agent, just a source, which goes into the config directory next to the site config
+//! (`ocs-access.yaml` becomes `/config/ocs-access.yaml`, where ocs resolves a relative
+//! `--config-file`). Sources must exist; targets must be absolute, distinct, and leave an
+//! agent's site config alone.
 
 use std::path::{Path, PathBuf};
 
@@ -15,15 +16,20 @@ use super::super::values::absolute_path;
 const FILE_KEYS: &[&str] = &["source", "target", "mode"];
 const EXAMPLE: &str = "files: [ocs-access.yaml, {source: ./data, target: /data/in}]";
 
-/// `files:` of an agent, relative to the scenario `file`.
-pub(super) fn decode_files(cx: &mut Cx, node: &Node, file: &Path) -> Option<Vec<FileSpec>> {
+/// `files:` of an agent (of a service when `service`), relative to the scenario `file`.
+pub(super) fn decode_files(
+    cx: &mut Cx,
+    node: &Node,
+    file: &Path,
+    service: bool,
+) -> Option<Vec<FileSpec>> {
     let Kind::Seq(items) = &node.kind else {
         return cx.type_error(node, "`files`", "a list", EXAMPLE);
     };
     let mut out: Vec<FileSpec> = Vec::new();
     let mut ok = true;
     for item in items {
-        match decode_file(cx, item, file) {
+        match decode_file(cx, item, file, service) {
             Some((spec, at)) if distinct(cx, &out, &spec, at) => out.push(spec),
             _ => ok = false,
         }
@@ -32,7 +38,25 @@ pub(super) fn decode_files(cx: &mut Cx, node: &Node, file: &Path) -> Option<Vec<
 }
 
 /// One entry, and the node its target is written at.
-fn decode_file<'n>(cx: &mut Cx, item: &'n Node, file: &Path) -> Option<(FileSpec, &'n Node)> {
+fn decode_file<'n>(
+    cx: &mut Cx,
+    item: &'n Node,
+    file: &Path,
+    service: bool,
+) -> Option<(FileSpec, &'n Node)> {
+    if service && !matches!(item.kind, Kind::Map(_)) {
+        let e = cx
+            .err(
+                item.pos,
+                "a service's `files` entry needs a `target`",
+                "where in the container?",
+            )
+            .help(
+                "a service has no site config to put files next to: write `{source: <path \
+                 relative to this file>, target: /absolute/path/in/the/container}`",
+            );
+        return cx.fail(e);
+    }
     if !matches!(item.kind, Kind::Map(_)) {
         let name = cx.nonempty_string(item, "a `files` entry", EXAMPLE)?;
         let source = existing_source(cx, item, &name, file)?;
@@ -70,6 +94,9 @@ fn decode_file<'n>(cx: &mut Cx, item: &'n Node, file: &Path) -> Option<(FileSpec
     };
     let mut spec = FileSpec::read_only(source?, &target?);
     spec.mode = mode;
+    if service {
+        return Some((spec, tgt));
+    }
     check_target(cx, tgt, spec).map(|s| (s, tgt))
 }
 

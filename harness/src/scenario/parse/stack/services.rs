@@ -1,12 +1,17 @@
 //! `stack.services`: non-OCS containers on the stack's network with compose-like keys
-//! (`image`, `environment`, `command`, `entrypoint`, `hostname`, `aliases`, `ports`) and a
-//! readiness condition (`ready: {log | tcp | http, timeout}`).
+//! (`image`, `environment`, `command`, `entrypoint`, `hostname`, `aliases`, `ports`,
+//! `files`, `depends-on`) and a readiness condition (`ready: {log | tcp | http, timeout}`).
+//! `depends-on` must name services of the stack and must not go round in a circle.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
-use crate::service::{Readiness, ReadyCheck, ServiceSpec, DEFAULT_SERVICE_READY};
+use crate::service::{
+    start_order, Readiness, ReadyCheck, ServiceSpec, StartOrderError, DEFAULT_SERVICE_READY,
+};
 
-use super::super::super::node::{Cx, Fields, Kind, Node};
+use super::super::super::error::{closest, list_names};
+use super::super::super::node::{Cx, Fields, Kind, Node, Pos};
 use super::super::values::{parse_duration, parse_env_map, parse_image};
 
 const SERVICE_KEYS: &[&str] = &[
@@ -19,33 +24,116 @@ const SERVICE_KEYS: &[&str] = &[
     "aliases",
     "ports",
     "ready",
+    "files",
+    "depends-on",
 ];
 const READY_KEYS: &[&str] = &["log", "tcp", "http", "timeout"];
 const HTTP_KEYS: &[&str] = &["port", "path", "status"];
 const EXAMPLE: &str = "- name: influxdb\n    image: influxdb:1.7\n    ready: {http: {port: 8086, path: /ping, status: 204}}";
 
-/// `services:`, given the names already taken (crossbar, the registry, the agents).
+/// A service's `depends-on` entries, each with where it is written.
+type Dependencies = Vec<(String, Pos)>;
+
+/// `services:`, given the names already taken (crossbar, the registry, the agents); paths
+/// in `files` are relative to the scenario `file`.
 pub(super) fn decode_services(
     cx: &mut Cx,
     node: &Node,
     taken: &[String],
+    file: &Path,
 ) -> Option<Vec<ServiceSpec>> {
     let Kind::Seq(items) = &node.kind else {
         return cx.type_error(node, "`services`", "a list", EXAMPLE);
     };
     let mut seen: BTreeSet<String> = taken.iter().cloned().collect();
     let mut out = Vec::new();
+    let mut deps: Vec<Dependencies> = Vec::new();
     let mut ok = true;
     for item in items {
-        match decode_service(cx, item, &mut seen) {
-            Some(s) => out.push(s),
+        match decode_service(cx, item, &mut seen, file) {
+            Some((s, d)) => {
+                out.push(s);
+                deps.push(d);
+            }
             None => ok = false,
         }
     }
-    ok.then_some(out)
+    if !ok {
+        return None;
+    }
+    check_dependencies(cx, &out, &deps).then_some(out)
 }
 
-fn decode_service(cx: &mut Cx, node: &Node, seen: &mut BTreeSet<String>) -> Option<ServiceSpec> {
+/// Every `depends-on` entry names another service, and they go round in no circle.
+fn check_dependencies(cx: &mut Cx, services: &[ServiceSpec], deps: &[Dependencies]) -> bool {
+    let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    let mut ok = true;
+    for (s, d) in services.iter().zip(deps) {
+        for (name, pos) in d {
+            if *name == s.name {
+                let e = cx
+                    .err(*pos, format!("service `{name}` depends on itself"), "itself")
+                    .help("a service can depend only on other services of the stack");
+                cx.errors.push(e);
+                ok = false;
+            } else if !names.contains(&name.as_str()) {
+                let others = names.iter().copied().filter(|n| *n != s.name);
+                let label = match closest(name, others.clone()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "no such service".into(),
+                };
+                let others: Vec<String> = others.map(str::to_string).collect();
+                let mut e = cx.err(
+                    *pos,
+                    format!("service `{}` depends on `{name}`, which is no service of the stack", s.name),
+                    label,
+                );
+                e = if others.is_empty() {
+                    e.help("`depends-on` names other services of `stack.services`; this stack has no other")
+                } else {
+                    e.note(format!("the other services are {}", list_names(&others)))
+                };
+                cx.errors.push(e);
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return false;
+    }
+    match start_order(services) {
+        Ok(_) => true,
+        Err(StartOrderError::Cycle(circle)) => {
+            // at the entry of the circle's first service that names the next one
+            let first = services.iter().position(|s| s.name == circle[0]);
+            let pos = first.and_then(|i| deps[i].iter().find(|(n, _)| *n == circle[1]));
+            let pos = pos.map(|(_, p)| *p).unwrap_or_default();
+            let e = cx
+                .err(
+                    pos,
+                    format!(
+                        "the services' `depends-on` go round in a circle: {}",
+                        circle.join(" -> ")
+                    ),
+                    "closes a circle",
+                )
+                .help(
+                    "each service starts once those it depends on are ready, so a circle never \
+                     starts; remove one of these dependencies",
+                );
+            cx.errors.push(e);
+            false
+        }
+        Err(StartOrderError::Unknown { .. }) => false,
+    }
+}
+
+fn decode_service(
+    cx: &mut Cx,
+    node: &Node,
+    seen: &mut BTreeSet<String>,
+    file: &Path,
+) -> Option<(ServiceSpec, Dependencies)> {
     let f = cx.fields(node, "a service", SERVICE_KEYS, EXAMPLE)?;
     let name = match f.get("name") {
         Some(v) => service_name(cx, v, seen),
@@ -74,7 +162,16 @@ fn decode_service(cx: &mut Cx, node: &Node, seen: &mut BTreeSet<String>) -> Opti
         Some(v) => readiness(cx, v).map(Some),
         None => Some(None),
     };
-    Some(ServiceSpec {
+    let files = match f.get("files") {
+        Some(v) => super::files::decode_files(cx, v, file, true),
+        None => Some(Vec::new()),
+    };
+    let depends_on = match f.get("depends-on") {
+        Some(v) => dependencies(cx, v),
+        None => Some(Vec::new()),
+    };
+    let depends_on = depends_on?;
+    let spec = ServiceSpec {
         name: name?,
         image: image?,
         environment: environment?,
@@ -84,7 +181,30 @@ fn decode_service(cx: &mut Cx, node: &Node, seen: &mut BTreeSet<String>) -> Opti
         aliases: aliases?,
         ports: ports?,
         ready: ready?,
-    })
+        files: files?,
+        depends_on: depends_on.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    Some((spec, depends_on))
+}
+
+/// `depends-on: [service, ..]`: names, each once.
+fn dependencies(cx: &mut Cx, v: &Node) -> Option<Dependencies> {
+    let example = "depends-on: [influxdb]";
+    let Kind::Seq(items) = &v.kind else {
+        return cx.type_error(v, "`depends-on`", "a list of service names", example);
+    };
+    let mut out: Dependencies = Vec::new();
+    for item in items {
+        let name = cx.nonempty_string(item, "each item of `depends-on`", example)?;
+        if out.iter().any(|(n, _)| *n == name) {
+            let e = cx
+                .err(item.pos, format!("`{name}` is named twice"), "again")
+                .help("name each service once");
+            return cx.fail(e);
+        }
+        out.push((name, item.pos));
+    }
+    Some(out)
 }
 
 fn missing<T>(cx: &mut Cx, f: &Fields, key: &str, example: &str) -> Option<T> {
