@@ -108,8 +108,10 @@ fn cycle(services: &[ServiceSpec], left: &[usize]) -> Vec<String> {
             .find(|j| left.contains(j))
             .expect("a service left over depends on another one left over");
         if let Some(start) = path.iter().position(|p| *p == next) {
-            let mut names: Vec<String> =
-                path[start..].iter().map(|i| services[*i].name.clone()).collect();
+            let mut names: Vec<String> = path[start..]
+                .iter()
+                .map(|i| services[*i].name.clone())
+                .collect();
             names.push(services[next].name.clone());
             return names;
         }

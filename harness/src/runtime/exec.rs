@@ -147,7 +147,10 @@ impl Stack {
         let port = crate::plan::CROSSBAR_PORT;
         let mut env = BTreeMap::from([
             ("SITE_HUB".to_string(), format!("ws://{crossbar}:{port}/ws")),
-            ("SITE_HTTP".to_string(), format!("http://{crossbar}:{port}/call")),
+            (
+                "SITE_HTTP".to_string(),
+                format!("http://{crossbar}:{port}/call"),
+            ),
         ]);
         env.extend(command.env.clone());
         let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -183,7 +186,10 @@ impl Stack {
             .id;
         let dir = self.run_dir.join("exec");
         let ran = run_one_off(&self.docker, &id, &role, command, &dir).await;
-        let remove = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let remove = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         let removed = self
             .docker
             .remove_container(&id, Some(remove))

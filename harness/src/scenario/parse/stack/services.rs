@@ -72,7 +72,11 @@ fn check_dependencies(cx: &mut Cx, services: &[ServiceSpec], deps: &[Dependencie
         for (name, pos) in d {
             if *name == s.name {
                 let e = cx
-                    .err(*pos, format!("service `{name}` depends on itself"), "itself")
+                    .err(
+                        *pos,
+                        format!("service `{name}` depends on itself"),
+                        "itself",
+                    )
                     .help("a service can depend only on other services of the stack");
                 cx.errors.push(e);
                 ok = false;
@@ -85,7 +89,10 @@ fn check_dependencies(cx: &mut Cx, services: &[ServiceSpec], deps: &[Dependencie
                 let others: Vec<String> = others.map(str::to_string).collect();
                 let mut e = cx.err(
                     *pos,
-                    format!("service `{}` depends on `{name}`, which is no service of the stack", s.name),
+                    format!(
+                        "service `{}` depends on `{name}`, which is no service of the stack",
+                        s.name
+                    ),
                     label,
                 );
                 e = if others.is_empty() {
