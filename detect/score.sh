@@ -64,7 +64,7 @@ tree() {
 
 # The first failing scenario in a -q log, and its first line of detail.
 why() {
-  grep -m1 -A1 -E '^ *(FAIL|ERROR) ' "$1" | sed -e 's/^ *//' | paste -sd ' ' | cut -c1-160
+  { grep -m1 -A1 -E '^ *(FAIL|ERROR) ' "$1" || head -1 "$1"; } | sed -e 's/^ *//' | paste -sd ' ' | cut -c1-160
 }
 
 status=0
