@@ -1,7 +1,8 @@
 //! Bad input that only Docker can reveal (a missing build context, a failing Dockerfile, an
 //! image that is not there, an agent-class the image lacks, an SCF host that matches no
-//! container, an unknown operation): each case in `bad-input/run/` lists the text its error
-//! must contain (`# expect:` lines), and must leave no container or network behind.
+//! container, an unknown operation, which counts as a failure since the live agent is what
+//! lacks it): each case in `bad-input/run/` lists the text its error must contain (`# expect:`
+//! lines), and must leave no container or network behind.
 
 use std::path::{Path, PathBuf};
 

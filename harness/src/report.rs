@@ -3,7 +3,8 @@
 //! `<error>` is everything that kept it from giving one (bad input found at run time, no
 //! engine, an image that did not build, a stack that never became ready), as CI dashboards
 //! expect. [`error_class`] is the one place that sorts a [`RunError`] into those classes;
-//! [`failure_kind`] adds the one error that is a verdict (an agent that crashed at start-up).
+//! [`failure_kind`] adds the errors that are verdicts (an agent that crashed at start-up, an
+//! operation a step drives that its agent does not offer).
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub enum ErrorClass {
 pub fn error_class(e: &RunError) -> ErrorClass {
     use crate::runtime::images::ImageError;
     match e {
-        RunError::Scenario(_) => ErrorClass::BadInput,
+        RunError::Scenario(_) | RunError::MissingOperation(_) => ErrorClass::BadInput,
         RunError::Teardown(_) => ErrorClass::Infrastructure,
         RunError::Launch { error, .. } => match error {
             LaunchError::Plan(_) | LaunchError::ImageSet(_) | LaunchError::Config(_) => {
@@ -54,7 +55,9 @@ pub fn error_class(e: &RunError) -> ErrorClass {
 
 /// How a run that ended in an error counts. An agent whose container exited before it
 /// registered crashed at start-up: that is the agent under test failing, a verdict
-/// (`<failure>`, exit 1), not the machinery; every other error is sorted by [`error_class`].
+/// (`<failure>`, exit 1), not the machinery; so is an operation a step drives that the live
+/// agent does not offer (a misspelt name looks the same: the message names the agent's
+/// operations). Every other error is sorted by [`error_class`].
 /// An agent still running at the readiness deadline stays infrastructure (a loaded machine
 /// looks the same).
 pub fn failure_kind(e: &RunError) -> FailureKind {
@@ -67,6 +70,7 @@ pub fn failure_kind(e: &RunError) -> FailureKind {
         } if role.instance_id().is_some() && matches!(**error, WaitError::Failed { .. }) => {
             FailureKind::Assertion
         }
+        RunError::MissingOperation(_) => FailureKind::Assertion,
         _ => error_class(e).into(),
     }
 }

@@ -79,9 +79,15 @@ pub enum RunError {
         /// What went wrong (typed, with its causes as sources).
         error: LaunchError,
     },
-    /// A mistake in the scenario found once the stack was up (e.g. an unknown operation).
+    /// A mistake in the scenario found once the stack was up.
     #[error("{0}")]
     Scenario(Box<crate::scenario::ScenarioError>),
+    /// An operation a step drives is not in its agent's `get_api`, asked once the stack was
+    /// up: a misspelt name in the scenario, or an agent that lost (renamed, removed) the
+    /// operation. Either way the agent under test does not offer what the scenario drives,
+    /// so it is a verdict (exit 1), as the call itself would have been refused.
+    #[error("{0}")]
+    MissingOperation(Box<crate::scenario::ScenarioError>),
     /// Tearing down failed (the run's resources are labelled; `ocs-harness clean` removes them).
     #[error("teardown failed: {0}")]
     Teardown(String),
@@ -193,8 +199,9 @@ async fn check_operations(
                 format!("agent `{instance}` has no operation `{op}`"),
                 "unknown operation",
                 Some(format!(
-                    "its tasks are {} and its processes are {}; to probe an unknown operation on \
-                     purpose, expect `status: error`",
+                    "its tasks are {} and its processes are {}; if the name is misspelt, fix \
+                     it; if the agent lost the operation, that is the regression; to probe an \
+                     unknown operation on purpose, expect `status: error`",
                     names(&api.tasks),
                     names(&api.processes)
                 )),
@@ -306,7 +313,7 @@ async fn drive(
             .teardown()
             .await
             .map_err(|e| RunError::Teardown(crate::runtime::display_chain(&e)))?;
-        return Err(RunError::Scenario(Box::new(e)));
+        return Err(RunError::MissingOperation(Box::new(e)));
     }
     if let Err(error) = start_feed_tap(&mut stack, scenario).await {
         let _ = stack.teardown().await;

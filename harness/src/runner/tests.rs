@@ -638,6 +638,11 @@ async fn every_operation_a_step_names_must_exist_unless_an_error_is_expected() {
         "{text}"
     );
     assert!(text.contains("unit.yaml:9:12"), "{text}");
+    // The agent under test does not offer what the scenario drives: a verdict, exit 1.
+    assert_eq!(
+        crate::report::failure_kind(&super::RunError::MissingOperation(Box::new(error))),
+        crate::report::FailureKind::Assertion
+    );
     let s = scenario("  - start: fake1.nope\n    expect: {status: error}\n");
     assert!(super::check_operations(&fake, &s).await.is_none());
     assert_eq!(fake.calls(), ["get_api fake1"], "one get_api per agent");
