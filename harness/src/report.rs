@@ -28,7 +28,7 @@ pub enum ErrorClass {
 pub fn error_class(e: &RunError) -> ErrorClass {
     use crate::runtime::images::ImageError;
     match e {
-        RunError::Scenario(_) | RunError::MissingOperation(_) => ErrorClass::BadInput,
+        RunError::MissingOperation(_) => ErrorClass::BadInput,
         RunError::Teardown(_) => ErrorClass::Infrastructure,
         RunError::Launch { error, .. } => match error {
             LaunchError::Plan(_) | LaunchError::ImageSet(_) | LaunchError::Config(_) => {

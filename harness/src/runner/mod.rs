@@ -79,9 +79,6 @@ pub enum RunError {
         /// What went wrong (typed, with its causes as sources).
         error: LaunchError,
     },
-    /// A mistake in the scenario found once the stack was up.
-    #[error("{0}")]
-    Scenario(Box<crate::scenario::ScenarioError>),
     /// An operation a step drives is not in its agent's `get_api`, asked once the stack was
     /// up: a misspelt name in the scenario, or an agent that lost (renamed, removed) the
     /// operation. Either way the agent under test does not offer what the scenario drives,
