@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -251,6 +251,27 @@ async fn next_or_stall<S: futures::Stream + Unpin>(
         .map_err(|_| format!("{who} sent nothing for {}s", STALL.as_secs()))
 }
 
+/// The stream's next item, or an error once for [`STALL`] the engine has neither sent
+/// anything nor taken any of the upload (whose last take `taken` holds).
+async fn next_or_stall_while<S: futures::Stream + Unpin>(
+    stream: &mut S,
+    taken: &Mutex<Instant>,
+) -> Result<Option<S::Item>, String> {
+    let asked = Instant::now();
+    loop {
+        let last = (*taken.lock().unwrap_or_else(|e| e.into_inner())).max(asked);
+        let Some(left) = STALL.checked_sub(last.elapsed()).filter(|d| !d.is_zero()) else {
+            return Err(format!(
+                "the engine took none of the archive and sent nothing for {}s",
+                STALL.as_secs()
+            ));
+        };
+        if let Ok(item) = tokio::time::timeout(left, stream.next()).await {
+            return Ok(item);
+        }
+    }
+}
+
 /// Load a `docker save` archive through the engine unless `image` is present already.
 pub async fn ensure_archive(
     docker: &Docker,
@@ -278,10 +299,18 @@ pub async fn load(docker: &Docker, path: &Path, image: &ImageRef) -> Result<(), 
         .await
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
     notice::info(&format!("loading {image} from {}", path.display()));
-    let body = body_try_stream(tokio_util::io::ReaderStream::new(file));
-    let options = ImportImageOptionsBuilder::new().quiet(true).build();
+    // The engine answers only once it has the whole archive (it reads the manifest at the
+    // end) and then reports each layer it registers; while it still takes the upload, the
+    // bytes it takes are the progress.
+    let taken = Arc::new(Mutex::new(Instant::now()));
+    let reader = tokio_util::io::ReaderStream::new(file).inspect({
+        let taken = Arc::clone(&taken);
+        move |_| *taken.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now()
+    });
+    let body = body_try_stream(reader);
+    let options = ImportImageOptionsBuilder::new().quiet(false).build();
     let mut stream = docker.import_image(options, body, None);
-    while let Some(item) = next_or_stall(&mut stream, "the engine")
+    while let Some(item) = next_or_stall_while(&mut stream, &taken)
         .await
         .map_err(fail)?
     {
