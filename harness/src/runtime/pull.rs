@@ -193,7 +193,7 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
     let mut stream = docker.create_image(Some(options), None, credentials(image));
     let (mut fetched, mut present) = (std::collections::BTreeSet::new(), 0usize);
     let mut layers = progress::Pull::default();
-    while let Some(item) = next_or_stall(&mut stream, "the registry")
+    while let Some(item) = next_or_stall(&mut stream, "the registry", None)
         .await
         .map_err(fail)?
     {
@@ -241,30 +241,20 @@ fn show_layer(layers: &mut progress::Pull, info: &CreateImageInfo) {
     layers.layer(id, status, current, total);
 }
 
-/// The stream's next item; an error naming `who` when nothing arrives within [`STALL`].
+/// The stream's next item, or an error naming `who` once for [`STALL`] it has sent nothing
+/// and (when `taken` holds the last time the engine took some of an upload) taken nothing.
 async fn next_or_stall<S: futures::Stream + Unpin>(
     stream: &mut S,
     who: &str,
-) -> Result<Option<S::Item>, String> {
-    tokio::time::timeout(STALL, stream.next())
-        .await
-        .map_err(|_| format!("{who} sent nothing for {}s", STALL.as_secs()))
-}
-
-/// The stream's next item, or an error once for [`STALL`] the engine has neither sent
-/// anything nor taken any of the upload (whose last take `taken` holds).
-async fn next_or_stall_while<S: futures::Stream + Unpin>(
-    stream: &mut S,
-    taken: &Mutex<Instant>,
+    taken: Option<&Mutex<Instant>>,
 ) -> Result<Option<S::Item>, String> {
     let asked = Instant::now();
     loop {
-        let last = (*taken.lock().unwrap_or_else(|e| e.into_inner())).max(asked);
+        let last = taken.map_or(asked, |t| {
+            (*t.lock().unwrap_or_else(|e| e.into_inner())).max(asked)
+        });
         let Some(left) = STALL.checked_sub(last.elapsed()).filter(|d| !d.is_zero()) else {
-            return Err(format!(
-                "the engine took none of the archive and sent nothing for {}s",
-                STALL.as_secs()
-            ));
+            return Err(format!("{who} sent nothing for {}s", STALL.as_secs()));
         };
         if let Ok(item) = tokio::time::timeout(left, stream.next()).await {
             return Ok(item);
@@ -310,9 +300,13 @@ pub async fn load(docker: &Docker, path: &Path, image: &ImageRef) -> Result<(), 
     let body = body_try_stream(reader);
     let options = ImportImageOptionsBuilder::new().quiet(false).build();
     let mut stream = docker.import_image(options, body, None);
-    while let Some(item) = next_or_stall_while(&mut stream, &taken)
-        .await
-        .map_err(fail)?
+    while let Some(item) = next_or_stall(
+        &mut stream,
+        "the engine took none of the archive and",
+        Some(&taken),
+    )
+    .await
+    .map_err(fail)?
     {
         match item {
             Ok(info) => {
