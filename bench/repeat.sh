@@ -2,7 +2,13 @@
 # Run the same scenarios N times in a row, to count flaky failures (issue 15's "10 consecutive
 # times for the crossbar-restart ones", issue 17's "0 false failures over 10 repeated runs").
 #
-#   bench/repeat.sh N PATH...    e.g. bench/repeat.sh 10 scenarios/upstream/crossbar-*.yaml
+#   bench/repeat.sh N [TEST FLAGS] PATH...   e.g. bench/repeat.sh 20 scenarios/ scenarios/upstream/
+#
+# This is the documented way to look for false failures (a scenario that fails now and then on
+# an unchanged tree): every non-pass is tabulated with its cause (the error's first line), and a
+# cause found this way is fixed where it arises, never retried. Flags before the paths go to
+# `ocs-harness test` as they are (e.g. `-j 2`). REPEAT_OUT names the output directory (default
+# target/ocs-harness/repeat), so that two loops can run side by side.
 #
 # Each round is one `ocs-harness test --ci --format json PATH...` (the files in parallel, as a
 # user runs them); its exit code, wall time and each scenario's result go to a table printed at
@@ -12,14 +18,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
-    echo "usage: $0 N PATH..." >&2
+    echo "usage: $0 N [TEST FLAGS] PATH..." >&2
     exit 2
 fi
 n=$1
 shift
 bin=${OCS_HARNESS_BIN:-target/debug/ocs-harness}
 [ -n "${OCS_HARNESS_BIN:-}" ] || cargo build -q --locked -p ocs-harness --bin ocs-harness
-out=target/ocs-harness/repeat
+out=${REPEAT_OUT:-target/ocs-harness/repeat}
 rm -rf "$out"
 mkdir -p "$out"
 summary=$out/summary.md
@@ -45,7 +51,10 @@ for line in open(sys.argv[1]):
     except ValueError:
         continue
     if e.get("event") == "scenario_finished" and e.get("status") != "passed":
-        bad.append(f"{e.get('scenario')} ({e.get('status')}, {e.get('kind')})")
+        cause = (e.get("message") or "").strip().splitlines()
+        cause = cause[0][:200] if cause else "no message"
+        cause = cause.replace("|", "\\|")
+        bad.append(f"{e.get('scenario')} ({e.get('status')}, {e.get('kind')}: {cause})")
 print(", ".join(bad) or "-")
 PY
 )

@@ -14,6 +14,7 @@
 //!
 //! [`launch`] puts it together: sweep, images, plan, up.
 
+mod attached;
 mod bringup;
 mod crossbar_image;
 pub mod dockerignore;

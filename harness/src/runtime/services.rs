@@ -2,17 +2,16 @@
 //! (and aliases), its listed ports published, and waited for until its readiness condition
 //! holds (a log line, a TCP port, an HTTP answer), before crossbar and the agents start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use testcontainers::bollard::models::{EndpointSettings, NetworkConnectRequest, PortBinding};
 use testcontainers::core::IntoContainerPort;
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage};
 
 use crate::plan::ServicePlan;
-use crate::runtime::bringup::{request_for, BringUp};
-use crate::runtime::engine::{self, Doing, EngineHost};
+use crate::runtime::attached::{start_attached, Reach};
+use crate::runtime::bringup::BringUp;
+use crate::runtime::engine::EngineHost;
 use crate::runtime::logs::LogStore;
 use crate::runtime::role::Role;
 use crate::runtime::stack::StackError;
@@ -49,61 +48,27 @@ impl BringUp<'_> {
         Ok(out)
     }
 
-    /// Create and start service `s`, reachable by its name and aliases on `network`.
+    /// Create service `s` attached to `network` under its name and aliases, then start it.
     async fn start_service(
         &self,
         s: &ServicePlan,
         network: &str,
     ) -> Result<ContainerAsync<GenericImage>, StackError> {
-        let mut req = request_for(&s.container, network, &self.logs, &self.options.run_dir)?;
-        for p in published(s) {
-            // exposes the port; the modifier below publishes it on an ephemeral host port
-            req = req.with_mapped_port(0, p.tcp());
-        }
-        let bindings = port_bindings(s, self.host);
-        let container = req
-            .with_host_config_modifier(move |hc| {
-                hc.publish_all_ports = Some(false);
-                hc.port_bindings = Some(bindings.clone());
-            })
-            .start()
-            .await
-            .doing(format!(
-                "starting service {} ({})",
-                s.name, s.container.name
-            ))?;
-        let id = container.id().to_string();
-        // testcontainers gives no network aliases: reconnect the container with them.
-        engine::disconnect(self.docker, network, &id)
-            .await
-            .doing(format!("giving service {} its network aliases", s.name))?;
-        let request = NetworkConnectRequest {
-            container: id,
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(s.aliases.clone()),
-                ..Default::default()
-            }),
+        let reach = Reach {
+            aliases: &s.aliases,
+            ports: published(s).collect(),
+            publish_ip: self.host.publish_ip(),
         };
-        self.docker
-            .connect_network(network, request)
-            .await
-            .doing(format!("giving service {} its network aliases", s.name))?;
-        Ok(container)
+        start_attached(
+            self.docker,
+            &s.container,
+            network,
+            &reach,
+            &self.logs,
+            &self.options.run_dir,
+        )
+        .await
     }
-}
-
-/// Ports of `s` to publish: the listed ones, and the one its readiness check reaches (on
-/// loopback when the engine is local), each on an ephemeral host port.
-fn port_bindings(s: &ServicePlan, host: &EngineHost) -> HashMap<String, Option<Vec<PortBinding>>> {
-    published(s)
-        .map(|p| {
-            let binding = PortBinding {
-                host_ip: Some(host.publish_ip().into()),
-                host_port: Some(String::new()),
-            };
-            (format!("{p}/tcp"), Some(vec![binding]))
-        })
-        .collect()
 }
 
 /// The container ports of `s` to publish: the listed ones and its readiness check's.
