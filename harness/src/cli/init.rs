@@ -107,6 +107,7 @@ pub async fn init(
             log_allow: None,
             baseline_run: None,
             budget_rule: Default::default(),
+            github: Default::default(),
         };
         let exit =
             super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;
