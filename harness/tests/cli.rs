@@ -419,3 +419,37 @@ fn under_github_actions_bad_input_is_an_error_annotation_on_its_line_and_in_the_
     let out = harness(&["check", "broken.yaml"], &dir);
     assert!(!text(&out.stderr).contains("::error"));
 }
+
+#[test]
+fn under_github_actions_a_scenario_without_an_engine_is_annotated_and_summarised() {
+    let dir = temp_dir("annotations-infra");
+    let summary = dir.join("summary.md");
+    let summary_path = summary.display().to_string();
+    let scenario = repo().join("scenarios/barebones.yaml");
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+    ];
+    let out = harness_env(&["test", scenario.to_str().unwrap()], &dir, &env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let file = scenario
+        .display()
+        .to_string()
+        .replace(',', "%2C")
+        .replace(':', "%3A");
+    let want = format!("::error file={file},title=barebones%3A error (infrastructure)::");
+    assert!(
+        err.lines().any(|l| l.starts_with(&want)),
+        "{want} not in:\n{err}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("the job summary was written");
+    assert!(
+        md.starts_with("## ocs-harness test failed: 0 passed, 0 failed, 1 errors"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ⚠️ | barebones |") && md.contains("Docker engine"),
+        "{md}"
+    );
+}

@@ -339,7 +339,7 @@ pub async fn run_all(
     let mut cases = Vec::new();
     let mut failed: Vec<CliError> = Vec::new();
     for scenario in &scenarios {
-        let (case, result) = run(scenario, &args, &reporter).await;
+        let (case, result) = run(scenario, &args, &reporter, github).await;
         if let Err(e) = result {
             if scenarios.len() > 1 {
                 eprintln!("{}", e.error);
@@ -369,6 +369,7 @@ async fn run(
     scenario: &Scenario,
     args: &RunArgs,
     reporter: &SharedReporter,
+    github: &Github,
 ) -> (Case, Result<(), CliError>) {
     let file = &scenario.path;
     let mut options = LaunchOptions::new(&scenario.name);
@@ -386,7 +387,12 @@ async fn run(
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            let exit = failure_kind(&e).into();
+            let exit: Exit = failure_kind(&e).into();
+            let kind = match exit {
+                Exit::BadInput => "bad input",
+                _ => "infrastructure",
+            };
+            github.run_error(file, &scenario.name, kind, &e.to_string());
             return (case, Err(CliError::new(exit, e)));
         }
     };

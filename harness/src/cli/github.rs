@@ -58,6 +58,15 @@ impl Github {
         }
     }
 
+    /// Print an `::error` for a scenario whose run failed before or beside its steps
+    /// (`kind`: infrastructure, bad input), at its file.
+    pub fn run_error(&self, file: &Path, scenario: &str, kind: &str, message: &str) {
+        if self.annotations {
+            let title = format!("{scenario}: error ({kind})");
+            eprintln!("{}", error_command(file, 0, 0, &title, message));
+        }
+    }
+
     /// Append the summary of a `test` that ran nothing because of bad input.
     pub fn bad_input_summary(&self, errors: &[ScenarioError], message: &str) {
         if let Some(path) = &self.step_summary {
