@@ -79,11 +79,12 @@ pub async fn scenario_test(path: impl AsRef<Path>) {
     }
 }
 
-/// The scenario files in `dir` (`*.yaml`, not `*.yaml.example`), sorted.
+/// The scenario files in `dir` (`*.yaml` and `*.yml`, as compose takes both; not
+/// `*.yaml.example`), sorted. `ocs-harness test DIR` takes the same files.
 pub fn scenario_files(dir: impl AsRef<Path>) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
         .collect();
     files.sort();
     Ok(files)

@@ -1,6 +1,7 @@
 //! The binary without Docker: exit codes for usage mistakes (2), broken scenario files (2,
 //! naming file:line:column) and a missing engine (3, an `<error>` in JUnit and an `error`
-//! in the JSON events); partitions; `plan`.
+//! in the JSON events); partitions; `plan`; every command selecting scenarios as `test` does;
+//! GitHub Actions annotations and job summary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -27,6 +28,8 @@ fn harness(args: &[&str], dir: &Path) -> Output {
         .env("OCS_HARNESS_RUNS_DIR", dir.join("runs"))
         .env("NO_COLOR", "1")
         .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
         .output()
         .expect("the binary runs")
 }
@@ -242,4 +245,211 @@ fn plan_prints_the_stack_without_docker() {
     }
     let out = harness(&["plan", "no-such.yaml"], &repo());
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The binary with extra environment variables.
+fn harness_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .env("OCS_HARNESS_RUNS_DIR", dir.join("runs"))
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+/// How many `*.yaml` and `*.yml` files `dir` holds.
+fn scenario_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("readable")
+        .flatten()
+        .filter(|e| {
+            let p = e.path();
+            p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+        })
+        .count()
+}
+
+#[test]
+fn check_and_plan_take_directories_and_name_filters_like_test() {
+    let count = scenario_count(&repo().join("scenarios"));
+    let out = harness(&["check", "scenarios/"], &repo());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(stdout.matches("ok: ").count(), count, "{stdout}");
+    // No argument: scenarios/, as `test`.
+    let out = harness(&["check"], &repo());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A name filter.
+    let out = harness(&["check", "barebones"], &repo());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches("ok: ").count(), 1);
+
+    let out = harness(&["plan", "scenarios/"], &repo());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(stdout.matches("# ocs-harness plan: ").count(), count);
+    assert_eq!(
+        stdout.matches("\n---\n").count(),
+        count - 1,
+        "one YAML document each"
+    );
+    let out = harness(&["plan", "--filter", "fake-data"], &repo());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("scenario: fake-data\n"));
+}
+
+#[test]
+fn selecting_no_scenario_exits_2_saying_what_was_given_and_what_to_do() {
+    for command in ["check", "plan", "test", "run"] {
+        let out = harness(&[command, "nothing-matches"], &repo());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains("no scenario selected: the name filter `nothing-matches` matches none of")
+                && err.contains("--list"),
+            "{command}: {err}"
+        );
+    }
+    let out = harness(
+        &[
+            "compare",
+            "--baseline",
+            "images/ocs-0.11.3.yaml",
+            "--candidate",
+            "images/default.yaml",
+            "nothing-matches",
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let dir = temp_dir("empty-selection");
+    let out = harness(&["check", "."], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("holds no scenario file (*.yaml or *.yml)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compare_takes_the_workflows_default_input_a_directory() {
+    // plugin.yml passes `scenarios/`: the selection works and the run stops at the missing
+    // engine (3), not at "Is a directory" (2).
+    let out = harness(
+        &[
+            "compare",
+            "--baseline",
+            "images/ocs-0.11.3.yaml",
+            "--candidate",
+            "images/default.yaml",
+            "scenarios/",
+        ],
+        &repo(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(!err.contains("Is a directory"), "{err}");
+}
+
+#[test]
+fn a_directory_takes_yml_files_like_yaml_files() {
+    let dir = temp_dir("yml");
+    let text_of = |name: &str| {
+        format!(
+            "name: {name}\nstack:\n  agents:\n    - instance-id: a1\n      agent-class: X\n      \
+             image: simonsobs/ocs:latest\nsteps:\n  - api: a1\n"
+        )
+    };
+    std::fs::write(dir.join("one.yaml"), text_of("one")).unwrap();
+    std::fs::write(dir.join("two.yml"), text_of("two")).unwrap();
+    let out = harness(&["check", "."], &dir);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("one.yaml") && stdout.contains("two.yml"),
+        "{stdout}"
+    );
+    let out = harness(&["test", "--list", "."], &dir);
+    assert!(text(&out.stdout).contains("two\t"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn under_github_actions_bad_input_is_an_error_annotation_on_its_line_and_in_the_summary() {
+    let dir = temp_dir("annotations");
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "name: broken\nstack:\n  agents:\n    - instance-id: a1\n      agent-class: X\n      \
+         image: simonsobs/ocs:latest\nsteps:\n  - api: a1.acq\n",
+    )
+    .unwrap();
+    let summary = dir.join("summary.md");
+    let summary_path = summary.display().to_string();
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+    ];
+    let out = harness_env(&["test", "broken.yaml"], &dir, &env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation in:\n{err}"));
+    assert!(
+        line.starts_with(
+            "::error file=broken.yaml,line=8,col=10,title=ocs-harness%3A bad scenario file::\
+             `api` takes an agent, not an operation (`a1.acq`)%0Ahelp: "
+        ),
+        "{line}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("the job summary was written");
+    assert!(md.contains("bad input, nothing was run"), "{md}");
+    assert!(md.contains("`broken.yaml:8:10`"), "{md}");
+    // `check` annotates too; without GITHUB_ACTIONS nothing of the kind is printed.
+    let out = harness_env(&["check", "broken.yaml"], &dir, &env[..1]);
+    assert!(text(&out.stderr).contains("::error file=broken.yaml,line=8,col=10,"));
+    let out = harness(&["check", "broken.yaml"], &dir);
+    assert!(!text(&out.stderr).contains("::error"));
+}
+
+#[test]
+fn under_github_actions_a_scenario_without_an_engine_is_annotated_and_summarised() {
+    let dir = temp_dir("annotations-infra");
+    let summary = dir.join("summary.md");
+    let summary_path = summary.display().to_string();
+    let scenario = repo().join("scenarios/barebones.yaml");
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+    ];
+    let out = harness_env(&["test", scenario.to_str().unwrap()], &dir, &env);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let file = scenario
+        .display()
+        .to_string()
+        .replace(',', "%2C")
+        .replace(':', "%3A");
+    let want = format!("::error file={file},title=barebones%3A error (infrastructure)::");
+    assert!(
+        err.lines().any(|l| l.starts_with(&want)),
+        "{want} not in:\n{err}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("the job summary was written");
+    assert!(
+        md.starts_with("## ocs-harness test failed: 0 passed, 0 failed, 1 errors"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| ⚠️ | barebones |") && md.contains("Docker engine"),
+        "{md}"
+    );
 }

@@ -14,6 +14,7 @@ use crate::scenario::{check_file, Scenario, ScenarioErrors};
 use clap::Args;
 
 use super::exit::{Classify, CliError, Exit};
+use super::github::Github;
 use super::output::Style;
 use super::reporter::{Human, Verbosity};
 use super::test::{run_reported, SharedReporter};
@@ -67,8 +68,8 @@ pub struct CompareArgs {
     /// The image set file under test (e.g. images/default.yaml).
     #[arg(long)]
     candidate: PathBuf,
-    /// Scenario files (default: scenarios/*.yaml).
-    files: Vec<PathBuf>,
+    #[command(flatten)]
+    select: super::Selected,
     /// Where to write the Markdown summary.
     #[arg(long, default_value = "target/ocs-harness/compare.md")]
     summary: PathBuf,
@@ -97,9 +98,14 @@ pub struct RunArgs {
     /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
     #[arg(long)]
     images: Option<PathBuf>,
-    /// Scenario files.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
+    /// Scenario files or directories (a directory means its *.yaml and *.yml files), or name
+    /// filters, as `test` takes them (but no default: name what to debug). Several scenarios
+    /// run one after another, each to its end.
+    #[arg(required_unless_present = "filters")]
+    paths: Vec<String>,
+    /// Only scenarios whose name contains this (repeatable; any matches).
+    #[arg(long = "filter", value_name = "PATTERN")]
+    filters: Vec<String>,
     /// Write a JUnit XML report (one testcase per scenario) to this file.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -270,19 +276,34 @@ pub async fn clean(run: Option<String>) -> Result<Exit, CliError> {
     Ok(Exit::Passed)
 }
 
-pub fn check(files: &[PathBuf]) -> Result<Exit, CliError> {
+/// `check`: every selected file parsed and validated; each one's problems, or `ok`. A broken
+/// file is reported whatever the name filters (its name is not known); selecting nothing is
+/// bad input.
+pub fn check(paths: &[String], filters: &[String], github: &Github) -> Result<Exit, CliError> {
+    let sel = super::select::select(paths, filters, Path::new("scenarios"))
+        .map_err(anyhow::Error::msg)
+        .bad_input()?;
     let mut bad = 0;
-    for file in files {
+    let (mut parsed, mut checked) = (0, 0);
+    for file in &sel.files {
         match check_file(file) {
-            Ok(s) => println!(
-                "ok: {} ({} steps, {} agents)",
-                file.display(),
-                s.steps.len(),
-                s.stack.agents.len()
-            ),
+            Ok(s) => {
+                parsed += 1;
+                if !super::select::matches(&sel.filters, &s.name) {
+                    continue;
+                }
+                checked += 1;
+                println!(
+                    "ok: {} ({} steps, {} agents)",
+                    file.display(),
+                    s.steps.len(),
+                    s.stack.agents.len()
+                );
+            }
             Err(errors) => {
                 bad += errors.len();
-                eprintln!("{}", ScenarioErrors(errors));
+                eprintln!("{}", ScenarioErrors(errors.clone()));
+                github.scenario_errors(&errors);
             }
         }
     }
@@ -292,28 +313,40 @@ pub fn check(files: &[PathBuf]) -> Result<Exit, CliError> {
             anyhow::anyhow!("{bad} problem(s) found"),
         ));
     }
+    if checked == 0 {
+        return Err(CliError::new(
+            Exit::BadInput,
+            anyhow::anyhow!(super::select::none_selected(&sel, parsed)),
+        ));
+    }
     Ok(Exit::Passed)
 }
 
 /// `run`: one scenario after another, each step's result as it ends, no snapshot check.
-pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Result<Exit, CliError> {
+pub async fn run_all(
+    args: RunArgs,
+    verbosity: Verbosity,
+    style: Style,
+    github: &Github,
+) -> Result<Exit, CliError> {
+    let scenarios = super::test::scenarios(&args.paths, &args.filters, github)?;
     let human = Human::new(
         verbosity,
         style,
         Box::new(AboveBars::new(std::io::stdout())),
     );
-    let reporter: SharedReporter = Arc::new(Mutex::new(Box::new(human)));
+    let reporter: SharedReporter = Arc::new(Mutex::new(github.wrap(Box::new(human))));
     let mut cases = Vec::new();
     let mut failed: Vec<CliError> = Vec::new();
-    for file in &args.files {
-        let (case, result) = run(file, &args, &reporter).await;
+    for scenario in &scenarios {
+        let (case, result) = run(scenario, &args, &reporter, github).await;
         if let Err(e) = result {
-            if args.files.len() > 1 {
+            if scenarios.len() > 1 {
                 eprintln!("{}", e.error);
             }
             failed.push(e);
         }
-        cases.extend(case);
+        cases.push(case);
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, crate::report::junit("ocs-harness", &cases)).infra()?;
@@ -322,30 +355,23 @@ pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Resul
     let worst = failed.iter().map(|e| e.exit).max();
     match (failed.len(), worst) {
         (0, _) | (_, None) => Ok(Exit::Passed),
-        (1, Some(_)) if args.files.len() == 1 => Err(failed.remove(0)),
+        (1, Some(_)) if scenarios.len() == 1 => Err(failed.remove(0)),
         (n, Some(exit)) => Err(CliError::new(
             exit,
-            anyhow::anyhow!("{n} of {} scenarios failed", args.files.len()),
+            anyhow::anyhow!("{n} of {} scenarios failed", scenarios.len()),
         )),
     }
 }
 
-/// Run one scenario, its steps reported as they end; its JUnit case (when it could be
-/// parsed) and its result.
+/// Run one scenario, its steps reported as they end (the reporter's `scenario_started` and
+/// `scenario_finished` too); its JUnit case and its result.
 async fn run(
-    file: &Path,
+    scenario: &Scenario,
     args: &RunArgs,
     reporter: &SharedReporter,
-) -> (Option<Case>, Result<(), CliError>) {
-    let scenario = match Scenario::from_file(file) {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                None,
-                Err(CliError::new(Exit::BadInput, anyhow::anyhow!("{e}"))),
-            )
-        }
-    };
+    github: &Github,
+) -> (Case, Result<(), CliError>) {
+    let file = &scenario.path;
     let mut options = LaunchOptions::new(&scenario.name);
     options.keep_on_failure |= args.keep_on_failure;
     if let Some(images) = &args.images {
@@ -356,13 +382,18 @@ async fn run(
         file.display(),
         scenario.steps.len()
     );
-    let (result, _) = run_reported(&scenario, &options, reporter).await;
+    let (result, _) = run_reported(scenario, &options, reporter).await;
     let case = Case::from_run(&scenario.name, file, &result);
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            let exit = failure_kind(&e).into();
-            return (Some(case), Err(CliError::new(exit, e)));
+            let exit: Exit = failure_kind(&e).into();
+            let kind = match exit {
+                Exit::BadInput => "bad input",
+                _ => "infrastructure",
+            };
+            github.run_error(file, &scenario.name, kind, &e.to_string());
+            return (case, Err(CliError::new(exit, e)));
         }
     };
     if args.transcript {
@@ -383,31 +414,18 @@ async fn run(
     }
     let result = crate::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
-    (Some(case), result)
+    (case, result)
 }
 
-pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
+/// `compare`: the selected scenarios (as `test` selects them) on both image sets.
+pub async fn compare(c: CompareArgs, github: &Github) -> Result<Exit, CliError> {
     use crate::compare::{self, CompareOptions, Verdict};
+    let scenarios = super::test::scenarios(&c.select.paths, &c.select.filters, github)?;
     for set in [&c.baseline, &c.candidate] {
         crate::imageset::load(set).bad_input()?;
     }
     // Without an engine every run fails on both sides alike: say so instead of "changed".
     docker().await.infra()?;
-    let mut files = c.files;
-    if files.is_empty() {
-        let sel = super::select::select(&[], &[], Path::new("scenarios"))
-            .map_err(anyhow::Error::msg)
-            .bad_input()?;
-        files = sel.files;
-    }
-    let mut scenarios = Vec::new();
-    for f in &files {
-        scenarios.push(
-            Scenario::from_file(f)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .bad_input()?,
-        );
-    }
     let defaults = CompareOptions::default();
     let options = CompareOptions {
         latency_ratio: c.latency_ratio,

@@ -107,6 +107,7 @@ pub async fn init(
             log_allow: None,
             baseline_run: None,
             budget_rule: Default::default(),
+            github: Default::default(),
         };
         let exit =
             super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;
@@ -305,8 +306,15 @@ fn workflow(version: &str) -> String {
          \n\
          jobs:\n  \
            scenarios:\n    \
+             # The most the reusable workflow's jobs may ask for: GitHub checks each of them\n    \
+             # against this list when the run starts, a job that will be skipped too. Its\n    \
+             # `scenarios` job reads the repository (contents: read); its `compare` job (only\n    \
+             # with compare-baseline) also comments on the pull request (pull-requests: write).\n    \
+             # A fork's pull request gets a read-only token whatever this says: the comment is\n    \
+             # skipped there and the summary stays on the job's page.\n    \
              permissions:\n      \
-               contents: read\n    \
+               contents: read\n      \
+               pull-requests: write\n    \
              uses: {WORKFLOW_REPOSITORY}/.github/workflows/plugin.yml@{version}\n    \
              with:\n      \
                harness-version: {version}\n      \

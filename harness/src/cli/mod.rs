@@ -4,6 +4,7 @@
 
 mod commands;
 mod exit;
+mod github;
 mod init;
 mod output;
 mod plan;
@@ -63,9 +64,10 @@ enum Command {
     Test(TestCmd),
     /// Print what a run of a scenario would start, without Docker: images after overrides and
     /// where each comes from, containers, environment, mounts, site config, crossbar config.
+    /// Several scenarios: one plan each, as YAML documents separated by `---`.
     Plan {
-        /// The scenario file.
-        file: PathBuf,
+        #[command(flatten)]
+        select: Selected,
         /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
         #[arg(long)]
         images: Option<PathBuf>,
@@ -96,9 +98,8 @@ enum Command {
     },
     /// Validate scenario files without Docker; every mistake with file:line:column.
     Check {
-        /// Scenario files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        #[command(flatten)]
+        select: Selected,
     },
     /// Run scenarios on two image sets and report what changed; exits 1 when the behaviour
     /// changed (with --strict also on log or latency changes).
@@ -113,11 +114,23 @@ enum Command {
     JunitMerge(commands::JunitMergeArgs),
 }
 
+/// The scenarios a command takes, as `test` takes them.
+#[derive(Args)]
+pub struct Selected {
+    /// Scenario files or directories (a directory means its *.yaml and *.yml files); default
+    /// scenarios/. An argument that names no file or directory (and has no `/`, `.yaml` or
+    /// `.yml`) is a name filter, like `cargo test NAME`. Selecting nothing is an error (2).
+    paths: Vec<String>,
+    /// Only scenarios whose name contains this (repeatable; any matches).
+    #[arg(long = "filter", value_name = "PATTERN")]
+    filters: Vec<String>,
+}
+
 #[derive(Args)]
 struct TestCmd {
-    /// Scenario files or directories (a directory means its *.yaml files); default
-    /// scenarios/. An argument that names no file or directory (and has no `/` or `.yaml`)
-    /// is a name filter, like `cargo test NAME`.
+    /// Scenario files or directories (a directory means its *.yaml and *.yml files); default
+    /// scenarios/. An argument that names no file or directory (and has no `/`, `.yaml` or
+    /// `.yml`) is a name filter, like `cargo test NAME`. Selecting nothing is an error (2).
     paths: Vec<String>,
     /// Run only scenarios whose name contains this (repeatable; any matches).
     #[arg(long = "filter", value_name = "PATTERN")]
@@ -216,7 +229,8 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(CliError::new(Exit::Infrastructure, e)),
     };
-    let result = runtime.block_on(dispatch(cli.command, verbosity, style, prepare));
+    let github = github::Github::from_env();
+    let result = runtime.block_on(dispatch(cli.command, verbosity, style, prepare, github));
     match result {
         Ok(exit) => exit.into(),
         Err(e) => report(e),
@@ -239,6 +253,7 @@ async fn dispatch(
     verbosity: Verbosity,
     style: Style,
     pull: bool,
+    github: github::Github,
 ) -> Result<Exit, CliError> {
     match command {
         Command::Test(t) => {
@@ -258,11 +273,23 @@ async fn dispatch(
                     ratio: t.budget_ratio,
                     floor: t.budget_floor,
                 },
+                github: github.clone(),
             };
-            let reporter = Arc::new(Mutex::new(reporter::reporter(t.format, verbosity, style)));
+            let reporter = github.wrap(reporter::reporter(t.format, verbosity, style));
+            let reporter = Arc::new(Mutex::new(reporter));
             test::test(&args, reporter).await
         }
-        Command::Plan { file, images } => plan::plan(&file, images).map(|()| Exit::Passed),
+        Command::Plan { select, images } => {
+            let github = github.annotations_only();
+            let scenarios = test::scenarios(&select.paths, &select.filters, &github)?;
+            for (i, scenario) in scenarios.iter().enumerate() {
+                if i > 0 {
+                    println!("---");
+                }
+                print!("{}", plan::plan(scenario, images.clone())?);
+            }
+            Ok(Exit::Passed)
+        }
         Command::Images {
             images,
             cache_key: true,
@@ -271,9 +298,11 @@ async fn dispatch(
         Command::Images { images, build, .. } => commands::images(images, pull || build).await,
         Command::Bench(b) => commands::bench(b).await,
         Command::Clean { run } => commands::clean(run).await,
-        Command::Check { files } => commands::check(&files),
-        Command::Compare(c) => commands::compare(c).await,
-        Command::Run(r) => commands::run_all(r, verbosity, style).await,
+        Command::Check { select } => {
+            commands::check(&select.paths, &select.filters, &github.annotations_only())
+        }
+        Command::Compare(c) => commands::compare(c, &github.annotations_only()).await,
+        Command::Run(r) => commands::run_all(r, verbosity, style, &github.annotations_only()).await,
         Command::Init(i) => init::init(&i, verbosity, style).await,
         Command::JunitMerge(m) => commands::junit_merge(&m),
     }

@@ -1,4 +1,4 @@
-//! `ocs-harness plan FILE`: what a run of a scenario would start, without Docker, like
+//! `ocs-harness plan [PATH|NAME]...`: what a run of each selected scenario would start, without Docker, like
 //! `docker compose config`: images after overrides and where each comes from, container
 //! names, environment, commands, files copied in, the generated site config and crossbar config.
 //! Built agent images are content-addressed from the build context at run time, so the plan
@@ -90,11 +90,8 @@ fn overrides_of(set: &ImageSet, options: &LaunchOptions) -> Result<ImageOverride
     Ok(o)
 }
 
-/// Print the plan of `file` (YAML on stdout).
-pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
-    let scenario = Scenario::from_file(file)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .bad_input()?;
+/// The plan of `scenario` (YAML).
+pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliError> {
     let mut options = LaunchOptions::new(&scenario.name);
     if images.is_some() {
         options.images_file = images;
@@ -162,9 +159,7 @@ pub fn plan(file: &Path, images: Option<PathBuf>) -> Result<(), CliError> {
         user_scf.as_deref(),
     )
     .bad_input()?;
-    let text = render(&scenario, &set, &spec, &plan, images);
-    print!("{text}");
-    Ok(())
+    Ok(render(scenario, &set, &spec, &plan, images))
 }
 
 fn container(c: &ContainerPlan) -> Container {

@@ -403,7 +403,7 @@ impl Reporter for Human {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::Path;
 
     use crate::ocs::Reply;
@@ -483,7 +483,7 @@ steps:
     }
 
     /// A run of [`SCENARIO`]: step 1 passes, step 2 fails.
-    fn events() -> Vec<Event> {
+    pub(in crate::cli) fn events() -> Vec<Event> {
         let reply = Reply::from_value(json!([0, "Session active.", {}])).unwrap();
         vec![
             Event::RunStarted {

@@ -1,5 +1,6 @@
-//! Which scenario files a `test` run takes: paths (files, or directories meaning their
-//! `*.yaml` files, not `*.yaml.example`), name filters (a substring of the scenario name, as
+//! Which scenario files a command takes (`test`, `check`, `plan`, `run`, `compare` alike):
+//! paths (files, or directories meaning their `*.yaml` and `*.yml` files, not
+//! `*.yaml.example`), name filters (a substring of the scenario name, as
 //! `cargo test NAME`), and deterministic partitions by file (`--partition k/N`, like
 //! nextest's `count:k/N`: the selected files, sorted, file i goes to shard i % N + 1).
 
@@ -52,11 +53,15 @@ pub struct Selection {
     pub files: Vec<PathBuf>,
     /// Name filters (any of them matches).
     pub filters: Vec<String>,
+    /// The paths the files came from (the default directory when none was named).
+    pub paths: Vec<PathBuf>,
 }
 
 /// Sort `args` into paths and name filters: an argument naming an existing file or directory
-/// is a path; one that names nothing and does not look like a path (no `/`, no `.yaml`) is a
-/// name filter; anything else is a mistake. No path at all means `default_dir`.
+/// is a path; one that names nothing and does not look like a path (no `/`, no `.yaml` or
+/// `.yml`) is a name filter; anything else is a mistake. No path at all means `default_dir`.
+/// A directory means its scenario files, `*.yaml` and `*.yml` alike
+/// ([`crate::testing::scenario_files`], which `cargo test` uses too).
 pub fn select(
     args: &[String],
     filters: &[String],
@@ -71,7 +76,11 @@ pub fn select(
         let p = Path::new(a);
         if p.exists() {
             paths.push(p.to_path_buf());
-        } else if a.contains('/') || a.contains(std::path::MAIN_SEPARATOR) || a.ends_with(".yaml") {
+        } else if a.contains('/')
+            || a.contains(std::path::MAIN_SEPARATOR)
+            || a.ends_with(".yaml")
+            || a.ends_with(".yml")
+        {
             return Err(format!("{a}: no such file or directory"));
         } else {
             out.filters.push(a.clone());
@@ -86,23 +95,48 @@ pub fn select(
         }
         paths.push(default_dir.to_path_buf());
     }
-    for p in paths {
+    for p in &paths {
         if p.is_dir() {
-            let entries = std::fs::read_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "yaml"))
-                .collect();
-            found.sort();
+            let found =
+                crate::testing::scenario_files(p).map_err(|e| format!("{}: {e}", p.display()))?;
             out.files.extend(found);
         } else {
-            out.files.push(p);
+            out.files.push(p.clone());
         }
     }
     out.files.sort();
     out.files.dedup();
+    out.paths = paths;
     Ok(out)
+}
+
+/// The error for a selection of no scenario (as pytest and nextest, a run of nothing is a
+/// mistake, not a pass): what was given and what to do. `scenarios` is how many scenario
+/// files the paths held (the filters matched none of them).
+pub fn none_selected(sel: &Selection, scenarios: usize) -> String {
+    let paths = sel
+        .paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if scenarios == 0 {
+        return format!(
+            "no scenario selected: {paths} holds no scenario file (*.yaml or *.yml); name \
+             scenario files, or a directory that has some"
+        );
+    }
+    let filters = sel
+        .filters
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "no scenario selected: the name filter {filters} matches none of the {scenarios} \
+         scenarios in {paths}; `ocs-harness test --list {paths}` lists their names (a filter \
+         is a part of a name), or name a file or a directory"
+    )
 }
 
 /// Whether a scenario called `name` passes the filters (no filter: every scenario).
@@ -138,10 +172,10 @@ mod tests {
     }
 
     #[test]
-    fn directories_mean_their_yaml_files_and_unknown_words_are_filters() {
+    fn directories_mean_their_yaml_and_yml_files_and_unknown_words_are_filters() {
         let dir = std::env::temp_dir().join(format!("ocsh-select-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for f in ["b.yaml", "a.yaml", "ref.yaml.example", "notes.md"] {
+        for f in ["b.yaml", "a.yaml", "c.yml", "ref.yaml.example", "notes.md"] {
             std::fs::write(dir.join(f), "").unwrap();
         }
         let d = dir.display().to_string();
@@ -151,11 +185,22 @@ mod tests {
             Path::new("none"),
         )
         .unwrap();
-        assert_eq!(s.files, [dir.join("a.yaml"), dir.join("b.yaml")]);
+        assert_eq!(
+            s.files,
+            [dir.join("a.yaml"), dir.join("b.yaml"), dir.join("c.yml")]
+        );
         assert_eq!(s.filters, ["x", "count"]);
         assert!(select(&["missing.yaml".into()], &[], &dir).is_err());
+        assert!(select(&["missing.yml".into()], &[], &dir).is_err());
         let default = select(&[], &[], &dir).unwrap();
-        assert_eq!(default.files.len(), 2);
+        assert_eq!(default.files.len(), 3);
+        assert_eq!(default.paths, std::slice::from_ref(&dir));
+        let none = none_selected(&s, 3);
+        assert!(
+            none.contains("`x`, `count`") && none.contains("3 scenarios in"),
+            "{none}"
+        );
+        assert!(none_selected(&default, 0).contains("holds no scenario file"));
         assert!(matches(&[], "any"));
         assert!(matches(&["bare".into()], "barebones"));
         assert!(!matches(&["zzz".into()], "barebones"));

@@ -13,9 +13,10 @@ use crate::coverage::Coverage;
 use crate::report::{Case, Failure, FailureKind};
 use crate::runner::{self, RunError, RunEvent, RunReport};
 use crate::runtime::LaunchOptions;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioError};
 
 use super::exit::{Classify, CliError, Exit};
+use super::github::Github;
 use super::reporter::{Built, Event, Reporter, Status};
 use super::select::{self, Partition};
 use crate::snapshot::{self, Mode};
@@ -47,6 +48,9 @@ pub struct TestArgs {
     pub baseline_run: Option<PathBuf>,
     /// `--budget-ratio`, `--budget-floor`.
     pub budget_rule: crate::budget::GrowthRule,
+    /// Annotations and the job summary under GitHub Actions (from the environment, read by
+    /// the CLI).
+    pub github: Github,
 }
 
 /// The reporter, shared by the runs.
@@ -98,40 +102,88 @@ pub async fn run_reported(
     (result, images)
 }
 
-/// Parse every selected file; every problem of every file is printed before giving up.
-fn load(files: &[PathBuf]) -> Result<Vec<Scenario>, CliError> {
+/// Parse every selected file; every problem of every file is printed (and annotated under
+/// GitHub Actions) before giving up; with the problems, for a job summary.
+fn load(
+    files: &[PathBuf],
+    github: &Github,
+) -> Result<Vec<Scenario>, (CliError, Vec<ScenarioError>)> {
     let mut scenarios = Vec::new();
     let mut bad = 0;
+    let mut all = Vec::new();
     for file in files {
         match crate::scenario::check_file(file) {
             Ok(s) => scenarios.push(s),
             Err(errors) => {
                 bad += 1;
-                eprintln!("{}", crate::scenario::ScenarioErrors(errors));
+                eprintln!("{}", crate::scenario::ScenarioErrors(errors.clone()));
+                github.scenario_errors(&errors);
+                all.extend(errors);
             }
         }
     }
     if bad > 0 {
-        return Err(CliError::new(
+        let e = CliError::new(
             Exit::BadInput,
             anyhow::anyhow!(
                 "{bad} of {} scenario files have problems; nothing was run",
                 files.len()
             ),
-        ));
+        );
+        return Err((e, all));
     }
     Ok(scenarios)
 }
 
-/// The scenarios this run takes, in file order.
-pub fn selection(args: &TestArgs) -> Result<Vec<Scenario>, CliError> {
-    let sel = select::select(&args.paths, &args.filters, Path::new("scenarios"))
+/// What the paths and name filters of any command select (`test`'s discovery: files,
+/// directories of `*.yaml`/`*.yml`, name filters, default `scenarios/`), parsed, in file
+/// order. Selecting nothing is bad input, saying what was given and what to do.
+pub fn scenarios(
+    paths: &[String],
+    filters: &[String],
+    github: &Github,
+) -> Result<Vec<Scenario>, CliError> {
+    selected(paths, filters, github).map_err(|(e, _)| e)
+}
+
+fn selected(
+    paths: &[String],
+    filters: &[String],
+    github: &Github,
+) -> Result<Vec<Scenario>, (CliError, Vec<ScenarioError>)> {
+    let sel = select::select(paths, filters, Path::new("scenarios"))
         .map_err(anyhow::Error::msg)
-        .bad_input()?;
-    let scenarios: Vec<Scenario> = load(&sel.files)?
+        .bad_input()
+        .map_err(|e| (e, Vec::new()))?;
+    let all = load(&sel.files, github)?;
+    let count = all.len();
+    let scenarios: Vec<Scenario> = all
         .into_iter()
         .filter(|s| select::matches(&sel.filters, &s.name))
         .collect();
+    if scenarios.is_empty() {
+        let e = CliError::new(
+            Exit::BadInput,
+            anyhow::anyhow!(select::none_selected(&sel, count)),
+        );
+        return Err((e, Vec::new()));
+    }
+    Ok(scenarios)
+}
+
+/// The scenarios this run takes, in file order: [`scenarios`], then this shard's (a shard
+/// may be empty: more shards than files is a CI matrix, not a mistake).
+pub fn selection(args: &TestArgs) -> Result<Vec<Scenario>, CliError> {
+    let scenarios = match selected(&args.paths, &args.filters, &args.github) {
+        Ok(s) => s,
+        Err((e, errors)) => {
+            if !args.list {
+                args.github
+                    .bad_input_summary(&errors, &format!("{:#}", e.error));
+            }
+            return Err(e);
+        }
+    };
     Ok(match args.partition {
         Some(p) => p.apply(scenarios),
         None => scenarios,
