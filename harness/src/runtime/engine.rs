@@ -57,6 +57,16 @@ pub enum EngineError {
         #[source]
         source: Box<EngineCause>,
     },
+    /// Removing a run left some of it behind; the rest was removed.
+    #[error("could not remove all of run {run}: {}", .failures.join("; "))]
+    Leftovers {
+        /// The run.
+        run: String,
+        /// What was removed.
+        removed: Vec<String>,
+        /// What could not be, and why (one line each).
+        failures: Vec<String>,
+    },
     /// A request failed.
     #[error("Docker request failed while {doing}")]
     Request {
@@ -262,12 +272,17 @@ pub(crate) fn is_status(e: &BollardError, codes: &[u16]) -> bool {
         if codes.contains(status_code))
 }
 
-/// Remove every container and network labelled with `run_id`. Returns what was removed.
+/// Remove every container and network labelled with `run_id`, going on past what cannot be
+/// removed. Returns what was removed; when something could not be, a
+/// [`EngineError::Leftovers`] saying what and why (with what was removed).
 pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, EngineError> {
     let (containers, networks) = list_labelled(docker, &format!("{LABEL_RUN}={run_id}")).await?;
     let mut removed = Vec::new();
+    let mut failures = Vec::new();
+    let mut ours = std::collections::HashSet::new();
     for c in containers {
         let Some(id) = c.id else { continue };
+        ours.insert(id.clone());
         let name = c
             .names
             .and_then(|n| n.first().cloned())
@@ -277,36 +292,81 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, En
         match docker.remove_container(&id, Some(options.build())).await {
             // Gone already, or someone else (an engine-side removal) is removing it.
             Err(e) if !is_status(&e, &[404, 409]) => {
-                return Err(e).doing(format!("removing container {name}"))
+                let e = Err::<(), _>(e).doing(format!("removing container {name}"));
+                failures.push(crate::runtime::notice::display_chain(&e.unwrap_err()));
             }
             _ => removed.push(format!("container {name}")),
         }
     }
     for n in networks {
         let Some(name) = n.name else { continue };
-        remove_network(docker, &name)
-            .await
-            .doing(format!("removing network {name}"))?;
-        removed.push(format!("network {name}"));
+        match remove_network(docker, &name, &ours).await {
+            Ok(()) => removed.push(format!("network {name}")),
+            Err(e) => failures.push(crate::runtime::notice::display_chain(
+                &Err::<(), _>(e)
+                    .doing(format!("removing network {name}"))
+                    .unwrap_err(),
+            )),
+        }
     }
-    Ok(removed)
+    if failures.is_empty() {
+        Ok(removed)
+    } else {
+        Err(EngineError::Leftovers {
+            run: run_id.to_string(),
+            removed,
+            failures,
+        })
+    }
 }
 
 /// A container still being removed keeps its endpoint for a moment: retry until the network
-/// can go, within a deadline.
-async fn remove_network(docker: &Docker, name: &str) -> Result<(), WaitError> {
+/// can go, within a deadline. A network that a container outside the run (`ours`: the run's
+/// container ids) is attached to cannot go: that fails at once, naming the container.
+async fn remove_network(
+    docker: &Docker,
+    name: &str,
+    ours: &std::collections::HashSet<String>,
+) -> Result<(), WaitError> {
     poll_until(
         format!("network {name} to be removable"),
         Duration::from_secs(30),
         Backoff::default(),
         || async {
             match docker.remove_network(name).await {
-                Err(e) if !is_status(&e, &[404]) => Probe::Pending(e.to_string()),
+                Err(e) if !is_status(&e, &[404]) => {
+                    match foreign_endpoints(docker, name, ours).await {
+                        Some(foreign) if !foreign.is_empty() => Probe::Failed(format!(
+                            "{e}; container(s) outside the run are attached to it: {}",
+                            foreign.join(", ")
+                        )),
+                        _ => Probe::Pending(e.to_string()),
+                    }
+                }
                 _ => Probe::Ready(()),
             }
         },
     )
     .await
+}
+
+/// The names of the containers attached to `network` that are not in `ours`; `None` when the
+/// network cannot be inspected.
+async fn foreign_endpoints(
+    docker: &Docker,
+    network: &str,
+    ours: &std::collections::HashSet<String>,
+) -> Option<Vec<String>> {
+    let options = testcontainers::bollard::query_parameters::InspectNetworkOptions::default();
+    let n = docker.inspect_network(network, Some(options)).await.ok()?;
+    Some(
+        n.containers
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(id, _)| !ours.contains(id))
+            .map(|(id, c)| c.name.unwrap_or(id))
+            .collect(),
+    )
 }
 
 /// Whether `image` exists in the engine's image store.
