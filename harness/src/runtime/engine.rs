@@ -578,6 +578,55 @@ mod tests {
         assert_eq!(h.from, "OCS_HARNESS_HOST");
     }
 
+    /// Every `.rs` file below `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir)
+            .expect("readable source dir")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every container, network and volume the harness creates through the engine's API
+    /// carries labels from its creation (the sweep, `clean`, the watchdog and the CI leak
+    /// check find resources by label only): the function around each call sets them.
+    #[test]
+    fn every_resource_the_harness_creates_is_labelled_at_creation() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        // Spelled in pieces so that this test does not find itself.
+        let calls = ["container", "network", "volume"].map(|k| [".create_", k, "("].concat());
+        let mut found = 0;
+        let mut unlabelled = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            for call in &calls {
+                for (at, _) in text.match_indices(call.as_str()) {
+                    found += 1;
+                    let start = text[..at].rfind("fn ").unwrap_or(0);
+                    let end = text[at..].find("fn ").map_or(text.len(), |e| at + e);
+                    if !text[start..end].contains("labels") {
+                        let line = text[..at].lines().count();
+                        unlabelled.push(format!("{}:{line}: {call}", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(found >= 3, "the call sites were not found ({found})");
+        assert!(
+            unlabelled.is_empty(),
+            "created without labels:\n{}",
+            unlabelled.join("\n")
+        );
+    }
+
     #[test]
     fn engine_errors_show_their_cause_once() {
         let cause = BollardError::DockerResponseServerError {
