@@ -385,3 +385,35 @@ async fn a_stuck_stale_run_does_not_stop_the_next_launch() -> anyhow::Result<()>
     assert!(took < Duration::from_secs(60), "the launch took {took:?}");
     Ok(())
 }
+
+/// A `logs` step on an agent killed just before ends as soon as the container is seen exited,
+/// with its exit code, not at its 90 s timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logs_step_on_a_killed_agent_fails_at_once() -> anyhow::Result<()> {
+    let text = "name: killed-logs\nstack:\n  registry: false\n  agents:\n    - instance-id: fake1\n      \
+        agent-class: FakeDataAgent\n      image: simonsobs/ocs:latest\n      \
+        arguments: [--mode, idle]\nsteps:\n  - api: fake1\n  - fault: kill\n    container: fake1\n  \
+        - logs: fake1\n    timeout: 90s\n    contains: [a line fake1 never prints]\n";
+    let path = fixture("tests/killed-logs.yaml");
+    let scenario =
+        ocs_harness::Scenario::from_str(text, &path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = ocs_harness::run(&scenario, &LaunchOptions::new(&scenario.name)).await?;
+    let failure = report.failure.expect("the logs step fails");
+    eprintln!("the run took {:?}: {}", report.elapsed, failure.problems[0]);
+    assert_eq!(failure.step, 3, "{failure}");
+    let problems = failure.problems.join("\n");
+    // Given up (the container exited), not timed out; the whole run is shorter than the
+    // step's timeout alone.
+    assert!(
+        problems.contains("gave up waiting for fake1's log")
+            && problems.contains("the container of fake1 exited with code 137"),
+        "{problems}"
+    );
+    assert!(!failure.log_tail.is_empty(), "the log tail goes with it");
+    assert!(
+        report.elapsed < Duration::from_secs(90),
+        "the run took {:?}",
+        report.elapsed
+    );
+    Ok(())
+}
