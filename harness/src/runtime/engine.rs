@@ -760,8 +760,8 @@ mod tests {
         }
     }
 
-    /// Every container, network and volume the harness creates through the engine's API
-    /// carries labels from its creation (the sweep, `clean`, the watchdog and the CI leak
+    /// Every container, network and volume the harness creates through the engine's API (or
+    /// testcontainers, from a `GenericImage`) carries labels from its creation (the sweep, `clean`, the watchdog and the CI leak
     /// check find resources by label only): the function around each call sets them.
     #[test]
     fn every_resource_the_harness_creates_is_labelled_at_creation() {
@@ -769,7 +769,11 @@ mod tests {
         let mut files = Vec::new();
         sources(&src, &mut files);
         // Spelled in pieces so that this test does not find itself.
-        let calls = ["container", "network", "volume"].map(|k| [".create_", k, "("].concat());
+        let mut calls = ["container", "network", "volume"]
+            .map(|k| [".create_", k, "("].concat())
+            .to_vec();
+        // Containers testcontainers starts for the harness.
+        calls.push(["GenericImage", "::new("].concat());
         let mut found = 0;
         let mut unlabelled = Vec::new();
         for file in files {
@@ -786,7 +790,7 @@ mod tests {
                 }
             }
         }
-        assert!(found >= 3, "the call sites were not found ({found})");
+        assert!(found >= 5, "the call sites were not found ({found})");
         assert!(
             unlabelled.is_empty(),
             "created without labels:\n{}",
