@@ -380,7 +380,8 @@ async fn a_stuck_stale_run_does_not_stop_the_next_launch() -> anyhow::Result<()>
     };
     let rm = RemoveContainerOptionsBuilder::new().force(true).v(true);
     docker.remove_container(&other, Some(rm.build())).await?;
-    docker.remove_network(&net).await?;
+    // Freed, the stale run may be swept by any harness process launching meanwhile.
+    let _ = docker.remove_network(&net).await;
     assert_eq!(left, None, "the launch failed");
     assert!(took < Duration::from_secs(60), "the launch took {took:?}");
     Ok(())
