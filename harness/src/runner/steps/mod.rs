@@ -228,9 +228,16 @@ async fn call_failed(stack: &impl StackOps, instance: &str, e: &ClientError) -> 
 async fn exited(stack: &impl StackOps, role: &str) -> Option<String> {
     match stack.container_state(role).await {
         Ok((true, _)) | Err(crate::runtime::stack::StackError::NoSuchContainer(_)) => None,
-        Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
-        Ok((false, None)) => Some(format!("the container of {role} is not running")),
+        Ok((false, code)) => Some(exit_reason(role, code)),
         Err(e) => Some(crate::runtime::display_chain(&e)),
+    }
+}
+
+/// How a step says that the container of `role` is not running (`code`: its exit code).
+fn exit_reason(role: &str, code: Option<i64>) -> String {
+    match code {
+        Some(code) => format!("the container of {role} exited with code {code}"),
+        None => format!("the container of {role} is not running"),
     }
 }
 
@@ -275,7 +282,11 @@ impl<'a, S: StackOps> ExitWatch<'a, S> {
             }
             *asked = Some(Instant::now());
         }
-        let reason = exited(self.stack, self.role).await?;
+        // Only an exit ends the wait: an engine that cannot answer this once is asked again.
+        let reason = match self.stack.container_state(self.role).await {
+            Ok((false, code)) => exit_reason(self.role, code),
+            _ => return None,
+        };
         *self.seen.lock().expect("exit watch lock") = Some((Instant::now(), reason));
         None
     }
