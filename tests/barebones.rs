@@ -265,3 +265,156 @@ async fn agents_not_held_start_after_crossbar() -> anyhow::Result<()> {
     stack.teardown().await?;
     result
 }
+
+/// A teardown whose logs cannot be saved (a file stands where the logs directory goes: root
+/// writes through any mode bits) still removes every container and the network, and says
+/// what failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_that_cannot_save_the_logs_still_removes_everything() -> anyhow::Result<()> {
+    use ocs_harness::testing::{docker, list_labelled, LABEL_RUN};
+    let runs = std::env::temp_dir().join(format!("ocs-harness-teardown-{}", std::process::id()));
+    let mut options = LaunchOptions::new("teardown-logs-unsaved");
+    options.runs_dir = runs.clone();
+    let (stack, _) = launch(&barebones_stack(), &options).await?;
+    let run_id = stack.run_id().to_string();
+    let logs = runs.join(&run_id).join("logs");
+    std::fs::create_dir_all(runs.join(&run_id))?;
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::write(&logs, "in the way")?;
+
+    let error = stack
+        .teardown()
+        .await
+        .expect_err("the logs cannot be saved");
+    let text = error.to_string();
+    assert!(
+        text.contains("saving the logs") && text.contains("ocs-harness clean --run"),
+        "{text}"
+    );
+    let docker = docker().await?;
+    let (containers, networks) = list_labelled(&docker, &format!("{LABEL_RUN}={run_id}")).await?;
+    let _ = std::fs::remove_dir_all(&runs);
+    assert!(
+        containers.is_empty() && networks.is_empty(),
+        "left {} containers and {} networks behind",
+        containers.len(),
+        networks.len()
+    );
+    Ok(())
+}
+
+/// A stale run that cannot be removed (its network has a container of someone else's attached)
+/// does not stop a later launch: the sweep warns and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_stale_run_does_not_stop_the_next_launch() -> anyhow::Result<()> {
+    use ocs_harness::testing::{
+        docker, LABEL_BOOT, LABEL_HOST, LABEL_MANAGED, LABEL_PID, LABEL_PID_NS, LABEL_RUN,
+    };
+    use std::collections::HashMap;
+    use testcontainers::bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+    use testcontainers::bollard::query_parameters::{
+        CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    };
+
+    let options = LaunchOptions::new("stuck-sweep");
+    let (stack, _) = launch(&barebones_stack(), &options).await?;
+    let image = stack.plan().agents[0].container.image.clone();
+    stack.teardown().await?;
+
+    // A run of a harness process that is gone (pid 0 never is one), on this host and kernel.
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let pid_ns = std::fs::read_link("/proc/self/ns/pid")?;
+    let run = format!("stuck{}", std::process::id());
+    let net = format!("ocsh-{run}");
+    let labels = HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RUN.to_string(), run.clone()),
+        (LABEL_HOST.to_string(), read("/proc/sys/kernel/hostname")),
+        (
+            LABEL_BOOT.to_string(),
+            read("/proc/sys/kernel/random/boot_id"),
+        ),
+        (
+            LABEL_PID_NS.to_string(),
+            pid_ns.to_string_lossy().into_owned(),
+        ),
+        (LABEL_PID.to_string(), "0".to_string()),
+    ]);
+    let docker = docker().await?;
+    docker
+        .create_network(NetworkCreateRequest {
+            name: net.clone(),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await?;
+    // Someone else's container (no labels of ours) on that network.
+    let other = format!("not-ours-{run}");
+    let body = ContainerCreateBody {
+        image: Some(image),
+        entrypoint: Some(vec!["sleep".into(), "300".into()]),
+        host_config: Some(HostConfig {
+            network_mode: Some(net.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let create = CreateContainerOptionsBuilder::new().name(&other).build();
+    docker.create_container(Some(create), body).await?;
+    docker.start_container(&other, None).await?;
+
+    let t = std::time::Instant::now();
+    let launched = launch(&barebones_stack(), &options).await;
+    let took = t.elapsed();
+    let left = match launched {
+        Ok((stack, _)) => {
+            stack.teardown().await?;
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    let rm = RemoveContainerOptionsBuilder::new().force(true).v(true);
+    docker.remove_container(&other, Some(rm.build())).await?;
+    // Freed, the stale run may be swept by any harness process launching meanwhile.
+    let _ = docker.remove_network(&net).await;
+    assert_eq!(left, None, "the launch failed");
+    assert!(took < Duration::from_secs(60), "the launch took {took:?}");
+    Ok(())
+}
+
+/// A `logs` step on an agent killed just before ends as soon as the container is seen exited,
+/// with its exit code, not at its 90 s timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logs_step_on_a_killed_agent_fails_at_once() -> anyhow::Result<()> {
+    let text = "name: killed-logs\nstack:\n  registry: false\n  agents:\n    - instance-id: fake1\n      \
+        agent-class: FakeDataAgent\n      image: simonsobs/ocs:latest\n      \
+        arguments: [--mode, idle]\nsteps:\n  - api: fake1\n  - fault: kill\n    container: fake1\n  \
+        - logs: fake1\n    timeout: 90s\n    contains: [a line fake1 never prints]\n";
+    let path = fixture("tests/killed-logs.yaml");
+    let scenario =
+        ocs_harness::Scenario::from_str(text, &path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = ocs_harness::run(&scenario, &LaunchOptions::new(&scenario.name)).await?;
+    let failure = report.failure.expect("the logs step fails");
+    eprintln!("the run took {:?}: {}", report.elapsed, failure.problems[0]);
+    assert_eq!(failure.step, 3, "{failure}");
+    let problems = failure.problems.join("\n");
+    // Given up (the container exited), not timed out; the whole run is shorter than the
+    // step's timeout alone.
+    assert!(
+        problems.contains("gave up waiting for fake1's log")
+            && problems.contains("the container of fake1 exited with code 137"),
+        "{problems}"
+    );
+    assert!(!failure.log_tail.is_empty(), "the log tail goes with it");
+    assert!(
+        report.elapsed < Duration::from_secs(90),
+        "the run took {:?}",
+        report.elapsed
+    );
+    Ok(())
+}

@@ -222,9 +222,25 @@ fn cache_dir_of(own: Option<OsString>, xdg: Option<OsString>, home: Option<OsStr
     if let Some(dir) = xdg {
         return PathBuf::from(dir).join("ocs-harness");
     }
-    PathBuf::from(home.unwrap_or_else(|| "/tmp".into()))
-        .join(".cache")
-        .join("ocs-harness")
+    match home {
+        Some(home) => PathBuf::from(home).join(".cache").join("ocs-harness"),
+        // No home: a directory of this user's own in the temporary directory (created 0700,
+        // refused when another user owns it: see `runtime::images::own_cache_dir`).
+        None => std::env::temp_dir().join(format!("ocs-harness-cache-{}", current_uid())),
+    }
+}
+
+/// This process's user id (the owner of its `/proc/self`), `0` when it cannot be read.
+pub(crate) fn current_uid() -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
 }
 
 fn runs_dir_below(target: Option<PathBuf>, cwd: Option<PathBuf>) -> PathBuf {
@@ -274,6 +290,20 @@ fn duration(var: &'static str, value: Option<OsString>) -> Result<Option<Duratio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn without_home_the_cache_is_a_directory_of_this_user_not_tmp_itself() {
+        let dir = super::cache_dir_of(None, None, None);
+        let uid = super::current_uid();
+        assert_eq!(
+            dir,
+            std::env::temp_dir().join(format!("ocs-harness-cache-{uid}"))
+        );
+        assert_eq!(
+            super::cache_dir_of(None, None, Some("/home/u".into())),
+            std::path::Path::new("/home/u/.cache/ocs-harness")
+        );
+    }
+
     use super::*;
 
     fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -1273,3 +1273,51 @@ async fn redact_hides_what_varies_from_the_transcript_not_from_the_check() {
     );
     assert_eq!(session["status"], "running", "the rest is kept");
 }
+
+/// `steps` after `fault: kill` of fake1 (whose log has a line): the failure and how long the
+/// run took.
+async fn after_kill(steps: &str) -> (StepFailure, Duration) {
+    let mut fake = Fake::default();
+    fake.log("fake1", "the last words of fake1");
+    fake.files
+        .lock()
+        .unwrap()
+        .insert("/data".into(), VecDeque::from([vec![]]));
+    let steps = format!("  - fault: kill\n    container: fake1\n{steps}");
+    let t = Instant::now();
+    let (failure, _) = run(&mut fake, &steps).await;
+    (failure.expect("the step fails"), t.elapsed())
+}
+
+#[tokio::test]
+async fn waits_on_an_exited_container_end_at_once_with_its_code_and_log_tail() {
+    for (kind, steps) in [
+        (
+            "logs",
+            "  - logs: fake1\n    timeout: 90s\n    contains: [never printed]\n",
+        ),
+        (
+            "feed",
+            "  - feed: {agent: fake1, feed: false_temperatures, within: 90s}\n    \
+             expect: {count: 2}\n",
+        ),
+        (
+            "fetch",
+            "  - fetch: fake1\n    path: /data\n    timeout: 90s\n    expect: {count: 1}\n",
+        ),
+    ] {
+        let (failure, took) = after_kill(steps).await;
+        assert!(
+            took < Duration::from_secs(5),
+            "{kind}: took {took:?}, not cut short by the exit"
+        );
+        assert_eq!(failure.step, 2, "{kind}");
+        let text = failure.problems.join("\n");
+        assert!(
+            text.contains("gave up waiting for")
+                && text.contains("the container of fake1 exited with code 137"),
+            "{kind}: {text}"
+        );
+        assert_eq!(failure.log_tail, ["the last words of fake1"], "{kind}");
+    }
+}

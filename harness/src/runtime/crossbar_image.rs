@@ -7,7 +7,8 @@
 use futures::StreamExt;
 use testcontainers::bollard::models::ContainerCreateBody;
 use testcontainers::bollard::query_parameters::{
-    DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder,
 };
 use testcontainers::bollard::Docker;
 
@@ -18,22 +19,31 @@ const TEMPLATES: &[&str] = &[
     "/ocs/config.json.template",
 ];
 
+/// Where the template is read: a container of which run, named what, labelled how.
+pub struct Helper<'a> {
+    /// The container's name (unique to the run).
+    pub name: &'a str,
+    /// The run's labels: the sweep, `clean` and the watchdog find it by them if the harness
+    /// dies before removing it.
+    pub labels: &'a std::collections::BTreeMap<String, String>,
+}
+
 /// The image's own template filled for `realm`, `address_root` and `port`, as its
 /// `run-crossbar.sh` does (`sed s/{address_root}/.../g` and so on); `None` when the image
-/// holds none of the known templates (then the harness's config is used).
+/// holds none of the known templates (then the harness's config is used). It is read out of
+/// a created (never started) container, labelled with the run from its creation and removed
+/// with its anonymous volumes whatever the reads found.
 pub async fn own_config(
     docker: &Docker,
+    helper: Helper<'_>,
     image: &str,
-    realm: &str,
-    address_root: &str,
-    port: u16,
+    (realm, address_root, port): (&str, &str, u16),
 ) -> Option<String> {
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        entrypoint: Some(vec!["true".into()]),
-        ..Default::default()
-    };
-    let id = docker.create_container(None, body).await.ok()?.id;
+    let body = helper_body(image, helper.labels);
+    let options = CreateContainerOptionsBuilder::new()
+        .name(helper.name)
+        .build();
+    let id = docker.create_container(Some(options), body).await.ok()?.id;
     let mut found = None;
     for path in TEMPLATES {
         if let Some(text) = read_file(docker, &id, path).await {
@@ -41,9 +51,25 @@ pub async fn own_config(
             break;
         }
     }
-    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    let remove = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
     let _ = docker.remove_container(&id, Some(remove)).await;
     found
+}
+
+/// The helper container: never started, labelled with the run.
+fn helper_body(
+    image: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(vec!["true".into()]),
+        labels: Some(labels.clone().into_iter().collect()),
+        ..Default::default()
+    }
 }
 
 /// One file of a created (not started) container, through the archive API.
@@ -79,6 +105,22 @@ mod tests {
         assert_eq!(
             super::fill(t, "test_realm", "observatory", 8001),
             r#"{"uri": "observatory.", "name": "test_realm", "port": 8001}"#
+        );
+    }
+
+    #[test]
+    fn the_helper_container_carries_the_run_s_labels() {
+        let labels = std::collections::BTreeMap::from([(
+            crate::plan::LABEL_RUN.to_string(),
+            "r1".to_string(),
+        )]);
+        let body = super::helper_body("crossbar:1", &labels);
+        assert_eq!(
+            body.labels
+                .unwrap()
+                .get(crate::plan::LABEL_RUN)
+                .map(String::as_str),
+            Some("r1")
         );
     }
 }

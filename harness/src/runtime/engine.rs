@@ -57,6 +57,22 @@ pub enum EngineError {
         #[source]
         source: Box<EngineCause>,
     },
+    /// The engine's address or TLS settings are unusable.
+    #[error("{text}")]
+    Settings {
+        /// What is wrong and what to do.
+        text: String,
+    },
+    /// Removing a run left some of it behind; the rest was removed.
+    #[error("could not remove all of run {run}: {}", .failures.join("; "))]
+    Leftovers {
+        /// The run.
+        run: String,
+        /// What was removed.
+        removed: Vec<String>,
+        /// What could not be, and why (one line each).
+        failures: Vec<String>,
+    },
     /// A request failed.
     #[error("Docker request failed while {doing}")]
     Request {
@@ -83,8 +99,10 @@ impl<T, E: Into<EngineCause>> Doing<T> for Result<T, E> {
     }
 }
 
-/// The engine's client (the one testcontainers uses), or a clear error when none answers.
+/// The engine's client (the one testcontainers uses), or a clear error when none answers or
+/// its TLS settings are incomplete (checked first: testcontainers panics on them).
 pub async fn docker() -> Result<Docker, EngineError> {
+    EngineSettings::from_env().check()?;
     let unreachable = |e: EngineCause| EngineError::Unreachable {
         source: Box::new(e),
     };
@@ -93,6 +111,128 @@ pub async fn docker() -> Result<Docker, EngineError> {
         .map_err(|e| unreachable(e.into()))?;
     docker.ping().await.map_err(|e| unreachable(e.into()))?;
     Ok(docker)
+}
+
+/// How the harness reaches the engine: read once from the environment by the rules
+/// testcontainers follows for the client that starts the containers (`DOCKER_HOST`, else the
+/// first socket of `/var/run/docker.sock`, `$XDG_RUNTIME_DIR/.docker/run/docker.sock`,
+/// `~/.docker/run/docker.sock`, `~/.docker/desktop/docker.sock`; TLS for `https://`, or for
+/// `tcp://`/`http://` with `DOCKER_TLS_VERIFY=1`, with the certificates in `DOCKER_CERT_PATH`),
+/// so that every client of the harness (signals, drops) reaches the same engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// The engine's address (`unix://...`, `tcp://...`, `https://...`).
+    pub host: String,
+    /// `DOCKER_TLS_VERIFY=1`.
+    pub tls_verify: bool,
+    /// `DOCKER_CERT_PATH`: the directory of `ca.pem`, `cert.pem` and `key.pem`.
+    pub cert_path: Option<std::path::PathBuf>,
+}
+
+impl EngineSettings {
+    /// From the environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// From the variables `get` gives.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        let host = get("DOCKER_HOST").unwrap_or_else(|| {
+            let mut sockets = vec!["/var/run/docker.sock".to_string()];
+            if let Some(dir) = get("XDG_RUNTIME_DIR") {
+                sockets.push(format!("{dir}/.docker/run/docker.sock"));
+            }
+            if let Some(home) = get("HOME") {
+                sockets.push(format!("{home}/.docker/run/docker.sock"));
+                sockets.push(format!("{home}/.docker/desktop/docker.sock"));
+            }
+            let found = sockets
+                .into_iter()
+                .find(|p| std::path::Path::new(p).exists());
+            format!(
+                "unix://{}",
+                found.as_deref().unwrap_or("/var/run/docker.sock")
+            )
+        });
+        Self {
+            host,
+            tls_verify: get("DOCKER_TLS_VERIFY").as_deref() == Some("1"),
+            cert_path: get("DOCKER_CERT_PATH").map(Into::into),
+        }
+    }
+
+    /// Whether the engine is reached over TLS.
+    fn tls(&self) -> bool {
+        let scheme = self.host.split("://").next().unwrap_or_default();
+        scheme == "https" || (matches!(scheme, "tcp" | "http") && self.tls_verify)
+    }
+
+    /// The certificates' directory when TLS is used, or what is wrong with the settings.
+    fn check(&self) -> Result<Option<&std::path::Path>, EngineError> {
+        let bad = |text: String| EngineError::Settings { text };
+        let scheme = self.host.split("://").next().unwrap_or_default();
+        if !self.host.contains("://") || !matches!(scheme, "unix" | "tcp" | "http" | "https") {
+            return Err(bad(format!(
+                "DOCKER_HOST={} is not an engine address: use unix:///path/to/docker.sock, \
+                 tcp://host:port or https://host:port",
+                self.host
+            )));
+        }
+        if !self.tls() {
+            return Ok(None);
+        }
+        let why = if scheme == "https" {
+            format!("DOCKER_HOST={}", self.host)
+        } else {
+            "DOCKER_TLS_VERIFY=1".to_string()
+        };
+        let Some(dir) = &self.cert_path else {
+            return Err(bad(format!(
+                "{why} asks for TLS, but DOCKER_CERT_PATH is not set: set it to the directory \
+                 holding ca.pem, cert.pem and key.pem (or unset DOCKER_TLS_VERIFY for a plain \
+                 tcp:// engine)"
+            )));
+        };
+        let missing: Vec<&str> = ["ca.pem", "cert.pem", "key.pem"]
+            .into_iter()
+            .filter(|f| !dir.join(f).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(bad(format!(
+                "{why} asks for TLS, but DOCKER_CERT_PATH={} lacks {}: point it at the \
+                 directory holding ca.pem, cert.pem and key.pem",
+                dir.display(),
+                missing.join(", ")
+            )));
+        }
+        Ok(Some(dir))
+    }
+
+    /// A client for these settings (as testcontainers makes its own), or a clear error.
+    pub fn connect(&self) -> Result<Docker, EngineError> {
+        use testcontainers::bollard::API_DEFAULT_VERSION;
+        const TIMEOUT: u64 = 120;
+        let unreachable = |e: BollardError| EngineError::Unreachable {
+            source: Box::new(e.into()),
+        };
+        let host = self.host.as_str();
+        match self.check()? {
+            Some(dir) => Docker::connect_with_ssl(
+                host,
+                &dir.join("key.pem"),
+                &dir.join("cert.pem"),
+                &dir.join("ca.pem"),
+                TIMEOUT,
+                API_DEFAULT_VERSION,
+            ),
+            None if host.starts_with("unix://") => {
+                Docker::connect_with_unix(host, TIMEOUT, API_DEFAULT_VERSION)
+            }
+            None => Docker::connect_with_http(host, TIMEOUT, API_DEFAULT_VERSION),
+        }
+        .map_err(unreachable)
+    }
 }
 
 /// Where the harness reaches the ports the engine publishes, and whether the engine is local
@@ -181,13 +321,10 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The engine address testcontainers and the harness's own clients use: `DOCKER_HOST`, else
-/// the default socket.
+/// The engine address testcontainers and the harness's own clients use (see
+/// [`EngineSettings`]).
 pub fn docker_host() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
+    EngineSettings::from_env().host
 }
 
 /// Where this process reaches `docker`'s published ports (see [`EngineHost::derive`]).
@@ -226,11 +363,10 @@ async fn bridge_gateway(docker: &Docker) -> Option<String> {
         .find(|g| !g.trim().is_empty())
 }
 
-/// A client of its own, for a thread outside testcontainers' runtime (drop, signals).
+/// A client of its own, for a thread outside testcontainers' runtime (drop, signals), made by
+/// the same rules as the one that started the containers ([`EngineSettings`]).
 pub(crate) fn docker_detached() -> Result<Docker, EngineError> {
-    Docker::connect_with_defaults().map_err(|e| EngineError::Unreachable {
-        source: Box::new(e.into()),
-    })
+    EngineSettings::from_env().connect()
 }
 
 /// Every container (running or not) and network carrying `label` (`key=value`).
@@ -262,12 +398,17 @@ pub(crate) fn is_status(e: &BollardError, codes: &[u16]) -> bool {
         if codes.contains(status_code))
 }
 
-/// Remove every container and network labelled with `run_id`. Returns what was removed.
+/// Remove every container and network labelled with `run_id`, going on past what cannot be
+/// removed. Returns what was removed; when something could not be, a
+/// [`EngineError::Leftovers`] saying what and why (with what was removed).
 pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, EngineError> {
     let (containers, networks) = list_labelled(docker, &format!("{LABEL_RUN}={run_id}")).await?;
     let mut removed = Vec::new();
+    let mut failures = Vec::new();
+    let mut ours = std::collections::HashSet::new();
     for c in containers {
         let Some(id) = c.id else { continue };
+        ours.insert(id.clone());
         let name = c
             .names
             .and_then(|n| n.first().cloned())
@@ -277,36 +418,81 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, En
         match docker.remove_container(&id, Some(options.build())).await {
             // Gone already, or someone else (an engine-side removal) is removing it.
             Err(e) if !is_status(&e, &[404, 409]) => {
-                return Err(e).doing(format!("removing container {name}"))
+                let e = Err::<(), _>(e).doing(format!("removing container {name}"));
+                failures.push(crate::runtime::notice::display_chain(&e.unwrap_err()));
             }
             _ => removed.push(format!("container {name}")),
         }
     }
     for n in networks {
         let Some(name) = n.name else { continue };
-        remove_network(docker, &name)
-            .await
-            .doing(format!("removing network {name}"))?;
-        removed.push(format!("network {name}"));
+        match remove_network(docker, &name, &ours).await {
+            Ok(()) => removed.push(format!("network {name}")),
+            Err(e) => failures.push(crate::runtime::notice::display_chain(
+                &Err::<(), _>(e)
+                    .doing(format!("removing network {name}"))
+                    .unwrap_err(),
+            )),
+        }
     }
-    Ok(removed)
+    if failures.is_empty() {
+        Ok(removed)
+    } else {
+        Err(EngineError::Leftovers {
+            run: run_id.to_string(),
+            removed,
+            failures,
+        })
+    }
 }
 
 /// A container still being removed keeps its endpoint for a moment: retry until the network
-/// can go, within a deadline.
-async fn remove_network(docker: &Docker, name: &str) -> Result<(), WaitError> {
+/// can go, within a deadline. A network that a container outside the run (`ours`: the run's
+/// container ids) is attached to cannot go: that fails at once, naming the container.
+async fn remove_network(
+    docker: &Docker,
+    name: &str,
+    ours: &std::collections::HashSet<String>,
+) -> Result<(), WaitError> {
     poll_until(
         format!("network {name} to be removable"),
         Duration::from_secs(30),
         Backoff::default(),
         || async {
             match docker.remove_network(name).await {
-                Err(e) if !is_status(&e, &[404]) => Probe::Pending(e.to_string()),
+                Err(e) if !is_status(&e, &[404]) => {
+                    match foreign_endpoints(docker, name, ours).await {
+                        Some(foreign) if !foreign.is_empty() => Probe::Failed(format!(
+                            "{e}; container(s) outside the run are attached to it: {}",
+                            foreign.join(", ")
+                        )),
+                        _ => Probe::Pending(e.to_string()),
+                    }
+                }
                 _ => Probe::Ready(()),
             }
         },
     )
     .await
+}
+
+/// The names of the containers attached to `network` that are not in `ours`; `None` when the
+/// network cannot be inspected.
+async fn foreign_endpoints(
+    docker: &Docker,
+    network: &str,
+    ours: &std::collections::HashSet<String>,
+) -> Option<Vec<String>> {
+    let options = testcontainers::bollard::query_parameters::InspectNetworkOptions::default();
+    let n = docker.inspect_network(network, Some(options)).await.ok()?;
+    Some(
+        n.containers
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(id, _)| !ours.contains(id))
+            .map(|(id, c)| c.name.unwrap_or(id))
+            .collect(),
+    )
 }
 
 /// Whether `image` exists in the engine's image store.
@@ -516,6 +702,100 @@ mod tests {
         let h = EngineHost::derive(Some("10.0.0.5"), "tcp://docker:2375", false, None);
         assert_eq!((h.host.as_str(), h.local), ("10.0.0.5", false));
         assert_eq!(h.from, "OCS_HARNESS_HOST");
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> EngineSettings {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EngineSettings::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn a_bad_tls_setting_is_a_clear_error_not_a_panic() {
+        let s = settings(&[
+            ("DOCKER_HOST", "tcp://127.0.0.1:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ]);
+        let e = s.connect().expect_err("no certificates").to_string();
+        assert!(
+            e.contains("DOCKER_TLS_VERIFY=1 asks for TLS, but DOCKER_CERT_PATH is not set"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir().join(format!("ocsh-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), "").unwrap();
+        let s = settings(&[
+            ("DOCKER_HOST", "https://docker:2376"),
+            ("DOCKER_CERT_PATH", dir.to_str().unwrap()),
+        ]);
+        let e = s.connect().expect_err("certificates missing").to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("DOCKER_HOST=https://docker:2376 asks for TLS")
+                && e.contains("lacks cert.pem, key.pem"),
+            "{e}"
+        );
+        let e = settings(&[("DOCKER_HOST", "docker:2375")]).connect();
+        assert!(e.unwrap_err().to_string().contains("not an engine address"));
+        // Without TLS, a client is made (connecting happens at the first request).
+        let plain = settings(&[("DOCKER_HOST", "tcp://127.0.0.1:2375")]);
+        assert!(!plain.tls_verify && plain.connect().is_ok());
+        assert!(settings(&[]).host.starts_with("unix://"));
+    }
+
+    /// Every `.rs` file below `dir`.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir)
+            .expect("readable source dir")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Every container, network and volume the harness creates through the engine's API (or
+    /// testcontainers, from a `GenericImage`) carries labels from its creation (the sweep, `clean`, the watchdog and the CI leak
+    /// check find resources by label only): the function around each call sets them.
+    #[test]
+    fn every_resource_the_harness_creates_is_labelled_at_creation() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        // Spelled in pieces so that this test does not find itself.
+        let mut calls = ["container", "network", "volume"]
+            .map(|k| [".create_", k, "("].concat())
+            .to_vec();
+        // Containers testcontainers starts for the harness.
+        calls.push(["GenericImage", "::new("].concat());
+        let mut found = 0;
+        let mut unlabelled = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            for call in &calls {
+                for (at, _) in text.match_indices(call.as_str()) {
+                    found += 1;
+                    let start = text[..at].rfind("fn ").unwrap_or(0);
+                    let end = text[at..].find("fn ").map_or(text.len(), |e| at + e);
+                    if !text[start..end].contains("labels") {
+                        let line = text[..at].lines().count();
+                        unlabelled.push(format!("{}:{line}: {call}", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(found >= 5, "the call sites were not found ({found})");
+        assert!(
+            unlabelled.is_empty(),
+            "created without labels:\n{}",
+            unlabelled.join("\n")
+        );
     }
 
     #[test]

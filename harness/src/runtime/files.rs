@@ -80,7 +80,8 @@ fn host_mode(_: &Path) -> std::io::Result<u32> {
 }
 
 /// The regular files of `source` (itself when it is a file, with an empty name), by name
-/// relative to it, sorted; symbolic links are followed.
+/// relative to it, sorted; symbolic links are followed, and a link that leads back into a
+/// directory it is in (a loop) is an error naming both.
 fn files_under(source: &Path) -> Result<Vec<(String, PathBuf)>, StackError> {
     let doing = || format!("listing {} to copy it into a container", source.display());
     let meta = std::fs::metadata(source).map_err(io_err(doing()))?;
@@ -88,24 +89,39 @@ fn files_under(source: &Path) -> Result<Vec<(String, PathBuf)>, StackError> {
         return Ok(vec![(String::new(), source.to_path_buf())]);
     }
     let mut out = Vec::new();
-    let mut dirs = vec![(String::new(), source.to_path_buf())];
-    while let Some((prefix, dir)) = dirs.pop() {
+    let real = std::fs::canonicalize(source).map_err(io_err(doing()))?;
+    // Each directory to list with the real paths of the directories it is in (itself too).
+    let mut dirs = vec![(String::new(), source.to_path_buf(), vec![real])];
+    while let Some((prefix, dir, above)) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).map_err(io_err(doing()))? {
             let entry = entry.map_err(io_err(doing()))?;
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             let path = entry.path();
-            if std::fs::metadata(&path).map_err(io_err(doing()))?.is_dir() {
-                dirs.push((format!("{name}/"), path));
-            } else {
+            if !std::fs::metadata(&path).map_err(io_err(doing()))?.is_dir() {
                 out.push((name, path));
+                continue;
             }
+            let real = std::fs::canonicalize(&path).map_err(io_err(doing()))?;
+            if above.contains(&real) {
+                let looped = std::io::Error::other(format!(
+                    "{} is a symbolic link loop: it leads back to {}, which it is in; remove \
+                     the link, or copy a directory without it",
+                    path.display(),
+                    real.display()
+                ));
+                return Err(io_err(doing())(looped));
+            }
+            let mut above = above.clone();
+            above.push(real);
+            dirs.push((format!("{name}/"), path, above));
         }
     }
     out.sort();
     Ok(out)
 }
 
-/// `<run_dir>/.empty-dir`, writable by every user: what a writable directory is copied from.
+/// `<run_dir>/.empty-dir`, writable by every user with the sticky bit (01777, as `/tmp`: a
+/// user removes only their own files): what a writable directory is copied from.
 fn empty_dir(run_dir: &Path) -> Result<PathBuf, StackError> {
     let dir = run_dir.join(".empty-dir");
     let doing = || format!("creating {}", dir.display());
@@ -113,7 +129,7 @@ fn empty_dir(run_dir: &Path) -> Result<PathBuf, StackError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let all = std::fs::Permissions::from_mode(0o777);
+        let all = std::fs::Permissions::from_mode(0o1777);
         std::fs::set_permissions(&dir, all).map_err(io_err(doing()))?;
     }
     Ok(dir)
@@ -233,7 +249,39 @@ mod tests {
         let c = copies(&FileCopy::host(&empty), &dir).unwrap();
         assert_eq!(c.len(), 1);
         assert!(matches!(&c[0].1, CopyDataSource::File(p) if p.ends_with(".empty-dir")));
+        #[cfg(unix)]
+        assert_eq!(
+            host_mode(&dir.join(".empty-dir")).unwrap(),
+            0o1777,
+            "world-writable with the sticky bit"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_loop_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("ocsh-loop-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src/sub")).unwrap();
+        std::fs::write(dir.join("src/sub/a.txt"), "a").unwrap();
+        // A link to a directory elsewhere is followed; one back up to its parent is a loop.
+        std::os::unix::fs::symlink(dir.join("src/sub"), dir.join("src/again")).unwrap();
+        let spec = FileSpec::read_only(dir.join("src"), "/data/");
+        let names: Vec<String> = copies(&FileCopy::host(&spec), &dir)
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.target().to_string())
+            .collect();
+        assert_eq!(names, ["/data/again/a.txt", "/data/sub/a.txt"]);
+        std::os::unix::fs::symlink("..", dir.join("src/sub/up")).unwrap();
+        let e = copies(&FileCopy::host(&spec), &dir).unwrap_err();
+        let text = crate::runtime::notice::display_chain(&e);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            text.contains("sub/up is a symbolic link loop: it leads back to")
+                && text.contains("remove the link"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub async fn ensure_recipes(
     }
 
     let cache = settings.cache_dir.as_path();
-    std::fs::create_dir_all(cache).map_err(io_err(format!("creating {}", cache.display())))?;
+    own_cache_dir(cache)?;
     let _lock = lock_file(&cache.join("images.lock")).await?;
 
     // Another process may have built them while this one waited for the lock.
@@ -253,7 +253,7 @@ pub async fn ensure_deb_recipe(
         return Ok(Vec::new());
     }
     let cache = settings.cache_dir.as_path();
-    std::fs::create_dir_all(cache).map_err(io_err(format!("creating {}", cache.display())))?;
+    own_cache_dir(cache)?;
     let _lock = lock_file(&cache.join("images.lock")).await?;
     if image_exists(docker, &image).await? {
         return Ok(Vec::new());
@@ -298,6 +298,52 @@ pub(super) async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> 
         doing: "waiting for the image build lock".into(),
         source: std::io::Error::other(e),
     })?
+}
+
+/// Make sure `cache` is this user's: created 0700 when missing; refused when another user owns
+/// it, or a symbolic link there, or the directory the link leads to (they could plant the wheels and debs built into images,
+/// or `.complete` markers that skip the download).
+pub(crate) fn own_cache_dir(cache: &Path) -> Result<(), ImageError> {
+    let doing = || format!("creating the cache directory {}", cache.display());
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(cache).map_err(io_err(doing()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The path itself (a link planted where the cache goes) and what it leads to.
+        let link = std::fs::symlink_metadata(cache).map_err(io_err(doing()))?;
+        let dir = std::fs::metadata(cache).map_err(io_err(doing()))?;
+        let me = crate::config::current_uid();
+        let problem = if link.uid() != me {
+            Some(format!(
+                "is owned by user {}, not by this user ({me})",
+                link.uid()
+            ))
+        } else if dir.uid() != me {
+            Some(format!(
+                "leads to a directory of user {}, not of this user ({me})",
+                dir.uid()
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let refused = std::io::Error::other(format!(
+                "{} {problem}: another user could plant what gets built into images; set \
+                 {} to a directory of your own",
+                cache.display(),
+                crate::config::CACHE
+            ));
+            return Err(io_err(format!(
+                "using the cache directory {}",
+                cache.display()
+            ))(refused));
+        }
+    }
+    Ok(())
 }
 
 /// Run a host command, failing with its last output lines.

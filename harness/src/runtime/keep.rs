@@ -7,25 +7,62 @@ use std::path::PathBuf;
 
 use crate::clock::unix_now_secs;
 use crate::plan::LABEL_KEPT;
-use crate::runtime::engine::{self, Doing};
+use crate::runtime::engine::{self, Doing, EngineError};
+use crate::runtime::notice::display_chain;
 use crate::runtime::stack::{io_err, Stack, StackError};
 use crate::runtime::watchdog;
 
+/// What a teardown of `run` returns: what was removed, or every failure (with what was).
+fn teardown_result(
+    run: &str,
+    removed: Vec<String>,
+    failures: Vec<String>,
+) -> Result<Vec<String>, StackError> {
+    if failures.is_empty() {
+        Ok(removed)
+    } else {
+        Err(StackError::Teardown {
+            run: run.to_string(),
+            removed,
+            failures,
+        })
+    }
+}
+
 impl Stack {
     /// Save the logs, remove every container and the network. Returns what was removed.
+    /// Everything is removed whatever fails on the way (saving the logs, one removal); the
+    /// error then says every failure ([`StackError::Teardown`]).
     pub async fn teardown(mut self) -> Result<Vec<String>, StackError> {
         self.torn_down = true;
         watchdog::wait_if_shutting_down().await;
         for task in self.background.drain(..) {
             task.abort();
         }
-        self.save_engine_logs().await?;
+        let mut failures = Vec::new();
+        if let Err(e) = self.save_engine_logs().await {
+            failures.push(display_chain(&e));
+        }
         // One removal path for everything labelled with the run (it tolerates containers
         // that are already gone); the handles must not remove them again on drop.
         self.forget_containers();
-        let removed = engine::remove_run(&self.docker, &self.plan.run_id).await?;
+        let removed = match engine::remove_run(&self.docker, &self.plan.run_id).await {
+            Ok(removed) => removed,
+            Err(EngineError::Leftovers {
+                removed,
+                failures: left,
+                ..
+            }) => {
+                failures.extend(left);
+                removed
+            }
+            Err(e) => {
+                failures.push(display_chain(&e));
+                Vec::new()
+            }
+        };
         watchdog::unregister(&self.plan.run_id);
-        Ok(removed)
+        teardown_result(&self.plan.run_id, removed, failures)
     }
 
     /// Leave the stack running for inspection (after a failure): logs saved, a marker
@@ -34,17 +71,30 @@ impl Stack {
     pub async fn keep(mut self) -> Result<String, StackError> {
         self.torn_down = true;
         watchdog::wait_if_shutting_down().await;
-        let logs_dir = self.save_engine_logs().await?;
+        // The stack is kept (and marked) even when its logs cannot be saved; the text says so.
+        let saved = self.save_engine_logs().await;
         let mut labels: HashMap<String, String> = self.plan.labels.clone().into_iter().collect();
         labels.insert(LABEL_KEPT.into(), unix_now_secs().to_string());
         let marker = format!("{}-kept", self.plan.network);
-        engine::create_network(&self.docker, &marker, labels, true)
+        let marked = engine::create_network(&self.docker, &marker, labels, true)
             .await
-            .doing("marking the stack as kept")?;
+            .doing("marking the stack as kept");
         watchdog::unregister(&self.plan.run_id);
         // Keep the containers: their handles must not remove them on drop.
         self.forget_containers();
-        Ok(self.kept_text(&logs_dir))
+        match (marked, saved) {
+            (Ok(()), Ok(logs_dir)) => Ok(self.kept_text(&logs_dir)),
+            (Ok(()), Err(e)) => Ok(format!(
+                "{}\n  saving its logs failed: {}",
+                self.kept_text(&self.run_dir.join("logs")),
+                display_chain(&e)
+            )),
+            (Err(e), saved) => {
+                let mut failures = vec![display_chain(&e)];
+                failures.extend(saved.err().map(|e| display_chain(&e)));
+                teardown_result(&self.plan.run_id, Vec::new(), failures).map(|_| String::new())
+            }
+        }
     }
 
     /// How to reach and remove a kept stack.
@@ -87,7 +137,7 @@ impl Stack {
                 continue;
             };
             if let Some(text) = engine::full_log(&self.docker, &id).await {
-                let path = dir.join(format!("{}.log", role.name()));
+                let path = dir.join(crate::runtime::logs::log_file_name(role.name()));
                 std::fs::write(&path, text)
                     .map_err(io_err(format!("writing {}", path.display())))?;
             }

@@ -205,7 +205,7 @@ impl LogStore {
             f.push('\n');
         }
         for (container, text) in files {
-            std::fs::write(dir.join(format!("{container}.log")), text)?;
+            std::fs::write(dir.join(log_file_name(&container)), text)?;
         }
         Ok(dir)
     }
@@ -244,9 +244,38 @@ impl LogStore {
     }
 }
 
+/// `<container>.log`, with a `/` or `\\` in the name (an instance-id given through the API)
+/// made `_`, so that the file stays in the logs directory.
+pub(crate) fn log_file_name(container: &str) -> String {
+    let safe: String = container
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{safe}.log")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_files_stay_in_the_logs_directory() {
+        let dir = std::env::temp_dir().join(format!("ocsh-logs-{}", std::process::id()));
+        let store = LogStore::new();
+        store.push_bytes("a/b", Stream::Stdout, b"one\n");
+        store.push_bytes("..", Stream::Stdout, b"two\n");
+        let logs = store.save(&dir).unwrap();
+        let a = std::fs::read_to_string(logs.join("a_b.log")).unwrap();
+        let dots = std::fs::read_to_string(logs.join("...log")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((a.as_str(), dots.as_str()), ("one\n", "two\n"));
+    }
 
     #[test]
     fn joins_partial_frames_into_lines() {

@@ -689,7 +689,13 @@ async fn published_crossbar(docker: &Docker, plan: &mut StackPlan, spec: &StackS
     env.insert("OCS_REALM".into(), spec.realm.clone());
     env.insert("OCS_PORT".into(), port.to_string());
     let image = plan.crossbar.image.clone();
-    match crossbar_image::own_config(docker, &image, &spec.realm, &spec.address_root, port).await {
+    let name = format!("ocsh-{}-crossbar-template", plan.run_id);
+    let helper = crossbar_image::Helper {
+        name: &name,
+        labels: &plan.labels,
+    };
+    let stack = (spec.realm.as_str(), spec.address_root.as_str(), port);
+    match crossbar_image::own_config(docker, helper, &image, stack).await {
         Some(config) => plan.set_crossbar_config(config),
         None => notice::warn(&format!(
             "{image} holds no ocs-crossbar config template; using the harness's crossbar config"

@@ -47,9 +47,7 @@ pub async fn with_packages(
 
 /// The wheels of `packages` and their dependencies, fetched once into the cache.
 async fn wheels(packages: &[String], cache: &Path) -> Result<PathBuf, ImageError> {
-    tokio::fs::create_dir_all(cache)
-        .await
-        .map_err(io_err(format!("creating {}", cache.display())))?;
+    super::images::own_cache_dir(cache)?;
     let _lock = lock_file(&cache.join("packages.lock")).await?;
     let key = short_hash(packages.iter().map(|p| p.as_bytes()));
     let dir = cache.join("wheels").join(format!("packages-{key}"));
@@ -62,16 +60,27 @@ async fn wheels(packages: &[String], cache: &Path) -> Result<PathBuf, ImageError
         .map_err(io_err(format!("creating {}", dir.display())))?;
     run_tool(
         &format!("pip wheel {} (on this host)", packages.join(" ")),
-        Command::new("python3")
-            .args(["-m", "pip", "wheel", "--quiet", "-w"])
-            .arg(&dir)
-            .args(packages),
+        Command::new("python3").args(pip_wheel_args(&dir, packages)),
     )
     .await?;
     tokio::fs::write(&done, b"")
         .await
         .map_err(io_err(format!("writing {}", done.display())))?;
     Ok(dir)
+}
+
+/// `python3 -m pip wheel` for `packages` into `dir`: wheels only (`--only-binary :all:`), so
+/// that no source distribution is built, running its code, on this host; a package with no
+/// wheel for the image's Python fails with pip's message.
+fn pip_wheel_args(dir: &Path, packages: &[String]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["-m", "pip", "wheel", "--quiet"]
+        .into_iter()
+        .chain(["--only-binary", ":all:", "-w"])
+        .map(Into::into)
+        .collect();
+    args.push(dir.into());
+    args.extend(packages.iter().map(Into::into));
+    args
 }
 
 /// The build context: the Dockerfile and every wheel under `wheels/`.
@@ -90,4 +99,62 @@ fn pack(dockerfile: &str, wheels: &Path) -> std::io::Result<Vec<u8>> {
         }
     }
     ctx.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_fetches_wheels_only_and_builds_no_source_distribution() {
+        let args = pip_wheel_args(Path::new("/c/w"), &["pyyaml==6.0.2".into()]);
+        let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--only-binary",
+                ":all:",
+                "-w",
+                "/c/w",
+                "pyyaml==6.0.2"
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_cache_is_made_private_and_refused_when_it_is_not_this_user_s() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("ocsh-cache-{}", std::process::id()));
+        let cache = root.join("c");
+        super::super::images::own_cache_dir(&cache).unwrap();
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // A link of this user's to a directory of this user's is fine.
+        let link = root.join("link");
+        std::os::unix::fs::symlink(&cache, &link).unwrap();
+        super::super::images::own_cache_dir(&link).unwrap();
+        // Another user's directory, or their link planted where the cache goes (as root:
+        // hand them to nobody).
+        if crate::config::current_uid() == 0 {
+            let theirs = root.join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let e = super::super::images::own_cache_dir(&theirs).unwrap_err();
+            let text = crate::runtime::notice::display_chain(&e);
+            assert!(
+                text.contains("is owned by user 65534") && text.contains("OCS_HARNESS_CACHE"),
+                "{text}"
+            );
+            std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+            let e = super::super::images::own_cache_dir(&link).unwrap_err();
+            let text = crate::runtime::notice::display_chain(&e);
+            assert!(text.contains("is owned by user 65534"), "{text}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

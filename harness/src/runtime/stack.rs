@@ -75,6 +75,19 @@ pub enum StackError {
         .0.name()
     )]
     NoSuchContainer(Role),
+    /// Tearing the stack down failed somewhere; everything that could be removed was.
+    #[error(
+        "tearing down run {run} failed: {}. Remove what is left with `ocs-harness clean --run {run}`",
+        .failures.join("; ")
+    )]
+    Teardown {
+        /// The run.
+        run: String,
+        /// What was removed.
+        removed: Vec<String>,
+        /// Each failure, with its causes.
+        failures: Vec<String>,
+    },
     /// Local file I/O.
     #[error("{doing}")]
     Io {

@@ -290,6 +290,11 @@ fn decide(
 /// Remove the runs `mode` selects, kept stacks older than `max_age`. Returns one line per
 /// removed run; every decision, kept or removed, is logged with its reason (target
 /// `ocs_harness::runtime::sweep`, level info).
+///
+/// A run that cannot be removed (a network a container outside the run is attached to) does
+/// not stop the sweep: the others are removed, and one warning says what is stuck and how
+/// to remove it (once per run and process: every launch sweeps). At the start of a run
+/// ([`Sweep::Stale`]) that is all; `clean` ([`Sweep::AllButLive`]) fails with it as well.
 pub async fn sweep_older_than(
     docker: &Docker,
     mode: Sweep,
@@ -298,6 +303,7 @@ pub async fn sweep_older_than(
     let here = Owner::this_process();
     let now = unix_now_secs();
     let mut report = Vec::new();
+    let mut stuck = Vec::new();
     for (run, info) in find_runs(docker).await? {
         let scenario = if info.scenario.is_empty() {
             "?"
@@ -310,7 +316,17 @@ pub async fn sweep_older_than(
             continue;
         }
         tracing::info!("sweep removes run {run} (scenario {scenario}): {}", d.why);
-        let removed = remove_run(docker, &run).await?;
+        let removed = match remove_run(docker, &run).await {
+            Ok(removed) => removed,
+            Err(EngineError::Leftovers { failures, .. }) => {
+                stuck.push((run.clone(), failures.join("; ")));
+                continue;
+            }
+            Err(e) => {
+                stuck.push((run.clone(), crate::runtime::notice::display_chain(&e)));
+                continue;
+            }
+        };
         if !removed.is_empty() {
             report.push(format!(
                 "removed run {run} (scenario {scenario}, {}): {}",
@@ -319,7 +335,49 @@ pub async fn sweep_older_than(
             ));
         }
     }
-    Ok(report)
+    if let Some(text) = stuck_text(&stuck, mode == Sweep::Stale) {
+        crate::runtime::notice::warn(&text);
+    }
+    match (mode, stuck.is_empty()) {
+        (Sweep::AllButLive, false) => Err(EngineError::Leftovers {
+            run: stuck
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            removed: report,
+            failures: stuck.into_iter().map(|(_, why)| why).collect(),
+        }),
+        _ => Ok(report),
+    }
+}
+
+/// The one warning about the runs a sweep could not remove (`(run, why)`), or `None` when
+/// there are none (or, with `once`, when every one was warned about by this process before).
+fn stuck_text(stuck: &[(String, String)], once: bool) -> Option<String> {
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    let new: Vec<&(String, String)> = stuck
+        .iter()
+        .filter(|(run, _)| warned.insert(run.clone()) || !once)
+        .collect();
+    if new.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "the sweep could not remove {} stale run(s); the launch goes on:",
+        new.len()
+    );
+    for (run, why) in &new {
+        text.push_str(&format!("\n  run {run}: {why}"));
+    }
+    text.push_str(
+        "\n  to remove it: disconnect or remove what holds it (`docker network inspect <network>` \
+         lists what is attached; `docker network disconnect -f <network> <container>`), then \
+         `ocs-harness clean --run <run>`",
+    );
+    Some(text)
 }
 
 #[cfg(test)]
@@ -460,6 +518,28 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn stuck_runs_are_warned_about_once_with_how_to_remove_them() {
+        let stuck = vec![(
+            "r-stuck-1".to_string(),
+            "network ocsh-r has a guest".to_string(),
+        )];
+        let text = stuck_text(&stuck, true).expect("a first warning");
+        assert!(
+            text.contains("run r-stuck-1: network ocsh-r has a guest")
+                && text.contains("the launch goes on")
+                && text.contains("docker network disconnect -f")
+                && text.contains("ocs-harness clean --run"),
+            "{text}"
+        );
+        assert_eq!(stuck_text(&stuck, true), None, "once per process");
+        assert!(
+            stuck_text(&stuck, false).is_some(),
+            "`clean` always says it"
+        );
+        assert_eq!(stuck_text(&[], false), None);
     }
 
     #[test]

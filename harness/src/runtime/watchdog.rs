@@ -65,14 +65,76 @@ fn install() {
         std::thread::Builder::new()
             .name("ocs-harness-signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    SHUTTING_DOWN.store(true, Ordering::SeqCst);
-                    remove_active_runs(if sig == SIGINT { "SIGINT" } else { "SIGTERM" });
-                    std::process::exit(128 + sig);
+                let mut caught = 0;
+                let mut runs = Vec::new();
+                for sig in signals.forever() {
+                    caught += 1;
+                    let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                    if caught == 1 {
+                        SHUTTING_DOWN.store(true, Ordering::SeqCst);
+                        runs = active()
+                            .lock()
+                            .expect("active runs")
+                            .keys()
+                            .cloned()
+                            .collect();
+                        // The cleanup runs on a thread of its own, so that further signals
+                        // are still heard while it works.
+                        let cleaning = std::thread::Builder::new()
+                            .name("ocs-harness-cleanup".into())
+                            .spawn(move || {
+                                remove_active_runs(name);
+                                std::process::exit(128 + sig);
+                            });
+                        if cleaning.is_err() {
+                            remove_active_runs(name);
+                            std::process::exit(128 + sig);
+                        }
+                        continue;
+                    }
+                    match again(caught, &runs) {
+                        Again::Warn(text) => notice::warn(&text),
+                        Again::Exit(text) => {
+                            notice::warn(&text);
+                            std::process::exit(128 + sig);
+                        }
+                    }
                 }
             })
             .ok();
     });
+}
+
+/// What a signal caught while the cleanup of `runs` goes on does.
+#[derive(Debug, PartialEq, Eq)]
+enum Again {
+    /// Say that the cleanup goes on, and how to cut it short.
+    Warn(String),
+    /// Exit now, saying what may be left and how to remove it.
+    Exit(String),
+}
+
+/// The `caught`th signal (the 2nd or later) during the cleanup of `runs`: the second warns, the
+/// third forces the exit.
+fn again(caught: usize, runs: &[String]) -> Again {
+    if caught < 3 {
+        return Again::Warn(
+            "still removing the run's containers and network; interrupt once more to exit at \
+             once and leave them"
+                .into(),
+        );
+    }
+    let what = match runs {
+        [] => "nothing of a run was live".to_string(),
+        runs => format!(
+            "the containers and networks of run(s) {} may be left",
+            runs.join(", ")
+        ),
+    };
+    Again::Exit(format!(
+        "exiting without finishing the cleanup: {what}; remove them with `ocs-harness clean` \
+         (a later run also removes them)"
+    ))
 }
 
 /// Save the logs of every live run and remove its resources.
@@ -102,4 +164,23 @@ fn remove_active_runs(signal: &str) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_third_signal_forces_the_exit_naming_what_may_be_left() {
+        let runs = vec!["r1".to_string(), "r2".to_string()];
+        assert!(matches!(again(2, &runs), Again::Warn(t) if t.contains("once more")));
+        let Again::Exit(text) = again(3, &runs) else {
+            panic!("the third signal exits");
+        };
+        assert!(
+            text.contains("run(s) r1, r2 may be left") && text.contains("`ocs-harness clean`"),
+            "{text}"
+        );
+        assert!(matches!(again(4, &[]), Again::Exit(t) if t.contains("nothing of a run")));
+    }
 }

@@ -1,12 +1,13 @@
 //! `feed: {agent, feed, within}`: check what the agent published on the feed, as the run's
 //! feed tap printed it, waiting up to `within` for expected messages to arrive. A message
-//! already wrong (a field missing or of the wrong type, a timestamp going back) fails at once.
+//! already wrong (a field missing or of the wrong type, a timestamp going back), or an agent
+//! whose container has exited, fails at once.
 
 use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::{texts, Checked, StackOps};
+use super::{texts, Checked, ExitWatch, StackOps};
 use crate::runner::event::Outcome;
 use crate::runtime::tap::TAP;
 use crate::scenario::{FeedCheck, FeedMessage, LogWindow};
@@ -21,7 +22,9 @@ pub(super) async fn run(stack: &impl StackOps, check: &FeedCheck, previous_mark:
     let name = format!("{}.{}", check.agent, check.feed);
     let seen = Mutex::new(Vec::new());
     let condition = format!("feed {name} to satisfy the step's checks");
-    let waited = poll_until(condition, check.within, Backoff::default(), || {
+    // An agent whose container has exited publishes nothing more: the wait ends then.
+    let watch = ExitWatch::new(stack, &check.agent);
+    let waited = poll_until(condition, check.within, Backoff::default(), || async {
         let messages = messages(&stack.log_lines(TAP, since), check);
         let verdict = check.check(&messages);
         let probe = if !verdict.fail.is_empty() {
@@ -36,7 +39,13 @@ pub(super) async fn run(stack: &impl StackOps, check: &FeedCheck, previous_mark:
             ))
         };
         *seen.lock().expect("feed lock") = messages;
-        async move { probe }
+        match probe {
+            Probe::Pending(so_far) => match watch.gone().await {
+                Some(reason) => Probe::Failed(format!("{reason}; {so_far}")),
+                None => Probe::Pending(so_far),
+            },
+            other => other,
+        }
     })
     .await;
     let messages = seen.into_inner().expect("feed lock");

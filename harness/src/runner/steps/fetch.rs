@@ -1,10 +1,10 @@
 //! `fetch: <container>`: copy a path out of a container (running or exited) into the run
 //! directory and check what came out, fetching again until the checks hold or `timeout`
-//! passes (an agent may still be writing).
+//! passes (an agent may still be writing) or the container has exited.
 
 use std::time::Duration;
 
-use super::{Checked, StackOps};
+use super::{Checked, ExitWatch, StackOps};
 use crate::runner::event::Outcome;
 use crate::scenario::{FetchStep, Mismatch};
 use crate::wait::{poll_until, Backoff, Probe};
@@ -30,6 +30,8 @@ pub(super) async fn run(stack: &impl StackOps, f: &FetchStep) -> Checked {
     }
     let condition = format!("{what} to meet the step's `expect`");
     let last = std::sync::Mutex::new(None);
+    // An exited container writes nothing more: a fetch that does not hold by then never will.
+    let watch = ExitWatch::new(stack, &f.container);
     let waited = poll_until(condition, f.timeout, FETCH_BACKOFF, || async {
         match look(stack, f, &what).await {
             Err(e) => Probe::Failed(e),
@@ -38,7 +40,10 @@ pub(super) async fn run(stack: &impl StackOps, f: &FetchStep) -> Checked {
                 *last.lock().expect("not poisoned") = Some(outcome);
                 match pending {
                     None => Probe::Ready(()),
-                    Some(seen) => Probe::Pending(seen),
+                    Some(seen) => match watch.gone().await {
+                        Some(reason) => Probe::Failed(format!("{reason}; {seen}")),
+                        None => Probe::Pending(seen),
+                    },
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! `logs: <container>`: check a container's log lines, in the window the step names (since
-//! the previous step began, or the whole run), waiting for expected lines to arrive.
+//! the previous step began, or the whole run), waiting for expected lines to arrive while the
+//! container runs.
 
-use super::{Checked, StackOps};
+use super::{Checked, ExitWatch, StackOps};
 use crate::runner::event::{Emitter, Outcome, RunEvent};
 use crate::scenario::{LogWindow, LogsCheck, Mismatch};
 use crate::wait::{poll_until, Backoff, Probe};
@@ -20,9 +21,16 @@ pub(super) async fn run(
     };
     let container = check.container.as_str();
     let condition = format!("{container}'s log to satisfy the step's checks");
-    let waited = poll_until(condition, check.timeout, Backoff::default(), || {
-        let probe = look(check, &stack.log_lines(container, since));
-        async move { probe }
+    // Lines stop coming when the container has exited: the wait ends then, not at its timeout.
+    let watch = ExitWatch::new(stack, container);
+    let waited = poll_until(condition, check.timeout, Backoff::default(), || async {
+        match look(check, &stack.log_lines(container, since)) {
+            Probe::Pending(seen) => match watch.gone().await {
+                Some(reason) => Probe::Failed(format!("{reason}; {seen}")),
+                None => Probe::Pending(seen),
+            },
+            other => other,
+        }
     })
     .await;
     match waited {

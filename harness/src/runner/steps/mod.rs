@@ -228,9 +228,67 @@ async fn call_failed(stack: &impl StackOps, instance: &str, e: &ClientError) -> 
 async fn exited(stack: &impl StackOps, role: &str) -> Option<String> {
     match stack.container_state(role).await {
         Ok((true, _)) | Err(crate::runtime::stack::StackError::NoSuchContainer(_)) => None,
-        Ok((false, Some(code))) => Some(format!("the container of {role} exited with code {code}")),
-        Ok((false, None)) => Some(format!("the container of {role} is not running")),
+        Ok((false, code)) => Some(exit_reason(role, code)),
         Err(e) => Some(crate::runtime::display_chain(&e)),
+    }
+}
+
+/// How a step says that the container of `role` is not running (`code`: its exit code).
+fn exit_reason(role: &str, code: Option<i64>) -> String {
+    match code {
+        Some(code) => format!("the container of {role} exited with code {code}"),
+        None => format!("the container of {role} is not running"),
+    }
+}
+
+/// How long a container's last log lines get to arrive after it is seen exited, before a wait
+/// on it gives up (the engine reports the exit before the log stream has drained).
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How often a wait asks the engine whether its container is still there.
+const STATE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The container a wait watches (a `logs` or `feed` step's): once it has exited, what the wait
+/// waits for can no longer come, and the wait ends at once rather than at its timeout.
+struct ExitWatch<'a, S> {
+    stack: &'a S,
+    role: &'a str,
+    /// When the engine was last asked.
+    asked: std::sync::Mutex<Option<Instant>>,
+    /// When the container was first seen exited, and why.
+    seen: std::sync::Mutex<Option<(Instant, String)>>,
+}
+
+impl<'a, S: StackOps> ExitWatch<'a, S> {
+    fn new(stack: &'a S, role: &'a str) -> Self {
+        Self {
+            stack,
+            role,
+            asked: Default::default(),
+            seen: Default::default(),
+        }
+    }
+
+    /// `Some(reason)` once the container has exited and its last lines had [`DRAIN`] to
+    /// arrive; the engine is asked at most every [`STATE_EVERY`].
+    async fn gone(&self) -> Option<String> {
+        if let Some((at, reason)) = self.seen.lock().expect("exit watch lock").clone() {
+            return (at.elapsed() >= DRAIN).then_some(reason);
+        }
+        {
+            let mut asked = self.asked.lock().expect("exit watch lock");
+            if asked.is_some_and(|t| t.elapsed() < STATE_EVERY) {
+                return None;
+            }
+            *asked = Some(Instant::now());
+        }
+        // Only an exit ends the wait: an engine that cannot answer this once is asked again.
+        let reason = match self.stack.container_state(self.role).await {
+            Ok((false, code)) => exit_reason(self.role, code),
+            _ => return None,
+        };
+        *self.seen.lock().expect("exit watch lock") = Some((Instant::now(), reason));
+        None
     }
 }
 
