@@ -16,7 +16,7 @@ use clap::Args;
 use super::exit::{Classify, CliError, Exit};
 use super::output::Style;
 use super::reporter::{Human, Verbosity};
-use super::test::{run_reported, SharedReporter};
+use super::test::{run_reported, scenario_page, SharedReporter};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -103,6 +103,9 @@ pub struct RunArgs {
     /// Write a JUnit XML report (one testcase per scenario) to this file.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write an HTML report into this directory (index.html and one page per scenario).
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// Print the normalised transcript (YAML) when the run ends.
     #[arg(long)]
     transcript: bool,
@@ -304,9 +307,12 @@ pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Resul
     );
     let reporter: SharedReporter = Arc::new(Mutex::new(Box::new(human)));
     let mut cases = Vec::new();
+    let mut pages = Vec::new();
+    let started = std::time::Instant::now();
     let mut failed: Vec<CliError> = Vec::new();
     for file in &args.files {
-        let (case, result) = run(file, &args, &reporter).await;
+        let (case, result, page) = run(file, &args, &reporter).await;
+        pages.extend(page);
         if let Err(e) = result {
             if args.files.len() > 1 {
                 eprintln!("{}", e.error);
@@ -318,6 +324,14 @@ pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Resul
     if let Some(path) = &args.junit {
         std::fs::write(path, crate::report::junit("ocs-harness", &cases)).infra()?;
         eprintln!("ocs-harness: JUnit report in {}", path.display());
+    }
+    if let Some(dir) = &args.html {
+        let suite = crate::html::Suite {
+            scenarios: pages,
+            coverage: None,
+            elapsed: started.elapsed().as_secs_f64(),
+        };
+        super::test::write_html(dir, &suite)?;
     }
     let worst = failed.iter().map(|e| e.exit).max();
     match (failed.len(), worst) {
@@ -331,18 +345,23 @@ pub async fn run_all(args: RunArgs, verbosity: Verbosity, style: Style) -> Resul
 }
 
 /// Run one scenario, its steps reported as they end; its JUnit case (when it could be
-/// parsed) and its result.
+/// parsed), its result and (with `--html`) its page.
 async fn run(
     file: &Path,
     args: &RunArgs,
     reporter: &SharedReporter,
-) -> (Option<Case>, Result<(), CliError>) {
+) -> (
+    Option<Case>,
+    Result<(), CliError>,
+    Option<crate::html::ScenarioRun>,
+) {
     let scenario = match Scenario::from_file(file) {
         Ok(s) => s,
         Err(e) => {
             return (
                 None,
                 Err(CliError::new(Exit::BadInput, anyhow::anyhow!("{e}"))),
+                None,
             )
         }
     };
@@ -356,13 +375,17 @@ async fn run(
         file.display(),
         scenario.steps.len()
     );
-    let (result, _) = run_reported(&scenario, &options, reporter).await;
+    let (result, _, events) = run_reported(&scenario, &options, reporter).await;
     let case = Case::from_run(&scenario.name, file, &result);
+    let page = args
+        .html
+        .as_ref()
+        .map(|_| scenario_page(&scenario, &result, &case, None, events));
     let report = match result {
         Ok(r) => r,
         Err(e) => {
             let exit = failure_kind(&e).into();
-            return (Some(case), Err(CliError::new(exit, e)));
+            return (Some(case), Err(CliError::new(exit, e)), page);
         }
     };
     if args.transcript {
@@ -383,7 +406,7 @@ async fn run(
     }
     let result = crate::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
-    (Some(case), result)
+    (Some(case), result, page)
 }
 
 pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {

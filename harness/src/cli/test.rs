@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::coverage::Coverage;
+use crate::html;
 use crate::report::{Case, Failure, FailureKind};
 use crate::runner::{self, RunError, RunEvent, RunReport};
 use crate::runtime::LaunchOptions;
@@ -35,6 +36,8 @@ pub struct TestArgs {
     pub snapshots: Mode,
     /// `--junit`.
     pub junit: Option<PathBuf>,
+    /// `--html`: the directory of the HTML report.
+    pub html: Option<PathBuf>,
     /// `--images`.
     pub images: Option<PathBuf>,
     /// `--list`: print the selection and run nothing.
@@ -67,14 +70,17 @@ pub struct Images {
     pub built: Vec<Built>,
 }
 
-/// Run `scenario`, passing its events to `reporter` as they happen; the stack's images.
+/// Run `scenario`, passing its events to `reporter` as they happen; the stack's images and
+/// every event, stamped (for the HTML report).
 pub async fn run_reported(
     scenario: &Scenario,
     options: &LaunchOptions,
     reporter: &SharedReporter,
-) -> (Result<RunReport, RunError>, Images) {
+) -> (Result<RunReport, RunError>, Images, Vec<html::Stamped>) {
     let mut images = Images::default();
+    let mut recorder = html::Recorder::default();
     let mut observer = |e: &RunEvent| {
+        crate::runner::RunObserver::on_event(&mut recorder, e);
         if let RunEvent::StackReady {
             images: used,
             built,
@@ -95,7 +101,64 @@ pub async fn run_reported(
         }
     };
     let result = runner::run_observed(scenario, options, &mut observer).await;
-    (result, images)
+    (result, images, recorder.events)
+}
+
+/// A finished run as the HTML report shows it.
+pub fn scenario_page(
+    scenario: &Scenario,
+    result: &Result<RunReport, RunError>,
+    case: &Case,
+    diff: Option<String>,
+    events: Vec<html::Stamped>,
+) -> html::ScenarioRun {
+    let status = match case.failure.as_ref().map(|f| f.kind) {
+        None => html::Status::Passed,
+        Some(FailureKind::Assertion | FailureKind::Snapshot) => html::Status::Failed,
+        Some(FailureKind::BadInput | FailureKind::Infrastructure) => html::Status::Error,
+    };
+    let kind = case.failure.as_ref().map(|f| {
+        match f.kind {
+            FailureKind::Assertion => "assertion",
+            FailureKind::Snapshot => "snapshot",
+            FailureKind::BadInput => "bad input",
+            FailureKind::Infrastructure => "infrastructure",
+        }
+        .to_string()
+    });
+    let (details, logs, run_dir, images) = match result {
+        Ok(report) => (
+            None,
+            report.logs.clone(),
+            Some(report.run_dir.clone()),
+            crate::runtime::pull::proved_for_run(&report.run_id),
+        ),
+        Err(e) => (Some(e.to_string()), Vec::new(), None, None),
+    };
+    html::ScenarioRun {
+        name: scenario.name.clone(),
+        file: scenario.path.display().to_string(),
+        source: std::fs::read_to_string(&scenario.path).ok(),
+        status,
+        kind,
+        message: case.failure.as_ref().map(|f| f.message.clone()),
+        details,
+        diff,
+        events,
+        logs,
+        run_dir,
+        elapsed: case.time,
+        images,
+    }
+}
+
+/// Write the HTML report of `suite` into `dir`; says where.
+pub fn write_html(dir: &Path, suite: &html::Suite) -> Result<(), CliError> {
+    let index = html::write(dir, suite)
+        .map_err(|e| anyhow::anyhow!("writing the HTML report into {}: {e}", dir.display()))
+        .infra()?;
+    eprintln!("ocs-harness: HTML report in {}", index.display());
+    Ok(())
 }
 
 /// Parse every selected file; every problem of every file is printed before giving up.
@@ -175,8 +238,18 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         },
     );
     let shared = Shared { log_allow, budgets };
-    let (mut cases, coverage) = run_all(scenarios, jobs, args, &shared, &reporter).await?;
+    let (mut cases, coverage, mut pages) =
+        run_all(scenarios, jobs, args, &shared, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
+    if let Some(dir) = &args.html {
+        pages.sort_by(|a, b| a.file.cmp(&b.file));
+        let suite = html::Suite {
+            scenarios: pages,
+            coverage: (!coverage.is_empty()).then(|| coverage.to_string()),
+            elapsed: started.elapsed().as_secs_f64(),
+        };
+        write_html(dir, &suite)?;
+    }
     cases.extend(suite_coverage(&coverage, args.coverage_all, &reporter));
     if let Some(path) = &args.junit {
         write_junit(path, &cases, &coverage.properties())
@@ -257,15 +330,15 @@ struct Shared {
     budgets: crate::budget::BudgetOptions,
 }
 
-/// Run the scenarios, `jobs` at a time; each one's case as it finishes, and the coverage of
-/// them all.
+/// Run the scenarios, `jobs` at a time; each one's case as it finishes, the coverage of
+/// them all, and (with `--html`) each one's page.
 async fn run_all(
     scenarios: Vec<Scenario>,
     jobs: usize,
     args: &TestArgs,
     shared: &Shared,
     reporter: &SharedReporter,
-) -> Result<(Vec<Case>, Coverage), CliError> {
+) -> Result<(Vec<Case>, Coverage, Vec<html::ScenarioRun>), CliError> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for scenario in scenarios {
@@ -293,22 +366,27 @@ async fn run_all(
             }
             options.log_allow = log_allow;
             options.budgets = budgets;
-            let (result, images) = run_reported(&scenario, &options, &reporter).await;
-            (scenario, result, images)
+            let (result, images, events) = run_reported(&scenario, &options, &reporter).await;
+            (scenario, result, images, events)
         });
     }
     let mut cases = Vec::new();
     let mut coverage = Coverage::default();
+    let mut pages = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (scenario, result, images) = joined
+        let (scenario, result, images, events) = joined
             .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
             .infra()?;
         if let Ok(report) = &result {
             coverage.merge(&report.coverage);
         }
-        cases.push(finish(&scenario, &result, images, args.snapshots, reporter));
+        let (case, diff) = finish(&scenario, &result, images, args.snapshots, reporter);
+        if args.html.is_some() {
+            pages.push(scenario_page(&scenario, &result, &case, diff, events));
+        }
+        cases.push(case);
     }
-    Ok((cases, coverage))
+    Ok((cases, coverage, pages))
 }
 
 fn write_junit(
@@ -327,15 +405,15 @@ fn write_junit(
     Ok(())
 }
 
-/// One finished run: its snapshot (when its steps passed), its `scenario_finished` and its
-/// JUnit case.
+/// One finished run: its snapshot (when its steps passed), its `scenario_finished`, its
+/// JUnit case and the snapshot's diff when it changed.
 pub fn finish(
     scenario: &Scenario,
     result: &Result<RunReport, RunError>,
     images: Images,
     mode: Mode,
     reporter: &SharedReporter,
-) -> Case {
+) -> (Case, Option<String>) {
     let mut case = Case::from_run(&scenario.name, &scenario.path, result);
     let (snapshot, diff) = match result {
         Ok(report) if report.failure.is_none() => check_snapshot(scenario, report, mode, &mut case),
@@ -365,7 +443,7 @@ pub fn finish(
             message: case.failure.as_ref().map(|f| f.message.clone()),
             details,
             snapshot,
-            diff,
+            diff: diff.clone(),
             stack_ready: report.map(|r| r.stack_ready.as_secs_f64()),
             elapsed: report.map_or(case.time, |r| r.elapsed.as_secs_f64()),
             run_id: report.map(|r| r.run_id.clone()),
@@ -373,7 +451,7 @@ pub fn finish(
             built: images.built,
         },
     );
-    case
+    (case, diff)
 }
 
 /// Check a passing run's transcript against its snapshot; a failed check fails `case`. The
