@@ -17,6 +17,8 @@ const VALUE_CHARS: usize = 20_000;
 /// Characters of log text per page, shared by its containers (the head and the end of each
 /// container's log are kept; the full logs are in the run directory).
 const LOG_CHARS: usize = 120_000;
+/// Lines of the block under a failing `expect:` shown.
+const BLOCK: usize = 15;
 /// Characters of one log line.
 const LINE_CHARS: usize = 2_000;
 
@@ -88,13 +90,20 @@ td.num{text-align:right;white-space:nowrap}
 .counts .passed b{color:var(--ok)}.counts .failed b{color:var(--bad)}.counts .error b{color:var(--err)}
 "#;
 
+/// The pages' only script: following a link to a step (`#step-3`, from the drawing or the
+/// failure) opens its entry; the load time is noted on `<html data-load-ms>` (what the browser
+/// test measures).
+const SCRIPT: &str = "function openTarget(){var e=location.hash&&document.getElementById(location.hash.slice(1));if(e&&e.tagName==='DETAILS'){e.open=true;}}\
+addEventListener('hashchange',openTarget);\
+addEventListener('load',function(){openTarget();document.documentElement.setAttribute('data-load-ms',performance.now().toFixed(1));});";
+
 /// `<!doctype html>` to `<body>`: the policy that forbids every request, the title, the style.
 pub(crate) fn head(title: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+         <title>{}</title>\n<style>{STYLE}</style>\n<script>{SCRIPT}</script>\n</head>\n<body>\n",
         esc(title)
     )
 }
@@ -141,8 +150,14 @@ pub fn render_scenario(run: &ScenarioRun, dir: &Path, index: Option<&str>) -> St
     }
     out.push_str("</header>\n");
     failure_box(&mut out, run);
-    if let Some(svg) = super::svg::timeline(run) {
+    if let Some(svg) = super::svg::timeline(run, true) {
+        out.push_str("<h2>Timeline of the steps</h2>\n");
+        out.push_str(&svg);
+        out.push_str("<h2>The whole run, bring-up included</h2>\n");
+    } else {
         out.push_str("<h2>Timeline</h2>\n");
+    }
+    if let Some(svg) = super::svg::timeline(run, false) {
         out.push_str(&svg);
         out.push_str(
             "<div class=\"legend\">hover a mark for details, click a step to see it:\
@@ -288,14 +303,23 @@ fn failure_box(out: &mut String, run: &ScenarioRun) {
     out.push_str("</section>\n");
 }
 
-/// The lines around `line` of the scenario file, `line` marked, a caret under `column`.
+/// The lines around `line` of the scenario file (three before; after it, the block indented
+/// under it, at least three lines and at most [`BLOCK`]), `line` marked, a caret under
+/// `column`.
 fn source_excerpt(out: &mut String, src: &str, line: usize, column: usize) {
     let lines: Vec<&str> = src.lines().collect();
     if line == 0 || line > lines.len() {
         return;
     }
-    let from = line.saturating_sub(4).max(1);
-    let to = (line + 3).min(lines.len());
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let own = indent(lines[line - 1]);
+    let block = lines[line..]
+        .iter()
+        .take(BLOCK)
+        .take_while(|l| l.trim().is_empty() || indent(l) > own)
+        .count();
+    let from = line.saturating_sub(3).max(1);
+    let to = (line + block.max(3)).min(lines.len());
     out.push_str("<pre class=\"source\">");
     for n in from..=to {
         let class = if n == line { " class=\"hit\"" } else { "" };

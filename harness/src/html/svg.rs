@@ -58,8 +58,10 @@ fn notable(text: &str) -> bool {
     .any(|w| text.contains(w))
 }
 
-/// The drawing; `None` when the run has no events to place.
-pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
+/// The drawing, of the whole run or (`zoom`) from the stack being ready to the end; `None`
+/// when the run has no events to place, or nothing to zoom into (the stack never became
+/// ready, or the steps take most of the run anyway).
+pub(crate) fn timeline(run: &ScenarioRun, zoom: bool) -> Option<String> {
     let t0 = run.events.first()?.at;
     let mut end = run.events.last()?.at;
     let mut order: Vec<String> = Vec::new();
@@ -188,9 +190,15 @@ pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
             order.push(name.clone());
         }
     }
-    let span = (end - t0).max(0.001);
+    let (lo, hi) = match (zoom, ready) {
+        (false, _) => (t0, end),
+        (true, Some(r)) if end - r < 0.6 * (end - t0) => (r - 0.03 * (end - r), end),
+        (true, _) => return None,
+    };
+    let inside = |t: f64| (lo..=hi).contains(&t);
+    let span = (hi - lo).max(0.001);
     let plot = WIDTH - LABEL - PAD;
-    let x = |t: f64| LABEL + ((t - t0).clamp(0.0, span) / span) * plot;
+    let x = |t: f64| LABEL + ((t - lo).clamp(0.0, span) / span) * plot;
     let height = TOP + LANE * (1 + order.len()) as f64 + 8.0;
     let mut out = format!(
         "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} \
@@ -212,8 +220,9 @@ pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
     }
     // time axis
     let step = tick_step(span);
-    let mut t = 0.0;
-    while t <= span + 1e-9 {
+    let first = ((lo - t0) / step - 1e-6).ceil();
+    let mut t = if first > 0.0 { first * step } else { 0.0 };
+    while t <= hi - t0 + 1e-6 {
         let xt = x(t0 + t);
         out.push_str(&format!(
             "<line class=\"grid\" x1=\"{xt:.1}\" y1=\"{:.1}\" x2=\"{xt:.1}\" y2=\"{height}\"/>\
@@ -262,7 +271,7 @@ pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
         };
         let mid = TOP + LANE * (i + 1) as f64 + LANE / 2.0;
         let first = lane.logs.iter().copied().reduce(f64::min);
-        let start = first.unwrap_or(t0);
+        let start = first.unwrap_or(t0).max(lo);
         out.push_str(&format!(
             "<line class=\"life\" x1=\"{:.1}\" y1=\"{mid}\" x2=\"{:.1}\" y2=\"{mid}\"/>\n",
             x(start),
@@ -277,25 +286,27 @@ pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
                 (None, None, Some(r)) => (r - d, r),
                 (None, None, None) => (t0, t0 + d),
             };
-            out.push_str(&format!(
-                "<rect class=\"boot\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" \
+            if b1 >= lo {
+                out.push_str(&format!(
+                    "<rect class=\"boot\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" \
                  rx=\"2\"><title>{} {what}: {}</title></rect>\
                  <path class=\"readymark\" d=\"M{:.1} {:.1} l5 6 l-5 6 l-5 -6 z\">\
                  <title>{} ready at +{}</title></path>\n",
-                x(b0),
-                mid - 6.0,
-                (x(b1) - x(b0)).max(2.0),
-                esc(name),
-                secs(d),
-                x(b1),
-                mid - 6.0,
-                esc(name),
-                secs(b1 - t0)
-            ));
+                    x(b0),
+                    mid - 6.0,
+                    (x(b1) - x(b0)).max(2.0),
+                    esc(name),
+                    secs(d),
+                    x(b1),
+                    mid - 6.0,
+                    esc(name),
+                    secs(b1 - t0)
+                ));
+            }
         }
         let sample = lane.logs.len().div_ceil(TICKS).max(1);
         let mut ticks = String::new();
-        for at in lane.logs.iter().step_by(sample) {
+        for at in lane.logs.iter().step_by(sample).filter(|t| inside(**t)) {
             ticks.push_str(&format!("M{:.1} {:.1}v8", x(*at), mid + 3.0));
         }
         if !ticks.is_empty() {
@@ -305,7 +316,7 @@ pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
                 esc(name)
             ));
         }
-        for (at, text) in &lane.notable {
+        for (at, text) in lane.notable.iter().filter(|(t, _)| inside(*t)) {
             out.push_str(&format!(
                 "<rect class=\"notable\" x=\"{:.1}\" y=\"{:.1}\" width=\"3\" height=\"12\">\
                  <title>+{} {}: {}</title></rect>\n",
@@ -316,7 +327,7 @@ pub(crate) fn timeline(run: &ScenarioRun) -> Option<String> {
                 esc(text)
             ));
         }
-        for (at, mark, title) in &lane.marks {
+        for (at, mark, title) in lane.marks.iter().filter(|(t, _, _)| inside(*t)) {
             let xm = x(*at);
             let title = format!("+{} {}", secs(at - t0), esc(title));
             out.push_str(&match mark {

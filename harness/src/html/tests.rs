@@ -232,7 +232,11 @@ fn a_failed_run_shows_the_failure_first_with_its_source_line() {
     // the problem, escaped; the log tail, escaped
     assert!(html.contains("got &quot;Started &lt;count&gt;&quot;"));
     assert!(html.contains("INFO &lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(!html.contains("<script>"), "no script came from the events");
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "no script came from the events"
+    );
     assert!(!html.contains("<b>done</b>"));
     // the failed step is open, and the drawing links to it
     assert!(html.contains("<details class=\"step-bad\" id=\"step-1\" open>"));
@@ -249,7 +253,13 @@ fn a_failed_run_shows_the_failure_first_with_its_source_line() {
 #[test]
 fn the_timeline_has_a_lane_per_container_and_marks_with_tooltips() {
     let html = render_scenario(&run(true), Path::new("/tmp/r"), None);
-    let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    // the steps (from the stack being ready) first, then the whole run
+    assert_eq!(html.matches("<svg").count(), 2);
+    let zoomed = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert!(zoomed.contains("<circle class=\"session\""));
+    assert!(!zoomed.contains("registration"), "the bring-up is left out");
+    assert!(zoomed.contains(">4.0s</text>") && !zoomed.contains(">3.5s</text>"));
+    let svg = &html[html.rfind("<svg").unwrap()..html.rfind("</svg>").unwrap()];
     for lane in [">steps</text>", ">barebones1</text>", ">crossbar</text>"] {
         assert!(svg.contains(lane), "lane {lane}");
     }
