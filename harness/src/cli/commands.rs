@@ -72,6 +72,10 @@ pub struct CompareArgs {
     /// Where to write the Markdown summary.
     #[arg(long, default_value = "target/ocs-harness/compare.md")]
     summary: PathBuf,
+    /// Write an HTML report into this directory: per scenario what changed and both runs'
+    /// steps on one time axis, and each run's own page.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// A latency change counts when above this fraction of the baseline (and 2 s).
     #[arg(long, default_value_t = 0.5)]
     latency_ratio: f64,
@@ -449,6 +453,27 @@ pub async fn compare(c: CompareArgs) -> Result<Exit, CliError> {
     std::fs::write(&c.summary, &md).infra()?;
     println!("{md}");
     eprintln!("ocs-harness: summary in {}", c.summary.display());
+    if let Some(dir) = &c.html {
+        let suite = crate::html::CompareSuite {
+            baseline: c.baseline.display().to_string(),
+            candidate: c.candidate.display().to_string(),
+            scenarios: results
+                .iter()
+                .map(|r| crate::html::Comparison {
+                    name: r.name.clone(),
+                    verdict: compare::verdict_word(r).into(),
+                    changed: r.changed(),
+                    changes: compare::changes(r),
+                    baseline: Some(r.baseline.page.clone()),
+                    candidate: Some(r.candidate.page.clone()),
+                })
+                .collect(),
+        };
+        let index = crate::html::write_compare(dir, &suite)
+            .map_err(|e| anyhow::anyhow!("writing the HTML report into {}: {e}", dir.display()))
+            .infra()?;
+        eprintln!("ocs-harness: HTML report in {}", index.display());
+    }
     let behaviour = results
         .iter()
         .filter(|c| !matches!(c.verdict, Verdict::Same))

@@ -104,7 +104,8 @@ pub async fn run_reported(
     (result, images, recorder.events)
 }
 
-/// A finished run as the HTML report shows it.
+/// A finished run as the HTML report shows it: its page, with the verdict of its JUnit case
+/// (which also holds the snapshot check) and the snapshot's diff.
 pub fn scenario_page(
     scenario: &Scenario,
     result: &Result<RunReport, RunError>,
@@ -112,44 +113,17 @@ pub fn scenario_page(
     diff: Option<String>,
     events: Vec<html::Stamped>,
 ) -> html::ScenarioRun {
-    let status = match case.failure.as_ref().map(|f| f.kind) {
-        None => html::Status::Passed,
-        Some(FailureKind::Assertion | FailureKind::Snapshot) => html::Status::Failed,
-        Some(FailureKind::BadInput | FailureKind::Infrastructure) => html::Status::Error,
-    };
-    let kind = case.failure.as_ref().map(|f| {
-        match f.kind {
-            FailureKind::Assertion => "assertion",
-            FailureKind::Snapshot => "snapshot",
-            FailureKind::BadInput => "bad input",
-            FailureKind::Infrastructure => "infrastructure",
+    let mut run = html::ScenarioRun::from_result(scenario, result, events);
+    if let Some(f) = &case.failure {
+        if f.kind == FailureKind::Snapshot {
+            run.status = html::Status::Failed;
+            run.kind = Some("snapshot".into());
+            run.message = Some(f.message.clone());
         }
-        .to_string()
-    });
-    let (details, logs, run_dir, images) = match result {
-        Ok(report) => (
-            None,
-            report.logs.clone(),
-            Some(report.run_dir.clone()),
-            crate::runtime::pull::proved_for_run(&report.run_id),
-        ),
-        Err(e) => (Some(e.to_string()), Vec::new(), None, None),
-    };
-    html::ScenarioRun {
-        name: scenario.name.clone(),
-        file: scenario.path.display().to_string(),
-        source: std::fs::read_to_string(&scenario.path).ok(),
-        status,
-        kind,
-        message: case.failure.as_ref().map(|f| f.message.clone()),
-        details,
-        diff,
-        events,
-        logs,
-        run_dir,
-        elapsed: case.time,
-        images,
     }
+    run.elapsed = case.time.max(run.elapsed);
+    run.diff = diff;
+    run
 }
 
 /// Write the HTML report of `suite` into `dir`; says where.

@@ -11,8 +11,10 @@
 //! full files in the run directory) so a 25-scenario report stays small.
 //!
 //! Parts: this file (the data and writing the files), `page` (a scenario's page), `svg` (its
-//! timeline drawing), `index` (the suite's page), `text` (escaping, durations, paths).
+//! timeline drawing), `index` (the suite's page), `compare` (`compare --html`: two runs of each
+//! scenario on one time axis), `text` (escaping, durations, paths).
 
+mod compare;
 mod index;
 mod page;
 mod svg;
@@ -27,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::runner::{RunEvent, RunObserver};
 use crate::runtime::logs::LogLine;
 
+pub use compare::{write_compare, CompareSuite, Comparison};
 pub use index::render_index;
 pub use page::render_scenario;
 
@@ -63,9 +66,10 @@ impl RunObserver for Recorder {
 }
 
 /// How a scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Status {
     /// Every step and check held.
+    #[default]
     Passed,
     /// An expectation or the snapshot did not hold (a verdict).
     Failed,
@@ -84,7 +88,7 @@ impl Status {
 }
 
 /// One scenario's run, as its page shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ScenarioRun {
     /// The scenario's name.
     pub name: String,
@@ -123,6 +127,71 @@ pub struct Suite {
     pub coverage: Option<String>,
     /// Wall time of the whole run, seconds.
     pub elapsed: f64,
+}
+
+impl ScenarioRun {
+    /// A finished run as its page shows it: passed, failed at a step, or an error (sorted as
+    /// JUnit sorts it); no snapshot diff (the caller adds it).
+    pub fn from_result(
+        scenario: &crate::scenario::Scenario,
+        result: &Result<crate::runner::RunReport, crate::runner::RunError>,
+        events: Vec<Stamped>,
+    ) -> Self {
+        use crate::report::FailureKind;
+        let mut run = ScenarioRun {
+            name: scenario.name.clone(),
+            file: scenario.path.display().to_string(),
+            source: std::fs::read_to_string(&scenario.path).ok(),
+            status: Status::Passed,
+            kind: None,
+            message: None,
+            details: None,
+            diff: None,
+            events,
+            logs: Vec::new(),
+            run_dir: None,
+            elapsed: 0.0,
+            images: None,
+        };
+        match result {
+            Ok(report) => {
+                run.logs = report.logs.clone();
+                run.run_dir = Some(report.run_dir.clone());
+                run.elapsed = report.elapsed.as_secs_f64();
+                run.images = crate::runtime::pull::proved_for_run(&report.run_id);
+                if let Some(f) = &report.failure {
+                    run.status = Status::Failed;
+                    run.kind = Some("assertion".into());
+                    run.message = Some(f.headline());
+                }
+            }
+            Err(e) => {
+                let kind = crate::report::failure_kind(e);
+                run.status = match kind {
+                    FailureKind::Assertion | FailureKind::Snapshot => Status::Failed,
+                    FailureKind::BadInput | FailureKind::Infrastructure => Status::Error,
+                };
+                run.kind = Some(
+                    match kind {
+                        FailureKind::Assertion => "assertion",
+                        FailureKind::Snapshot => "snapshot",
+                        FailureKind::BadInput => "bad input",
+                        FailureKind::Infrastructure => "infrastructure",
+                    }
+                    .into(),
+                );
+                let text = e.to_string();
+                run.message = text.lines().next().map(String::from);
+                run.details = Some(text);
+                run.elapsed = run
+                    .events
+                    .last()
+                    .zip(run.events.first())
+                    .map_or(0.0, |(l, f)| l.at - f.at);
+            }
+        }
+        run
+    }
 }
 
 /// The file name of the `i`-th scenario's page: `01-barebones.html`.

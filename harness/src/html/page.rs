@@ -52,6 +52,7 @@ pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:
 .diff .add{color:#116329;background:#dafbe1;display:block}
 .diff .del{color:#82071e;background:#ffebe9;display:block}
 .diff .hunk{color:#8250df;display:block}
+pre.scroll{max-height:420px}
 svg.timeline{width:100%;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 svg .lane{font:12px ui-monospace,monospace;fill:var(--ink)}
 svg .axis{font:11px system-ui,sans-serif;fill:var(--muted);text-anchor:middle}
@@ -150,14 +151,14 @@ pub fn render_scenario(run: &ScenarioRun, dir: &Path, index: Option<&str>) -> St
     }
     out.push_str("</header>\n");
     failure_box(&mut out, run);
-    if let Some(svg) = super::svg::timeline(run, true) {
+    if let Some(svg) = super::svg::timeline(run, super::svg::View::Steps) {
         out.push_str("<h2>Timeline of the steps</h2>\n");
         out.push_str(&svg);
         out.push_str("<h2>The whole run, bring-up included</h2>\n");
     } else {
         out.push_str("<h2>Timeline</h2>\n");
     }
-    if let Some(svg) = super::svg::timeline(run, false) {
+    if let Some(svg) = super::svg::timeline(run, super::svg::View::Whole) {
         out.push_str(&svg);
         out.push_str(
             "<div class=\"legend\">hover a mark for details, click a step to see it:\
@@ -242,17 +243,7 @@ fn failure_box(out: &mut String, run: &ScenarioRun) {
             out.push_str("<ul class=\"problems\">\n");
             for p in &f.problems {
                 out.push_str("<li><pre class=\"diff\">");
-                for line in cut(p, VALUE_CHARS).lines() {
-                    let class = match line.trim_start().split_once(' ') {
-                        Some(("+", _)) => "add",
-                        Some(("-", _)) => "del",
-                        _ => "",
-                    };
-                    let _ = match class {
-                        "" => writeln!(out, "{}", esc(line)),
-                        c => write!(out, "<span class=\"{c}\">{}</span>", esc(line)),
-                    };
-                }
+                expected_actual(out, &cut(p, VALUE_CHARS));
                 out.push_str("</pre></li>\n");
             }
             out.push_str("</ul>\n");
@@ -337,6 +328,30 @@ fn source_excerpt(out: &mut String, src: &str, line: usize, column: usize) {
         }
     }
     out.push_str("</pre>\n");
+}
+
+/// `text`, escaped, the lines of its `(- expected, + actual)` blocks coloured (the lines
+/// indented under such a header that start with `-` or `+`).
+pub(crate) fn expected_actual(out: &mut String, text: &str) {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut block: Option<usize> = None;
+    for line in text.lines() {
+        if block.is_some_and(|i| !line.trim().is_empty() && indent(line) <= i) {
+            block = None;
+        }
+        let class = match (block, line.trim_start().split_once(' ')) {
+            (Some(_), Some(("+", _))) => "add",
+            (Some(_), Some(("-", _))) => "del",
+            _ => "",
+        };
+        let _ = match class {
+            "" => writeln!(out, "{}", esc(line)),
+            c => write!(out, "<span class=\"{c}\">{}</span>", esc(line)),
+        };
+        if line.trim_end().ends_with("(- expected, + actual):") {
+            block = Some(indent(line));
+        }
+    }
 }
 
 /// A unified diff, its lines coloured by their first character.

@@ -58,10 +58,20 @@ fn notable(text: &str) -> bool {
     .any(|w| text.contains(w))
 }
 
-/// The drawing, of the whole run or (`zoom`) from the stack being ready to the end; `None`
-/// when the run has no events to place, or nothing to zoom into (the stack never became
-/// ready, or the steps take most of the run anyway).
-pub(crate) fn timeline(run: &ScenarioRun, zoom: bool) -> Option<String> {
+/// What part of a run a drawing shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum View {
+    /// All of it, bring-up included.
+    Whole,
+    /// From the stack being ready to the end, when that is well under the whole run.
+    Steps,
+    /// From the stack being ready, this many seconds (two runs drawn on one time axis).
+    StepsFor(f64),
+}
+
+/// The drawing of `view`; `None` when the run has no events to place, or nothing to zoom
+/// into (the stack never became ready, or the steps take most of the run anyway).
+pub(crate) fn timeline(run: &ScenarioRun, view: View) -> Option<String> {
     let t0 = run.events.first()?.at;
     let mut end = run.events.last()?.at;
     let mut order: Vec<String> = Vec::new();
@@ -190,10 +200,12 @@ pub(crate) fn timeline(run: &ScenarioRun, zoom: bool) -> Option<String> {
             order.push(name.clone());
         }
     }
-    let (lo, hi) = match (zoom, ready) {
-        (false, _) => (t0, end),
-        (true, Some(r)) if end - r < 0.6 * (end - t0) => (r - 0.03 * (end - r), end),
-        (true, _) => return None,
+    let (lo, hi) = match (view, ready) {
+        (View::Whole, _) => (t0, end),
+        (View::Steps, Some(r)) if end - r < 0.6 * (end - t0) => (r - 0.03 * (end - r), end),
+        (View::StepsFor(span), Some(r)) => (r - 0.03 * span, r + span),
+        (View::StepsFor(span), None) => (t0, t0 + span),
+        (View::Steps, _) => return None,
     };
     let inside = |t: f64| (lo..=hi).contains(&t);
     let span = (hi - lo).max(0.001);
@@ -220,10 +232,15 @@ pub(crate) fn timeline(run: &ScenarioRun, zoom: bool) -> Option<String> {
     }
     // time axis
     let step = tick_step(span);
-    let first = ((lo - t0) / step - 1e-6).ceil();
+    // Two runs on one axis count from their stacks being ready; one run from its start.
+    let origin = match view {
+        View::StepsFor(_) => ready.unwrap_or(t0),
+        _ => t0,
+    };
+    let first = ((lo - origin) / step - 1e-6).ceil();
     let mut t = if first > 0.0 { first * step } else { 0.0 };
-    while t <= hi - t0 + 1e-6 {
-        let xt = x(t0 + t);
+    while t <= hi - origin + 1e-6 {
+        let xt = x(origin + t);
         out.push_str(&format!(
             "<line class=\"grid\" x1=\"{xt:.1}\" y1=\"{:.1}\" x2=\"{xt:.1}\" y2=\"{height}\"/>\
              <text class=\"axis\" x=\"{xt:.1}\" y=\"16\">{}</text>\n",
@@ -349,6 +366,15 @@ pub(crate) fn timeline(run: &ScenarioRun, zoom: bool) -> Option<String> {
     }
     out.push_str("</svg>\n");
     Some(out)
+}
+
+/// Seconds from the stack being ready to the run's last event, when it became ready.
+pub(crate) fn steps_span(run: &ScenarioRun) -> Option<f64> {
+    let ready = run.events.iter().find_map(|s| match s.event {
+        RunEvent::StackReady { .. } => Some(s.at),
+        _ => None,
+    })?;
+    Some(run.events.last()?.at - ready)
 }
 
 /// A tick every 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10 min: at most 12 of them.

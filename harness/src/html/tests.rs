@@ -53,7 +53,10 @@ fn events(failed: bool) -> Vec<Stamped> {
         step: 1,
         line: 5,
         action: "start barebones1.count".into(),
-        problems: vec!["message: expected \"<b>done</b>\", got \"Started <count>\"".into()],
+        problems: vec![
+            "message: expected \"<b>done</b>\", got \"Started <count>\"".into(),
+            "messages: not the expected messages (- expected, + actual):\n    a\n  + b\n  - c\n- not a diff line".into(),
+        ],
         last_reply: Some(json!({"status": "ok", "message": "Started <count>"})),
         log_tail: vec!["INFO <script>alert(1)</script>".into()],
         container: Some("barebones1".into()),
@@ -232,6 +235,9 @@ fn a_failed_run_shows_the_failure_first_with_its_source_line() {
     // the problem, escaped; the log tail, escaped
     assert!(html.contains("got &quot;Started &lt;count&gt;&quot;"));
     assert!(html.contains("INFO &lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains(
+        "<span class=\"add\">  + b</span><span class=\"del\">  - c</span>- not a diff line\n"
+    ));
     assert_eq!(
         html.matches("<script").count(),
         1,
@@ -403,4 +409,52 @@ fn escaping_and_relative_paths() {
     );
     assert_eq!(relative(Path::new("/a"), Path::new("/a")), ".");
     assert_eq!(page_name(0, "a b/c"), "01-a-b-c.html");
+}
+
+#[test]
+fn a_comparison_draws_both_runs_on_one_axis_and_links_their_pages() {
+    let mut slow = run(true);
+    for s in &mut slow.events {
+        if s.at > T0 + 4.0 {
+            s.at += 3.0;
+        }
+    }
+    let suite = CompareSuite {
+        baseline: "images/ocs-0.11.3.yaml".into(),
+        candidate: "images/<new>.yaml".into(),
+        scenarios: vec![Comparison {
+            name: "demo".into(),
+            verdict: "fails on candidate only".into(),
+            changed: true,
+            changes: "### demo\n\nFailure on the candidate:\n<message>\n```text\n- a\n```".into(),
+            baseline: Some(run(false)),
+            candidate: Some(slow),
+        }],
+    };
+    let dir = std::env::temp_dir().join(format!("ocsh-html-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write_compare(&dir, &suite).expect("written");
+    let page = std::fs::read_to_string(dir.join("01-demo.html")).unwrap();
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    let candidate = std::fs::read_to_string(dir.join("01-demo-candidate.html")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for html in [&page, &index, &candidate] {
+        assert_self_contained(html);
+    }
+    assert!(index.contains("<a href=\"01-demo.html\">demo</a>"));
+    assert!(index.contains("1 of 1 changed"));
+    assert!(page.contains("Failure on the candidate:\n&lt;message&gt;"));
+    assert!(!page.contains("```"), "the Markdown fences are left out");
+    assert!(page.contains("images/&lt;new&gt;.yaml"));
+    assert!(page.contains("href=\"01-demo-baseline.html\""));
+    // one axis: both drawings span the slower run's 5 s from its stack being ready
+    let svgs: Vec<&str> = page.split("<svg").skip(1).collect();
+    assert_eq!(svgs.len(), 2);
+    for svg in &svgs {
+        assert!(
+            svg.contains(">0.0s</text>") && svg.contains(">5.0s</text>"),
+            "{svg}"
+        );
+    }
+    assert!(candidate.contains("<a href=\"01-demo.html\">← all scenarios</a>"));
 }
