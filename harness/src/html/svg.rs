@@ -41,6 +41,8 @@ enum Mark {
     Fault,
     Exit,
     Session,
+    /// Ready again after a fault.
+    Ready,
 }
 
 /// Whether a log line reads like trouble (drawn with a tooltip).
@@ -130,6 +132,18 @@ pub(crate) fn timeline(run: &ScenarioRun, view: View) -> Option<String> {
                     format!("step {step} (line {line}): {action}"),
                     *passed,
                 ));
+                if let Outcome::Fault {
+                    fault,
+                    container,
+                    ready_again: Some(true),
+                } = outcome
+                {
+                    lanes.entry(container.clone()).or_default().marks.push((
+                        s.at,
+                        Mark::Ready,
+                        format!("{container} answered again after the {fault} (step {step})"),
+                    ));
+                }
                 if let Outcome::Exited { code } = outcome {
                     let target = order
                         .iter()
@@ -355,6 +369,10 @@ pub(crate) fn timeline(run: &ScenarioRun, view: View) -> Option<String> {
                 Mark::Fault => format!(
                     "<path class=\"fault\" d=\"M{xm:.1} {:.1} l7 13 h-14 z\"><title>{title}</title></path>\n",
                     mid - 8.0
+                ),
+                Mark::Ready => format!(
+                    "<path class=\"readymark\" d=\"M{xm:.1} {:.1} l5 6 l-5 6 l-5 -6 z\"><title>{title}</title></path>\n",
+                    mid - 6.0
                 ),
                 Mark::Exit => format!(
                     "<rect class=\"exit\" x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\"><title>{title}</title></rect>\n",

@@ -157,6 +157,23 @@ fn events(failed: bool) -> Vec<Stamped> {
             },
         ),
         at(
+            4.8,
+            RunEvent::StepFinished {
+                step: 2,
+                line: 9,
+                action: "fault restart barebones1".into(),
+                duration: Duration::from_millis(300),
+                passed: true,
+                outcome: Outcome::Fault {
+                    fault: "restart".into(),
+                    container: "barebones1".into(),
+                    ready_again: Some(true),
+                },
+                failure: None,
+                redact: vec![],
+            },
+        ),
+        at(
             6.0,
             RunEvent::RunFinished {
                 scenario: "demo".into(),
@@ -273,6 +290,7 @@ fn the_timeline_has_a_lane_per_container_and_marks_with_tooltips() {
     assert!(svg.contains("barebones1.count:0 Operation &quot;count&quot; &lt;started&gt;"));
     assert!(svg.contains("<path class=\"fault\""));
     assert!(svg.contains("fault restart on barebones1 (step 1)"));
+    assert!(svg.contains("barebones1 answered again after the restart (step 2)"));
     assert!(svg.contains("barebones1 registration: running to its first get_api answer: 2.0 s"));
     assert!(svg.contains("crossbar boot: running to its bridge answering: 1.5 s"));
     assert!(svg.contains("<rect class=\"notable\""));
