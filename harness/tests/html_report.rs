@@ -4,7 +4,8 @@
 //! Each page loads with no console message (a blocked request, a CSP violation or a script
 //! error would show as one), the failing step, its `expect:` line and the diff are in the
 //! rendered DOM, each page opens in under 2 s, and the screenshots are kept under
-//! `target/ocs-harness/browser/` (CI keeps them as artifacts). A machine without chromium
+//! `target/ocs-harness/browser/` with the report and the runs it links to (CI keeps them as
+//! artifacts). A machine without chromium
 //! fails this test, saying how to install it.
 
 use std::path::{Path, PathBuf};
@@ -171,12 +172,14 @@ fn the_report_of_a_failed_and_a_passed_run_renders_in_chromium() {
         .lines()
         .position(|l| l.contains("Acquisition exited badly."))
         .unwrap();
-    let report = repo.join("target/ocs-harness/browser/report");
-    let _ = std::fs::remove_dir_all(&report);
+    // The report and the runs it links to (full logs, timelines), kept together for CI.
+    let shots = repo.join("target/ocs-harness/browser");
+    let report = shots.join("report");
+    let _ = std::fs::remove_dir_all(&shots);
     let out = Command::new(BIN)
         .current_dir(&repo)
         .env("NO_COLOR", "1")
-        .env("OCS_HARNESS_RUNS_DIR", work.join("runs"))
+        .env("OCS_HARNESS_RUNS_DIR", shots.join("runs"))
         .args(["test", "-j", "1", "--html"])
         .arg(&report)
         .arg(&failing_file)
@@ -188,7 +191,6 @@ fn the_report_of_a_failed_and_a_passed_run_renders_in_chromium() {
     assert_eq!(out.status.code(), Some(1), "one scenario fails");
     assert!(stderr.contains("HTML report in"), "it says where");
 
-    let shots = repo.join("target/ocs-harness/browser");
     let pages = [
         ("index", report.join("index.html")),
         ("failed", report.join("01-barebones-failing.html")),
@@ -213,6 +215,17 @@ fn the_report_of_a_failed_and_a_passed_run_renders_in_chromium() {
             loaded.load_ms
         );
         screenshot(&chromium, page, &shots.join(format!("{name}.png")));
+        // every link leads to a file next to the report (other pages, the runs' logs)
+        let html = std::fs::read_to_string(page).unwrap();
+        for link in html.split("href=\"").skip(1) {
+            let target = &link[..link.find('"').unwrap()];
+            if !target.starts_with('#') {
+                assert!(
+                    report.join(target).exists(),
+                    "{name} links to {target}, which is not there"
+                );
+            }
+        }
         doms.insert(*name, loaded.dom);
     }
 
