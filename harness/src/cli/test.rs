@@ -1,8 +1,8 @@
 //! `ocs-harness test`: select scenario files, check them all before anything starts, run
 //! them in parallel (each run is isolated: its own network and names), pass each run's
 //! events to the reporter as they happen, check each passing run's transcript against its
-//! snapshot, report the operation coverage of them all, write one JUnit report, and exit
-//! with the worst class of outcome.
+//! snapshot, report the operation coverage of them all, write one JUnit report (and with
+//! `--html` the HTML report), and exit with the worst class of outcome.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
