@@ -37,6 +37,8 @@ pub struct Side {
     pub proved: Option<String>,
     /// What its steps and agents took, when it ran.
     pub times: Option<crate::budget::RunTimes>,
+    /// The run as the HTML report shows it (`compare --html`).
+    pub page: crate::html::ScenarioRun,
 }
 
 /// What changed for one scenario.
@@ -184,7 +186,9 @@ fn signatures(report: &RunReport) -> BTreeSet<String> {
 async fn run_side(scenario: &Scenario, images: &Path) -> Side {
     let mut options = LaunchOptions::new(&scenario.name);
     options.images_file = Some(images.to_path_buf());
-    let result = runner::run(scenario, &options).await;
+    let mut recorder = crate::html::Recorder::default();
+    let result = runner::run_observed(scenario, &options, &mut recorder).await;
+    let page = crate::html::ScenarioRun::from_result(scenario, &result, recorder.events);
     match result {
         Ok(report) => Side {
             images: images.to_path_buf(),
@@ -196,6 +200,7 @@ async fn run_side(scenario: &Scenario, images: &Path) -> Side {
             log_signatures: signatures(&report),
             proved: crate::runtime::pull::proved_for_run(&report.run_id),
             times: Some(report.times),
+            page,
         },
         Err(e) => Side {
             images: images.to_path_buf(),
@@ -206,6 +211,7 @@ async fn run_side(scenario: &Scenario, images: &Path) -> Side {
             log_signatures: BTreeSet::new(),
             proved: None,
             times: None,
+            page,
         },
     }
 }
@@ -400,7 +406,7 @@ pub async fn compare(
     out
 }
 
-fn verdict_word(c: &ScenarioComparison) -> &'static str {
+pub fn verdict_word(c: &ScenarioComparison) -> &'static str {
     match &c.verdict {
         Verdict::Same if c.changed() => "same behaviour, other changes",
         Verdict::Same => "same",
@@ -420,6 +426,14 @@ fn capped(lines: &[String]) -> (Vec<&String>, usize) {
         lines.iter().take(LIST_CAP).collect(),
         lines.len().saturating_sub(LIST_CAP),
     )
+}
+
+/// What changed in `c` (its verdict's details, log lines, latency, slower steps), as the
+/// Markdown summary has it.
+pub fn changes(c: &ScenarioComparison) -> String {
+    let mut m = String::new();
+    changed_section(&mut m, c);
+    m
 }
 
 /// The details of a scenario that changed: its verdict, log lines, latency.
@@ -556,6 +570,7 @@ mod tests {
             log_signatures: logs.iter().map(|s| s.to_string()).collect(),
             proved: None,
             times: None,
+            page: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@
 //! | `OCS_HARNESS_CACHE` | wheels, rootfs trees, the build lock | `$XDG_CACHE_HOME/ocs-harness` |
 //! | `OCS_HARNESS_NO_APT` | never install debootstrap with apt-get | no |
 //! | `OCS_HARNESS_JUNIT_DIR` | write a JUnit file per scenario there | none |
+//! | `OCS_HARNESS_HTML_DIR` | `cargo test`: write an HTML page per scenario there | none |
 //! | `OCS_HARNESS_HOST` | the address crossbar's published port is reached at | from the engine |
 //! | `OCS_HARNESS_PULL` | pull policy: `missing`, `never`, `always` | the set's, else `missing` |
 
@@ -40,6 +41,8 @@ pub const CACHE: &str = "OCS_HARNESS_CACHE";
 pub const NO_APT: &str = "OCS_HARNESS_NO_APT";
 /// Where a JUnit file per scenario is written.
 pub const JUNIT_DIR: &str = "OCS_HARNESS_JUNIT_DIR";
+/// Where `cargo test` (the Rust entry points) writes an HTML page per scenario.
+pub const HTML_DIR: &str = "OCS_HARNESS_HTML_DIR";
 
 /// The address the engine's published ports are reached at (instead of the one derived from
 /// the engine, see [`crate::runtime::engine::EngineHost`]).

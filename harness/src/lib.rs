@@ -22,6 +22,7 @@ mod compare;
 mod compose;
 mod config;
 mod coverage;
+mod html;
 mod imageset;
 mod logpolicy;
 pub mod ocs;

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::report::{write_junit_from_env, Case};
-use crate::runner::{into_result, run};
+use crate::runner::{into_result, run_observed};
 use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
 use crate::snapshot::{self, Mode};
@@ -50,7 +50,8 @@ pub async fn build_context_image(context: &Path) -> Result<String, String> {
 }
 
 /// Run the scenario file at `path` as a test: bring its stack up, run its steps, tear it down,
-/// write a JUnit file when `OCS_HARNESS_JUNIT_DIR` is set, and check the transcript against
+/// write a JUnit file when `OCS_HARNESS_JUNIT_DIR` is set (and the scenario's HTML page,
+/// `<name>.html`, when `OCS_HARNESS_HTML_DIR` is), and check the transcript against
 /// `<scenario dir>/snapshots/<name>.snap` with insta's rules (the same files and content as
 /// `ocs-harness test`: under `CI` a missing or changed snapshot fails and nothing is written;
 /// otherwise the new content is left as `<name>.snap.new` for `cargo insta review`;
@@ -58,18 +59,58 @@ pub async fn build_context_image(context: &Path) -> Result<String, String> {
 pub async fn scenario_test(path: impl AsRef<Path>) {
     let path = path.as_ref();
     let scenario = Scenario::from_file(path).unwrap_or_else(|e| panic!("{e}"));
-    let result = run(&scenario, &LaunchOptions::new(&scenario.name)).await;
+    let mut recorder = crate::html::Recorder::default();
+    let result = run_observed(
+        &scenario,
+        &LaunchOptions::new(&scenario.name),
+        &mut recorder,
+    )
+    .await;
     let case = Case::from_run(&scenario.name, path, &result);
     if let Err(e) = write_junit_from_env(&case) {
         panic!("the JUnit report could not be written: {e}");
     }
-    let report = result.unwrap_or_else(|e| panic!("{e}"));
+    let html_dir = std::env::var_os(crate::config::HTML_DIR)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    let mut page = html_dir
+        .as_ref()
+        .map(|_| crate::html::ScenarioRun::from_result(&scenario, &result, recorder.events));
+    // The page is written once the verdict is known (the snapshot's included).
+    let write_page = |page: &Option<crate::html::ScenarioRun>| {
+        if let (Some(dir), Some(page)) = (&html_dir, page) {
+            let file = dir.join(format!("{}.html", scenario.name));
+            let written = std::fs::create_dir_all(dir).and_then(|()| {
+                std::fs::write(&file, crate::html::render_scenario(page, dir, None))
+            });
+            if let Err(e) = written {
+                panic!("the HTML page {} could not be written: {e}", file.display());
+            }
+        }
+    };
+    let report = result.unwrap_or_else(|e| {
+        write_page(&page);
+        panic!("{e}")
+    });
     if let Err(failure) = into_result(&report) {
+        write_page(&page);
         panic!("{failure}");
     }
     let accept = std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always");
     let mode = Mode::from_flags(accept, false);
-    match snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode) {
+    let checked = snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode);
+    if let (Some(page), Ok(outcome)) = (&mut page, &checked) {
+        if let snapshot::Outcome::Changed { diff, .. } = outcome {
+            page.diff = Some(diff.clone());
+        }
+        if outcome.failed() {
+            page.status = crate::html::Status::Failed;
+            page.kind = Some("snapshot".into());
+            page.message = Some(outcome.summary());
+        }
+    }
+    write_page(&page);
+    match checked {
         Ok(outcome) if outcome.failed() => panic!("{}", outcome.summary()),
         Ok(_) => {}
         Err(e) => panic!(

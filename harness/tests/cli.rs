@@ -1,7 +1,7 @@
 //! The binary without Docker: exit codes for usage mistakes (2), broken scenario files (2,
-//! naming file:line:column) and a missing engine (3, an `<error>` in JUnit and an `error`
-//! in the JSON events); partitions; `plan`; every command selecting scenarios as `test` does;
-//! GitHub Actions annotations and job summary.
+//! naming file:line:column) and a missing engine (3, an `<error>` in JUnit, an `error`
+//! in the JSON events and in the HTML report); partitions; `plan`; every command selecting
+//! scenarios as `test` does; GitHub Actions annotations and job summary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -174,6 +174,7 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
     let dir = temp_dir("noengine");
     let scenario = repo().join("scenarios/barebones.yaml");
     let junit = dir.join("junit.xml");
+    let report = dir.join("report");
     let out = harness(
         &[
             "test",
@@ -182,6 +183,8 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
             "json",
             "--junit",
             junit.to_str().unwrap(),
+            "--html",
+            report.to_str().unwrap(),
         ],
         &dir,
     );
@@ -224,6 +227,11 @@ fn no_engine_exits_3_with_an_error_in_the_json_events_and_the_junit_report() {
     assert!(xml.contains("<error message="), "{xml}");
     assert!(xml.contains("type=\"Infrastructure\""), "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
+    let index = std::fs::read_to_string(report.join("index.html")).expect("an HTML index");
+    assert!(index.contains("<b>1</b>errors"), "{index}");
+    let page = std::fs::read_to_string(report.join("01-barebones.html")).expect("its page");
+    assert!(page.contains("<section class=\"failure error\" id=\"failure\">"));
+    assert!(page.contains("Docker engine"), "{page}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

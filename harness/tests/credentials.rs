@@ -1,6 +1,6 @@
 //! Credentials never appear in clear in anything a run writes:
 //! `harness/tests/data/credentials.yaml` runs through the binary (`ocs-harness test`, JSON events on
-//! stdout, the debug log on stderr, a JUnit file, the snapshot, the run directory) with
+//! stdout, the debug log on stderr, a JUnit file, the HTML report, the snapshot, the run directory) with
 //! passwords only this test knows, and none of it holds them. The agent's own level-2 password
 //! is one of its arguments, so it is in the site config the run records (`config/`), by
 //! design; the client's password and every step's are nowhere.
@@ -49,6 +49,8 @@ fn passwords_are_sent_and_never_written_in_clear() {
         ])
         .arg("--junit")
         .arg(&junit)
+        .arg("--html")
+        .arg(project.join("report"))
         .arg("-v")
         .current_dir(&project)
         .env("OCS_HARNESS_RUNS_DIR", project.join("runs"))
@@ -78,6 +80,10 @@ fn passwords_are_sent_and_never_written_in_clear() {
         "a run directory"
     );
     assert!(files.contains(&junit), "a JUnit file");
+    assert!(
+        files.iter().any(|f| f.starts_with(project.join("report"))),
+        "an HTML report"
+    );
     let mut looked = vec![("stdout".to_string(), stdout.to_string())];
     looked.push(("stderr".to_string(), stderr.to_string()));
     for f in files.iter().filter(|f| !f.ends_with("credentials.yaml")) {
@@ -96,6 +102,19 @@ fn passwords_are_sent_and_never_written_in_clear() {
         );
     }
     std::fs::remove_dir_all(&project).unwrap();
+}
+
+/// The text of an HTML page as it reads (`&quot;` as `"`), so a password in it is seen; any
+/// other file as it is.
+fn unescape_html(file: &Path, text: String) -> String {
+    if file.extension().is_none_or(|e| e != "html") {
+        return text;
+    }
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Every `password` value written in `text` (`"password": "x"`, `password: x`, `password=x`).
@@ -130,6 +149,8 @@ fn a_password_from_a_reply_is_never_written_in_clear() {
         ])
         .arg("--junit")
         .arg(&junit)
+        .arg("--html")
+        .arg(project.join("report"))
         .arg("-v")
         .current_dir(&project)
         .env("OCS_HARNESS_RUNS_DIR", project.join("runs"))
@@ -161,13 +182,17 @@ fn a_password_from_a_reply_is_never_written_in_clear() {
         .filter(|f| !f.starts_with(project.join("scenarios/")))
     {
         let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
-        looked.push((f.display().to_string(), text));
+        looked.push((f.display().to_string(), unescape_html(f, text)));
     }
     assert!(
         files.iter().any(|f| f.starts_with(project.join("runs"))),
         "a run directory"
     );
     assert!(files.contains(&junit), "a JUnit file");
+    assert!(
+        files.iter().any(|f| f.starts_with(project.join("report"))),
+        "an HTML report"
+    );
     let mut sent = 0;
     for (name, text) in &looked {
         assert!(

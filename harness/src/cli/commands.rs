@@ -17,7 +17,7 @@ use super::exit::{Classify, CliError, Exit};
 use super::github::Github;
 use super::output::Style;
 use super::reporter::{Human, Verbosity};
-use super::test::{run_reported, SharedReporter};
+use super::test::{run_reported, scenario_page, SharedReporter};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -73,6 +73,10 @@ pub struct CompareArgs {
     /// Where to write the Markdown summary.
     #[arg(long, default_value = "target/ocs-harness/compare.md")]
     summary: PathBuf,
+    /// Write an HTML report into this directory: per scenario what changed and both runs'
+    /// steps on one time axis, and each run's own page.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// A latency change counts when above this fraction of the baseline (and 2 s).
     #[arg(long, default_value_t = 0.5)]
     latency_ratio: f64,
@@ -109,6 +113,9 @@ pub struct RunArgs {
     /// Write a JUnit XML report (one testcase per scenario) to this file.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write an HTML report into this directory (index.html and one page per scenario).
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// Print the normalised transcript (YAML) when the run ends.
     #[arg(long)]
     transcript: bool,
@@ -337,9 +344,12 @@ pub async fn run_all(
     );
     let reporter: SharedReporter = Arc::new(Mutex::new(github.wrap(Box::new(human))));
     let mut cases = Vec::new();
+    let mut pages = Vec::new();
+    let started = std::time::Instant::now();
     let mut failed: Vec<CliError> = Vec::new();
     for scenario in &scenarios {
-        let (case, result) = run(scenario, &args, &reporter, github).await;
+        let (case, result, page) = run(scenario, &args, &reporter, github).await;
+        pages.extend(page);
         if let Err(e) = result {
             if scenarios.len() > 1 {
                 eprintln!("{}", e.error);
@@ -351,6 +361,14 @@ pub async fn run_all(
     if let Some(path) = &args.junit {
         std::fs::write(path, crate::report::junit("ocs-harness", &cases)).infra()?;
         eprintln!("ocs-harness: JUnit report in {}", path.display());
+    }
+    if let Some(dir) = &args.html {
+        let suite = crate::html::Suite {
+            scenarios: pages,
+            coverage: None,
+            elapsed: started.elapsed().as_secs_f64(),
+        };
+        super::test::write_html(dir, &suite)?;
     }
     let worst = failed.iter().map(|e| e.exit).max();
     match (failed.len(), worst) {
@@ -364,13 +382,13 @@ pub async fn run_all(
 }
 
 /// Run one scenario, its steps reported as they end (the reporter's `scenario_started` and
-/// `scenario_finished` too); its JUnit case and its result.
+/// `scenario_finished` too); its JUnit case, its result and (with `--html`) its page.
 async fn run(
     scenario: &Scenario,
     args: &RunArgs,
     reporter: &SharedReporter,
     github: &Github,
-) -> (Case, Result<(), CliError>) {
+) -> (Case, Result<(), CliError>, Option<crate::html::ScenarioRun>) {
     let file = &scenario.path;
     let mut options = LaunchOptions::new(&scenario.name);
     options.keep_on_failure |= args.keep_on_failure;
@@ -382,8 +400,12 @@ async fn run(
         file.display(),
         scenario.steps.len()
     );
-    let (result, _) = run_reported(scenario, &options, reporter).await;
+    let (result, _, events) = run_reported(scenario, &options, reporter).await;
     let case = Case::from_run(&scenario.name, file, &result);
+    let page = args
+        .html
+        .as_ref()
+        .map(|_| scenario_page(scenario, &result, &case, None, events));
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -393,7 +415,7 @@ async fn run(
                 _ => "infrastructure",
             };
             github.run_error(file, &scenario.name, kind, &e.to_string());
-            return (case, Err(CliError::new(exit, e)));
+            return (case, Err(CliError::new(exit, e)), page);
         }
     };
     if args.transcript {
@@ -414,7 +436,7 @@ async fn run(
     }
     let result = crate::runner::into_result(&report)
         .map_err(|e| CliError::new(Exit::Failed, anyhow::anyhow!(e)));
-    (case, result)
+    (case, result, page)
 }
 
 /// `compare`: the selected scenarios (as `test` selects them) on both image sets.
@@ -444,6 +466,27 @@ pub async fn compare(c: CompareArgs, github: &Github) -> Result<Exit, CliError> 
     std::fs::write(&c.summary, &md).infra()?;
     println!("{md}");
     eprintln!("ocs-harness: summary in {}", c.summary.display());
+    if let Some(dir) = &c.html {
+        let suite = crate::html::CompareSuite {
+            baseline: c.baseline.display().to_string(),
+            candidate: c.candidate.display().to_string(),
+            scenarios: results
+                .iter()
+                .map(|r| crate::html::Comparison {
+                    name: r.name.clone(),
+                    verdict: compare::verdict_word(r).into(),
+                    changed: r.changed(),
+                    changes: compare::changes(r),
+                    baseline: Some(r.baseline.page.clone()),
+                    candidate: Some(r.candidate.page.clone()),
+                })
+                .collect(),
+        };
+        let index = crate::html::write_compare(dir, &suite)
+            .map_err(|e| anyhow::anyhow!("writing the HTML report into {}: {e}", dir.display()))
+            .infra()?;
+        eprintln!("ocs-harness: HTML report in {}", index.display());
+    }
     let behaviour = results
         .iter()
         .filter(|c| !matches!(c.verdict, Verdict::Same))

@@ -101,6 +101,7 @@ pub async fn init(
             partition: None,
             snapshots: crate::snapshot::Mode::from_flags(true, false),
             junit: None,
+            html: None,
             images: None,
             list: false,
             coverage_all: false,

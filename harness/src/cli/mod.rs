@@ -150,6 +150,10 @@ struct TestCmd {
     /// Write one JUnit XML report for the whole run to this file.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write an HTML report into this directory: index.html for the suite and one
+    /// self-contained page per scenario (timeline drawing, failure, steps, logs).
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
     #[arg(long)]
     images: Option<PathBuf>,
@@ -264,6 +268,7 @@ async fn dispatch(
                 partition: t.partition,
                 snapshots: crate::snapshot::Mode::from_flags(t.accept, t.ci),
                 junit: t.junit,
+                html: t.html,
                 images: t.images,
                 list: t.list,
                 coverage_all: t.coverage.is_some(),

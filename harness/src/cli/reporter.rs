@@ -506,6 +506,7 @@ steps:
                 after: Duration::from_millis(43_210),
                 crossbar_boot: Duration::from_millis(6_500),
                 registration: BTreeMap::from([("a1".into(), Duration::from_millis(3_250))]),
+                marks: Default::default(),
             }),
             run(RunEvent::StepStarted {
                 step: 1,

@@ -1,8 +1,8 @@
 //! `ocs-harness test`: select scenario files, check them all before anything starts, run
 //! them in parallel (each run is isolated: its own network and names), pass each run's
 //! events to the reporter as they happen, check each passing run's transcript against its
-//! snapshot, report the operation coverage of them all, write one JUnit report, and exit
-//! with the worst class of outcome.
+//! snapshot, report the operation coverage of them all, write one JUnit report (and with
+//! `--html` the HTML report), and exit with the worst class of outcome.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::coverage::Coverage;
+use crate::html;
 use crate::report::{Case, Failure, FailureKind};
 use crate::runner::{self, RunError, RunEvent, RunReport};
 use crate::runtime::LaunchOptions;
@@ -36,6 +37,8 @@ pub struct TestArgs {
     pub snapshots: Mode,
     /// `--junit`.
     pub junit: Option<PathBuf>,
+    /// `--html`: the directory of the HTML report.
+    pub html: Option<PathBuf>,
     /// `--images`.
     pub images: Option<PathBuf>,
     /// `--list`: print the selection and run nothing.
@@ -71,14 +74,17 @@ pub struct Images {
     pub built: Vec<Built>,
 }
 
-/// Run `scenario`, passing its events to `reporter` as they happen; the stack's images.
+/// Run `scenario`, passing its events to `reporter` as they happen; the stack's images and
+/// every event, stamped (for the HTML report).
 pub async fn run_reported(
     scenario: &Scenario,
     options: &LaunchOptions,
     reporter: &SharedReporter,
-) -> (Result<RunReport, RunError>, Images) {
+) -> (Result<RunReport, RunError>, Images, Vec<html::Stamped>) {
     let mut images = Images::default();
+    let mut recorder = html::Recorder::default();
     let mut observer = |e: &RunEvent| {
+        crate::runner::RunObserver::on_event(&mut recorder, e);
         if let RunEvent::StackReady {
             images: used,
             built,
@@ -99,7 +105,38 @@ pub async fn run_reported(
         }
     };
     let result = runner::run_observed(scenario, options, &mut observer).await;
-    (result, images)
+    (result, images, recorder.events)
+}
+
+/// A finished run as the HTML report shows it: its page, with the verdict of its JUnit case
+/// (which also holds the snapshot check) and the snapshot's diff.
+pub fn scenario_page(
+    scenario: &Scenario,
+    result: &Result<RunReport, RunError>,
+    case: &Case,
+    diff: Option<String>,
+    events: Vec<html::Stamped>,
+) -> html::ScenarioRun {
+    let mut run = html::ScenarioRun::from_result(scenario, result, events);
+    if let Some(f) = &case.failure {
+        if f.kind == FailureKind::Snapshot {
+            run.status = html::Status::Failed;
+            run.kind = Some("snapshot".into());
+            run.message = Some(f.message.clone());
+        }
+    }
+    run.elapsed = case.time.max(run.elapsed);
+    run.diff = diff;
+    run
+}
+
+/// Write the HTML report of `suite` into `dir`; says where.
+pub fn write_html(dir: &Path, suite: &html::Suite) -> Result<(), CliError> {
+    let index = html::write(dir, suite)
+        .map_err(|e| anyhow::anyhow!("writing the HTML report into {}: {e}", dir.display()))
+        .infra()?;
+    eprintln!("ocs-harness: HTML report in {}", index.display());
+    Ok(())
 }
 
 /// Parse every selected file; every problem of every file is printed (and annotated under
@@ -227,8 +264,18 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         },
     );
     let shared = Shared { log_allow, budgets };
-    let (mut cases, coverage) = run_all(scenarios, jobs, args, &shared, &reporter).await?;
+    let (mut cases, coverage, mut pages) =
+        run_all(scenarios, jobs, args, &shared, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
+    if let Some(dir) = &args.html {
+        pages.sort_by(|a, b| a.file.cmp(&b.file));
+        let suite = html::Suite {
+            scenarios: pages,
+            coverage: (!coverage.is_empty()).then(|| coverage.to_string()),
+            elapsed: started.elapsed().as_secs_f64(),
+        };
+        write_html(dir, &suite)?;
+    }
     cases.extend(suite_coverage(&coverage, args.coverage_all, &reporter));
     if let Some(path) = &args.junit {
         write_junit(path, &cases, &coverage.properties())
@@ -309,15 +356,15 @@ struct Shared {
     budgets: crate::budget::BudgetOptions,
 }
 
-/// Run the scenarios, `jobs` at a time; each one's case as it finishes, and the coverage of
-/// them all.
+/// Run the scenarios, `jobs` at a time; each one's case as it finishes, the coverage of
+/// them all, and (with `--html`) each one's page.
 async fn run_all(
     scenarios: Vec<Scenario>,
     jobs: usize,
     args: &TestArgs,
     shared: &Shared,
     reporter: &SharedReporter,
-) -> Result<(Vec<Case>, Coverage), CliError> {
+) -> Result<(Vec<Case>, Coverage, Vec<html::ScenarioRun>), CliError> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for scenario in scenarios {
@@ -345,22 +392,27 @@ async fn run_all(
             }
             options.log_allow = log_allow;
             options.budgets = budgets;
-            let (result, images) = run_reported(&scenario, &options, &reporter).await;
-            (scenario, result, images)
+            let (result, images, events) = run_reported(&scenario, &options, &reporter).await;
+            (scenario, result, images, events)
         });
     }
     let mut cases = Vec::new();
     let mut coverage = Coverage::default();
+    let mut pages = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (scenario, result, images) = joined
+        let (scenario, result, images, events) = joined
             .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
             .infra()?;
         if let Ok(report) = &result {
             coverage.merge(&report.coverage);
         }
-        cases.push(finish(&scenario, &result, images, args.snapshots, reporter));
+        let (case, diff) = finish(&scenario, &result, images, args.snapshots, reporter);
+        if args.html.is_some() {
+            pages.push(scenario_page(&scenario, &result, &case, diff, events));
+        }
+        cases.push(case);
     }
-    Ok((cases, coverage))
+    Ok((cases, coverage, pages))
 }
 
 fn write_junit(
@@ -379,15 +431,15 @@ fn write_junit(
     Ok(())
 }
 
-/// One finished run: its snapshot (when its steps passed), its `scenario_finished` and its
-/// JUnit case.
+/// One finished run: its snapshot (when its steps passed), its `scenario_finished`, its
+/// JUnit case and the snapshot's diff when it changed.
 pub fn finish(
     scenario: &Scenario,
     result: &Result<RunReport, RunError>,
     images: Images,
     mode: Mode,
     reporter: &SharedReporter,
-) -> Case {
+) -> (Case, Option<String>) {
     let mut case = Case::from_run(&scenario.name, &scenario.path, result);
     let (snapshot, diff) = match result {
         Ok(report) if report.failure.is_none() => check_snapshot(scenario, report, mode, &mut case),
@@ -417,7 +469,7 @@ pub fn finish(
             message: case.failure.as_ref().map(|f| f.message.clone()),
             details,
             snapshot,
-            diff,
+            diff: diff.clone(),
             stack_ready: report.map(|r| r.stack_ready.as_secs_f64()),
             elapsed: report.map_or(case.time, |r| r.elapsed.as_secs_f64()),
             run_id: report.map(|r| r.run_id.clone()),
@@ -425,7 +477,7 @@ pub fn finish(
             built: images.built,
         },
     );
-    case
+    (case, diff)
 }
 
 /// Check a passing run's transcript against its snapshot; a failed check fails `case`. The

@@ -49,6 +49,9 @@ pub enum RunEvent {
         /// first `get_api` answer.
         #[serde(serialize_with = "secs_map")]
         registration: std::collections::BTreeMap<String, Duration>,
+        /// When (Unix seconds) the stack's `up` began, the bridge first answered, and each
+        /// agent was released and first answered (for drawing the run on a time axis).
+        marks: crate::runtime::stack::Marks,
     },
     /// An agent of the ready stack described itself (`get_api`, once per agent): what its
     /// operations are, for coverage.

@@ -60,6 +60,9 @@ pub struct RunReport {
     pub coverage: Coverage,
     /// What its steps and agents took (also in `<run_dir>/times.json`).
     pub times: RunTimes,
+    /// Every container's log lines, secrets redacted (as in the timeline file): for reports
+    /// that show the logs (HTML).
+    pub logs: Vec<crate::runtime::logs::LogLine>,
 }
 
 /// Why a scenario could not run at all.
@@ -383,6 +386,7 @@ fn stack_ready_event(stack: &Stack, launch: &LaunchReport, after: Duration) -> R
         after,
         crossbar_boot: stack.timings().crossbar_boot,
         registration: stack.timings().agent_registration.clone(),
+        marks: stack.timings().marks.clone(),
     }
 }
 
@@ -423,7 +427,16 @@ async fn finish(
     } = ran;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);
-    let text = secrets.text(&timeline::render(&tl.merged(&stack.logs().lines())));
+    let logs: Vec<crate::runtime::logs::LogLine> = stack
+        .logs()
+        .lines()
+        .into_iter()
+        .map(|l| crate::runtime::logs::LogLine {
+            text: secrets.text(&l.text),
+            ..l
+        })
+        .collect();
+    let text = secrets.text(&timeline::render(&tl.merged(&logs)));
     let timeline = run_dir.join("timeline.log");
     let _ = std::fs::create_dir_all(&run_dir);
     if let Err(e) = std::fs::write(&timeline, &text) {
@@ -457,6 +470,7 @@ async fn finish(
         kept,
         coverage: Coverage::default(),
         times: RunTimes::default(),
+        logs,
     })
 }
 
