@@ -366,6 +366,7 @@ pub async fn run_all(
         let suite = crate::html::Suite {
             scenarios: pages,
             coverage: None,
+            coverage_failure: None,
             elapsed: started.elapsed().as_secs_f64(),
         };
         super::test::write_html(dir, &suite)?;

@@ -267,16 +267,21 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
     let (mut cases, coverage, mut pages) =
         run_all(scenarios, jobs, args, &shared, &reporter).await?;
     cases.sort_by(|a, b| a.file.cmp(&b.file));
+    let coverage_case = suite_coverage(&coverage, args.coverage_all, &reporter);
     if let Some(dir) = &args.html {
         pages.sort_by(|a, b| a.file.cmp(&b.file));
         let suite = html::Suite {
             scenarios: pages,
             coverage: (!coverage.is_empty()).then(|| coverage.to_string()),
+            coverage_failure: coverage_case
+                .as_ref()
+                .and_then(|c| c.failure.as_ref())
+                .map(|f| f.message.clone()),
             elapsed: started.elapsed().as_secs_f64(),
         };
         write_html(dir, &suite)?;
     }
-    cases.extend(suite_coverage(&coverage, args.coverage_all, &reporter));
+    cases.extend(coverage_case);
     if let Some(path) = &args.junit {
         write_junit(path, &cases, &coverage.properties())
             .map_err(|e| anyhow::anyhow!("writing the JUnit report {}: {e}", path.display()))

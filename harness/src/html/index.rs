@@ -11,9 +11,10 @@ use super::{page_name, Status, Suite};
 /// `index.html`.
 pub fn render_index(suite: &Suite) -> String {
     let count = |s: Status| suite.scenarios.iter().filter(|r| r.status == s).count();
+    let coverage_failed = usize::from(suite.coverage_failure.is_some());
     let (passed, failed, errors) = (
         count(Status::Passed),
-        count(Status::Failed),
+        count(Status::Failed) + coverage_failed,
         count(Status::Error),
     );
     let overall = match (failed, errors) {
@@ -80,6 +81,14 @@ pub fn render_index(suite: &Suite) -> String {
             let _ = writeln!(out, "<li><code>{}</code></li>", esc(line));
         }
         out.push_str("</ul>\n");
+    }
+    if let Some(failure) = &suite.coverage_failure {
+        let _ = writeln!(
+            out,
+            "<h2>Operation coverage</h2>\n<div class=\"failure\"><span class=\"badge failed\">\
+             failed</span> <code>{}</code></div>",
+            esc(failure)
+        );
     }
     if let Some(coverage) = suite.coverage.as_deref().filter(|c| !c.is_empty()) {
         let _ = writeln!(

@@ -125,6 +125,8 @@ pub struct Suite {
     pub scenarios: Vec<ScenarioRun>,
     /// The operation coverage table, when agents were described.
     pub coverage: Option<String>,
+    /// `--coverage all`'s failure (the operations never exercised), counted as a failure.
+    pub coverage_failure: Option<String>,
     /// Wall time of the whole run, seconds.
     pub elapsed: f64,
 }

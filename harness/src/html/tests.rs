@@ -357,6 +357,7 @@ fn the_index_counts_links_and_lists_images_and_coverage() {
     error.message = Some("no <engine>".into());
     let suite = Suite {
         scenarios: vec![run(false), run(true), error],
+        coverage_failure: None,
         coverage: Some("BarebonesAgent: 1/3 operations exercised\n  count  task  started\n".into()),
         elapsed: 12.0,
     };
@@ -372,6 +373,21 @@ fn the_index_counts_links_and_lists_images_and_coverage() {
     assert!(html.find("02-demo.html").unwrap() < html.find("01-demo.html").unwrap());
     assert!(html.contains("images: crossbar ocs-harness/crossbar:x (local)"));
     assert!(html.contains("BarebonesAgent: 1/3 operations exercised"));
+}
+
+#[test]
+fn coverage_all_failing_counts_as_a_failure_on_the_index() {
+    let suite = Suite {
+        scenarios: vec![run(false)],
+        coverage_failure: Some("--coverage all: never exercised: BarebonesAgent.print".into()),
+        coverage: Some("BarebonesAgent: 1/2 operations exercised\n".into()),
+        elapsed: 3.0,
+    };
+    let html = render_index(&suite);
+    assert_self_contained(&html);
+    assert!(html.contains("<b>1</b>failed"), "{html}");
+    assert!(html.contains("<span class=\"badge failed\">failed</span> ocs-harness run"));
+    assert!(html.contains("never exercised: BarebonesAgent.print"));
 }
 
 #[test]
@@ -394,6 +410,7 @@ fn long_logs_are_cut_and_a_25_scenario_suite_stays_under_5_mb() {
     }
     let suite = Suite {
         scenarios,
+        coverage_failure: None,
         coverage: None,
         elapsed: 600.0,
     };
