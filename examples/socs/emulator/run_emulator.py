@@ -24,6 +24,7 @@ The emulator logs every command it receives (`msg='...'`) and every response
 """
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -67,6 +68,11 @@ def serve():
     port = int(os.environ.get("EMULATOR_PORT", "9001"))
     responses = _decode(json.loads(os.environ.get("EMULATOR_RESPONSES", "{}")), encoding)
     default = os.environ.get("EMULATOR_DEFAULT")
+
+    # The emulator's own log format, without its timestamp (the harness stamps each line).
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.getLogger("DeviceEmulator").addHandler(handler)
 
     device_emulator.socket = types.SimpleNamespace(
         socket=_AllInterfaces, AF_INET=socket.AF_INET, SOCK_STREAM=socket.SOCK_STREAM
