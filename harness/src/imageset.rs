@@ -14,7 +14,12 @@
 //! overrides:                          # optional, applied after the set's own
 //!   some/agent-base:latest: local/agent-base:dev
 //!   simonsobs/ocs:latest: {build: ../fixtures/images/ocs-patched}  # built on this set
+//!   simonsobs/socs:v0.6.4: {build: ., wheels: requirements.txt}   # wheels in its context
 //! ```
+//!
+//! `wheels:` names a requirements file (pinned packages, one a line): the host's pip fetches
+//! their wheels and the build context gets them under `wheels/`, for a Dockerfile that installs
+//! them with `pip install --no-index --find-links` (a build container may reach no index).
 //!
 //! `ocs` and `crossbar` can also name a published image (`{image: simonsobs/ocs:v0.12.1}`,
 //! pulled when absent, see `pull:`) or a `docker save` archive (`{archive: ocs.tar}`, loaded
@@ -282,7 +287,15 @@ pub enum OverrideTarget {
     /// An existing local image.
     Image(String),
     /// An image built from this context (its `FROM` lines see the set's overrides).
-    Build(PathBuf),
+    Build {
+        /// The build context (a directory with a Dockerfile).
+        context: PathBuf,
+        /// `wheels: FILE`: the pinned packages of that requirements file, whose wheels (with
+        /// their dependencies) the host's pip fetches and the build context gets under
+        /// `wheels/`, for a Dockerfile that installs them offline (a build container may
+        /// reach no package index). Empty: none.
+        wheels: Vec<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -322,7 +335,10 @@ struct Published {
 #[serde(untagged)]
 enum Target {
     Image(String),
-    Build { build: PathBuf },
+    Build {
+        build: PathBuf,
+        wheels: Option<PathBuf>,
+    },
 }
 
 /// Why an image set file cannot be used.
@@ -392,11 +408,26 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
                 ImageRef::parse(&i).map_err(|e| err(format!("override {from:?} -> {i:?}: {e}")))?;
                 OverrideTarget::Image(i)
             }
-            Target::Build { build } => OverrideTarget::Build(dir.join(build)),
+            Target::Build { build, wheels } => OverrideTarget::Build {
+                context: dir.join(build),
+                wheels: match wheels {
+                    Some(file) => requirements(&dir.join(file))
+                        .map_err(|e| err(format!("override {from:?}: {e}")))?,
+                    None => Vec::new(),
+                },
+            },
         };
         set.extra.push((from, target));
     }
     Ok(set)
+}
+
+/// The pinned packages of a requirements file an override's `wheels:` names.
+fn requirements(file: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("wheels: {} cannot be read: {e}", file.display()))?;
+    crate::packages::check_requirements(&text)
+        .map_err(|(line, problem)| format!("wheels: {}:{line}: {problem}", file.display()))
 }
 
 /// A recipe given as `{version: ..., requirements: ...}` (paths relative to `dir`).
@@ -532,10 +563,46 @@ mod tests {
                 ("a/b:latest".into(), OverrideTarget::Image("c/d:1".into())),
                 (
                     "simonsobs/ocs:latest".into(),
-                    OverrideTarget::Build(dir.join("ctx"))
+                    OverrideTarget::Build {
+                        context: dir.join("ctx"),
+                        wheels: Vec::new()
+                    }
                 ),
             ]
         );
+
+        write(&dir, "wheels.txt", "socs==0.6.4\npytest==9.2.0\n");
+        let set = load(&write(
+            &dir,
+            "wheels.yaml",
+            "overrides:\n  simonsobs/socs:v0.6.4: {build: ctx, wheels: wheels.txt}\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            set.extra[0].1,
+            OverrideTarget::Build {
+                context: dir.join("ctx"),
+                wheels: vec!["socs==0.6.4".into(), "pytest==9.2.0".into()]
+            }
+        );
+        write(&dir, "loose.txt", "socs\n");
+        let e = load(&write(
+            &dir,
+            "loose.yaml",
+            "overrides:\n  simonsobs/socs:v0.6.4: {build: ctx, wheels: loose.txt}\n",
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("loose.txt:1: `socs` is not pinned"),
+            "{e}"
+        );
+        let e = load(&write(
+            &dir,
+            "nofile.yaml",
+            "overrides:\n  simonsobs/socs:v0.6.4: {build: ctx, wheels: none.txt}\n",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("none.txt cannot be read"), "{e}");
 
         let e = load(&write(&dir, "bad.yaml", "ocs: {version: 0.11.3}\n")).unwrap_err();
         assert!(e.to_string().contains("needs `requirements:`"), "{e}");

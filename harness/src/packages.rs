@@ -61,6 +61,28 @@ pub fn check_spec(spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The specs of a requirements file whose wheels the host fetches for a build (an image set
+/// override's `wheels:`): one pinned spec per line (see [`check_spec`]), `#` comments and
+/// blank lines skipped. An error gives the 1-based line and what is wrong with it.
+pub fn check_requirements(text: &str) -> Result<Vec<String>, (usize, String)> {
+    let mut specs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let spec = line.split('#').next().unwrap_or("").trim();
+        if spec.is_empty() {
+            continue;
+        }
+        check_spec(spec).map_err(|problem| (i + 1, problem))?;
+        specs.push(spec.to_string());
+    }
+    if specs.is_empty() {
+        return Err((
+            1,
+            "it names no package; write one `name==version` a line".into(),
+        ));
+    }
+    Ok(specs)
+}
+
 /// `name` or `name[extra,...]`, as the package index spells names.
 fn check_name(name: &str, spec: &str) -> Result<(), String> {
     let (bare, extras) = match name.split_once('[') {
@@ -120,6 +142,25 @@ pub fn dockerfile(base: &ImageRef, packages: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_files_are_pinned_specs_a_line() {
+        let text = "# socs and what its emulator imports\nsocs==0.6.4\n\npytest==9.2.0  # test\n";
+        assert_eq!(
+            check_requirements(text),
+            Ok(vec!["socs==0.6.4".to_string(), "pytest==9.2.0".to_string()])
+        );
+        let (line, problem) = check_requirements("socs==0.6.4\npytest\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(problem.contains("`pytest==<version>`"), "{problem}");
+        let (line, problem) = check_requirements("socs==1\n-r other.txt\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(problem.contains("pip option"), "{problem}");
+        assert!(check_requirements("# nothing\n")
+            .unwrap_err()
+            .1
+            .contains("no package"));
+    }
 
     #[test]
     fn pinned_specs_pass_and_others_say_what_to_write() {

@@ -43,7 +43,7 @@ pub async fn build_context_image(context: &Path) -> Result<String, String> {
     let docker = docker().await.map_err(|e| render(&e))?;
     let overrides = crate::overrides::ImageOverrides::default();
     let no_args = std::collections::HashMap::new();
-    crate::runtime::images::build_agent_image(&docker, context, None, &no_args, &overrides)
+    crate::runtime::images::build_agent_image(&docker, context, None, &no_args, &overrides, None)
         .await
         .map(|built| built.image.to_string())
         .map_err(|e| render(&e))

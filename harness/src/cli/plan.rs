@@ -77,7 +77,7 @@ fn overrides_of(set: &ImageSet, options: &LaunchOptions) -> Result<ImageOverride
     for (from, target) in &set.extra {
         let to = match target {
             crate::imageset::OverrideTarget::Image(i) => i.clone(),
-            crate::imageset::OverrideTarget::Build(ctx) => unbuilt(ctx).to_string(),
+            crate::imageset::OverrideTarget::Build { context, .. } => unbuilt(context).to_string(),
         };
         // A placeholder is no valid reference; show the mapping by repository instead.
         if o.insert(from, &to).is_err() {

@@ -745,12 +745,14 @@ pub struct AgentImage {
 
 /// Build (or reuse) the image of an agent's build context, applying `overrides` to the
 /// Dockerfile's `FROM` lines. `dockerfile` is relative to `context` (default `Dockerfile`).
+/// `wheels`, a directory of this host, is sent as the context's `wheels/` (its `*.whl` files).
 pub async fn build_agent_image(
     docker: &Docker,
     context: &Path,
     dockerfile: Option<&str>,
     build_args: &HashMap<String, String>,
     overrides: &ImageOverrides,
+    wheels: Option<&Path>,
 ) -> Result<AgentImage, ImageError> {
     let ctx_err = |problem: String| ImageError::Context {
         path: context.to_path_buf(),
@@ -763,7 +765,10 @@ pub async fn build_agent_image(
     check_base_images(docker, &rewritten, (&path, dockerfile_name), &ctx_err).await?;
 
     let in_tar = dockerfile_in_context(dockerfile_name);
-    let entries = context_entries(context, &in_tar).map_err(ctx_err)?;
+    let mut entries = context_entries(context, &in_tar).map_err(ctx_err)?;
+    if let Some(dir) = wheels {
+        add_wheels(&mut entries, dir).map_err(ctx_err)?;
+    }
     let hash = context_hash(&rewritten, build_args, &entries).map_err(ctx_err)?;
     let image = agent_image_ref(context, &hash);
     if image_exists(docker, &image).await? {
@@ -794,6 +799,48 @@ pub async fn build_agent_image(
         rewrites,
         built: true,
     })
+}
+
+/// Where host-fetched wheels go in a build context.
+const CONTEXT_WHEELS: &str = "wheels";
+
+/// Add the `*.whl` files of `dir` to a context's entries as `wheels/<name>`; the context must
+/// not have a `wheels` of its own.
+fn add_wheels(entries: &mut Vec<Entry>, dir: &Path) -> Result<(), String> {
+    let prefix = format!("{CONTEXT_WHEELS}/");
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.rel == CONTEXT_WHEELS || e.rel.starts_with(&prefix))
+    {
+        return Err(format!(
+            "it has `{}`, where the wheels fetched on this host (`wheels:`) go; remove it, or \
+             list it in .dockerignore",
+            e.rel
+        ));
+    }
+    let read = |e: std::io::Error| format!("cannot read the wheels in {}: {e}", dir.display());
+    let mut wheels: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let path = entry.map_err(read)?.path();
+        if path.extension().is_some_and(|x| x == "whl") {
+            wheels.push(path);
+        }
+    }
+    wheels.sort();
+    entries.push(Entry {
+        rel: CONTEXT_WHEELS.into(),
+        path: dir.to_path_buf(),
+        kind: EntryKind::Dir,
+    });
+    for path in wheels {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        entries.push(Entry {
+            rel: format!("{prefix}{name}"),
+            path: path.clone(),
+            kind: EntryKind::File,
+        });
+    }
+    Ok(())
 }
 
 /// The Dockerfile of a build context.
@@ -998,6 +1045,36 @@ mod tests {
             base_images(df),
             vec![(2, "simonsobs/ocs:latest"), (7, "other/img:1")]
         );
+    }
+
+    #[test]
+    fn wheels_join_the_context_under_wheels_unless_it_has_its_own() {
+        let dir = std::env::temp_dir().join(format!("ocsh-wheels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b-1.0-py3-none-any.whl"), "b").unwrap();
+        std::fs::write(dir.join("a-1.0-py3-none-any.whl"), "a").unwrap();
+        std::fs::write(dir.join(".complete"), "").unwrap();
+        let file = |rel: &str| Entry {
+            rel: rel.into(),
+            path: dir.join(rel),
+            kind: EntryKind::File,
+        };
+        let mut entries = vec![file("Dockerfile")];
+        add_wheels(&mut entries, &dir).unwrap();
+        let rels: Vec<&str> = entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(
+            rels,
+            [
+                "Dockerfile",
+                "wheels",
+                "wheels/a-1.0-py3-none-any.whl",
+                "wheels/b-1.0-py3-none-any.whl"
+            ]
+        );
+        let mut own = vec![file("wheels/x.whl")];
+        let e = add_wheels(&mut own, &dir).unwrap_err();
+        assert!(e.contains("it has `wheels/x.whl`"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -489,14 +489,28 @@ async fn prepare_images(
     for (from, target) in &images.extra {
         let to = match target {
             OverrideTarget::Image(i) => i.clone(),
-            OverrideTarget::Build(context) => {
+            OverrideTarget::Build { context, wheels } => {
                 let none = Default::default();
-                let img = build_agent_image(docker, context, None, &none, &overrides)
-                    .await
-                    .map_err(|error| {
-                        let instance_id = format!("(image set override {from})");
-                        LaunchError::AgentImage(AgentImageError { instance_id, error })
-                    })?;
+                let dir =
+                    if wheels.is_empty() {
+                        None
+                    } else {
+                        let cache = &options.build.cache_dir;
+                        Some(packages::requirement_wheels(wheels, cache).await.map_err(
+                            |error| {
+                                let instance_id =
+                                    format!("(image set override {from}, its wheels)");
+                                LaunchError::AgentImage(AgentImageError { instance_id, error })
+                            },
+                        )?)
+                    };
+                let img =
+                    build_agent_image(docker, context, None, &none, &overrides, dir.as_deref())
+                        .await
+                        .map_err(|error| {
+                            let instance_id = format!("(image set override {from})");
+                            LaunchError::AgentImage(AgentImageError { instance_id, error })
+                        })?;
                 record_built(&img.image, context, &overrides);
                 img.image.to_string()
             }
@@ -564,8 +578,18 @@ fn wanted_images(
         let role = Role::Exec(EXEC_STEPS.into());
         wanted.push((overrides.resolve(image), role, false));
     }
+    // An image a `{build: ..}` override makes is built, not pulled.
+    let mut built_here = ImageOverrides::new();
     for (from, target) in &images.extra {
-        if let OverrideTarget::Build(context) = target {
+        if let OverrideTarget::Build { .. } = target {
+            built_here
+                .insert(from, BUILT_BY_OVERRIDE)
+                .expect("override keys are checked when the set is read");
+        }
+    }
+    wanted.retain(|(image, _, _)| built_here.resolve(image) == *image);
+    for (from, target) in &images.extra {
+        if let OverrideTarget::Build { context, .. } = target {
             let role = Role::agent(format!("(image set override {from})"));
             for (_, base) in context_base_images(context, None, overrides).unwrap_or_default() {
                 wanted.push((base, role.clone(), true));
@@ -574,6 +598,9 @@ fn wanted_images(
     }
     wanted
 }
+
+/// A stand-in for the image a `{build: ..}` override makes (see `wanted_images`).
+const BUILT_BY_OVERRIDE: &str = "ocs-harness/built-by-override:placeholder";
 
 /// Make every wanted image present: the set's recipes (built), archives (loaded), anything
 /// else by the pull policy. Returns what was built.
@@ -735,12 +762,19 @@ async fn build_agents(
         };
         let bt = Instant::now();
         let args = args.clone().into_iter().collect();
-        let img = build_agent_image(docker, context, dockerfile.as_deref(), &args, overrides)
-            .await
-            .map_err(|error| {
-                let instance_id = agent.instance_id.clone();
-                LaunchError::AgentImage(AgentImageError { instance_id, error })
-            })?;
+        let img = build_agent_image(
+            docker,
+            context,
+            dockerfile.as_deref(),
+            &args,
+            overrides,
+            None,
+        )
+        .await
+        .map_err(|error| {
+            let instance_id = agent.instance_id.clone();
+            LaunchError::AgentImage(AgentImageError { instance_id, error })
+        })?;
         if img.built {
             report.built.push((img.image.to_string(), bt.elapsed()));
         }
@@ -821,6 +855,29 @@ fn plan_run(
 mod tests {
     use super::notice::display_chain;
     use super::*;
+
+    #[test]
+    fn an_image_a_build_override_makes_is_not_wanted_from_elsewhere() {
+        let socs = ImageRef::parse("simonsobs/socs:v0.6.4").unwrap();
+        let other = ImageRef::parse("simonsobs/socs:v0.6.3").unwrap();
+        let spec = StackSpec {
+            exec_images: vec![socs.clone(), other.clone()],
+            ..StackSpec::default()
+        };
+        let mut set = ImageSet::default();
+        set.extra.push((
+            socs.to_string(),
+            OverrideTarget::Build {
+                context: "no-such-context".into(),
+                wheels: Vec::new(),
+            },
+        ));
+        let wanted = wanted_images(&spec, &set, &set.overrides());
+        let images: Vec<&ImageRef> = wanted.iter().map(|(i, _, _)| i).collect();
+        assert!(!images.contains(&&socs), "{images:?}");
+        assert!(images.contains(&&other), "{images:?}");
+        assert!(images.contains(&&set.crossbar_image()), "{images:?}");
+    }
 
     #[test]
     fn defaults_do_not_read_the_environment() {

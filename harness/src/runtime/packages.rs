@@ -47,10 +47,24 @@ pub async fn with_packages(
 
 /// The wheels of `packages` and their dependencies, fetched once into the cache.
 async fn wheels(packages: &[String], cache: &Path) -> Result<PathBuf, ImageError> {
+    let key = short_hash(packages.iter().map(|p| p.as_bytes()));
+    fetch_wheels(packages, &format!("packages-{key}"), cache).await
+}
+
+/// The wheels of a requirements file's packages (pinned, one a line: see
+/// `crate::packages::check_requirements`) and their dependencies, fetched once into the
+/// cache, keyed by the packages as written.
+pub async fn requirement_wheels(packages: &[String], cache: &Path) -> Result<PathBuf, ImageError> {
+    let key = short_hash(packages.iter().map(|p| p.as_bytes()));
+    fetch_wheels(packages, &format!("requirements-{key}"), cache).await
+}
+
+/// `pip wheel` of `packages` on this host into `<cache>/wheels/<dir>`, once (a `.complete`
+/// marker says it finished); concurrent runs serialise on a lock file.
+async fn fetch_wheels(packages: &[String], dir: &str, cache: &Path) -> Result<PathBuf, ImageError> {
     super::images::own_cache_dir(cache)?;
     let _lock = lock_file(&cache.join("packages.lock")).await?;
-    let key = short_hash(packages.iter().map(|p| p.as_bytes()));
-    let dir = cache.join("wheels").join(format!("packages-{key}"));
+    let dir = cache.join("wheels").join(dir);
     let done = dir.join(".complete");
     if done.exists() {
         return Ok(dir);
