@@ -48,20 +48,45 @@ pub async fn with_packages(
 /// The wheels of `packages` and their dependencies, fetched once into the cache.
 async fn wheels(packages: &[String], cache: &Path) -> Result<PathBuf, ImageError> {
     let key = short_hash(packages.iter().map(|p| p.as_bytes()));
-    fetch_wheels(packages, &format!("packages-{key}"), cache).await
+    fetch_wheels(
+        packages,
+        Sources::WheelsOnly,
+        &format!("packages-{key}"),
+        cache,
+    )
+    .await
 }
 
 /// The wheels of a requirements file's packages (pinned, one a line: see
 /// `crate::packages::check_requirements`) and their dependencies, fetched once into the
-/// cache, keyed by the packages as written.
+/// cache, keyed by the packages as written. The file is the plugin's own, like its Dockerfile:
+/// a package it pins that publishes no wheel (socs's test mock `http-server-mock`) is built
+/// from its source distribution; every other package comes as a wheel.
 pub async fn requirement_wheels(packages: &[String], cache: &Path) -> Result<PathBuf, ImageError> {
     let key = short_hash(packages.iter().map(|p| p.as_bytes()));
-    fetch_wheels(packages, &format!("requirements-{key}"), cache).await
+    let dir = format!("requirements-{key}");
+    fetch_wheels(packages, Sources::PreferWheels, &dir, cache).await
+}
+
+/// What `pip wheel` may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sources {
+    /// Wheels only (`--only-binary :all:`): no source distribution is built, running its
+    /// code, on this host (a scenario's `packages:`).
+    WheelsOnly,
+    /// Wheels where there are any (`--prefer-binary`), a source distribution otherwise (a
+    /// plugin's own pinned requirements file).
+    PreferWheels,
 }
 
 /// `pip wheel` of `packages` on this host into `<cache>/wheels/<dir>`, once (a `.complete`
 /// marker says it finished); concurrent runs serialise on a lock file.
-async fn fetch_wheels(packages: &[String], dir: &str, cache: &Path) -> Result<PathBuf, ImageError> {
+async fn fetch_wheels(
+    packages: &[String],
+    sources: Sources,
+    dir: &str,
+    cache: &Path,
+) -> Result<PathBuf, ImageError> {
     super::images::own_cache_dir(cache)?;
     let _lock = lock_file(&cache.join("packages.lock")).await?;
     let dir = cache.join("wheels").join(dir);
@@ -74,7 +99,7 @@ async fn fetch_wheels(packages: &[String], dir: &str, cache: &Path) -> Result<Pa
         .map_err(io_err(format!("creating {}", dir.display())))?;
     run_tool(
         &format!("pip wheel {} (on this host)", packages.join(" ")),
-        Command::new("python3").args(pip_wheel_args(&dir, packages)),
+        Command::new("python3").args(pip_wheel_args(&dir, packages, sources)),
     )
     .await?;
     tokio::fs::write(&done, b"")
@@ -83,13 +108,17 @@ async fn fetch_wheels(packages: &[String], dir: &str, cache: &Path) -> Result<Pa
     Ok(dir)
 }
 
-/// `python3 -m pip wheel` for `packages` into `dir`: wheels only (`--only-binary :all:`), so
-/// that no source distribution is built, running its code, on this host; a package with no
-/// wheel for the image's Python fails with pip's message.
-fn pip_wheel_args(dir: &Path, packages: &[String]) -> Vec<std::ffi::OsString> {
+/// `python3 -m pip wheel` for `packages` into `dir`, taking what `sources` allows (wheels
+/// only: a package with no wheel for the image's Python fails with pip's message).
+fn pip_wheel_args(dir: &Path, packages: &[String], sources: Sources) -> Vec<std::ffi::OsString> {
+    let allowed: &[&str] = match sources {
+        Sources::WheelsOnly => &["--only-binary", ":all:"],
+        Sources::PreferWheels => &["--prefer-binary"],
+    };
     let mut args: Vec<std::ffi::OsString> = ["-m", "pip", "wheel", "--quiet"]
         .into_iter()
-        .chain(["--only-binary", ":all:", "-w"])
+        .chain(allowed.iter().copied())
+        .chain(["-w"])
         .map(Into::into)
         .collect();
     args.push(dir.into());
@@ -121,7 +150,11 @@ mod tests {
 
     #[test]
     fn pip_fetches_wheels_only_and_builds_no_source_distribution() {
-        let args = pip_wheel_args(Path::new("/c/w"), &["pyyaml==6.0.2".into()]);
+        let args = pip_wheel_args(
+            Path::new("/c/w"),
+            &["pyyaml==6.0.2".into()],
+            Sources::WheelsOnly,
+        );
         let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
         assert_eq!(
             args,
@@ -135,6 +168,29 @@ mod tests {
                 "-w",
                 "/c/w",
                 "pyyaml==6.0.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plugins_requirements_file_prefers_wheels_and_may_build_a_pinned_sdist() {
+        let args = pip_wheel_args(
+            Path::new("/c/w"),
+            &["http-server-mock==1.7".into()],
+            Sources::PreferWheels,
+        );
+        let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--prefer-binary",
+                "-w",
+                "/c/w",
+                "http-server-mock==1.7"
             ]
         );
     }
