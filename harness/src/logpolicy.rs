@@ -153,32 +153,62 @@ struct Event<'a> {
     lines: Vec<&'a str>,
     /// A traceback whose frames are still coming.
     open_traceback: bool,
+    /// Lines of other output printed since this traceback's last frame (a process that writes
+    /// its traceback to stderr and its log to stdout interleaves the two).
+    interleaved: usize,
 }
+
+/// The most lines of other output an open traceback lets pass before its exception line.
+const MAX_INTERLEAVED: usize = 20;
+
+/// A traceback's last line: the exception's (dotted) name, alone or before `: message`
+/// (`AttributeError: _ARRAY_API not found`, `KeyboardInterrupt`).
+static EXCEPTION_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_.]*(:(\s|$)|$)").expect("a valid regex"));
 
 /// `lines` grouped into events. A line continues its container's last event when it has no
 /// timestamp (a multi-line message), or when that event is a traceback printed one
-/// timestamped line per frame (crossbar's): indented lines are its frames, the first line
-/// that is not ends it (the exception).
+/// timestamped line per frame (crossbar's): indented lines are its frames, and the exception
+/// line (`Name: message`) ends it. Other lines of the same container in between are events
+/// of their own, and the traceback stays open for its exception (up to [`MAX_INTERLEAVED`]
+/// of them): crossbar's router prints its log between a traceback's frames and its exception.
 fn events<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Event<'a>> {
     let mut events: Vec<Event<'a>> = Vec::new();
     for (container, text) in lines {
         let body = EVENT_START.replace(text, "");
         let stamped = body.len() != text.len();
-        let last = events.iter_mut().rev().find(|e| e.container == container);
-        match last {
-            Some(e) if !stamped && !text.trim().is_empty() => e.lines.push(text),
-            Some(e) if e.open_traceback && !body.trim().is_empty() => {
-                e.lines.push(text);
-                e.open_traceback = body.starts_with(char::is_whitespace);
+        let last = events.iter().rposition(|e| e.container == container);
+        let open = events
+            .iter()
+            .rposition(|e| e.container == container && e.open_traceback);
+        match (last, open) {
+            (Some(i), _) if !stamped && !text.trim().is_empty() => events[i].lines.push(text),
+            (_, Some(i)) if !body.trim().is_empty() => {
+                let e = &mut events[i];
+                if body.starts_with(char::is_whitespace) || EXCEPTION_LINE.is_match(&body) {
+                    e.lines.push(text);
+                    e.open_traceback = body.starts_with(char::is_whitespace);
+                } else {
+                    e.interleaved += 1;
+                    e.open_traceback = e.interleaved < MAX_INTERLEAVED;
+                    events.push(Event::new(container, text, &body));
+                }
             }
-            _ => events.push(Event {
-                container,
-                lines: vec![text],
-                open_traceback: body.contains("Traceback (most recent call last)"),
-            }),
+            _ => events.push(Event::new(container, text, &body)),
         }
     }
     events
+}
+
+impl<'a> Event<'a> {
+    fn new(container: &'a str, text: &'a str, body: &str) -> Self {
+        Event {
+            container,
+            lines: vec![text],
+            open_traceback: body.contains("Traceback (most recent call last)"),
+            interleaved: 0,
+        }
+    }
 }
 
 /// The entries of an allow-list file: one substring per line; blank lines and lines starting
@@ -243,6 +273,40 @@ mod tests {
             ..LogPolicy::default()
         };
         assert!(allowed.check(LOG.iter().copied()).is_empty());
+    }
+
+    #[test]
+    fn a_traceback_with_other_output_between_its_frames_and_its_exception_is_one_offence() {
+        // crossbar's router, as a suite round logged it: its log between the traceback's
+        // frames (stderr) and the exception line.
+        let t = "2026-12-07T03:55:06+0000 [Router          9] ";
+        let lines: Vec<String> = [
+            "Traceback (most recent call last):  File \"<frozen runpy>\", line 198",
+            "  File \"/opt/venv/lib/python3.11/site-packages/bjdata/__init__.py\", line 31",
+            "    from _bjdata import dump, dumpb, load, loadb",
+            "Starting router-worker \"worker001\" on node \"c329207fce81-6\" (personality)",
+            "Running as PID 9 on CPython-EPollReactor",
+            "Entering event reactor ...",
+            "AttributeError: _ARRAY_API not found",
+        ]
+        .iter()
+        .map(|l| format!("{t}{l}"))
+        .collect();
+        let policy = LogPolicy {
+            allow: Vec::new(),
+            ..LogPolicy::default()
+        };
+        let found = policy.check(lines.iter().map(|l| ("crossbar", l.as_str())));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].lines.len(), 4, "{found:?}");
+        assert_eq!(found[0].allow_hint(), "_ARRAY_API not found");
+        let allowed = LogPolicy {
+            allow: vec!["_ARRAY_API not found".into()],
+            ..LogPolicy::default()
+        };
+        assert!(allowed
+            .check(lines.iter().map(|l| ("crossbar", l.as_str())))
+            .is_empty());
     }
 
     #[test]
