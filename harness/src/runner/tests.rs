@@ -972,6 +972,35 @@ async fn captures_feed_later_params_and_expectations() {
     );
 }
 
+#[tokio::test]
+async fn times_are_the_steps_start_and_compare_with_captured_times() {
+    let now = crate::clock::unix_now();
+    let mut fake = Fake::default();
+    fake.replies.lock().unwrap().extend([
+        Ok(reply("done", json!({"timestamp": now + 5.0}))),
+        Ok(reply("done", json!({"timestamp": now + 1000.0}))),
+    ]);
+    let steps = "  - start: fake1.acq\n    params: {until: {now: +100s}}\n    \
+                 capture: {t0: {now: 0s}}\n    \
+                 expect: {data: {timestamp: {\">\": {now: -60s}, \"<\": {now: +60s}}}}\n  \
+                 - status: fake1.acq\n    \
+                 expect: {data: {timestamp: {\">\": \"{{t0}}\", \"<\": {at: t0, plus: 60s}}}}\n";
+    let (failure, events) = run(&mut fake, steps).await;
+    let sent = events.iter().find_map(|e| match e {
+        RunEvent::CallMade { step: 1, call } => call.params.clone(),
+        _ => None,
+    });
+    let until = sent.and_then(|p| p["until"].as_f64()).expect("a number");
+    assert!((until - now - 100.0).abs() < 5.0, "{until} vs {now}");
+    // the first reply is within a minute of t0; the second is not, and says so
+    assert_eq!(failure.as_ref().map(|f| f.step), Some(2));
+    assert!(
+        problems(&failure).starts_with("session.data.timestamp: expected < "),
+        "{}",
+        problems(&failure)
+    );
+}
+
 /// A tap line for a recorded `false_temperatures` message of fake1 with `value` samples.
 fn tap_line(timestamps: &[f64], value: Value) -> String {
     let values = vec![value; timestamps.len()];

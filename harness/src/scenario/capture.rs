@@ -7,6 +7,12 @@
 //! A reference that is the whole string (`"{{file}}"`) stands for the captured value with its
 //! JSON type (a number stays a number); inside a longer string it is replaced by the value's
 //! text. That a name is captured by an earlier step is checked when the file is parsed.
+//!
+//! Times ([`TimeValue`]): a mapping `{now: OFFSET}` stands for the unix time at which the step
+//! started plus OFFSET (`+100s`, `-5s`, `1m`, or a number of seconds), and `{at: NAME, plus:
+//! OFFSET}` for the time captured as NAME plus OFFSET. One step has one `now`, so a step that
+//! sends `expire_at: {now: +100s}` can expect the same value back. A step captures its time
+//! with `capture: {t0: {now: 0s}}`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,8 +24,122 @@ use serde_json::Value;
 pub struct Capture {
     /// The name later steps use (`{{name}}`).
     pub name: String,
-    /// Where the value is, in what the step got back.
-    pub path: ValuePath,
+    /// Where the value comes from.
+    pub from: CaptureFrom,
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaptureFrom {
+    /// A path in what the step got back.
+    Path(ValuePath),
+    /// A time (`capture: {t0: {now: 0s}}`): the step's start, or another capture, plus an offset.
+    Time(TimeValue),
+}
+
+impl CaptureFrom {
+    /// The path, when the value comes from what the step got back.
+    pub fn path(&self) -> Option<&ValuePath> {
+        match self {
+            CaptureFrom::Path(p) => Some(p),
+            CaptureFrom::Time(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CaptureFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureFrom::Path(p) => write!(f, "{p}"),
+            CaptureFrom::Time(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// A time a scenario writes as a value (see the module docs), resolved when the step starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeValue {
+    /// `{now: OFFSET}`: the step's start (unix seconds) plus this many seconds.
+    Now(f64),
+    /// `{at: NAME, plus: OFFSET}`: the time captured as NAME plus this many seconds.
+    At(String, f64),
+}
+
+impl TimeValue {
+    /// The time `v` stands for, if it has a time's shape: exactly the key `now`, or the key
+    /// `at` with an optional `plus`. `Err` says what is wrong with one that has the shape.
+    pub fn of(v: &Value) -> Option<Result<TimeValue, String>> {
+        let Value::Object(o) = v else {
+            return None;
+        };
+        if o.len() == 1 {
+            if let Some(off) = o.get("now") {
+                return Some(offset_seconds(off).map(TimeValue::Now));
+            }
+        }
+        let at = o.get("at")?;
+        if !o.keys().all(|k| k == "at" || k == "plus") {
+            return None;
+        }
+        let Value::String(name) = at else {
+            return Some(Err(format!(
+                "`at` names a capture holding a time, e.g. `{{at: t0, plus: 100s}}`; got {at}"
+            )));
+        };
+        let plus = match o.get("plus") {
+            Some(p) => match offset_seconds(p) {
+                Ok(x) => x,
+                Err(e) => return Some(Err(e)),
+            },
+            None => 0.0,
+        };
+        Some(Ok(TimeValue::At(name.trim().to_string(), plus)))
+    }
+}
+
+impl fmt::Display for TimeValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let off = |x: f64| {
+            if x < 0.0 {
+                format!("{x}s")
+            } else {
+                format!("+{x}s")
+            }
+        };
+        match self {
+            TimeValue::Now(x) => write!(f, "{{now: {}}}", off(*x)),
+            TimeValue::At(n, x) => write!(f, "{{at: {n}, plus: {}}}", off(*x)),
+        }
+    }
+}
+
+/// The seconds of a time offset: a number, or a signed duration (`+100s`, `-5s`, `1m 30s`).
+pub fn offset_seconds(v: &Value) -> Result<f64, String> {
+    let bad = || {
+        format!(
+            "a time offset is a signed duration such as `+100s`, `-5s` or `1m`, or a number \
+             of seconds; got {v}"
+        )
+    };
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(bad),
+        Value::String(s) => {
+            let t = s.trim();
+            let (sign, body) = match (t.strip_prefix('-'), t.strip_prefix('+')) {
+                (Some(rest), _) => (-1.0, rest.trim_start()),
+                (_, Some(rest)) => (1.0, rest.trim_start()),
+                _ => (1.0, t),
+            };
+            let secs = match body.parse::<f64>() {
+                Ok(x) if x.is_finite() => x,
+                _ => humantime::parse_duration(body)
+                    .map_err(|_| bad())?
+                    .as_secs_f64(),
+            };
+            Ok(sign * secs)
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// A path into a JSON value: keys separated by `.`, list indexes as `[0]`, and keys that are
@@ -173,12 +293,19 @@ pub struct Bindings {
     pub ready_again: Option<f64>,
     /// Every value captured so far, by name.
     pub captured: BTreeMap<String, Value>,
+    /// Unix time at which the current step started (what `{now: OFFSET}` refers to).
+    pub now: Option<f64>,
 }
 
 impl Bindings {
     /// `v` with every `{{name}}` in its strings replaced (see the module docs); unknown names
     /// (the parser rejects them) stay as written.
     pub fn value(&self, v: &Value) -> Value {
+        if let Some(Ok(t)) = TimeValue::of(v) {
+            if let Some(x) = self.time(&t) {
+                return serde_json::json!(x);
+            }
+        }
         match v {
             Value::String(s) => self.string(s),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
@@ -187,6 +314,16 @@ impl Bindings {
             }
             other => other.clone(),
         }
+    }
+
+    /// The unix time `t` stands for (to the millisecond), when its base is known: the step's
+    /// start, or a captured number.
+    pub fn time(&self, t: &TimeValue) -> Option<f64> {
+        let x = match t {
+            TimeValue::Now(off) => self.now? + off,
+            TimeValue::At(name, off) => self.captured.get(name)?.as_f64()? + off,
+        };
+        Some((x * 1000.0).round() / 1000.0)
     }
 
     /// A string with its references replaced: the captured value itself when the reference
@@ -310,5 +447,38 @@ mod tests {
             json!({"k": ["file.g3", 1]})
         );
         assert!(valid_name("current_file-2") && !valid_name("2x") && !valid_name("a.b"));
+    }
+
+    #[test]
+    fn times_resolve_against_the_step_and_captures() {
+        let mut b = Bindings {
+            now: Some(1000.0),
+            ..Bindings::default()
+        };
+        b.captured.insert("t0".into(), json!(500.25));
+        assert_eq!(b.value(&json!({"now": "+100s"})), json!(1100.0));
+        assert_eq!(b.value(&json!({"now": "-1m"})), json!(940.0));
+        assert_eq!(b.value(&json!({"now": 2.5})), json!(1002.5));
+        assert_eq!(b.value(&json!({"at": "t0", "plus": "1s"})), json!(501.25));
+        assert_eq!(b.value(&json!({"at": "t0"})), json!(500.25));
+        // not a time: other keys, or a name that holds no number
+        assert_eq!(
+            b.value(&json!({"now": 1, "x": 2})),
+            json!({"now": 1, "x": 2})
+        );
+        assert_eq!(b.value(&json!({"at": "nope"})), json!({"at": "nope"}));
+        assert_eq!(
+            b.value(&json!({"expire_at": {"now": "+100s"}})),
+            json!({"expire_at": 1100.0})
+        );
+        assert!(TimeValue::of(&json!({"now": "soon"})).unwrap().is_err());
+        assert!(TimeValue::of(&json!({"at": 3})).unwrap().is_err());
+        assert_eq!(
+            TimeValue::of(&json!({"now": "+100s"}))
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "{now: +100s}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::capture::Bindings;
+use super::capture::{references, Bindings, TimeValue};
 use super::error::{closest, list_names};
 use super::node::{Cx, Key, Kind, Node};
 
@@ -164,6 +164,10 @@ pub enum MatchOp {
     /// after the last fault (the end of the last `restart`/`start`/`unpause`/`connect` fault
     /// step, which waits for readiness); resolved like `after-last-fault`.
     AfterReadyAgain,
+    /// `>`, `>=`, `<` or `<=` (the operator) against a number known when the step starts: a
+    /// time (`{now: -5s}`, `{at: t0, plus: 100s}`) or a whole `"{{name}}"` reference; the
+    /// runner turns it into the plain operator (see [`Matcher::resolve`]).
+    Deferred(&'static str, Value),
     /// `some`: a list with at least one element matching.
     Some(Box<Matcher>),
     /// `every`: a list whose elements all match (an empty list does).
@@ -189,6 +193,15 @@ impl MatchOp {
             MatchOp::AfterReadyAgain => match b.ready_again {
                 Some(t) => MatchOp::Gt(t),
                 None => MatchOp::AfterReadyAgain,
+            },
+            MatchOp::Deferred(op, v) => match b.value(v).as_f64() {
+                Some(x) => match *op {
+                    ">=" => MatchOp::Ge(x),
+                    ">" => MatchOp::Gt(x),
+                    "<=" => MatchOp::Le(x),
+                    _ => MatchOp::Lt(x),
+                },
+                None => self.clone(),
             },
             MatchOp::Eq(v) => MatchOp::Eq(b.value(v)),
             MatchOp::Ne(v) => MatchOp::Ne(b.value(v)),
@@ -223,6 +236,9 @@ impl fmt::Display for MatchOp {
             Self::Exists(true) => write!(f, "the key to exist"),
             Self::Exists(false) => write!(f, "no such key"),
             Self::Len(n) => write!(f, "len {n}"),
+            Self::Deferred(op, v) => {
+                write!(f, "{op} {} (a number known when the step starts)", show(v))
+            }
             Self::AfterLastFault => write!(f, "a time after the last fault"),
             Self::AfterReadyAgain => write!(
                 f,
@@ -481,6 +497,8 @@ fn op_holds(op: &MatchOp, actual: Option<&Value>) -> bool {
         MatchOp::AfterLastFault => num.is_some(),
         // Unresolved: no fault step has waited for readiness, so nothing is after it.
         MatchOp::AfterReadyAgain => false,
+        // Unresolved: the number it compares with was not known (not a number).
+        MatchOp::Deferred(..) => false,
         MatchOp::Some(_) | MatchOp::Every(_) | MatchOp::ByKey { .. } => {
             unreachable!("checked by list_op")
         }
@@ -812,6 +830,10 @@ pub(crate) fn parse_matcher(cx: &mut Cx, node: &Node) -> Option<Matcher> {
             }
             ok.then_some(Matcher::List(out))
         }
+        // a time (`{now: +100s}`) is a value, resolved when the step starts
+        Kind::Map(_) if TimeValue::of(&node.to_json()).is_some() => {
+            Some(Matcher::Equals(node.to_json()))
+        }
         Kind::Map(entries) => parse_matcher_map(cx, entries),
         _ => Some(Matcher::Equals(node.to_json())),
     }
@@ -914,6 +936,29 @@ fn mixed_keys<T>(cx: &mut Cx, op: &Key, other: &Key) -> Option<T> {
     cx.fail(e)
 }
 
+/// A comparison whose number is known only when the step starts: a time, or a whole
+/// `"{{name}}"` reference (bad times are reported with the step's references).
+fn deferred_number(op: &str, v: &Node) -> Option<MatchOp> {
+    let op: &'static str = match op {
+        ">=" => ">=",
+        ">" => ">",
+        "<=" => "<=",
+        "<" => "<",
+        _ => return None,
+    };
+    let whole_reference = |s: &str| {
+        let refs = references(s);
+        refs.len() == 1 && refs[0].len == s.chars().count()
+    };
+    match &v.kind {
+        Kind::Map(_) if TimeValue::of(&v.to_json()).is_some() => {
+            Some(MatchOp::Deferred(op, v.to_json()))
+        }
+        Kind::Str(s) if whole_reference(s) => Some(MatchOp::Deferred(op, v.to_json())),
+        _ => None,
+    }
+}
+
 fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {
     let number = |cx: &mut Cx| -> Option<f64> {
         match &v.kind {
@@ -932,6 +977,9 @@ fn parse_op(cx: &mut Cx, op: &str, v: &Node) -> Option<MatchOp> {
             }
         }
     };
+    if let Some(deferred) = deferred_number(op, v) {
+        return Some(deferred);
+    }
     Some(match op {
         ">=" => MatchOp::Ge(number(cx)?),
         ">" => MatchOp::Gt(number(cx)?),

@@ -78,6 +78,6 @@ pub(super) fn secret_paths(step: &Step, names: &BTreeSet<String>) -> Vec<ValuePa
     step.captures
         .iter()
         .filter(|c| names.contains(&c.name))
-        .map(|c| c.path.clone())
+        .filter_map(|c| c.from.path().cloned())
         .collect()
 }

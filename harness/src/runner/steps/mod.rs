@@ -21,7 +21,7 @@ use super::event::{Emitter, Outcome, RunEvent, StepFailure};
 use super::failure::{failure, Checked};
 use super::stack_ops::StackOps;
 use crate::ocs::ClientError;
-use crate::scenario::capture::Bindings;
+use crate::scenario::capture::{Bindings, CaptureFrom};
 use crate::scenario::{Scenario, Step, StepKind};
 
 /// What steps carry forward.
@@ -44,14 +44,24 @@ fn capture(step: &Step, outcome: &Outcome, bindings: &mut Bindings) -> Vec<Strin
     let root = outcome.capture_root();
     let mut problems = Vec::new();
     for c in &step.captures {
-        match root.as_ref().and_then(|r| c.path.get(r)) {
+        let found = match &c.from {
+            CaptureFrom::Path(p) => root.as_ref().and_then(|r| p.get(r)).cloned(),
+            CaptureFrom::Time(t) => bindings.time(t).map(|x| serde_json::json!(x)),
+        };
+        match found {
             Some(v) => {
-                bindings.captured.insert(c.name.clone(), v.clone());
+                bindings.captured.insert(c.name.clone(), v);
             }
-            None => problems.push(format!(
-                "capture `{}`: there is no `{}` in what the step got back",
-                c.name, c.path
-            )),
+            None => problems.push(match &c.from {
+                CaptureFrom::Path(p) => format!(
+                    "capture `{}`: there is no `{p}` in what the step got back",
+                    c.name
+                ),
+                CaptureFrom::Time(t) => format!(
+                    "capture `{}`: the time {t} has no number to start from",
+                    c.name
+                ),
+            }),
         }
     }
     problems
@@ -78,6 +88,7 @@ pub(crate) async fn run_steps<S: StackOps>(
         });
         events.secret_paths(credentials::secret_paths(step, &secret_names));
         let started = Instant::now();
+        ctx.bindings.now = Some(crate::clock::unix_now());
         let mut checked = run_step(stack, scenario, step, &mut ctx, events).await;
         if checked.problems.is_empty() {
             let problems = capture(step, &checked.outcome, &mut ctx.bindings);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::super::capture::{references, valid_name, Capture, ValuePath};
+use super::super::capture::{references, valid_name, Capture, CaptureFrom, TimeValue, ValuePath};
 use super::super::error::{closest, list_names};
 use super::super::keyword::StepKeyword;
 use super::super::node::{Cx, Kind, Node, Pos};
@@ -40,10 +40,20 @@ pub(super) fn decode_captures(
             ok = false;
             continue;
         }
+        if let Kind::Map(_) = &v.kind {
+            match time_of(cx, v) {
+                Some(t) => out.push(Capture {
+                    name: k.name.clone(),
+                    from: CaptureFrom::Time(t),
+                }),
+                None => ok = false,
+            }
+            continue;
+        }
         match decode_path(cx, v, keyword, "capture") {
             Some(path) => out.push(Capture {
                 name: k.name.clone(),
-                path,
+                from: CaptureFrom::Path(path),
             }),
             None => ok = false,
         }
@@ -71,6 +81,30 @@ pub(super) fn decode_redactions(
         }
     }
     ok.then_some(out)
+}
+
+/// A capture's time source (`{now: 0s}`, `{at: t0, plus: 1s}`); an error for any other mapping.
+fn time_of(cx: &mut Cx, v: &Node) -> Option<TimeValue> {
+    match TimeValue::of(&v.to_json()) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(why)) => {
+            let e = cx.err(v.pos, format!("bad time: {why}"), "bad time");
+            cx.fail(e)
+        }
+        None => {
+            let e = cx
+                .err(
+                    v.pos,
+                    "a capture takes a path or a time",
+                    "neither a path nor a time",
+                )
+                .help(
+                    "write a path into what the step got back (`data.current_file`), or the \
+                     step's time, `{now: 0s}`",
+                );
+            cx.fail(e)
+        }
+    }
 }
 
 /// One capture (or `redact`) path: it parses, and starts with what the step gets back.
@@ -133,7 +167,22 @@ fn check_node(cx: &mut Cx, node: &Node, known: &BTreeSet<String>) {
             }
         }
         Kind::Seq(items) => items.iter().for_each(|n| check_node(cx, n, known)),
-        Kind::Map(entries) => entries.iter().for_each(|(_, n)| check_node(cx, n, known)),
+        Kind::Map(entries) => {
+            match TimeValue::of(&node.to_json()) {
+                Some(Err(why)) => {
+                    let e = cx
+                        .err(node.pos, format!("bad time: {why}"), "bad time")
+                        .help("write e.g. `{now: +100s}` or `{at: t0, plus: 100s}`");
+                    cx.errors.push(e);
+                }
+                Some(Ok(TimeValue::At(name, _))) if !known.contains(&name) => {
+                    let e = unknown_capture(cx, node.pos, &name, known);
+                    cx.errors.push(e);
+                }
+                _ => {}
+            }
+            entries.iter().for_each(|(_, n)| check_node(cx, n, known))
+        }
         _ => {}
     }
 }
