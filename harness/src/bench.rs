@@ -34,6 +34,11 @@ pub struct BenchOptions {
     pub usual_way: bool,
 }
 
+/// The median of `v` (NaN when empty).
+pub(crate) fn median_of(v: Vec<f64>) -> f64 {
+    median(v)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;

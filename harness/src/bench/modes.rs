@@ -24,6 +24,9 @@ pub enum What {
     Shards,
     /// `ocs-harness test DIR` against `cargo test --test scenarios` against one by one.
     Suite,
+    /// Crossbar's own boot (its container's start to its readiness line), the baseline image
+    /// set's crossbar against the candidate's, `--runs` boots each.
+    Crossbar,
 }
 
 /// What the modes measure on.
@@ -40,6 +43,8 @@ pub struct ModeOptions {
     pub scenarios: Vec<PathBuf>,
     /// Where each command's output goes (`<dir>/<label>.log`).
     pub logs: PathBuf,
+    /// `crossbar`: boots per image set.
+    pub runs: usize,
 }
 
 /// One timed command.
@@ -211,7 +216,86 @@ pub async fn run(what: What, o: &ModeOptions) -> anyhow::Result<String> {
         What::Compare => compare(o).await,
         What::Shards => shards(o).await,
         What::Suite => suite(o).await,
+        What::Crossbar => crossbar(o).await,
     }
+}
+
+/// One boot of crossbar alone from `set`: its image, and seconds from its container's start
+/// to its readiness line.
+async fn crossbar_boot(set: &Path) -> anyhow::Result<(String, f64)> {
+    use crate::runtime::readiness::CROSSBAR_READY_LINE;
+    use crate::runtime::{launch, LaunchOptions, Role};
+    let spec = crate::plan::StackSpec {
+        registry: false,
+        ..crate::plan::StackSpec::default()
+    };
+    let options = LaunchOptions::new("bench-crossbar").with_images_file(set);
+    let (stack, _) = launch(&spec, &options).await?;
+    // The bridge answers a moment before crossbar logs its readiness line: wait for it.
+    let times = crate::wait::poll_until(
+        "crossbar's readiness line in its log",
+        std::time::Duration::from_secs(30),
+        crate::wait::Backoff::default(),
+        || async {
+            match stack
+                .engine_times(Role::Crossbar, CROSSBAR_READY_LINE)
+                .await
+            {
+                Some(t) => crate::wait::Probe::Ready(t),
+                None => crate::wait::Probe::Pending("not yet".into()),
+            }
+        },
+    )
+    .await;
+    let image = stack.plan().crossbar.image.clone();
+    stack.teardown().await?;
+    let (started, ready) = times?;
+    Ok((image, ready - started))
+}
+
+/// Crossbar's boot, the baseline set's against the candidate's: a warm-up boot of each (it
+/// builds what is missing), then `--runs` boots of each taken in turn, so that a change of the
+/// machine's load falls on both alike.
+async fn crossbar(o: &ModeOptions) -> anyhow::Result<String> {
+    let runs = o.runs.max(1);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut md = format!(
+        "## ocs-harness bench --what crossbar\n\nCrossbar alone, {runs} boots per image set \
+         (after a warm-up boot of each, the two sets in turn), on {cores} cores: its \
+         container's start to its readiness line (`Ok, local node configuration ran \
+         successfully.`), by the engine's clocks.\n\n"
+    );
+    let sets = [&o.baseline, &o.candidate];
+    let mut images = [String::new(), String::new()];
+    let mut boots: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for (i, set) in sets.iter().enumerate() {
+        images[i] = crossbar_boot(set).await?.0;
+    }
+    for _ in 0..runs {
+        for (i, set) in sets.iter().enumerate() {
+            boots[i].push(crossbar_boot(set).await?.1);
+        }
+    }
+    md.push_str("| image set | crossbar image | median (s) | min–max (s) |\n|---|---|---|---|\n");
+    let mut medians = Vec::new();
+    for i in 0..2 {
+        let median = crate::bench::median_of(boots[i].clone());
+        let lo = boots[i].iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = boots[i].iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            md,
+            "| `{}` | `{}` | {median:.2} | {lo:.2}–{hi:.2} |",
+            sets[i].display(),
+            images[i]
+        );
+        medians.push(median);
+    }
+    let _ = writeln!(
+        md,
+        "\ncandidate / baseline: **{:.2}×**",
+        medians[1] / medians[0]
+    );
+    Ok(md)
 }
 
 /// Scenario paths as arguments (default `scenarios/`).

@@ -252,6 +252,7 @@ async fn bench_mode(b: BenchArgs) -> Result<Exit, CliError> {
         candidate: b.candidate,
         scenarios: b.scenarios,
         logs: dir.join(format!("bench-{name}")),
+        runs: b.runs,
     };
     let md = crate::bench::modes::run(b.what, &options).await.infra()?;
     println!("{md}");
