@@ -3,8 +3,8 @@
 # `vendor.github-workflows`), zizmor's static analysis of Actions (offline audits), and
 # .ci/check-workflows.py: the rules GitHub applies when a run starts with a call of a reusable
 # workflow (permissions, inputs, secrets, `uses` references), on the workflows here, on the
-# caller `ocs-harness init` writes and on the callers the README shows, after its self-test on
-# .ci/workflow-fixtures (today's failure must still be caught). The tools are installed with
+# caller `ocs-harness init` writes and on the callers the README and the book (docs/src) show,
+# after its self-test on .ci/workflow-fixtures (today's failure must still be caught). The tools are installed with
 # pip, pinned, into a virtual environment under target/ (reused when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +37,7 @@ files=(.github/workflows/*.yml "$caller")
 "$venv/bin/python" .ci/check-workflows.py --self-test .ci/workflow-fixtures
 repository=$(sed -n 's|^ *uses: \([^/]*/[^/]*\)/\.github/workflows/plugin\.yml@.*|\1|p' \
     "$caller")
+markdown=(--markdown README.md)
+for page in docs/src/*.md; do markdown+=(--markdown "$page"); done
 "$venv/bin/python" .ci/check-workflows.py --repository "${repository:?init wrote no call of plugin.yml}" \
-    --markdown README.md "$caller"
+    "${markdown[@]}" "$caller"

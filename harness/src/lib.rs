@@ -56,3 +56,15 @@ pub use transcript::Transcript;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The book's Rust examples (docs/src, the pages with ```rust blocks), compiled as doctests so
+/// that they stay true. A page that gains a Rust example is added here.
+#[cfg(doctest)]
+pub mod book_doctests {
+    /// docs/src/rust.md
+    #[doc = include_str!("../../docs/src/rust.md")]
+    pub struct Rust;
+    /// docs/src/getting-started.md
+    #[doc = include_str!("../../docs/src/getting-started.md")]
+    pub struct GettingStarted;
+}

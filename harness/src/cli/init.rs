@@ -327,8 +327,8 @@ fn workflow(version: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Every `<owner>/ocs-harness` the README and the workflows name (as a GitHub repository,
-    /// a container image, a reusable workflow or an input default).
+    /// Every `<owner>/ocs-harness` the README, the book and the workflows name (as a GitHub
+    /// repository, a container image, a reusable workflow or an input default).
     fn named_repositories(text: &str) -> Vec<String> {
         let re = regex::Regex::new(
             r"(?:github\.com/|ghcr\.io/|uses: |default: )([A-Za-z0-9_.<>-]+/ocs-harness)\b",
@@ -341,11 +341,21 @@ mod tests {
     fn the_readme_and_the_workflows_name_where_the_harness_lives() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut seen = 0;
-        for file in [
-            "README.md",
-            ".github/workflows/plugin.yml",
-            ".github/workflows/ocs-harness.yml",
-        ] {
+        let mut files: Vec<String> = vec![
+            "README.md".into(),
+            ".github/workflows/plugin.yml".into(),
+            ".github/workflows/ocs-harness.yml".into(),
+        ];
+        // The book's pages (docs/src): its install commands and workflow callers.
+        let mut pages: Vec<String> = std::fs::read_dir(root.join("docs/src"))
+            .expect("the book's pages")
+            .map(|e| e.expect("readable").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .map(|p| format!("docs/src/{}", p.file_name().unwrap().to_string_lossy()))
+            .collect();
+        pages.sort();
+        files.extend(pages);
+        for file in &files {
             let text = std::fs::read_to_string(root.join(file)).expect("readable");
             for named in named_repositories(&text) {
                 seen += 1;

@@ -267,18 +267,29 @@ fn minimal_scenario_gets_defaults() {
     assert!(!s.stack.registry);
 }
 
-/// The README shows the reference file whole; it must be the file as it is.
+/// The book shows the reference file whole by including it (mdBook `{{#include}}`), so it is the
+/// file as it is; no page may paste a copy that could go stale.
 #[test]
-fn the_readme_embeds_the_reference_file_as_it_is() {
+fn the_book_includes_the_reference_file() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let reference = std::fs::read_to_string(root.join("scenarios/reference.yaml.example")).unwrap();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let block = format!("```yaml\n{reference}```\n");
+    let page = std::fs::read_to_string(root.join("docs/src/reference.md")).unwrap();
     assert!(
-        readme.contains(&block),
-        "README.md's copy of scenarios/reference.yaml.example is out of date: paste the file \
-         into the ```yaml block under \"The format, every key\""
+        page.contains("{{#include ../../scenarios/reference.yaml.example}}"),
+        "docs/src/reference.md must include scenarios/reference.yaml.example whole"
     );
+    let reference = std::fs::read_to_string(root.join("scenarios/reference.yaml.example")).unwrap();
+    let first = reference.lines().find(|l| l.starts_with("name:")).unwrap();
+    for doc in [
+        "README.md",
+        "docs/src/reference.md",
+        "docs/src/scenarios.md",
+    ] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        assert!(
+            !text.contains(first),
+            "{doc} pastes the reference file; include it instead"
+        );
+    }
 }
 
 #[test]
