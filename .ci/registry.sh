@@ -7,10 +7,15 @@
 #                           (<registry>/simonsobs/ocs:v0.12.1 and :v0.11.3,
 #                           .../ocs-crossbar:latest and :v0.12.1), remove those local names again, and print
 #                           OCS_HARNESS_TEST_REGISTRY=127.0.0.1:<port>
-#   .ci/registry.sh stop    stop it and remove its storage
+#   .ci/registry.sh stop [HOST:PORT]
+#                           stop that registry (default: $OCS_HARNESS_TEST_REGISTRY) and remove
+#                           its storage
 #
-# State lives in target/ocs-harness/registry/ (pid, port, config, storage). The engine accepts
-# plain HTTP for registries on 127.0.0.0/8. Only the names this script tags are removed.
+# Each registry's state lives in target/ocs-harness/registry/<port>/ (pid, config, storage,
+# log), so concurrent jobs each start and stop their own; a start that fails at any point
+# (the server does not answer, an image build or a push fails) stops its registry and removes
+# its state before exiting non-zero. The engine accepts plain HTTP for registries on
+# 127.0.0.0/8. Only the names this script tags are removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=target/ocs-harness/registry
@@ -21,31 +26,32 @@ start() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
     fi
-    stop >/dev/null 2>&1 || true
-    mkdir -p "$state/storage"
-    local port
+    local port dir
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat >"$state/config.yml" <<EOF
+    dir=$state/$port
+    mkdir -p "$dir/storage"
+    # From here on, any failure stops this registry and removes its state.
+    trap 'status=$?; stop_dir "$dir"; exit $status' ERR
+    cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $PWD/$state/storage
+    rootdirectory: $PWD/$dir/storage
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:$port
 EOF
-    "$bin" serve "$state/config.yml" >"$state/registry.log" 2>&1 &
-    echo $! >"$state/pid"
-    echo "$port" >"$state/port"
+    "$bin" serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+    echo $! >"$dir/pid"
     local deadline=$((SECONDS + 15))
     until curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do
-        if [ $SECONDS -ge $deadline ] || ! kill -0 "$(cat "$state/pid")" 2>/dev/null; then
+        if [ $SECONDS -ge $deadline ] || ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
             echo "error: the registry did not answer on 127.0.0.1:$port within 15 s:" >&2
-            cat "$state/registry.log" >&2
-            exit 1
+            cat "$dir/registry.log" >&2
+            false
         fi
         sleep 0.2
     done
@@ -71,16 +77,28 @@ EOF
     echo "OCS_HARNESS_TEST_REGISTRY=$reg"
 }
 
-stop() {
-    if [ -f "$state/pid" ]; then
-        kill "$(cat "$state/pid")" 2>/dev/null || true
-        rm -f "$state/pid"
+stop_dir() {
+    local dir=$1
+    if [ -f "$dir/pid" ]; then
+        kill "$(cat "$dir/pid")" 2>/dev/null || true
     fi
-    rm -rf "$state/storage"
+    rm -rf "$dir"
+    # Local names tagged for this registry (left when a push failed).
+    docker images --format '{{.Repository}}:{{.Tag}}' | grep "^127.0.0.1:${dir##*/}/" \
+        | xargs -r docker rmi >/dev/null 2>&1 || true
+}
+
+stop() {
+    local reg=${1:-${OCS_HARNESS_TEST_REGISTRY:-}}
+    if [ -z "$reg" ]; then
+        echo "error: which registry? give HOST:PORT or set OCS_HARNESS_TEST_REGISTRY" >&2
+        exit 2
+    fi
+    stop_dir "$state/${reg##*:}"
 }
 
 case "${1:-}" in
 start) start ;;
-stop) stop ;;
+stop) stop "${2:-}" ;;
 *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac
