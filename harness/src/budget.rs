@@ -131,6 +131,83 @@ pub fn secs(s: f64) -> String {
     }
 }
 
+/// One duration of a run set against the same one of its baseline (a growth report's row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Compared {
+    /// What it is: `agent a1's registration`, `step 2 (wait a1.print (timeout 10s))`.
+    pub what: String,
+    /// The baseline's seconds.
+    pub was: f64,
+    /// This run's seconds.
+    pub now: f64,
+    /// The seconds the growth rule allows.
+    pub budget: f64,
+    /// Whether it grew beyond the rule.
+    pub over: bool,
+}
+
+/// The growth report of one scenario: its durations against the baseline's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioGrowth {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Whether the baseline has times of this scenario (a new scenario has none).
+    pub in_baseline: bool,
+    /// Each duration compared, in the run's order (registrations, then steps).
+    pub compared: Vec<Compared>,
+}
+
+impl ScenarioGrowth {
+    /// The growth report of the run `now` against `baseline`.
+    pub fn of(baseline: &Baseline, now: &RunTimes, rule: &GrowthRule) -> Self {
+        let base = baseline.get(&now.scenario);
+        ScenarioGrowth {
+            scenario: now.scenario.clone(),
+            in_baseline: base.is_some(),
+            compared: base.map(|b| compare(b, now, rule)).unwrap_or_default(),
+        }
+    }
+}
+
+impl Compared {
+    /// now / was (was of 0 counts as 1 ms).
+    pub fn ratio(&self) -> f64 {
+        self.now / self.was.max(0.001)
+    }
+}
+
+/// Every duration of `now` that `base` has too: each agent's registration, and each step that
+/// passed in both runs and is the same step (same number, same action).
+pub fn compare(base: &RunTimes, now: &RunTimes, rule: &GrowthRule) -> Vec<Compared> {
+    let row = |what: String, was: f64, now: f64| Compared {
+        what,
+        was,
+        now,
+        budget: rule.budget(was),
+        over: rule.grew(was, now),
+    };
+    let mut out = Vec::new();
+    for (agent, &took) in &now.registration {
+        if let Some(&was) = base.registration.get(agent) {
+            out.push(row(format!("agent {agent}'s registration"), was, took));
+        }
+    }
+    for s in now.steps.iter().filter(|s| s.passed) {
+        if let Some(b) = base
+            .steps
+            .iter()
+            .find(|b| b.step == s.step && b.action == s.action && b.passed)
+        {
+            out.push(row(
+                format!("step {} ({})", s.step, s.action),
+                b.duration,
+                s.duration,
+            ));
+        }
+    }
+    out
+}
+
 /// The durations of `now` that grew beyond `rule` against `base`: each agent's registration,
 /// and each step that passed in both runs and is the same step (same number, same action).
 pub fn growth(base: &RunTimes, now: &RunTimes, rule: &GrowthRule) -> Vec<Over> {
@@ -462,6 +539,51 @@ mod tests {
         failed.steps[1].passed = false;
         failed.registration.clear();
         assert!(growth(&base, &failed, &GrowthRule::default()).is_empty());
+    }
+
+    #[test]
+    fn a_growth_report_lists_every_compared_duration_and_marks_the_grown() {
+        let base = times(
+            4.0,
+            &[
+                (1, "api a1", 0.02),
+                (2, "wait a1.delay_task (timeout 20s)", 2.0),
+            ],
+        );
+        let now = times(
+            4.5,
+            &[
+                (1, "api a1", 0.03),
+                (2, "wait a1.delay_task (timeout 20s)", 6.1),
+            ],
+        );
+        let baseline = Baseline::from([("s".to_string(), base.clone())]);
+        let report = ScenarioGrowth::of(&baseline, &now, &GrowthRule::default());
+        assert!(report.in_baseline);
+        let rows: Vec<(&str, bool)> = report
+            .compared
+            .iter()
+            .map(|c| (c.what.as_str(), c.over))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("agent a1's registration", false),
+                ("step 1 (api a1)", false),
+                ("step 2 (wait a1.delay_task (timeout 20s))", true)
+            ]
+        );
+        assert_eq!(report.compared[2].budget, 4.0);
+        assert!((report.compared[2].ratio() - 3.05).abs() < 1e-9);
+        // the rows marked over are what `growth` reports
+        let over = growth(&base, &now, &GrowthRule::default());
+        assert_eq!(over.len(), 1);
+        assert_eq!(over[0].what, report.compared[2].what);
+        // a scenario the baseline does not have: nothing compared, and said so
+        let mut new = now.clone();
+        new.scenario = "new".into();
+        let report = ScenarioGrowth::of(&baseline, &new, &GrowthRule::default());
+        assert!(!report.in_baseline && report.compared.is_empty());
     }
 
     #[test]

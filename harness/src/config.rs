@@ -43,6 +43,9 @@ pub const NO_APT: &str = "OCS_HARNESS_NO_APT";
 pub const JUNIT_DIR: &str = "OCS_HARNESS_JUNIT_DIR";
 /// Where `cargo test` (the Rust entry points) writes an HTML page per scenario.
 pub const HTML_DIR: &str = "OCS_HARNESS_HTML_DIR";
+/// For `cargo test` (the Rust entry points): an earlier run whose times a run is held to, as
+/// `ocs-harness test --baseline-run` takes it (a run directory, a directory of runs, ...).
+pub const BASELINE_RUN: &str = "OCS_HARNESS_BASELINE_RUN";
 
 /// The address the engine's published ports are reached at (instead of the one derived from
 /// the engine, see [`crate::runtime::engine::EngineHost`]).

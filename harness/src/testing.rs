@@ -60,12 +60,9 @@ pub async fn scenario_test(path: impl AsRef<Path>) {
     let path = path.as_ref();
     let scenario = Scenario::from_file(path).unwrap_or_else(|e| panic!("{e}"));
     let mut recorder = crate::html::Recorder::default();
-    let result = run_observed(
-        &scenario,
-        &LaunchOptions::new(&scenario.name),
-        &mut recorder,
-    )
-    .await;
+    let mut options = LaunchOptions::new(&scenario.name);
+    options.budgets.baseline = baseline_from_env().map(std::sync::Arc::new);
+    let result = run_observed(&scenario, &options, &mut recorder).await;
     let case = Case::from_run(&scenario.name, path, &result);
     if let Err(e) = write_junit_from_env(&case) {
         panic!("the JUnit report could not be written: {e}");
@@ -117,6 +114,17 @@ pub async fn scenario_test(path: impl AsRef<Path>) {
             "the snapshot of {} could not be checked: {e}",
             path.display()
         ),
+    }
+}
+
+/// `OCS_HARNESS_BASELINE_RUN`: the baseline a run's times are held to (as `test
+/// --baseline-run`, with the default growth rule); unset or empty: none. Panics naming the
+/// variable when it cannot be read.
+fn baseline_from_env() -> Option<crate::budget::Baseline> {
+    let path = std::env::var_os(crate::config::BASELINE_RUN).filter(|p| !p.is_empty())?;
+    match crate::budget::load_baseline(Path::new(&path)) {
+        Ok(baseline) => Some(baseline),
+        Err(e) => panic!("{}: {e}", crate::config::BASELINE_RUN),
     }
 }
 

@@ -95,6 +95,7 @@ impl Github {
             files: HashMap::new(),
             annotated: HashMap::new(),
             failures: Vec::new(),
+            time_budgets: None,
         })
     }
 }
@@ -194,6 +195,8 @@ struct GithubReporter {
     /// Scenario name -> its failed step, once annotated.
     annotated: HashMap<String, Failed>,
     failures: Vec<Failed>,
+    /// The growth report's Markdown (with `--baseline-run`).
+    time_budgets: Option<String>,
 }
 
 /// How many lines of a failure the summary shows.
@@ -283,6 +286,11 @@ impl Reporter for GithubReporter {
                 };
                 self.failures.push(failed);
             }
+            Event::TimeBudgets {
+                baseline,
+                rule,
+                scenarios,
+            } => self.time_budgets = Some(time_budgets(baseline, rule, scenarios)),
             Event::RunFinished {
                 passed,
                 failed,
@@ -291,13 +299,85 @@ impl Reporter for GithubReporter {
                 ..
             } => {
                 if let Some(path) = &self.github.step_summary {
-                    let md = summary(*passed, *failed, *errors, *elapsed, &self.failures);
+                    let mut md = summary(*passed, *failed, *errors, *elapsed, &self.failures);
+                    if let Some(budgets) = &self.time_budgets {
+                        md.push_str(budgets);
+                    }
                     append(path, &md);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// How many rows of durations the growth report shows (every one over budget, then the
+/// largest growths).
+const GROWTH_ROWS: usize = 10;
+
+/// The growth report of a run with `--baseline-run`, as Markdown: the counts, then the
+/// durations over budget and the largest growths, then the scenarios the baseline lacks.
+fn time_budgets(baseline: &str, rule: &str, scenarios: &[crate::budget::ScenarioGrowth]) -> String {
+    use crate::budget::secs;
+    let counts = super::reporter::TimeBudgetCounts::of(scenarios);
+    let mut md = format!(
+        "\n### Time budgets against the baseline\n\nBaseline `{}`: a duration may take {rule}. \
+         {} durations of {} scenarios compared, **{} over budget**.\n",
+        cell(baseline),
+        counts.compared,
+        counts.scenarios,
+        counts.over
+    );
+    let mut rows: Vec<(&str, &crate::budget::Compared)> = scenarios
+        .iter()
+        .flat_map(|g| g.compared.iter().map(move |c| (g.scenario.as_str(), c)))
+        .collect();
+    // over budget first, then by growth
+    rows.sort_by(|a, b| {
+        b.1.over
+            .cmp(&a.1.over)
+            .then(b.1.ratio().total_cmp(&a.1.ratio()))
+    });
+    let shown = rows.iter().filter(|r| r.1.over).count().max(GROWTH_ROWS);
+    if !rows.is_empty() {
+        md.push_str(
+            "\n| | scenario | what | baseline | now | growth | budget |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for (scenario, c) in rows.iter().take(shown) {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | ×{:.2} | {} |\n",
+                if c.over { "❌" } else { "" },
+                cell(scenario),
+                cell(&c.what),
+                secs(c.was),
+                secs(c.now),
+                c.ratio(),
+                secs(c.budget)
+            ));
+        }
+        if rows.len() > shown {
+            md.push_str(&format!(
+                "\n({} more durations within budget, each scenario's in its run's times.json)\n",
+                rows.len() - shown
+            ));
+        }
+    }
+    let new: Vec<&str> = scenarios
+        .iter()
+        .filter(|g| !g.in_baseline)
+        .map(|g| g.scenario.as_str())
+        .collect();
+    if !new.is_empty() {
+        md.push_str(&format!(
+            "\nNot in the baseline (no times compared): {}\n",
+            new.iter()
+                .map(|n| format!("`{}`", cell(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    md
 }
 
 /// A table cell: no `|` or line break.
@@ -403,6 +483,7 @@ mod tests {
             files: HashMap::new(),
             annotated: HashMap::new(),
             failures: Vec::new(),
+            time_budgets: None,
         };
         for e in crate::cli::reporter::tests::events() {
             r.event(&e);
@@ -430,6 +511,54 @@ mod tests {
         assert!(md.contains("| ❌ | s | `s.yaml:"), "{md}");
         assert!(md.contains("  - session.status differs:"), "{md}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_growth_report_shows_what_grew_first_and_the_scenarios_without_a_baseline() {
+        use crate::budget::{Compared, ScenarioGrowth};
+        let row = |what: &str, was: f64, now: f64, over: bool| Compared {
+            what: what.into(),
+            was,
+            now,
+            budget: (was * 2.0).max(was + 2.0),
+            over,
+        };
+        let scenarios = vec![
+            ScenarioGrowth {
+                scenario: "slow".into(),
+                in_baseline: true,
+                compared: vec![
+                    row("step 1 (api fake)", 0.02, 0.03, false),
+                    row(
+                        "step 3 (wait fake.delay_task (timeout 30s))",
+                        2.0,
+                        6.1,
+                        true,
+                    ),
+                ],
+            },
+            ScenarioGrowth {
+                scenario: "new one".into(),
+                in_baseline: false,
+                compared: Vec::new(),
+            },
+        ];
+        let md = time_budgets("/b", "× 2 or + 2.00s, whichever is larger", &scenarios);
+        assert!(
+            md.contains("2 durations of 1 scenarios compared, **1 over budget**"),
+            "{md}"
+        );
+        let over = md
+            .find("| ❌ | slow | step 3 (wait fake.delay_task (timeout 30s)) | 2.00s | 6.10s | ×3.05 | 4.00s |")
+            .expect("the grown step's row");
+        let within = md
+            .find("|  | slow | step 1 (api fake) | 20ms | 30ms | ×1.50 | 2.02s |")
+            .expect("the other row");
+        assert!(over < within, "{md}");
+        assert!(
+            md.contains("Not in the baseline (no times compared): `new one`"),
+            "{md}"
+        );
     }
 
     #[test]

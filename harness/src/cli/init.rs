@@ -319,7 +319,12 @@ fn workflow(version: &str) -> String {
              uses: {WORKFLOW_REPOSITORY}/.github/workflows/plugin.yml@{version}\n    \
              with:\n      \
                harness-version: {version}\n      \
-               harness-repository: {WORKFLOW_REPOSITORY}\n"
+               harness-repository: {WORKFLOW_REPOSITORY}\n      \
+               # Each green run of the default branch keeps its times (the Actions cache); a\n      \
+               # pull request's run fails a step or registration that takes more than\n      \
+               # budget-ratio times as long (or 2 s more), the growth report in its summary.\n      \
+               time-budgets: true\n      \
+               budget-ratio: \"2\"\n"
     )
 }
 

@@ -83,6 +83,16 @@ pub enum Event {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         built: Vec<Built>,
     },
+    /// With `--baseline-run`, before `run_finished`: each run's durations against the
+    /// baseline's (its registrations and steps that both have), and which grew beyond the
+    /// rule (those also failed their scenario's `time budgets` check).
+    TimeBudgets {
+        /// The `--baseline-run` given.
+        baseline: String,
+        /// The growth rule: `× 2 or + 2.00s, whichever is larger`.
+        rule: String,
+        scenarios: Vec<crate::budget::ScenarioGrowth>,
+    },
     RunFinished {
         passed: usize,
         failed: usize,
@@ -123,6 +133,34 @@ impl Event {
                 event: Box::new(event.clone()),
                 scenario: scenario.to_string(),
             })),
+        }
+    }
+}
+
+/// The counts of a growth report.
+pub struct TimeBudgetCounts {
+    /// Scenarios compared (those the baseline has).
+    pub scenarios: usize,
+    /// Scenarios the baseline does not have.
+    pub new: usize,
+    /// Durations compared.
+    pub compared: usize,
+    /// Durations over their budget.
+    pub over: usize,
+}
+
+impl TimeBudgetCounts {
+    /// Count `scenarios`' growth reports.
+    pub fn of(scenarios: &[crate::budget::ScenarioGrowth]) -> Self {
+        TimeBudgetCounts {
+            scenarios: scenarios.iter().filter(|g| g.in_baseline).count(),
+            new: scenarios.iter().filter(|g| !g.in_baseline).count(),
+            compared: scenarios.iter().map(|g| g.compared.len()).sum(),
+            over: scenarios
+                .iter()
+                .flat_map(|g| &g.compared)
+                .filter(|c| c.over)
+                .count(),
         }
     }
 }
@@ -380,6 +418,25 @@ impl Reporter for Human {
             Event::Run(ScenarioEvent { event, scenario }) => self.run_event(scenario, event),
             Event::ScenarioFinished { .. } => self.scenario_finished(event),
             Event::Coverage { classes, missing } => self.coverage(classes, missing),
+            Event::TimeBudgets {
+                baseline,
+                scenarios,
+                ..
+            } if normal => {
+                let t = TimeBudgetCounts::of(scenarios);
+                let mut text = format!(
+                    "{} against {baseline}: {} durations of {} scenarios compared, {} over \
+                     budget",
+                    s.bold("Time budgets"),
+                    t.compared,
+                    t.scenarios,
+                    t.over
+                );
+                if t.new > 0 {
+                    text.push_str(&format!("; {} not in the baseline", t.new));
+                }
+                self.line(text);
+            }
             Event::RunFinished {
                 passed,
                 failed,

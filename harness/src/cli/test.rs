@@ -264,8 +264,31 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         },
     );
     let shared = Shared { log_allow, budgets };
-    let (mut cases, coverage, mut pages) =
+    let (mut cases, coverage, mut pages, mut times) =
         run_all(scenarios, jobs, args, &shared, &reporter).await?;
+    if let Some(baseline) = &shared.budgets.baseline {
+        times.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+        let rule = &shared.budgets.rule;
+        emit(
+            &reporter,
+            Event::TimeBudgets {
+                baseline: args
+                    .baseline_run
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                rule: format!(
+                    "× {} or + {}, whichever is larger",
+                    rule.ratio,
+                    crate::budget::secs(rule.floor.as_secs_f64())
+                ),
+                scenarios: times
+                    .iter()
+                    .map(|t| crate::budget::ScenarioGrowth::of(baseline, t, rule))
+                    .collect(),
+            },
+        );
+    }
     cases.sort_by(|a, b| a.file.cmp(&b.file));
     let coverage_case = suite_coverage(&coverage, args.coverage_all, &reporter);
     if let Some(dir) = &args.html {
@@ -362,14 +385,22 @@ struct Shared {
 }
 
 /// Run the scenarios, `jobs` at a time; each one's case as it finishes, the coverage of
-/// them all, and (with `--html`) each one's page.
+/// them all, (with `--html`) each one's page, and the times of each run that got a stack.
 async fn run_all(
     scenarios: Vec<Scenario>,
     jobs: usize,
     args: &TestArgs,
     shared: &Shared,
     reporter: &SharedReporter,
-) -> Result<(Vec<Case>, Coverage, Vec<html::ScenarioRun>), CliError> {
+) -> Result<
+    (
+        Vec<Case>,
+        Coverage,
+        Vec<html::ScenarioRun>,
+        Vec<crate::budget::RunTimes>,
+    ),
+    CliError,
+> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for scenario in scenarios {
@@ -404,12 +435,16 @@ async fn run_all(
     let mut cases = Vec::new();
     let mut coverage = Coverage::default();
     let mut pages = Vec::new();
+    let mut times = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (scenario, result, images, events) = joined
             .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
             .infra()?;
         if let Ok(report) = &result {
             coverage.merge(&report.coverage);
+            let mut t = report.times.clone();
+            t.scenario.clone_from(&scenario.name);
+            times.push(t);
         }
         let (case, diff) = finish(&scenario, &result, images, args.snapshots, reporter);
         if args.html.is_some() {
@@ -417,7 +452,7 @@ async fn run_all(
         }
         cases.push(case);
     }
-    Ok((cases, coverage, pages))
+    Ok((cases, coverage, pages, times))
 }
 
 fn write_junit(
