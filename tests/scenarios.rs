@@ -33,7 +33,8 @@ async fn a_broken_copy_fails_with_a_readable_diff() {
         1,
     );
     assert_ne!(broken, text, "the edit applies");
-    let scenario = Scenario::from_str(&broken, &path).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = Scenario::from_str(&broken, &path, &ocs_harness::testing::settings().env)
+        .unwrap_or_else(|e| panic!("{e}"));
     let report = run(&scenario, &LaunchOptions::new("barebones-broken"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -41,6 +41,7 @@ mod timeline;
 mod transcript;
 pub mod wait;
 
+pub use config::{Env, Settings};
 pub use ocs::{AgentClient, HttpBridge, OcsClient};
 pub use plan::{AgentSpec, HostedAgent, ImageSource, StackSpec};
 pub use runner::{

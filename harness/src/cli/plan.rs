@@ -92,7 +92,7 @@ fn overrides_of(set: &ImageSet, options: &LaunchOptions) -> Result<ImageOverride
 
 /// The plan of `scenario` (YAML).
 pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliError> {
-    let mut options = LaunchOptions::new(&scenario.name);
+    let mut options = LaunchOptions::with_settings(&scenario.name, super::settings());
     if images.is_some() {
         options.images_file = images;
     }

@@ -45,13 +45,13 @@ use std::time::{Duration, Instant};
 use testcontainers::bollard::Docker;
 
 use crate::clock::unix_now_secs;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Settings};
 use crate::imageset::{
     BaseFrom, ImageSet, ImageSetError, ImagesChoice, OverrideTarget, PullPolicy,
 };
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
-use engine::EngineError;
+use engine::{EngineError, EngineSettings};
 use images::{build_agent_image, context_base_images, ensure_recipes, BuildSettings, ImageError};
 pub(crate) use notice::display_chain;
 use pull::Origin;
@@ -121,8 +121,9 @@ impl LaunchError {
     }
 }
 
-/// How to launch a stack. [`LaunchOptions::defaults`] and the `with_*` methods do not read
-/// the environment; [`LaunchOptions::from_env`] (and [`LaunchOptions::new`]) do.
+/// How to launch a stack. [`LaunchOptions::with_settings`] takes the harness's [`Settings`]
+/// (read once at the edge), [`LaunchOptions::defaults`] the documented defaults;
+/// [`LaunchOptions::new`] is the Rust entry point that reads this process's environment.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
     /// Scenario name, recorded in labels.
@@ -161,26 +162,40 @@ pub struct LaunchOptions {
     /// What the run's time budgets are checked against besides the scenario's own numbers
     /// (`test --baseline-run`, `--budget-ratio`, `--budget-floor`).
     pub budgets: crate::budget::BudgetOptions,
-    /// An unreadable variable seen by [`LaunchOptions::new`], reported by [`launch`].
+    /// How the engine is reached (`DOCKER_HOST`, TLS, `OCS_HARNESS_HOST`, Docker's client
+    /// configuration directory).
+    pub engine: EngineSettings,
+    /// An unreadable variable of the settings given to [`LaunchOptions::with_settings`],
+    /// reported by [`launch`].
     env_error: Option<ConfigError>,
 }
 
 impl LaunchOptions {
-    /// Defaults for a scenario called `scenario`, from the environment (the `OCS_HARNESS_*`
-    /// variables, see the README). An unreadable variable makes [`launch`] fail, naming it.
+    /// Defaults for a scenario called `scenario` with the settings of this process's
+    /// environment: the Rust entry point for a test of one's own (`cargo test`), as
+    /// `with_settings(scenario, &Settings::from_env())`. Nothing in the harness calls it: the
+    /// CLI reads its settings once and passes them down. An unreadable variable makes
+    /// [`launch`] fail, naming it.
     pub fn new(scenario: &str) -> Self {
-        match Self::from_env(scenario) {
-            Ok(options) => options,
-            Err(e) => Self {
-                env_error: Some(e),
-                ..Self::defaults(scenario)
-            },
+        Self::with_settings(scenario, &Settings::from_env())
+    }
+
+    /// Defaults for a scenario called `scenario` with `settings` (the `OCS_HARNESS_*`
+    /// variables, see the README, and the engine's). An unreadable variable makes [`launch`]
+    /// fail, naming it.
+    pub fn with_settings(scenario: &str, settings: &Settings) -> Self {
+        Self {
+            engine: EngineSettings::of(settings),
+            build: BuildSettings::of(settings),
+            env_error: settings.error.clone(),
+            ..Self::with_config(scenario, &settings.config)
         }
     }
 
-    /// Defaults for `scenario` with the settings of the environment.
-    pub fn from_env(scenario: &str) -> Result<Self, ConfigError> {
-        Ok(Self::with_config(scenario, &Config::from_env()?))
+    /// Defaults for `scenario` with `settings`, or their unreadable variable.
+    pub fn from_settings(scenario: &str, settings: &Settings) -> Result<Self, ConfigError> {
+        settings.config()?;
+        Ok(Self::with_settings(scenario, settings))
     }
 
     /// Defaults for `scenario` with the settings of `config`.
@@ -202,7 +217,9 @@ impl LaunchOptions {
             build: BuildSettings {
                 cache_dir: config.cache_dir.clone(),
                 apt_allowed: config.apt_allowed,
+                search_path: Vec::new(),
             },
+            engine: EngineSettings::default(),
             env_error: None,
         }
     }
@@ -249,13 +266,6 @@ impl LaunchOptions {
     }
 }
 
-/// `$OCS_HARNESS_RUNS_DIR`, else `<cargo target dir>/ocs-harness/runs`, where the target dir
-/// is `$CARGO_TARGET_DIR` or `target` next to the nearest `Cargo.lock` above the working
-/// directory.
-pub fn default_runs_dir() -> PathBuf {
-    crate::config::runs_dir_from_env()
-}
-
 /// What `launch` did before the stack came up.
 #[derive(Debug, Clone, Default)]
 pub struct LaunchReport {
@@ -289,7 +299,7 @@ pub async fn launch(
     if let Some(e) = &options.env_error {
         return Err(e.clone().into());
     }
-    let docker = engine::docker().await?;
+    let docker = engine::docker(&options.engine).await?;
     for line in sweep::sweep_older_than(&docker, sweep::Sweep::Stale, options.keep_max_age).await? {
         notice::info(&line);
     }
@@ -312,6 +322,7 @@ pub async fn launch(
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;
     up.hold_agents = options.hold_agents;
+    up.engine = options.engine.clone();
     let stack = Stack::up(plan, up).await?;
     Ok((stack, report))
 }
@@ -338,7 +349,7 @@ pub async fn resolve_image_set(
     if let Some(e) = &options.env_error {
         return Err(e.clone().into());
     }
-    let docker = engine::docker().await?;
+    let docker = engine::docker(&options.engine).await?;
     let (set, policy) = choose_set(&docker, options, None).await?;
     let pairs = [
         (
@@ -389,7 +400,7 @@ pub async fn chosen_image_set(
     if let Some(e) = &options.env_error {
         return Err(e.clone().into());
     }
-    let docker = engine::docker().await?;
+    let docker = engine::docker(&options.engine).await?;
     choose_set(&docker, options, None).await
 }
 
@@ -438,8 +449,9 @@ async fn choose_set(
         ImagesChoice::Local => (ImageSet::default(), false),
         ImagesChoice::Auto => {
             let up = ImageSet::upstream();
-            let ok = pull::available(docker, &up.ocs_image()).await
-                && pull::available(docker, &up.crossbar_image()).await;
+            let creds = options.engine.config_dir.as_deref();
+            let ok = pull::available(docker, &up.ocs_image(), creds).await
+                && pull::available(docker, &up.crossbar_image(), creds).await;
             if ok {
                 (
                     ImageSet {
@@ -643,7 +655,8 @@ async fn ensure_wanted(
                 pull::record(&image.to_string(), Origin::Local);
             }
         } else {
-            pull::ensure_published(docker, image, policy, &role.to_string())
+            let creds = options.engine.config_dir.as_deref();
+            pull::ensure_published(docker, image, policy, &role.to_string(), creds)
                 .await
                 .map_err(|e| match e {
                     ImageError::Missing(_) => LaunchError::Stack(StackError::ImageMissing {

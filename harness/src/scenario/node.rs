@@ -394,6 +394,9 @@ impl Source {
     }
 }
 
+/// A variable's value by name (`None`: unset).
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The decoding context: the source and the errors found so far.
 pub(crate) struct Cx<'s> {
     pub src: &'s Source,
@@ -405,6 +408,9 @@ pub(crate) struct Cx<'s> {
     pub ready_within: std::collections::BTreeMap<String, super::Budget>,
     /// `stack.ready-within`.
     pub stack_ready_within: Option<super::Budget>,
+    /// The variables the scenario was expanded with (for files it names, e.g. compose
+    /// files); `None`: no variable is set.
+    pub lookup: Option<Lookup<'s>>,
 }
 
 impl<'s> Cx<'s> {
@@ -416,6 +422,7 @@ impl<'s> Cx<'s> {
             passwords: Default::default(),
             ready_within: Default::default(),
             stack_ready_within: None,
+            lookup: None,
         }
     }
 
