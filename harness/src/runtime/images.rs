@@ -124,6 +124,17 @@ pub struct BaseImages {
     pub elapsed: Duration,
 }
 
+/// What to tell a user whose image is absent under `--pull never` (part of the image
+/// errors' messages; `pull` re-exports it).
+pub fn ways_out(image: &str) -> String {
+    format!(
+        "The pull policy is `never`. Pull it (`docker pull {image}`, or run with `--pull \
+         missing`), give it as an archive (`{{archive: FILE.tar}}` in an image set), or use \
+         the recipe set (`--images local`); or add an image override mapping {image} to a \
+         local image."
+    )
+}
+
 /// Where base images are built and whether apt-get may install debootstrap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildSettings {
@@ -933,7 +944,7 @@ async fn check_base_images(
                 "{}:{line}: base image {r} is not present locally and no image registry \
                  can be reached. {}",
                 path.display(),
-                crate::runtime::pull::ways_out(&r.to_string()),
+                ways_out(&r.to_string()),
             )));
         }
     }

@@ -20,6 +20,7 @@ use testcontainers::bollard::{body_try_stream, Docker};
 use crate::imageset::PullPolicy;
 use crate::overrides::ImageRef;
 use crate::runtime::engine::image_exists;
+pub use crate::runtime::images::ways_out;
 use crate::runtime::images::ImageError;
 use crate::runtime::{notice, progress};
 
@@ -138,16 +139,6 @@ pub fn credentials(image: &ImageRef, config_dir: Option<&Path>) -> Option<Docker
         serveraddress: Some(host),
         ..Default::default()
     })
-}
-
-/// What to tell a user whose image is absent under `--pull never`.
-pub fn ways_out(image: &str) -> String {
-    format!(
-        "The pull policy is `never`. Pull it (`docker pull {image}`, or run with `--pull \
-         missing`), give it as an archive (`{{archive: FILE.tar}}` in an image set), or use \
-         the recipe set (`--images local`); or add an image override mapping {image} to a \
-         local image."
-    )
 }
 
 /// Make a published image present by `policy`; `for_what` names its user in messages.
