@@ -37,6 +37,7 @@ mod runtime;
 mod scenario;
 mod service;
 mod snapshot;
+mod source;
 pub mod testing;
 mod timeline;
 mod transcript;

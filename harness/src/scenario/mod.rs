@@ -22,9 +22,8 @@
 //! kind).
 
 pub mod capture;
-pub mod error;
+pub use crate::source::error;
 pub mod exec;
-mod expand;
 pub mod expect;
 mod feed;
 mod keyword;
@@ -120,16 +119,7 @@ pub struct Budget {
     pub at: SourcePos,
 }
 
-/// A position in a scenario file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SourcePos {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (characters).
-    pub column: usize,
-    /// Width of the node on its line (at least 1).
-    pub width: usize,
-}
+pub use crate::source::SourcePos;
 
 /// Where an agent is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -404,7 +394,7 @@ impl Scenario {
                 Ok(s)
             }
             _ => {
-                let mut errors = cx.errors;
+                let mut errors = std::mem::take(&mut cx.errors);
                 errors.sort_by_key(|e| (e.line(), e.column()));
                 errors.dedup();
                 if errors.is_empty() {
