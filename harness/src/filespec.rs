@@ -1,5 +1,7 @@
-//! A file or directory copied into a container before it starts (an agent's or a service's):
-//! input data that `scenario` and `compose` fill in, `plan` describes and the runtime copies.
+//! Files crossing a container's boundary, as data: a file or directory copied into a
+//! container before it starts ([`FileSpec`]: an agent's or a service's, which `scenario` and
+//! `compose` fill in, `plan` describes and the runtime copies), and what a `fetch` step copied
+//! out of one ([`Fetched`]: the runtime lists it, the scenario's expectations check it).
 
 use std::path::PathBuf;
 
@@ -38,4 +40,12 @@ impl FileSpec {
             (Some(s), false) => format!("{} (read-only)", s.display()),
         }
     }
+}
+
+/// What a `fetch` step found: the regular files under the fetched path (the path itself when
+/// it is a file), by name relative to it (`/` between directories), with their sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Fetched {
+    /// Each file's name and size in bytes, sorted by name.
+    pub files: Vec<(String, u64)>,
 }

@@ -4,12 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 
 pub use crate::filespec::FileSpec;
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::service::{start_order, Readiness, ServiceSpec, StartOrderError};
+
+/// The default deadline for crossbar's bridge to answer and for each agent to answer `get_api`.
+/// It bounds a hung start, not a slow one: crossbar alone took over 60 s to boot on this
+/// project's 2-core machine under load (the old deadline), where an idle boot takes a few seconds.
+pub const DEFAULT_READY: Duration = Duration::from_secs(120);
 
 /// Label put on every image, container and network the harness creates. Every label is
 /// defined here, with the plan that writes them; the runtime only reads them back.

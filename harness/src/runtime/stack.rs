@@ -113,10 +113,7 @@ pub(crate) fn io_err(doing: impl Into<String>) -> impl FnOnce(std::io::Error) ->
     move |source| StackError::Io { doing, source }
 }
 
-/// The default deadline for crossbar's bridge to answer and for each agent to answer `get_api`.
-/// It bounds a hung start, not a slow one: crossbar alone took over 60 s to boot on this
-/// project's 2-core machine under load (the old deadline), where an idle boot takes a few seconds.
-pub const DEFAULT_READY: Duration = Duration::from_secs(120);
+pub use crate::plan::DEFAULT_READY;
 
 /// Deadlines and choices for bringing a stack up (`in_dir` gives the defaults).
 #[derive(Debug, Clone)]

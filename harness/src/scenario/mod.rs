@@ -47,9 +47,10 @@ pub use error::{ScenarioError, ScenarioErrors};
 pub use exec::{ExecResult, ExecStep, ExecTarget};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
-pub const DEFAULT_FAULT_TIMEOUT: Duration = crate::runtime::stack::DEFAULT_READY;
+pub const DEFAULT_FAULT_TIMEOUT: Duration = crate::plan::DEFAULT_READY;
+pub use crate::filespec::Fetched;
 pub use expect::{
-    ApiExpect, CallExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect,
+    ApiExpect, CallExpect, FetchExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect,
 };
 pub use feed::{FeedCheck, FeedMessage};
 pub use matcher::Mismatch;
