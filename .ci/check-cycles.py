@@ -26,7 +26,9 @@ if "--root" in sys.argv:
     ROOT = pathlib.Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
 SRC = ROOT / "harness" / "src"
 
-TEST_TAIL = re.compile(r"^\s*#\[cfg\(test\)\]\s*\n\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*(\{|;)", re.M)
+# An inline test module (`#[cfg(test)] mod tests { .. }`, conventionally last in its file);
+# `#[cfg(test)] mod tests;` names a tests.rs file, which is left out anyway.
+TEST_TAIL = re.compile(r"^\s*#\[cfg\(test\)\]\s*\n\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{", re.M)
 
 
 def strip(text):
@@ -217,6 +219,8 @@ def self_test():
     refs = references("use super::x::Y;\nfn f() { crate::plan::P; }\n#[cfg(test)]\nmod tests {\n use crate::z; }",
                       ["runtime", "files"])
     assert refs == [(1, ["runtime", "x", "Y"]), (2, ["plan", "P"])], refs
+    refs = references("#[cfg(test)]\nmod tests;\nuse crate::a::B;", ["x"])
+    assert refs == [(3, ["a", "B"])], refs
     refs = references("use super::node::Cx;", ["scenario", "parse"])
     assert refs == [(1, ["scenario", "node", "Cx"])], refs
     edges = {(("a",), ("b",)): ["f:1"], (("b",), ("c",)): ["f:2"], (("c",), ("a",)): ["f:3"],
