@@ -655,7 +655,7 @@ async fn parallel_table(
             });
             for result in futures::future::join_all(runs).await {
                 let report = result?;
-                crate::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e))?;
+                crate::runner::into_result(&report)?;
                 ready.push(report.stack_ready.as_secs_f64());
             }
             walls.push(t.elapsed().as_secs_f64());

@@ -47,7 +47,8 @@ pub use config::{Env, Settings};
 pub use ocs::{AgentClient, HttpBridge, OcsClient};
 pub use plan::{AgentSpec, HostedAgent, ImageSource, StackSpec};
 pub use runner::{
-    into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, StepFailure,
+    into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, ScenarioFailed,
+    StepFailure,
 };
 pub use runtime::stack::{Stack, StackError};
 pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport};

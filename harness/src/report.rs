@@ -143,12 +143,12 @@ impl Case {
         match result {
             Ok(report) => {
                 let output = std::fs::read_to_string(&report.timeline).ok();
-                let failure = into_result(report).err().map(|details| {
+                let failure = into_result(report).err().map(|failed| {
                     let step = report.failure.as_ref().expect("a failure");
                     Failure {
                         kind: FailureKind::Assertion,
                         message: step.headline(),
-                        details,
+                        details: failed.to_string(),
                     }
                 });
                 Case {

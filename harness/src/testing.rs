@@ -49,18 +49,29 @@ pub async fn docker() -> Result<testcontainers::bollard::Docker, crate::runtime:
     crate::runtime::engine::docker(&EngineSettings::of(&settings())).await
 }
 
+/// Why [`build_context_image`] failed. Its message holds every cause, once (so it exposes no
+/// `source()`).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildContextError {
+    /// No engine answers.
+    #[error("{}", crate::runtime::notice::display_chain(.0))]
+    Engine(crate::runtime::engine::EngineError),
+    /// The build failed.
+    #[error("{}", crate::runtime::notice::display_chain(.0))]
+    Image(crate::runtime::images::ImageError),
+}
+
 /// Build the image of an agent build context as a run builds it (Docker's `.dockerignore`
 /// rules, the context tar, the classic builder) and return its tag: for tests that compare
-/// the harness's context with `docker build`'s. The error is rendered with its causes.
-pub async fn build_context_image(context: &Path) -> Result<String, String> {
-    let render = |e: &(dyn std::error::Error + 'static)| crate::runtime::notice::display_chain(e);
-    let docker = docker().await.map_err(|e| render(&e))?;
+/// the harness's context with `docker build`'s.
+pub async fn build_context_image(context: &Path) -> Result<String, BuildContextError> {
+    let docker = docker().await.map_err(BuildContextError::Engine)?;
     let overrides = crate::overrides::ImageOverrides::default();
     let no_args = std::collections::HashMap::new();
     crate::runtime::images::build_agent_image(&docker, context, None, &no_args, &overrides, None)
         .await
         .map(|built| built.image.to_string())
-        .map_err(|e| render(&e))
+        .map_err(BuildContextError::Image)
 }
 
 /// Run the scenario file at `path` as a test: bring its stack up, run its steps, tear it down,
