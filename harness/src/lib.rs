@@ -24,6 +24,7 @@ mod config;
 mod coverage;
 mod filespec;
 mod html;
+mod images;
 mod imageset;
 mod logpolicy;
 pub mod ocs;

@@ -46,6 +46,7 @@ use testcontainers::bollard::Docker;
 
 use crate::clock::unix_now_secs;
 use crate::config::{Config, ConfigError, Settings};
+use crate::images::resolve;
 use crate::imageset::{
     BaseFrom, ImageSet, ImageSetError, ImagesChoice, OverrideTarget, PullPolicy,
 };
@@ -433,15 +434,11 @@ async fn choose_set(
     options: &LaunchOptions,
     named: Option<&std::path::Path>,
 ) -> Result<(ImageSet, PullPolicy), LaunchError> {
-    let choice = match (&options.images_file, named) {
-        (Some(f), _) => ImagesChoice::parse(f),
-        (None, _) if options.images != ImageSet::default() => {
-            let set = options.images.clone();
-            let policy = options.pull.or(set.pull).unwrap_or_default();
-            return Ok((set, policy));
-        }
-        (None, Some(f)) => ImagesChoice::parse(f),
-        (None, None) => ImagesChoice::Auto,
+    let choice = resolve::choose(options.images_file.as_deref(), &options.images, named);
+    let Some(choice) = choice.for_run() else {
+        let set = options.images.clone();
+        let policy = options.pull.or(set.pull).unwrap_or_default();
+        return Ok((set, policy));
     };
     let (set, offline) = match choice {
         ImagesChoice::File(f) => (crate::imageset::load(&f)?, false),
@@ -450,34 +447,12 @@ async fn choose_set(
         ImagesChoice::Auto => {
             let up = ImageSet::upstream();
             let creds = options.engine.config_dir.as_deref();
-            let ok = pull::available(docker, &up.ocs_image(), creds).await
+            let served = pull::available(docker, &up.ocs_image(), creds).await
                 && pull::available(docker, &up.crossbar_image(), creds).await;
-            if ok {
-                (
-                    ImageSet {
-                        name: "upstream (auto)".into(),
-                        ..up
-                    },
-                    false,
-                )
-            } else {
-                let name = "local (auto: no registry serves the published images)".into();
-                (
-                    ImageSet {
-                        name,
-                        ..ImageSet::default()
-                    },
-                    true,
-                )
-            }
+            resolve::auto_set(served)
         }
     };
-    let fallback = if offline {
-        PullPolicy::Never
-    } else {
-        PullPolicy::Missing
-    };
-    let policy = options.pull.or(set.pull).unwrap_or(fallback);
+    let policy = resolve::pull_policy(options.pull, &set, offline);
     Ok((set, policy))
 }
 

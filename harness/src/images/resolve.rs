@@ -1,0 +1,141 @@
+//! Which image set a run uses, its pull policy and the overrides, from the options, the
+//! scenario and (for `auto`) whether a registry serves the published images: no I/O here
+//! except reading a set file's name as a word or a path.
+
+use std::path::{Path, PathBuf};
+
+use crate::imageset::{ImageSet, ImagesChoice, OverrideTarget, PullPolicy};
+use crate::overrides::{ImageOverrides, ImageRefError};
+
+/// Which image set a run uses, before anything is asked of an engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetChoice {
+    /// The set given as a value (`LaunchOptions::images`, changed from the default).
+    Given,
+    /// `--images`/`$OCS_HARNESS_IMAGES`, else the scenario's `images:`: a set file or one of
+    /// the words `upstream`, `local`, `auto` ([`ImagesChoice::parse`]).
+    Named(PathBuf),
+    /// Nothing chosen: `auto` for a run; the default set for `plan` (no engine to ask).
+    Unnamed,
+}
+
+impl SetChoice {
+    /// What a run does with the choice: a set file, a bundled set, or `auto` (`None`: the
+    /// given set).
+    pub fn for_run(&self) -> Option<ImagesChoice> {
+        match self {
+            SetChoice::Given => None,
+            SetChoice::Named(p) => Some(ImagesChoice::parse(p)),
+            SetChoice::Unnamed => Some(ImagesChoice::Auto),
+        }
+    }
+}
+
+/// The set a run uses: `images_file` (`--images`, `$OCS_HARNESS_IMAGES`: a file or
+/// `upstream|local|auto`), else `given` when it is not the default set, else the set the stack
+/// names (`named`, a scenario's `images:`), else none.
+pub fn choose(images_file: Option<&Path>, given: &ImageSet, named: Option<&Path>) -> SetChoice {
+    match (images_file, named) {
+        (Some(f), _) => SetChoice::Named(f.to_path_buf()),
+        (None, _) if *given != ImageSet::default() => SetChoice::Given,
+        (None, Some(f)) => SetChoice::Named(f.to_path_buf()),
+        (None, None) => SetChoice::Unnamed,
+    }
+}
+
+/// The set `auto` picks: the published images when `served` (present, or a registry serves
+/// them), else the recipes with pulls off (`true`: offline).
+pub fn auto_set(served: bool) -> (ImageSet, bool) {
+    if served {
+        let up = ImageSet::upstream();
+        let set = ImageSet {
+            name: "upstream (auto)".into(),
+            ..up
+        };
+        (set, false)
+    } else {
+        let name = "local (auto: no registry serves the published images)".into();
+        (
+            ImageSet {
+                name,
+                ..ImageSet::default()
+            },
+            true,
+        )
+    }
+}
+
+/// The pull policy: `flag` (`--pull`, `$OCS_HARNESS_PULL`), else the set's `pull:`, else
+/// `missing` (`never` when `offline`: `auto` found no registry).
+pub fn pull_policy(flag: Option<PullPolicy>, set: &ImageSet, offline: bool) -> PullPolicy {
+    let fallback = if offline {
+        PullPolicy::Never
+    } else {
+        PullPolicy::Missing
+    };
+    flag.or(set.pull).unwrap_or(fallback)
+}
+
+/// The overrides as `plan` shows them, nothing built: the set's own, its extra ones (an
+/// image built from a context is named by a placeholder of the set), then `extra`.
+pub fn planned_overrides(
+    set: &ImageSet,
+    extra: &ImageOverrides,
+) -> Result<ImageOverrides, ImageRefError> {
+    let mut o = set.overrides();
+    for (from, target) in &set.extra {
+        let to = match target {
+            OverrideTarget::Image(i) => i.clone(),
+            OverrideTarget::Build { context, .. } => unbuilt(context).to_string(),
+        };
+        // A placeholder is no valid reference; show the mapping by repository instead.
+        if o.insert(from, &to).is_err() {
+            o.insert(from, &format!("ocs-harness/override-build:{}", set.name))?;
+        }
+    }
+    o.extend(extra);
+    Ok(o)
+}
+
+/// A placeholder for an image built at run time from `context`.
+pub fn unbuilt(context: &Path) -> crate::overrides::ImageRef {
+    crate::overrides::ImageRef {
+        repository: format!("<built from {}>", context.display()),
+        tag: "<content hash>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_wins_then_a_given_set_then_the_scenarios_then_auto() {
+        let default = ImageSet::default();
+        let given = ImageSet::upstream();
+        let (f, n) = (Path::new("local"), Path::new("upstream"));
+        let chosen = choose(Some(f), &given, Some(n));
+        assert_eq!(chosen, SetChoice::Named(f.into()));
+        assert_eq!(chosen.for_run(), Some(ImagesChoice::Local));
+        let chosen = choose(None, &given, Some(n));
+        assert_eq!(chosen, SetChoice::Given);
+        assert_eq!(chosen.for_run(), None);
+        let chosen = choose(None, &default, Some(n));
+        assert_eq!(chosen.for_run(), Some(ImagesChoice::Upstream));
+        let none = choose(None, &default, None);
+        assert_eq!(none, SetChoice::Unnamed);
+        assert_eq!(none.for_run(), Some(ImagesChoice::Auto));
+    }
+
+    #[test]
+    fn the_flag_wins_then_the_set_then_missing_or_never_offline() {
+        let mut set = ImageSet::default();
+        assert_eq!(pull_policy(None, &set, false), PullPolicy::Missing);
+        assert_eq!(pull_policy(None, &set, true), PullPolicy::Never);
+        set.pull = Some(PullPolicy::Always);
+        assert_eq!(pull_policy(None, &set, true), PullPolicy::Always);
+        let flag = Some(PullPolicy::Never);
+        assert_eq!(pull_policy(flag, &set, false), PullPolicy::Never);
+        assert!(auto_set(false).1 && !auto_set(true).1);
+    }
+}
