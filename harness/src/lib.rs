@@ -33,6 +33,7 @@ mod packages;
 mod plan;
 mod recipes;
 mod report;
+mod role;
 mod runner;
 mod runtime;
 mod scenario;

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::imageset::{ImageSet, ImagesChoice, OverrideTarget, PullPolicy};
-use crate::overrides::{ImageOverrides, ImageRefError};
+use crate::overrides::{ImageOverrides, ImageRef, ImageRefError};
+use crate::plan::{ImageSource, StackSpec};
+use crate::role::Role;
 
 /// Which image set a run uses, before anything is asked of an engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +107,81 @@ pub fn unbuilt(context: &Path) -> crate::overrides::ImageRef {
     }
 }
 
+/// The role an `exec` step's image is wanted for (as a missing image's message names it).
+pub const EXEC_STEPS: &str = "`exec` steps";
+
+/// The `FROM` images of a build context's Dockerfile (`None`: `Dockerfile`) after the
+/// overrides, with their line numbers; none when it cannot be read (the build reports that).
+pub type FromLines<'a> = &'a dyn Fn(&Path, Option<&str>, &ImageOverrides) -> Vec<(usize, ImageRef)>;
+
+/// Every image the stack refers to, after `overrides`, with the role that needs it and
+/// whether it is a Dockerfile's `FROM` image (`from_lines` reads those).
+pub fn wanted_images(
+    spec: &StackSpec,
+    images: &ImageSet,
+    overrides: &ImageOverrides,
+    from_lines: FromLines<'_>,
+) -> Vec<(ImageRef, Role, bool)> {
+    // What the stack refers to, after the set's overrides: (image, for whom, a FROM line).
+    let mut wanted: Vec<(ImageRef, Role, bool)> = vec![(
+        overrides.resolve(&spec.crossbar_image),
+        Role::Crossbar,
+        false,
+    )];
+    if spec.registry {
+        wanted.push((
+            overrides.resolve(&spec.registry_image),
+            Role::registry(),
+            false,
+        ));
+    }
+    for agent in &spec.agents {
+        let role = Role::agent(&agent.instance_id);
+        match &agent.image {
+            ImageSource::Image(i) => wanted.push((overrides.resolve(i), role, false)),
+            ImageSource::Build {
+                context,
+                dockerfile,
+                ..
+            } => {
+                for (_, base) in from_lines(context, dockerfile.as_deref(), overrides) {
+                    wanted.push((base, role.clone(), true));
+                }
+            }
+        }
+    }
+    for s in &spec.services {
+        let role = Role::Service(s.name.clone());
+        wanted.push((overrides.resolve(&s.image), role, false));
+    }
+    for image in &spec.exec_images {
+        let role = Role::Exec(EXEC_STEPS.into());
+        wanted.push((overrides.resolve(image), role, false));
+    }
+    // An image a `{build: ..}` override makes is built, not pulled.
+    let mut built_here = ImageOverrides::new();
+    for (from, target) in &images.extra {
+        if let OverrideTarget::Build { .. } = target {
+            built_here
+                .insert(from, BUILT_BY_OVERRIDE)
+                .expect("override keys are checked when the set is read");
+        }
+    }
+    wanted.retain(|(image, _, _)| built_here.resolve(image) == *image);
+    for (from, target) in &images.extra {
+        if let OverrideTarget::Build { context, .. } = target {
+            let role = Role::agent(format!("(image set override {from})"));
+            for (_, base) in from_lines(context, None, overrides) {
+                wanted.push((base, role.clone(), true));
+            }
+        }
+    }
+    wanted
+}
+
+/// A stand-in for the image a `{build: ..}` override makes (see `wanted_images`).
+const BUILT_BY_OVERRIDE: &str = "ocs-harness/built-by-override:placeholder";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +214,29 @@ mod tests {
         let flag = Some(PullPolicy::Never);
         assert_eq!(pull_policy(flag, &set, false), PullPolicy::Never);
         assert!(auto_set(false).1 && !auto_set(true).1);
+    }
+
+    #[test]
+    fn an_image_a_build_override_makes_is_not_wanted_from_elsewhere() {
+        let socs = ImageRef::parse("simonsobs/socs:v0.6.4").unwrap();
+        let other = ImageRef::parse("simonsobs/socs:v0.6.3").unwrap();
+        let spec = StackSpec {
+            exec_images: vec![socs.clone(), other.clone()],
+            ..StackSpec::default()
+        };
+        let mut set = ImageSet::default();
+        set.extra.push((
+            socs.to_string(),
+            OverrideTarget::Build {
+                context: "no-such-context".into(),
+                wheels: Vec::new(),
+            },
+        ));
+        let none = |_: &Path, _: Option<&str>, _: &ImageOverrides| Vec::new();
+        let wanted = wanted_images(&spec, &set, &set.overrides(), &none);
+        let images: Vec<&ImageRef> = wanted.iter().map(|(i, _, _)| i).collect();
+        assert!(!images.contains(&&socs), "{images:?}");
+        assert!(images.contains(&&other), "{images:?}");
+        assert!(images.contains(&&set.crossbar_image()), "{images:?}");
     }
 }

@@ -31,7 +31,7 @@ mod packages;
 pub(crate) mod progress;
 pub mod pull;
 pub mod readiness;
-pub mod role;
+pub(crate) use crate::role;
 mod services;
 pub mod stack;
 pub mod sweep;
@@ -469,7 +469,10 @@ async fn prepare_images(
 ) -> Result<(ImageOverrides, LaunchReport), LaunchError> {
     let mut overrides = images.overrides();
     overrides.extend(&options.overrides);
-    let wanted = wanted_images(spec, images, &overrides);
+    let from_lines = |context: &std::path::Path, dockerfile: Option<&str>, o: &ImageOverrides| {
+        context_base_images(context, dockerfile, o).unwrap_or_default()
+    };
+    let wanted = resolve::wanted_images(spec, images, &overrides, &from_lines);
     let base = ensure_wanted(docker, images, policy, &wanted, options).await?;
 
     let mut overrides = images.overrides();
@@ -516,78 +519,6 @@ async fn prepare_images(
     };
     Ok((overrides, report))
 }
-
-/// The role an `exec` step's image is wanted for (as a missing image's message names it).
-pub(crate) const EXEC_STEPS: &str = "`exec` steps";
-
-/// Every image the stack refers to, after `overrides`, with the role that needs it and
-/// whether it is a Dockerfile's `FROM` image.
-fn wanted_images(
-    spec: &StackSpec,
-    images: &ImageSet,
-    overrides: &ImageOverrides,
-) -> Vec<(ImageRef, Role, bool)> {
-    // What the stack refers to, after the set's overrides: (image, for whom, a FROM line).
-    let mut wanted: Vec<(ImageRef, Role, bool)> = vec![(
-        overrides.resolve(&spec.crossbar_image),
-        Role::Crossbar,
-        false,
-    )];
-    if spec.registry {
-        wanted.push((
-            overrides.resolve(&spec.registry_image),
-            Role::registry(),
-            false,
-        ));
-    }
-    for agent in &spec.agents {
-        let role = Role::agent(&agent.instance_id);
-        match &agent.image {
-            ImageSource::Image(i) => wanted.push((overrides.resolve(i), role, false)),
-            ImageSource::Build {
-                context,
-                dockerfile,
-                ..
-            } => {
-                for (_, base) in context_base_images(context, dockerfile.as_deref(), overrides)
-                    .unwrap_or_default()
-                {
-                    wanted.push((base, role.clone(), true));
-                }
-            }
-        }
-    }
-    for s in &spec.services {
-        let role = Role::Service(s.name.clone());
-        wanted.push((overrides.resolve(&s.image), role, false));
-    }
-    for image in &spec.exec_images {
-        let role = Role::Exec(EXEC_STEPS.into());
-        wanted.push((overrides.resolve(image), role, false));
-    }
-    // An image a `{build: ..}` override makes is built, not pulled.
-    let mut built_here = ImageOverrides::new();
-    for (from, target) in &images.extra {
-        if let OverrideTarget::Build { .. } = target {
-            built_here
-                .insert(from, BUILT_BY_OVERRIDE)
-                .expect("override keys are checked when the set is read");
-        }
-    }
-    wanted.retain(|(image, _, _)| built_here.resolve(image) == *image);
-    for (from, target) in &images.extra {
-        if let OverrideTarget::Build { context, .. } = target {
-            let role = Role::agent(format!("(image set override {from})"));
-            for (_, base) in context_base_images(context, None, overrides).unwrap_or_default() {
-                wanted.push((base, role.clone(), true));
-            }
-        }
-    }
-    wanted
-}
-
-/// A stand-in for the image a `{build: ..}` override makes (see `wanted_images`).
-const BUILT_BY_OVERRIDE: &str = "ocs-harness/built-by-override:placeholder";
 
 /// Make every wanted image present: the set's recipes (built), archives (loaded), anything
 /// else by the pull policy. Returns what was built.
@@ -843,29 +774,6 @@ fn plan_run(
 mod tests {
     use super::notice::display_chain;
     use super::*;
-
-    #[test]
-    fn an_image_a_build_override_makes_is_not_wanted_from_elsewhere() {
-        let socs = ImageRef::parse("simonsobs/socs:v0.6.4").unwrap();
-        let other = ImageRef::parse("simonsobs/socs:v0.6.3").unwrap();
-        let spec = StackSpec {
-            exec_images: vec![socs.clone(), other.clone()],
-            ..StackSpec::default()
-        };
-        let mut set = ImageSet::default();
-        set.extra.push((
-            socs.to_string(),
-            OverrideTarget::Build {
-                context: "no-such-context".into(),
-                wheels: Vec::new(),
-            },
-        ));
-        let wanted = wanted_images(&spec, &set, &set.overrides());
-        let images: Vec<&ImageRef> = wanted.iter().map(|(i, _, _)| i).collect();
-        assert!(!images.contains(&&socs), "{images:?}");
-        assert!(images.contains(&&other), "{images:?}");
-        assert!(images.contains(&&set.crossbar_image()), "{images:?}");
-    }
 
     #[test]
     fn defaults_do_not_read_the_environment() {
