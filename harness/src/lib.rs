@@ -13,6 +13,9 @@
 //! - [`launch`] a [`StackSpec`] by hand and drive it with its [`OcsClient`];
 //! - [`ocs`]: the typed OCS client, and [`wait`]: the one polling primitive;
 //! - [`cli::main`]: the command line, which is what the `ocs-harness` binary runs.
+//!
+//! Settings are read from the environment once, at the edge ([`Settings::from_env`]: the
+//! command line's `main`, [`testing`], [`LaunchOptions::new`]), and passed down as values.
 
 mod bench;
 mod budget;
@@ -45,7 +48,7 @@ mod timeline;
 mod transcript;
 pub mod wait;
 
-pub use config::{Env, Settings};
+pub use config::{Config, ConfigError, Env, Settings};
 pub use ocs::{AgentClient, HttpBridge, OcsClient};
 pub use plan::{AgentSpec, HostedAgent, ImageSource, StackSpec};
 pub use runner::{

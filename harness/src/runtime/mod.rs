@@ -10,9 +10,10 @@
 //! - `logs`: every container's output as it arrives.
 //! - `files`: files copied into containers before they start, and fetched out of them.
 //! - `sweep`: stale runs of killed harnesses; `watchdog`: this process's runs on a signal.
-//! - `role`: what a container is in its stack.
 //!
-//! [`launch`] puts it together: sweep, images, plan, up.
+//! [`launch`] puts it together: sweep, images (which set and which images: the pure
+//! [`crate::images::resolve`]; making them present: here), plan, up. Its settings come in
+//! as values ([`LaunchOptions`], built from [`Settings`]); nothing here reads the environment.
 
 mod attached;
 mod bringup;
