@@ -26,7 +26,8 @@ async fn bad_run_input(#[files("bad-input/run/*.yaml")] path: PathBuf) {
     let file = path.file_name().expect("file name").to_string_lossy();
     let shown = Path::new("tests/bad-input/run").join(&*file);
 
-    let mut scenario = Scenario::from_str(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+    let mut scenario = Scenario::from_str(&text, &path, &ocs_harness::testing::settings().env)
+        .unwrap_or_else(|e| panic!("{e}"));
     scenario.path = shown;
     // A unique name, so the leak check below sees only this case's resources.
     scenario.name = format!("bad-{}-{}", scenario.name, std::process::id());

@@ -397,7 +397,8 @@ async fn a_logs_step_on_a_killed_agent_fails_at_once() -> anyhow::Result<()> {
         - logs: fake1\n    timeout: 90s\n    contains: [a line fake1 never prints]\n";
     let path = fixture("tests/killed-logs.yaml");
     let scenario =
-        ocs_harness::Scenario::from_str(text, &path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ocs_harness::Scenario::from_str(text, &path, &ocs_harness::testing::settings().env)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let report = ocs_harness::run(&scenario, &LaunchOptions::new(&scenario.name)).await?;
     let failure = report.failure.expect("the logs step fails");
     eprintln!("the run took {:?}: {}", report.elapsed, failure.problems[0]);

@@ -33,11 +33,14 @@ async fn a_broken_copy_fails_with_a_readable_diff() {
         1,
     );
     assert_ne!(broken, text, "the edit applies");
-    let scenario = Scenario::from_str(&broken, &path).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = Scenario::from_str(&broken, &path, &ocs_harness::testing::settings().env)
+        .unwrap_or_else(|e| panic!("{e}"));
     let report = run(&scenario, &LaunchOptions::new("barebones-broken"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let failure = into_result(&report).expect_err("the broken copy must fail");
+    let failure = into_result(&report)
+        .expect_err("the broken copy must fail")
+        .to_string();
     eprintln!("{failure}");
     let step = report.failure.as_ref().expect("a failing step");
     assert_eq!(step.action, "wait barebones1.count (timeout 20s)");

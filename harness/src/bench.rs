@@ -32,6 +32,8 @@ pub struct BenchOptions {
     pub scenario: std::path::PathBuf,
     /// Also measure the usual way (docker compose + ocs's own test helpers).
     pub usual_way: bool,
+    /// The harness's settings (read once by the caller).
+    pub settings: crate::config::Settings,
 }
 
 /// The median of `v` (NaN when empty).
@@ -111,8 +113,13 @@ use crate::runtime::notice;
 use crate::runtime::readiness::{AGENT_JOINED_LINE, CROSSBAR_READY_LINE};
 use crate::runtime::Role;
 
-async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sample> {
-    let mut options = LaunchOptions::new(&format!("bench-{label}"));
+async fn sample(
+    label: &str,
+    spec: &StackSpec,
+    hold: bool,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Sample> {
+    let mut options = LaunchOptions::with_settings(&format!("bench-{label}"), settings);
     options.hold_agents = hold;
     let t = Instant::now();
     let (stack, report) = launch(spec, &options).await?;
@@ -173,8 +180,12 @@ async fn sample(label: &str, spec: &StackSpec, hold: bool) -> anyhow::Result<Sam
 }
 
 /// Round trips on a one-agent stack: `status`, and `start` + `wait` of a zero-delay task.
-async fn latency(calls: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-    let (stack, _) = launch(&stack_of(1), &LaunchOptions::new("bench-latency")).await?;
+async fn latency(
+    calls: usize,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let options = LaunchOptions::with_settings("bench-latency", settings);
+    let (stack, _) = launch(&stack_of(1), &options).await?;
     let agent = stack.client().agent("fake1");
     let mut status = Vec::with_capacity(calls);
     let mut start_wait = Vec::with_capacity(calls);
@@ -207,8 +218,10 @@ async fn latency(calls: usize) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
 const USUAL_WAY: &str = include_str!("../bench/usual_way.py");
 
 /// A host venv with the pinned ocs client, installed from the image build's wheelhouse.
-async fn ocs_client_python() -> anyhow::Result<std::path::PathBuf> {
-    let cache = crate::runtime::images::cache_dir();
+async fn ocs_client_python(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<std::path::PathBuf> {
+    let cache = settings.cache_dir();
     let venv = cache.join("bench-venv");
     let python = venv.join("bin/python");
     let done = venv.join(".complete");
@@ -264,12 +277,19 @@ async fn ocs_client_python() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Seconds to ready the usual way for `n` FakeData agents: `(ready, first status, down)`.
-async fn usual_way(n: usize, python: &Path) -> anyhow::Result<(f64, f64, f64)> {
+async fn usual_way(
+    n: usize,
+    python: &Path,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<(f64, f64, f64)> {
     const PORT: u16 = 18001;
-    let docker = crate::runtime::engine::docker().await?;
+    let engine = crate::runtime::engine::EngineSettings::of(settings);
+    let docker = crate::runtime::engine::docker(&engine).await?;
     let set = crate::imageset::ImageSet::default();
-    crate::runtime::images::ensure_base_images(&docker, &set).await?;
-    let dir = crate::runtime::default_runs_dir().join("bench-usual-way");
+    settings.config()?;
+    let build = crate::runtime::images::BuildSettings::of(settings);
+    crate::runtime::images::ensure_base_images(&docker, &set, &build).await?;
+    let dir = settings.runs_dir().join("bench-usual-way");
     std::fs::create_dir_all(dir.join("config"))?;
     let ids: Vec<String> = (1..=n).map(|i| format!("fake{i}")).collect();
     let mut compose = format!(
@@ -341,11 +361,11 @@ type Measured = (String, Option<usize>, StackSpec, bool);
 
 /// Run the benchmark; the report as Markdown, and every sample as CSV.
 pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
-    let scenario = crate::scenario::Scenario::from_file(&options.scenario)
+    let scenario = crate::scenario::Scenario::from_file(&options.scenario, &options.settings.env)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let stacks = stacks_to_measure(options, &scenario);
     let python = if options.usual_way {
-        Some(ocs_client_python().await?)
+        Some(ocs_client_python(&options.settings).await?)
     } else {
         None
     };
@@ -356,7 +376,7 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, String)> {
     if options.usual_way {
         usual_way_table(&mut md, &harness_walls, &usual);
     }
-    latency_table(&mut md, options.calls).await?;
+    latency_table(&mut md, options.calls, &options.settings).await?;
     parallel_table(&mut md, options, &scenario).await?;
     if let Some(rss) = peak_rss_mib() {
         let _ = writeln!(md, "\nPeak RSS of the harness process: {rss:.1} MiB.");
@@ -403,7 +423,7 @@ async fn rounds(
         for ((label, n, spec, hold), samples) in stacks.iter().zip(all.iter_mut()) {
             notice::info(&format!("bench: {label}, run {}/{}", r + 1, options.runs));
             let tag = n.map_or_else(|| scenario_name.to_string(), |n| n.to_string());
-            samples.push(sample(&tag, spec, *hold).await?);
+            samples.push(sample(&tag, spec, *hold, &options.settings).await?);
         }
         if let Some(python) = python {
             for (&n, runs) in options.agents.iter().zip(usual.iter_mut()) {
@@ -412,7 +432,7 @@ async fn rounds(
                     r + 1,
                     options.runs
                 ));
-                runs.push(usual_way(n, python).await?);
+                runs.push(usual_way(n, python, &options.settings).await?);
             }
         }
     }
@@ -581,9 +601,13 @@ fn usual_way_table(
 }
 
 /// Bridge round trips: `status`, and `start` + `wait` of a zero-delay task.
-async fn latency_table(md: &mut String, calls: usize) -> anyhow::Result<()> {
+async fn latency_table(
+    md: &mut String,
+    calls: usize,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<()> {
     notice::info(&format!("bench: {} bridge round trips", calls));
-    let (status, start_wait) = latency(calls).await?;
+    let (status, start_wait) = latency(calls, settings).await?;
     let _ = writeln!(
         md,
         "\n| bridge round trip ({} calls) | median (ms) | p95 (ms) |\n| --- | --- | --- |",
@@ -626,11 +650,12 @@ async fn parallel_table(
             ));
             let t = Instant::now();
             let runs = (0..k).map(|_| async {
-                crate::runner::run(scenario, &LaunchOptions::new(&scenario.name)).await
+                let options = LaunchOptions::with_settings(&scenario.name, &options.settings);
+                crate::runner::run(scenario, &options).await
             });
             for result in futures::future::join_all(runs).await {
                 let report = result?;
-                crate::runner::into_result(&report).map_err(|e| anyhow::anyhow!(e))?;
+                crate::runner::into_result(&report)?;
                 ready.push(report.stack_ready.as_secs_f64());
             }
             walls.push(t.elapsed().as_secs_f64());

@@ -107,6 +107,8 @@ pub struct CompareOptions {
     /// When a step's duration or an agent's registration has grown (`--budget-ratio`,
     /// `--budget-floor`).
     pub budget: crate::budget::GrowthRule,
+    /// The harness's settings (read once by the caller; the default: nothing set).
+    pub settings: crate::config::Settings,
 }
 
 impl Default for CompareOptions {
@@ -116,6 +118,7 @@ impl Default for CompareOptions {
             latency_ratio: 0.5,
             latency_floor: Duration::from_secs(2),
             budget: Default::default(),
+            settings: Default::default(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
@@ -183,8 +186,8 @@ fn signatures(report: &RunReport) -> BTreeSet<String> {
     out
 }
 
-async fn run_side(scenario: &Scenario, images: &Path) -> Side {
-    let mut options = LaunchOptions::new(&scenario.name);
+async fn run_side(scenario: &Scenario, images: &Path, settings: &crate::config::Settings) -> Side {
+    let mut options = LaunchOptions::with_settings(&scenario.name, settings);
     options.images_file = Some(images.to_path_buf());
     let mut recorder = crate::html::Recorder::default();
     let result = runner::run_observed(scenario, &options, &mut recorder).await;
@@ -389,7 +392,7 @@ pub async fn compare(
     let runs = scenarios.iter().flat_map(|s| {
         [("baseline", baseline), ("candidate", candidate)].map(|(side, set)| async move {
             notice::info(&format!("compare {}: {side} {}", s.name, set.display()));
-            run_side(s, set).await
+            run_side(s, set, &options.settings).await
         })
     });
     let mut sides: Vec<Side> = futures::stream::iter(runs)

@@ -1,5 +1,6 @@
-//! The harness's settings from the environment: every `OCS_HARNESS_*` variable, read in one
-//! place ([`Config::from_env`]) with one rule.
+//! The harness's settings: the process environment, read once at the edge
+//! ([`Settings::from_env`], the only reader of the process environment in the library), and
+//! every `OCS_HARNESS_*` variable parsed from it with one rule ([`Config::from_lookup`]).
 //!
 //! - An unset or empty variable means its default.
 //! - Yes/no variables accept `1`, `true`, `yes`, `on` and `0`, `false`, `no`, `off` (any case);
@@ -21,6 +22,7 @@
 //! | `OCS_HARNESS_HOST` | the address crossbar's published port is reached at | from the engine |
 //! | `OCS_HARNESS_PULL` | pull policy: `missing`, `never`, `always` | the set's, else `missing` |
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -107,8 +109,8 @@ pub struct Config {
     pub keep_on_failure: bool,
     /// `OCS_HARNESS_HOLD_AGENTS`.
     pub hold_agents: bool,
-    /// `OCS_HARNESS_RUNS_DIR`, else `<cargo target dir>/ocs-harness/runs` (see
-    /// [`Config::from_env`]).
+    /// `OCS_HARNESS_RUNS_DIR`, else `<cargo target dir>/ocs-harness/runs`: `$CARGO_TARGET_DIR`
+    /// or `target` next to the nearest `Cargo.lock` above the working directory.
     pub runs_dir: PathBuf,
     /// `OCS_HARNESS_KEEP_MAX_AGE`.
     pub keep_max_age: Duration,
@@ -142,15 +144,179 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    /// Read every setting from the process environment. The runs directory's default is
-    /// `target` (or `$CARGO_TARGET_DIR`) next to the nearest `Cargo.lock` above the working
-    /// directory.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let cwd = std::env::current_dir().ok();
-        Self::from_lookup(|name| std::env::var_os(name), cwd)
+/// The process environment as read once, at the edge (the CLI's `main`, or
+/// [`Settings::from_env`] for the Rust entry points): every variable and the working directory.
+/// Below the edge the harness looks variables up here, never in the process environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    vars: HashMap<String, OsString>,
+    cwd: Option<PathBuf>,
+}
+
+impl Env {
+    /// An environment of these variables, with `cwd` as the working directory (tests, or a
+    /// caller that builds its own).
+    pub fn from_vars<K: Into<String>, V: Into<OsString>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+        cwd: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            cwd,
+        }
     }
 
+    /// A variable's value as set (empty included), `None` when unset.
+    pub fn var_os(&self, name: &str) -> Option<&OsString> {
+        self.vars.get(name)
+    }
+
+    /// A variable's value as text: `None` when unset or not UTF-8 (as `std::env::var(..).ok()`).
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .and_then(|v| v.to_str())
+            .map(str::to_string)
+    }
+
+    /// A variable's value when set and not empty.
+    pub fn non_empty(&self, name: &str) -> Option<&OsString> {
+        self.var_os(name).filter(|v| !v.is_empty())
+    }
+
+    /// The working directory when the environment was read.
+    pub fn cwd(&self) -> Option<&PathBuf> {
+        self.cwd.as_ref()
+    }
+
+    /// Set (or replace) a variable: how a command-line flag that has a variable (`--pull`,
+    /// `OCS_HARNESS_PULL`) takes precedence over it.
+    pub fn set(&mut self, name: &str, value: impl Into<OsString>) {
+        self.vars.insert(name.to_string(), value.into());
+    }
+}
+
+/// The one options value the harness runs with: the environment as read once, and the
+/// `OCS_HARNESS_*` settings parsed from it. Built at the edge and passed down.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The variables (for `${VAR}` in scenario and compose files, the engine's `DOCKER_*`,
+    /// `GITHUB_*`, `CI`, ...).
+    pub env: Env,
+    /// The `OCS_HARNESS_*` settings (their defaults when one is unreadable, see `error`).
+    pub config: Config,
+    /// An unreadable `OCS_HARNESS_*` variable, reported by whatever needs the settings.
+    pub error: Option<ConfigError>,
+}
+
+impl Default for Settings {
+    /// The settings of an empty environment (every documented default).
+    fn default() -> Self {
+        Self::from_vars(Env::default())
+    }
+}
+
+impl Settings {
+    /// Read the process environment: the one place the harness does (the CLI's `main` and
+    /// the Rust entry points of [`crate::testing`] call it once).
+    pub fn from_env() -> Self {
+        Self::from_vars(Env::from_vars(
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))),
+            std::env::current_dir().ok(),
+        ))
+    }
+
+    /// The settings of `env`.
+    pub fn from_vars(env: Env) -> Self {
+        let cwd = env.cwd().cloned();
+        let (config, error) = match Config::from_lookup(|name| env.var_os(name).cloned(), cwd) {
+            Ok(config) => (config, None),
+            Err(e) => (Config::default(), Some(e)),
+        };
+        Self { env, config, error }
+    }
+
+    /// The same settings with the variable `name` set to `value` (and the settings re-read).
+    pub fn with_var(mut self, name: &str, value: impl Into<OsString>) -> Self {
+        self.env.set(name, value);
+        Self::from_vars(self.env)
+    }
+
+    /// The `OCS_HARNESS_*` settings, or the first unreadable variable.
+    pub fn config(&self) -> Result<&Config, ConfigError> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(&self.config),
+        }
+    }
+
+    /// The cache directory, read even when another variable is unreadable (see
+    /// [`Config::cache_dir`]).
+    pub fn cache_dir(&self) -> PathBuf {
+        let var = |name: &str| self.env.non_empty(name).cloned();
+        cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME"))
+    }
+
+    /// The runs directory, read even when another variable is unreadable (see
+    /// [`Config::runs_dir`]).
+    pub fn runs_dir(&self) -> PathBuf {
+        match self.env.non_empty(RUNS_DIR) {
+            Some(d) => d.into(),
+            None => runs_dir_below(
+                self.env.non_empty("CARGO_TARGET_DIR").map(PathBuf::from),
+                self.env.cwd().cloned(),
+            ),
+        }
+    }
+
+    /// `OCS_HARNESS_HOST` alone (unset, empty or not UTF-8 counts as unset: this cannot fail).
+    pub fn host(&self) -> Option<String> {
+        self.env
+            .var(HOST)
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+    }
+
+    /// `OCS_HARNESS_JUNIT_DIR`: where `cargo test` writes a JUnit file per scenario.
+    pub fn junit_dir(&self) -> Option<PathBuf> {
+        self.env.non_empty(JUNIT_DIR).map(PathBuf::from)
+    }
+
+    /// `OCS_HARNESS_BASELINE_RUN`: the run whose times `cargo test` holds a run to.
+    pub fn baseline_run(&self) -> Option<PathBuf> {
+        self.env.non_empty(BASELINE_RUN).map(PathBuf::from)
+    }
+
+    /// `OCS_HARNESS_HTML_DIR`: where `cargo test` writes an HTML page per scenario.
+    pub fn html_dir(&self) -> Option<PathBuf> {
+        self.env.non_empty(HTML_DIR).map(PathBuf::from)
+    }
+
+    /// insta's rule for "running in CI": `CI` set to anything but `false`, `0` or empty (or
+    /// Azure's `TF_BUILD`).
+    pub fn in_ci(&self) -> bool {
+        match self.env.var("CI").as_deref() {
+            Some("false") | Some("0") | Some("") => false,
+            None => self.env.var_os("TF_BUILD").is_some(),
+            Some(_) => true,
+        }
+    }
+
+    /// `INSTA_UPDATE=always`: accept changed snapshots.
+    pub fn insta_accept(&self) -> bool {
+        self.env.var("INSTA_UPDATE").is_some_and(|v| v == "always")
+    }
+
+    /// A lookup of the variables, for `${VAR}` in scenario and compose files.
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |name| self.env.var(name)
+    }
+}
+
+impl Config {
     /// Read every setting through `lookup` (a variable's value, `None` when unset), with
     /// `cwd` as the working directory for the runs directory's default.
     pub fn from_lookup(
@@ -190,34 +356,6 @@ impl Config {
                 }
             },
         })
-    }
-}
-
-/// The cache directory from the environment alone (no yes/no or duration variable is read, so
-/// this cannot fail).
-pub fn cache_dir_from_env() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    cache_dir_of(var(CACHE), var("XDG_CACHE_HOME"), var("HOME"))
-}
-
-/// `OCS_HARNESS_HOST` alone (unset, empty or not UTF-8 counts as unset: this cannot fail).
-pub fn host_from_env() -> Option<String> {
-    std::env::var(HOST)
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-}
-
-/// The runs directory from the environment alone (cannot fail, see [`cache_dir_from_env`]).
-pub fn runs_dir_from_env() -> PathBuf {
-    match std::env::var_os(RUNS_DIR).filter(|v| !v.is_empty()) {
-        Some(d) => d.into(),
-        None => runs_dir_below(
-            std::env::var_os("CARGO_TARGET_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-            std::env::current_dir().ok(),
-        ),
     }
 }
 
@@ -413,5 +551,39 @@ mod tests {
         let c = read(&[("XDG_CACHE_HOME", "/x"), ("CARGO_TARGET_DIR", "/t")]).unwrap();
         assert_eq!(c.cache_dir, PathBuf::from("/x/ocs-harness"));
         assert_eq!(c.runs_dir, PathBuf::from("/t/ocs-harness/runs"));
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        Settings::from_vars(Env::from_vars(vars.iter().copied(), None))
+    }
+
+    #[test]
+    fn a_flag_overrides_its_variable_in_the_settings_not_the_process() {
+        let s = settings(&[(PULL, "bogus")]);
+        assert!(s.config().is_err());
+        let s = s.with_var(PULL, "never");
+        assert_eq!(
+            s.config().unwrap().pull,
+            Some(crate::imageset::PullPolicy::Never)
+        );
+        assert_eq!(s.env.var(PULL).as_deref(), Some("never"));
+    }
+
+    #[test]
+    fn an_unreadable_variable_keeps_the_rest_of_the_settings() {
+        let s = settings(&[(HOLD_AGENTS, "maybe"), (RUNS_DIR, "/r"), (HOST, " h ")]);
+        assert!(s.config().is_err());
+        assert_eq!(s.runs_dir(), PathBuf::from("/r"));
+        assert_eq!(s.host().as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn insta_rules_for_ci_and_update() {
+        assert!(!settings(&[]).in_ci());
+        assert!(settings(&[("CI", "true")]).in_ci());
+        assert!(!settings(&[("CI", "0")]).in_ci());
+        assert!(settings(&[("TF_BUILD", "x")]).in_ci());
+        assert!(settings(&[("INSTA_UPDATE", "always")]).insta_accept());
+        assert!(!settings(&[("INSTA_UPDATE", "no")]).insta_accept());
     }
 }

@@ -13,6 +13,9 @@
 //! - [`launch`] a [`StackSpec`] by hand and drive it with its [`OcsClient`];
 //! - [`ocs`]: the typed OCS client, and [`wait`]: the one polling primitive;
 //! - [`cli::main`]: the command line, which is what the `ocs-harness` binary runs.
+//!
+//! Settings are read from the environment once, at the edge ([`Settings::from_env`]: the
+//! command line's `main`, [`testing`], [`LaunchOptions::new`]), and passed down as values.
 
 mod bench;
 mod budget;
@@ -22,7 +25,9 @@ mod compare;
 mod compose;
 mod config;
 mod coverage;
+mod filespec;
 mod html;
+mod images;
 mod imageset;
 mod logpolicy;
 pub mod ocs;
@@ -31,20 +36,24 @@ mod packages;
 mod plan;
 mod recipes;
 mod report;
+mod role;
 mod runner;
 mod runtime;
 mod scenario;
 mod service;
 mod snapshot;
+mod source;
 pub mod testing;
 mod timeline;
 mod transcript;
 pub mod wait;
 
+pub use config::{Config, ConfigError, Env, Settings};
 pub use ocs::{AgentClient, HttpBridge, OcsClient};
 pub use plan::{AgentSpec, HostedAgent, ImageSource, StackSpec};
 pub use runner::{
-    into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, StepFailure,
+    into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, ScenarioFailed,
+    StepFailure,
 };
 pub use runtime::stack::{Stack, StackError};
 pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport};

@@ -4,11 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::filespec::FileSpec;
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::service::{start_order, Readiness, ServiceSpec, StartOrderError};
+
+/// The default deadline for crossbar's bridge to answer and for each agent to answer `get_api`.
+/// It bounds a hung start, not a slow one: crossbar alone took over 60 s to boot on this
+/// project's 2-core machine under load (the old deadline), where an idle boot takes a few seconds.
+pub const DEFAULT_READY: Duration = Duration::from_secs(120);
 
 /// Label put on every image, container and network the harness creates. Every label is
 /// defined here, with the plan that writes them; the runtime only reads them back.
@@ -88,43 +95,6 @@ pub struct AgentSpec {
     pub files: Vec<FileSpec>,
     /// Python packages added to the image (pinned specs, `so3g==0.2.9`).
     pub packages: Vec<String>,
-}
-
-/// A file or directory an agent gets in its container, copied in through the engine's API
-/// before the container starts (never bind-mounted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileSpec {
-    /// The file or directory on this machine (resolved); `None` for an empty directory.
-    pub source: Option<PathBuf>,
-    /// Absolute path in the container.
-    pub target: String,
-    /// The files' mode; by default each source file's own, without its write bits.
-    pub mode: Option<u32>,
-    /// Writable (a compose volume without `:ro`): a directory is writable by every user (a
-    /// directory the agent writes to, such as a data directory), and files keep their write
-    /// bits.
-    pub writable: bool,
-}
-
-impl FileSpec {
-    /// `source` copied read-only to `target`.
-    pub fn read_only(source: impl Into<PathBuf>, target: &str) -> Self {
-        Self {
-            source: Some(source.into()),
-            target: target.into(),
-            mode: None,
-            writable: false,
-        }
-    }
-
-    /// How the plan shows it: `file ./ocs-access.yaml (read-only)`.
-    fn describe(&self) -> String {
-        match (&self.source, self.writable) {
-            (None, _) => "empty directory (writable)".into(),
-            (Some(s), true) => format!("{} (writable directory)", s.display()),
-            (Some(s), false) => format!("{} (read-only)", s.display()),
-        }
-    }
 }
 
 impl AgentSpec {

@@ -143,12 +143,12 @@ impl Case {
         match result {
             Ok(report) => {
                 let output = std::fs::read_to_string(&report.timeline).ok();
-                let failure = into_result(report).err().map(|details| {
+                let failure = into_result(report).err().map(|failed| {
                     let step = report.failure.as_ref().expect("a failure");
                     Failure {
                         kind: FailureKind::Assertion,
                         message: step.headline(),
-                        details,
+                        details: failed.to_string(),
                     }
                 });
                 Case {
@@ -329,14 +329,17 @@ fn merge_summary(reports: usize, rows: &str, merged: &Report, total: Duration) -
     md
 }
 
-/// When `$OCS_HARNESS_JUNIT_DIR` is set, write `<dir>/<case name>.xml` (used by `cargo test`,
-/// where each scenario is its own test). Returns the file written.
-pub fn write_junit_from_env(case: &Case) -> std::io::Result<Option<std::path::PathBuf>> {
-    let Some(dir) = std::env::var_os("OCS_HARNESS_JUNIT_DIR").filter(|d| !d.is_empty()) else {
+/// With a directory (`$OCS_HARNESS_JUNIT_DIR`, [`Settings::junit_dir`](crate::config::Settings::junit_dir)),
+/// write `<dir>/<case name>.xml` (used by `cargo test`, where each scenario is its own test).
+/// Returns the file written.
+pub fn write_junit_in(
+    dir: Option<&std::path::Path>,
+    case: &Case,
+) -> std::io::Result<Option<std::path::PathBuf>> {
+    let Some(dir) = dir else {
         return Ok(None);
     };
-    let dir = std::path::PathBuf::from(dir);
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{}.xml", case.name));
     std::fs::write(&path, junit("ocs-harness", std::slice::from_ref(case)))?;
     Ok(Some(path))

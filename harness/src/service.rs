@@ -37,7 +37,7 @@ pub struct ServiceSpec {
     /// When it is ready (`None`: as soon as it runs).
     pub ready: Option<Readiness>,
     /// Files and directories copied into its container (read-only) before it starts.
-    pub files: Vec<crate::plan::FileSpec>,
+    pub files: Vec<crate::filespec::FileSpec>,
     /// The services that must be ready before it starts (`depends-on`).
     pub depends_on: Vec<String>,
 }

@@ -22,24 +22,16 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// `--accept` wins, then `--ci` or insta's own reading of `$CI`, else review.
+    /// `--accept` wins, then `ci` (`--ci`, or insta's own reading of `$CI`:
+    /// [`Settings::in_ci`](crate::config::Settings::in_ci)), else review.
     pub fn from_flags(accept: bool, ci: bool) -> Self {
         if accept {
             Mode::Accept
-        } else if ci || is_ci() {
+        } else if ci {
             Mode::Ci
         } else {
             Mode::Review
         }
-    }
-}
-
-/// insta's rule: `CI` set to anything but `false`, `0` or empty (or Azure's `TF_BUILD`).
-fn is_ci() -> bool {
-    match std::env::var("CI").ok().as_deref() {
-        Some("false") | Some("0") | Some("") => false,
-        None => std::env::var_os("TF_BUILD").is_some(),
-        Some(_) => true,
     }
 }
 

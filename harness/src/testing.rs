@@ -23,8 +23,10 @@ use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use crate::report::{write_junit_from_env, Case};
+pub use crate::config::{Env, Settings};
+use crate::report::{write_junit_in, Case};
 use crate::runner::{into_result, run_observed};
+use crate::runtime::engine::EngineSettings;
 use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
 use crate::snapshot::{self, Mode};
@@ -33,20 +35,43 @@ pub use crate::plan::{
     LABEL_BOOT, LABEL_HOST, LABEL_MANAGED, LABEL_OWNER, LABEL_PID, LABEL_PID_NS, LABEL_ROLE,
     LABEL_RUN, LABEL_SCENARIO,
 };
-pub use crate::runtime::engine::{docker, list_labelled};
+pub use crate::runtime::engine::list_labelled;
+
+/// The settings of this process's environment, for a test: what the CLI reads once in its
+/// `main` ([`Settings::from_env`]).
+pub fn settings() -> Settings {
+    Settings::from_env()
+}
+
+/// The engine's client by this process's environment (see [`settings`]), or a clear error.
+pub async fn docker() -> Result<testcontainers::bollard::Docker, crate::runtime::engine::EngineError>
+{
+    crate::runtime::engine::docker(&EngineSettings::of(&settings())).await
+}
+
+/// Why [`build_context_image`] failed. Its message holds every cause, once (so it exposes no
+/// `source()`).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildContextError {
+    /// No engine answers.
+    #[error("{}", crate::runtime::notice::display_chain(.0))]
+    Engine(crate::runtime::engine::EngineError),
+    /// The build failed.
+    #[error("{}", crate::runtime::notice::display_chain(.0))]
+    Image(crate::runtime::images::ImageError),
+}
 
 /// Build the image of an agent build context as a run builds it (Docker's `.dockerignore`
 /// rules, the context tar, the classic builder) and return its tag: for tests that compare
-/// the harness's context with `docker build`'s. The error is rendered with its causes.
-pub async fn build_context_image(context: &Path) -> Result<String, String> {
-    let render = |e: &(dyn std::error::Error + 'static)| crate::runtime::notice::display_chain(e);
-    let docker = docker().await.map_err(|e| render(&e))?;
+/// the harness's context with `docker build`'s.
+pub async fn build_context_image(context: &Path) -> Result<String, BuildContextError> {
+    let docker = docker().await.map_err(BuildContextError::Engine)?;
     let overrides = crate::overrides::ImageOverrides::default();
     let no_args = std::collections::HashMap::new();
     crate::runtime::images::build_agent_image(&docker, context, None, &no_args, &overrides, None)
         .await
         .map(|built| built.image.to_string())
-        .map_err(|e| render(&e))
+        .map_err(BuildContextError::Image)
 }
 
 /// Run the scenario file at `path` as a test: bring its stack up, run its steps, tear it down,
@@ -58,18 +83,17 @@ pub async fn build_context_image(context: &Path) -> Result<String, String> {
 /// `INSTA_UPDATE=always` accepts it). Panics with a readable message on any failure.
 pub async fn scenario_test(path: impl AsRef<Path>) {
     let path = path.as_ref();
-    let scenario = Scenario::from_file(path).unwrap_or_else(|e| panic!("{e}"));
+    let settings = Settings::from_env();
+    let scenario = Scenario::from_file(path, &settings.env).unwrap_or_else(|e| panic!("{e}"));
     let mut recorder = crate::html::Recorder::default();
-    let mut options = LaunchOptions::new(&scenario.name);
-    options.budgets.baseline = baseline_from_env().map(std::sync::Arc::new);
+    let mut options = LaunchOptions::with_settings(&scenario.name, &settings);
+    options.budgets.baseline = baseline_of(&settings).map(std::sync::Arc::new);
     let result = run_observed(&scenario, &options, &mut recorder).await;
     let case = Case::from_run(&scenario.name, path, &result);
-    if let Err(e) = write_junit_from_env(&case) {
+    if let Err(e) = write_junit_in(settings.junit_dir().as_deref(), &case) {
         panic!("the JUnit report could not be written: {e}");
     }
-    let html_dir = std::env::var_os(crate::config::HTML_DIR)
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
+    let html_dir = settings.html_dir();
     let mut page = html_dir
         .as_ref()
         .map(|_| crate::html::ScenarioRun::from_result(&scenario, &result, recorder.events));
@@ -93,8 +117,7 @@ pub async fn scenario_test(path: impl AsRef<Path>) {
         write_page(&page);
         panic!("{failure}");
     }
-    let accept = std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always");
-    let mode = Mode::from_flags(accept, false);
+    let mode = Mode::from_flags(settings.insta_accept(), settings.in_ci());
     let checked = snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode);
     if let (Some(page), Ok(outcome)) = (&mut page, &checked) {
         if let snapshot::Outcome::Changed { diff, .. } = outcome {
@@ -120,9 +143,9 @@ pub async fn scenario_test(path: impl AsRef<Path>) {
 /// `OCS_HARNESS_BASELINE_RUN`: the baseline a run's times are held to (as `test
 /// --baseline-run`, with the default growth rule); unset or empty: none. Panics naming the
 /// variable when it cannot be read.
-fn baseline_from_env() -> Option<crate::budget::Baseline> {
-    let path = std::env::var_os(crate::config::BASELINE_RUN).filter(|p| !p.is_empty())?;
-    match crate::budget::load_baseline(Path::new(&path)) {
+fn baseline_of(settings: &Settings) -> Option<crate::budget::Baseline> {
+    let path = settings.baseline_run()?;
+    match crate::budget::load_baseline(&path) {
         Ok(baseline) => Some(baseline),
         Err(e) => panic!("{}: {e}", crate::config::BASELINE_RUN),
     }
@@ -144,7 +167,7 @@ pub fn scenario_files(dir: impl AsRef<Path>) -> std::io::Result<Vec<PathBuf>> {
 /// exit code.
 pub fn main(dir: impl AsRef<Path>) -> ExitCode {
     let args = Arguments::from_args();
-    let dir = package_dir().join(dir.as_ref());
+    let dir = package_dir(&Settings::from_env()).join(dir.as_ref());
     match trials(&dir) {
         Ok(trials) => libtest_mimic::run(&args, trials).exit_code(),
         Err(e) => {
@@ -159,8 +182,11 @@ pub fn main(dir: impl AsRef<Path>) -> ExitCode {
 
 /// The package directory: `CARGO_MANIFEST_DIR` (cargo sets it for test binaries), else the
 /// current directory.
-fn package_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from)
+fn package_dir(settings: &Settings) -> PathBuf {
+    settings
+        .env
+        .var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
 
 /// The scenario files of `dir`, one trial each, named after the file.

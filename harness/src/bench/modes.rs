@@ -45,6 +45,8 @@ pub struct ModeOptions {
     pub logs: PathBuf,
     /// `crossbar`: boots per image set.
     pub runs: usize,
+    /// The harness's settings (read once by the caller).
+    pub settings: crate::config::Settings,
 }
 
 /// One timed command.
@@ -222,14 +224,17 @@ pub async fn run(what: What, o: &ModeOptions) -> anyhow::Result<String> {
 
 /// One boot of crossbar alone from `set`: its image, and seconds from its container's start
 /// to its readiness line.
-async fn crossbar_boot(set: &Path) -> anyhow::Result<(String, f64)> {
+async fn crossbar_boot(
+    set: &Path,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<(String, f64)> {
     use crate::runtime::readiness::CROSSBAR_READY_LINE;
     use crate::runtime::{launch, LaunchOptions, Role};
     let spec = crate::plan::StackSpec {
         registry: false,
         ..crate::plan::StackSpec::default()
     };
-    let options = LaunchOptions::new("bench-crossbar").with_images_file(set);
+    let options = LaunchOptions::with_settings("bench-crossbar", settings).with_images_file(set);
     let (stack, _) = launch(&spec, &options).await?;
     // The bridge answers a moment before crossbar logs its readiness line: wait for it.
     let times = crate::wait::poll_until(
@@ -269,11 +274,11 @@ async fn crossbar(o: &ModeOptions) -> anyhow::Result<String> {
     let mut images = [String::new(), String::new()];
     let mut boots: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for (i, set) in sets.iter().enumerate() {
-        images[i] = crossbar_boot(set).await?.0;
+        images[i] = crossbar_boot(set, &o.settings).await?.0;
     }
     for _ in 0..runs {
         for (i, set) in sets.iter().enumerate() {
-            boots[i].push(crossbar_boot(set).await?.1);
+            boots[i].push(crossbar_boot(set, &o.settings).await?.1);
         }
     }
     md.push_str("| image set | crossbar image | median (s) | min–max (s) |\n|---|---|---|---|\n");
@@ -319,8 +324,11 @@ fn published(registry: &str) -> [String; 2] {
 
 /// Refuse an engine that has any image either path would make: this measures from none, and
 /// removing images others use is not the bench's business.
-async fn ensure_no_images(names: &[String]) -> anyhow::Result<()> {
-    let docker = crate::runtime::engine::docker().await?;
+async fn ensure_no_images(
+    names: &[String],
+    engine: &crate::runtime::engine::EngineSettings,
+) -> anyhow::Result<()> {
+    let docker = crate::runtime::engine::docker(engine).await?;
     let local = crate::imageset::ImageSet::default();
     let mut wanted = vec![local.os_image(), local.ocs_image(), local.crossbar_image()];
     for n in names {
@@ -354,7 +362,8 @@ async fn images(o: &ModeOptions) -> anyhow::Result<String> {
         )
     })?;
     let [ocs, crossbar] = published(registry);
-    ensure_no_images(&[ocs.clone(), crossbar.clone()]).await?;
+    let engine = crate::runtime::engine::EngineSettings::of(&o.settings);
+    ensure_no_images(&[ocs.clone(), crossbar.clone()], &engine).await?;
     std::fs::create_dir_all(&o.logs)?;
     let set = o.logs.join("published.yaml");
     std::fs::write(

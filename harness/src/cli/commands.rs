@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::report::{failure_kind, Case};
-use crate::runtime::engine::{docker, remove_run};
-use crate::runtime::images::cache_dir;
+use crate::runtime::engine::{docker, remove_run, EngineSettings};
 use crate::runtime::progress::AboveBars;
 use crate::runtime::sweep::{sweep, Sweep};
 use crate::runtime::LaunchOptions;
@@ -164,7 +163,7 @@ pub fn junit_merge(m: &JunitMergeArgs) -> Result<Exit, CliError> {
 }
 
 pub async fn images(set: Option<PathBuf>, prepare: bool) -> Result<Exit, CliError> {
-    let mut options = LaunchOptions::from_env("images").bad_input()?;
+    let mut options = LaunchOptions::from_settings("images", super::settings()).bad_input()?;
     if set.is_some() {
         options.images_file = set;
     }
@@ -187,13 +186,13 @@ pub async fn images(set: Option<PathBuf>, prepare: bool) -> Result<Exit, CliErro
             i.origin
         );
     }
-    println!("(cache: {})", cache_dir().display());
+    println!("(cache: {})", super::settings().cache_dir().display());
     Ok(Exit::Passed)
 }
 
 /// `images --cache-key`: the key and the images a CI cache of recipe-built images keeps.
 pub async fn cache_key(set: Option<PathBuf>) -> Result<Exit, CliError> {
-    let mut options = LaunchOptions::from_env("images").bad_input()?;
+    let mut options = LaunchOptions::from_settings("images", super::settings()).bad_input()?;
     if set.is_some() {
         options.images_file = set;
     }
@@ -224,6 +223,7 @@ pub async fn bench(b: BenchArgs) -> Result<Exit, CliError> {
         parallel: b.parallel,
         scenario: crate::bench::default_scenario().to_path_buf(),
         usual_way: !b.no_usual_way,
+        settings: super::settings().clone(),
     };
     let (md, csv) = crate::bench::run(&options).await.infra()?;
     println!("{md}");
@@ -253,6 +253,7 @@ async fn bench_mode(b: BenchArgs) -> Result<Exit, CliError> {
         scenarios: b.scenarios,
         logs: dir.join(format!("bench-{name}")),
         runs: b.runs,
+        settings: super::settings().clone(),
     };
     let md = crate::bench::modes::run(b.what, &options).await.infra()?;
     println!("{md}");
@@ -263,7 +264,8 @@ async fn bench_mode(b: BenchArgs) -> Result<Exit, CliError> {
 }
 
 pub async fn clean(run: Option<String>) -> Result<Exit, CliError> {
-    let docker = docker().await.infra()?;
+    let settings = super::settings();
+    let docker = docker(&EngineSettings::of(settings)).await.infra()?;
     let lines = match run {
         Some(run) => {
             let removed = remove_run(&docker, &run).await.infra()?;
@@ -273,7 +275,7 @@ pub async fn clean(run: Option<String>) -> Result<Exit, CliError> {
                 vec![format!("removed run {run}: {}", removed.join(", "))]
             }
         }
-        None => sweep(&docker, Sweep::AllButLive).await.infra()?,
+        None => sweep(&docker, Sweep::AllButLive, settings).await.infra()?,
     };
     if lines.is_empty() {
         println!("nothing to clean");
@@ -294,7 +296,7 @@ pub fn check(paths: &[String], filters: &[String], github: &Github) -> Result<Ex
     let mut bad = 0;
     let (mut parsed, mut checked) = (0, 0);
     for file in &sel.files {
-        match check_file(file) {
+        match check_file(file, &super::settings().env) {
             Ok(s) => {
                 parsed += 1;
                 if !super::select::matches(&sel.filters, &s.name) {
@@ -392,7 +394,7 @@ async fn run(
     github: &Github,
 ) -> (Case, Result<(), CliError>, Option<crate::html::ScenarioRun>) {
     let file = &scenario.path;
-    let mut options = LaunchOptions::new(&scenario.name);
+    let mut options = LaunchOptions::with_settings(&scenario.name, super::settings());
     options.keep_on_failure |= args.keep_on_failure;
     if let Some(images) = &args.images {
         options.images_file = Some(images.clone());
@@ -449,8 +451,13 @@ pub async fn compare(c: CompareArgs, github: &Github) -> Result<Exit, CliError> 
         crate::imageset::load(set).bad_input()?;
     }
     // Without an engine every run fails on both sides alike: say so instead of "changed".
-    docker().await.infra()?;
-    let defaults = CompareOptions::default();
+    docker(&EngineSettings::of(super::settings()))
+        .await
+        .infra()?;
+    let defaults = CompareOptions {
+        settings: super::settings().clone(),
+        ..CompareOptions::default()
+    };
     let options = CompareOptions {
         latency_ratio: c.latency_ratio,
         budget: crate::budget::GrowthRule {

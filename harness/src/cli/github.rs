@@ -1,7 +1,7 @@
 //! GitHub Actions output, where a reviewer looks: `::error` workflow commands that put a
 //! failure on the scenario line (of a failing step, or of bad input) in the pull request's
 //! diff, and the job summary (`$GITHUB_STEP_SUMMARY`) of a `test` run. Whether to write them
-//! is read from the environment once, by the CLI ([`Github::from_env`]); the reporter here is
+//! is read from the environment once, by the CLI ([`Github::of`]); the reporter here is
 //! one more reader of the run's events.
 //!
 //! The commands follow GitHub's "Workflow commands for GitHub Actions": `::error
@@ -28,14 +28,12 @@ pub struct Github {
 }
 
 impl Github {
-    /// Read `GITHUB_ACTIONS` and `GITHUB_STEP_SUMMARY` (the CLI's edge; nothing below reads
-    /// them).
-    pub fn from_env() -> Self {
+    /// `GITHUB_ACTIONS` and `GITHUB_STEP_SUMMARY` of the environment read once by the CLI
+    /// (nothing below reads them).
+    pub fn of(env: &crate::config::Env) -> Self {
         Github {
-            annotations: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
-            step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            annotations: env.var("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
+            step_summary: env.non_empty("GITHUB_STEP_SUMMARY").map(PathBuf::from),
         }
     }
 

@@ -205,7 +205,8 @@ fn from_compose(args: &InitArgs) -> Result<Vec<Output>, CliError> {
         from_scenarios(&args.dir, &scf)
     );
     let probe = args.dir.join("scenarios/init.yaml");
-    let scenario = Scenario::from_str(&stack, &probe).map_err(|e| bad(anyhow!("{e}")))?;
+    let scenario = Scenario::from_str(&stack, &probe, &super::settings().env)
+        .map_err(|e| bad(anyhow!("{e}")))?;
     if scenario.stack.agents.is_empty() {
         return Err(bad(anyhow!(
             "{} has no service whose instance the site config {} lists",
@@ -230,7 +231,7 @@ fn from_build(args: &InitArgs, build: &Path) -> Result<Vec<Output>, CliError> {
         from_scenarios(&args.dir, &args.dir.join(build))
     );
     let out = starter(id, &stack);
-    Scenario::from_str(&out.text, &args.dir.join(&out.path))
+    Scenario::from_str(&out.text, &args.dir.join(&out.path), &super::settings().env)
         .map_err(|e| CliError::new(Exit::BadInput, anyhow!("{e}")))?;
     Ok(vec![out])
 }

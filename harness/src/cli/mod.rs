@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::Settings;
+
 use exit::{CliError, Exit};
 use output::{ColorChoice, Format, Style};
 use reporter::Verbosity;
@@ -202,24 +204,43 @@ fn budget_floor(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 2s or 500ms"))
 }
 
+/// The settings the command runs with: the environment and the global flags, read once by
+/// [`main`] before anything else. The commands take what they need from here and pass it down
+/// as values ([`LaunchOptions::with_settings`](crate::runtime::LaunchOptions::with_settings),
+/// [`Scenario::from_file`](crate::scenario::Scenario::from_file)); nothing below reads it.
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(Settings::default)
+}
+
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
 /// Parse the command line (usage errors exit 2, as clap does), run, map to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut settings = Settings::from_env();
     if let Some(policy) = &cli.global.pull {
-        // Before any thread exists: every LaunchOptions reads it (as OCS_HARNESS_PULL).
-        std::env::set_var(crate::config::PULL, policy);
+        // The flag wins over $OCS_HARNESS_PULL.
+        settings = settings.with_var(crate::config::PULL, policy);
     }
+    let settings = SETTINGS.get_or_init(|| settings);
     let prepare = cli.global.pull.is_some();
     let stderr_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let g = &cli.global;
+    let env = &settings.env;
     output::init_tracing(
         g.verbose,
         g.quiet,
-        output::use_color(g.color, stderr_terminal),
+        output::use_color(g.color, stderr_terminal, env),
+        env,
     );
-    crate::runtime::progress::set_live(output::live_progress(g.color, g.quiet, stderr_terminal));
+    crate::runtime::progress::set_live(output::live_progress(
+        g.color,
+        g.quiet,
+        stderr_terminal,
+        env,
+    ));
     let style = Style {
-        color: output::use_color(g.color, output::stdout_is_terminal()),
+        color: output::use_color(g.color, output::stdout_is_terminal(), env),
     };
     let verbosity = match (g.quiet, g.verbose) {
         (true, _) => Verbosity::Quiet,
@@ -233,7 +254,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(CliError::new(Exit::Infrastructure, e)),
     };
-    let github = github::Github::from_env();
+    let github = github::Github::of(env);
     let result = runtime.block_on(dispatch(cli.command, verbosity, style, prepare, github));
     match result {
         Ok(exit) => exit.into(),
@@ -266,7 +287,7 @@ async fn dispatch(
                 filters: t.filters,
                 jobs: t.jobs,
                 partition: t.partition,
-                snapshots: crate::snapshot::Mode::from_flags(t.accept, t.ci),
+                snapshots: crate::snapshot::Mode::from_flags(t.accept, t.ci || settings().in_ci()),
                 junit: t.junit,
                 html: t.html,
                 images: t.images,

@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 
 use clap::ValueEnum;
 
+use crate::config::Env;
+
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
@@ -25,11 +27,11 @@ pub enum Format {
 
 /// Whether to colour: `always` and `never` win; `auto` colours a terminal unless `NO_COLOR`
 /// is set to anything non-empty (<https://no-color.org>).
-pub fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+pub fn use_color(choice: ColorChoice, terminal: bool, env: &Env) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ColorChoice::Auto => terminal && env.non_empty("NO_COLOR").is_none(),
     }
 }
 
@@ -78,7 +80,7 @@ impl Style {
 /// Install the tracing subscriber (on stderr). `RUST_LOG` wins; otherwise warnings and the
 /// harness's notices ("building image X", "removed run Y"), and `-v`/`-vv` raise the
 /// harness's own level to debug/trace; `-q` shows errors only.
-pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
+pub fn init_tracing(verbose: u8, quiet: bool, color: bool, env: &Env) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -86,14 +88,19 @@ pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
         (false, 1) => "warn,ocs_harness=debug",
         (false, _) => "info,ocs_harness=trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // As `EnvFilter::try_from_default_env`, from the environment read once.
+    let rust_log = env.var(EnvFilter::DEFAULT_ENV);
+    let filter = rust_log
+        .as_deref()
+        .and_then(|v| EnvFilter::builder().parse(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| crate::runtime::progress::AboveBars::new(std::io::stderr()))
         .with_ansi(color);
     // At the default verbosity the lines are notices for a person ("INFO building image X"):
     // no timestamp or module path; -v (a debugging log) gets both.
-    let _ = if verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+    let _ = if verbose == 0 && env.var_os(EnvFilter::DEFAULT_ENV).is_none() {
         builder.without_time().with_target(false).try_init()
     } else {
         builder.with_target(true).try_init()
@@ -102,8 +109,8 @@ pub fn init_tracing(verbose: u8, quiet: bool, color: bool) {
 
 /// Whether builds and pulls show live bars: on a terminal's stderr, when colour is allowed
 /// (`--color`, `NO_COLOR`: bars are escape codes too) and not under `-q`.
-pub fn live_progress(choice: ColorChoice, quiet: bool, stderr_terminal: bool) -> bool {
-    !quiet && stderr_terminal && use_color(choice, stderr_terminal)
+pub fn live_progress(choice: ColorChoice, quiet: bool, stderr_terminal: bool, env: &Env) -> bool {
+    !quiet && stderr_terminal && use_color(choice, stderr_terminal, env)
 }
 
 /// Whether stdout is a terminal.
@@ -117,20 +124,23 @@ mod tests {
 
     #[test]
     fn always_and_never_win_and_auto_needs_a_terminal() {
-        assert!(use_color(ColorChoice::Always, false));
-        assert!(!use_color(ColorChoice::Never, true));
-        assert!(!use_color(ColorChoice::Auto, false));
+        assert!(use_color(ColorChoice::Always, false, &Env::default()));
+        assert!(!use_color(ColorChoice::Never, true, &Env::default()));
+        assert!(!use_color(ColorChoice::Auto, false, &Env::default()));
         let plain = Style { color: false };
         assert_eq!(plain.diff("-a\n+b"), "-a\n+b");
         assert!(
-            !live_progress(ColorChoice::Auto, false, false),
+            !live_progress(ColorChoice::Auto, false, false, &Env::default()),
             "not a terminal"
         );
         assert!(
-            !live_progress(ColorChoice::Never, false, true),
+            !live_progress(ColorChoice::Never, false, true, &Env::default()),
             "--color never"
         );
-        assert!(!live_progress(ColorChoice::Always, true, true), "-q");
+        assert!(
+            !live_progress(ColorChoice::Always, true, true, &Env::default()),
+            "-q"
+        );
         let c = Style { color: true };
         assert_eq!(c.red("x"), "\u{1b}[31mx\u{1b}[0m");
     }

@@ -5,10 +5,10 @@
 //! names the context and the Dockerfile's `FROM` rewrites instead of the tag.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::imageset::ImageSet;
-use crate::overrides::{ImageOverrides, ImageRef};
+use crate::overrides::ImageRef;
 use crate::plan::{plan_stack, ContainerPlan, ImageSource, StackPlan};
 use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
@@ -55,13 +55,7 @@ struct Container {
     labels: BTreeMap<String, String>,
 }
 
-/// A placeholder for an image built at run time.
-fn unbuilt(context: &Path) -> ImageRef {
-    ImageRef {
-        repository: format!("<built from {}>", context.display()),
-        tag: "<content hash>".into(),
-    }
-}
+use crate::images::resolve::{self, unbuilt};
 
 fn origin(written: &ImageRef, resolved: &str, set: &str) -> String {
     if written.to_string() == resolved {
@@ -71,40 +65,21 @@ fn origin(written: &ImageRef, resolved: &str, set: &str) -> String {
     }
 }
 
-/// The images after the set's overrides (built overrides named, not built).
-fn overrides_of(set: &ImageSet, options: &LaunchOptions) -> Result<ImageOverrides, CliError> {
-    let mut o = set.overrides();
-    for (from, target) in &set.extra {
-        let to = match target {
-            crate::imageset::OverrideTarget::Image(i) => i.clone(),
-            crate::imageset::OverrideTarget::Build { context, .. } => unbuilt(context).to_string(),
-        };
-        // A placeholder is no valid reference; show the mapping by repository instead.
-        if o.insert(from, &to).is_err() {
-            o.insert(from, &format!("ocs-harness/override-build:{}", set.name))
-                .map_err(anyhow::Error::msg)
-                .bad_input()?;
-        }
-    }
-    o.extend(&options.overrides);
-    Ok(o)
-}
-
 /// The plan of `scenario` (YAML).
 pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliError> {
-    let mut options = LaunchOptions::new(&scenario.name);
+    let mut options = LaunchOptions::with_settings(&scenario.name, super::settings());
     if images.is_some() {
         options.images_file = images;
     }
-    let named = options
-        .images_file
-        .as_ref()
-        .or(scenario.stack.image_set.as_ref());
-    let set = match named {
-        Some(f) => crate::imageset::load(f).bad_input()?,
-        None => options.images.clone(),
+    let named = scenario.stack.image_set.as_deref();
+    let set = match resolve::choose(options.images_file.as_deref(), &options.images, named) {
+        resolve::SetChoice::Named(f) => crate::imageset::load(&f).bad_input()?,
+        // Without an engine, `auto` is not decided: the default set.
+        resolve::SetChoice::Given | resolve::SetChoice::Unnamed => options.images.clone(),
     };
-    let overrides = overrides_of(&set, &options)?;
+    let overrides = crate::images::planned_overrides(&set, &options.overrides)
+        .map_err(anyhow::Error::msg)
+        .bad_input()?;
     let spec = scenario.stack_spec();
     let mut built = BTreeMap::new();
     let mut images = Vec::new();

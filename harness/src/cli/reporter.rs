@@ -504,7 +504,8 @@ steps:
 
     /// The failure of step 2 of [`SCENARIO`], pointing at its `expect:`.
     fn failure() -> StepFailure {
-        let scenario = Scenario::from_str(SCENARIO, Path::new("s.yaml")).unwrap();
+        let scenario =
+            Scenario::from_str(SCENARIO, Path::new("s.yaml"), &Default::default()).unwrap();
         let step = &scenario.steps[1];
         let action = step.kind.to_string();
         let message = format!("step 2 (line {}): {action} failed", step.line);

@@ -149,7 +149,7 @@ fn load(
     let mut bad = 0;
     let mut all = Vec::new();
     for file in files {
-        match crate::scenario::check_file(file) {
+        match crate::scenario::check_file(file, &super::settings().env) {
             Ok(s) => scenarios.push(s),
             Err(errors) => {
                 bad += 1;
@@ -422,7 +422,7 @@ async fn run_all(
                     steps: scenario.steps.len(),
                 },
             );
-            let mut options = LaunchOptions::new(&scenario.name);
+            let mut options = LaunchOptions::with_settings(&scenario.name, super::settings());
             if images.is_some() {
                 options.images_file = images;
             }

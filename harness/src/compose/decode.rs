@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::overrides::ImageRef;
-use crate::scenario::node::{Cx, Key, Kind, Node};
-use crate::scenario::ScenarioError;
+use crate::source::node::{Cx, Key, Kind, Node};
+use crate::source::ScenarioError;
 
 use super::env::{dotenv, split_command};
 use super::{Build, Loc, Service, Volume, HONOURED_KEYS, REWRITTEN_KEYS, TOP_KEYS};

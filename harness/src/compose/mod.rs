@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::overrides::ImageRef;
-use crate::scenario::node::{Cx, Pos, Source};
-use crate::scenario::ScenarioError;
+use crate::source::node::{Cx, Pos, Source};
+use crate::source::ScenarioError;
 
 pub use env::dotenv;
 

@@ -512,23 +512,61 @@ fn run_finished(
     }
 }
 
-/// `Err` carrying a readable failure when the run failed.
-pub fn into_result(report: &RunReport) -> Result<(), String> {
+/// A scenario that ran and failed: its first failing step and where to look. Shown as the
+/// failure, the run's files and the end of its timeline (and how to reach a kept stack).
+#[derive(Debug, Clone)]
+pub struct ScenarioFailed {
+    /// The scenario.
+    pub scenario: String,
+    /// The run id.
+    pub run_id: String,
+    /// The run's files.
+    pub run_dir: std::path::PathBuf,
+    /// The first failing step.
+    pub failure: StepFailure,
+    /// The run's timeline file.
+    pub timeline: std::path::PathBuf,
+    /// The timeline's last lines.
+    pub timeline_tail: Vec<String>,
+    /// How to reach the stack when it was kept after the failure.
+    pub kept: Option<String>,
+}
+
+impl std::fmt::Display for ScenarioFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "scenario {} failed (run {}, files in {}):\n{}\n--- timeline (last {} lines; all of it in {}) ---\n{}",
+            self.scenario,
+            self.run_id,
+            self.run_dir.display(),
+            self.failure,
+            self.timeline_tail.len(),
+            self.timeline.display(),
+            self.timeline_tail.join("\n")
+        )?;
+        match &self.kept {
+            Some(k) => write!(f, "\n{k}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioFailed {}
+
+/// `Err` carrying the failure when the run failed.
+pub fn into_result(report: &RunReport) -> Result<(), Box<ScenarioFailed>> {
     match &report.failure {
         None => Ok(()),
-        Some(f) => Err(format!(
-            "scenario {} failed (run {}, files in {}):\n{f}\n--- timeline (last {} lines; all of it in {}) ---\n{}",
-            report.transcript.scenario,
-            report.run_id,
-            report.run_dir.display(),
-            report.timeline_tail.len(),
-            report.timeline.display(),
-            report.timeline_tail.join("\n")
-        ) + &report
-            .kept
-            .as_ref()
-            .map(|k| format!("\n{k}"))
-            .unwrap_or_default()),
+        Some(f) => Err(Box::new(ScenarioFailed {
+            scenario: report.transcript.scenario.clone(),
+            run_id: report.run_id.clone(),
+            run_dir: report.run_dir.clone(),
+            failure: f.clone(),
+            timeline: report.timeline.clone(),
+            timeline_tail: report.timeline_tail.clone(),
+            kept: report.kept.clone(),
+        })),
     }
 }
 

@@ -6,11 +6,11 @@
 //! A string equal to a secret is always replaced; a secret of at least [`MIN_INSIDE`]
 //! characters is also replaced inside longer texts (a shorter one, like OCS's test password
 //! `a`, would otherwise blank out every word containing that letter).
+//!
+//! This module knows texts and JSON values; how each event is redacted (which of its parts
+//! are texts and values) is beside the events, in `event`.
 
 use serde_json::Value;
-
-use super::event::{Answer, Call, Outcome, RunEvent, StepFailure};
-use crate::ocs::{AgentApi, Reply};
 
 /// What a secret becomes.
 pub(crate) const REDACTED: &str = "<redacted>";
@@ -68,90 +68,6 @@ impl Secrets {
             ),
             other => other.clone(),
         }
-    }
-
-    /// `event` as readers may see it.
-    pub(crate) fn event(&self, event: &RunEvent) -> RunEvent {
-        let mut e = event.clone();
-        match &mut e {
-            RunEvent::CallMade { call, .. } => self.call(call),
-            RunEvent::ReplyReceived { call, answer, .. } => {
-                self.call(call);
-                *answer = self.answer(answer);
-            }
-            RunEvent::SessionMessage { text, .. } | RunEvent::LogLineSelected { text, .. } => {
-                *text = self.text(text)
-            }
-            RunEvent::StepFinished {
-                outcome, failure, ..
-            } => {
-                *outcome = self.outcome(outcome);
-                *failure = failure.take().map(|f| self.failure(f));
-            }
-            RunEvent::RunFinished { error, .. } => *error = error.as_ref().map(|e| self.text(e)),
-            RunEvent::RunStarted { .. }
-            | RunEvent::StackReady { .. }
-            | RunEvent::AgentDescribed { .. }
-            | RunEvent::StepStarted { .. }
-            | RunEvent::FaultInjected { .. } => {}
-        }
-        e
-    }
-
-    fn call(&self, call: &mut Call) {
-        call.params = call.params.as_ref().map(|p| self.value(p));
-    }
-
-    fn reply(&self, r: &Reply) -> Reply {
-        let raw = self.value(&r.raw);
-        Reply::from_value(raw.clone()).unwrap_or_else(|_| Reply {
-            message: self.text(&r.message),
-            session: None,
-            raw,
-            ..r.clone()
-        })
-    }
-
-    fn api(&self, a: &AgentApi) -> AgentApi {
-        let raw = self.value(&a.raw);
-        AgentApi::from_value(raw.clone()).unwrap_or_else(|_| AgentApi {
-            access_control: self.value(&a.access_control),
-            feeds: Vec::new(),
-            raw,
-            ..a.clone()
-        })
-    }
-
-    fn answer(&self, a: &Answer) -> Answer {
-        match a {
-            Answer::Api(api) => Answer::Api(self.api(api)),
-            Answer::Reply(r) => Answer::Reply(self.reply(r)),
-            Answer::Value(v) => Answer::Value(self.value(v)),
-            Answer::Error(e) => Answer::Error(self.text(e)),
-        }
-    }
-
-    fn outcome(&self, o: &Outcome) -> Outcome {
-        match o {
-            Outcome::Api(api) => Outcome::Api(self.api(api)),
-            Outcome::Reply(r) => Outcome::Reply(self.reply(r)),
-            Outcome::Polled(r) => Outcome::Polled(r.as_ref().map(|r| self.reply(r))),
-            Outcome::Value(v) => Outcome::Value(self.value(v)),
-            Outcome::Logs { window, lines } => Outcome::Logs {
-                window: window.clone(),
-                lines: lines.iter().map(|l| self.text(l)).collect(),
-            },
-            Outcome::Error(e) => Outcome::Error(self.text(e)),
-            other => other.clone(),
-        }
-    }
-
-    /// `f` as readers may see it.
-    pub(crate) fn failure(&self, mut f: StepFailure) -> StepFailure {
-        f.problems = f.problems.iter().map(|p| self.text(p)).collect();
-        f.last_reply = f.last_reply.as_ref().map(|r| self.value(r));
-        f.log_tail = f.log_tail.iter().map(|l| self.text(l)).collect();
-        f
     }
 }
 

@@ -572,7 +572,7 @@ async fn events_come_in_order_each_session_message_once() {
 fn the_run_is_send() {
     fn send<T: Send>(_: &T) {}
     let scenario = scenario("  - api: fake1\n");
-    let options = crate::runtime::LaunchOptions::new("unit");
+    let options = crate::runtime::LaunchOptions::defaults("unit");
     let future = super::run(&scenario, &options);
     send(&future);
 }

@@ -39,19 +39,19 @@ impl Stack {
     pub async fn up(plan: StackPlan, options: UpOptions) -> Result<Stack, StackError> {
         // Whoever planned it, the run is this process's: a later sweep must be able to tell.
         let plan = plan.with_labels(&Owner::this_process().labels());
-        let docker = engine::docker().await?;
+        let docker = engine::docker(&options.engine).await?;
         let started = Instant::now();
         let mut timings = Timings::default();
         timings.marks.began = unix_now();
         check_images(&docker, &plan).await?;
         timings.image_check = started.elapsed();
-        let host = engine::engine_host(&docker).await;
+        let host = engine::engine_host(&docker, &options.engine).await;
         tracing::debug!(run = %plan.run_id, host = %host.host, local = host.local, from = %host.from, "the engine's published ports are reached here");
         write_site_config(&options.run_dir, &plan.site_config)?;
 
         let logs = LogStore::new();
         let run_id = plan.run_id.clone();
-        watchdog::register(&run_id, &logs, &options.run_dir);
+        watchdog::register(&run_id, &logs, &options.run_dir, &options.engine);
         let up = BringUp {
             docker: &docker,
             host: &host,
@@ -250,6 +250,7 @@ impl BringUp<'_> {
             torn_down: false,
             background: Vec::new(),
             helpers: Vec::new(),
+            engine: self.options.engine.clone(),
             plan,
         };
         let held = adopt(&mut stack, started_agents);

@@ -101,8 +101,8 @@ impl<T, E: Into<EngineCause>> Doing<T> for Result<T, E> {
 
 /// The engine's client (the one testcontainers uses), or a clear error when none answers or
 /// its TLS settings are incomplete (checked first: testcontainers panics on them).
-pub async fn docker() -> Result<Docker, EngineError> {
-    EngineSettings::from_env().check()?;
+pub async fn docker(settings: &EngineSettings) -> Result<Docker, EngineError> {
+    settings.check()?;
     let unreachable = |e: EngineCause| EngineError::Unreachable {
         source: Box::new(e),
     };
@@ -113,7 +113,7 @@ pub async fn docker() -> Result<Docker, EngineError> {
     Ok(docker)
 }
 
-/// How the harness reaches the engine: read once from the environment by the rules
+/// How the harness reaches the engine: read once from the settings' environment by the rules
 /// testcontainers follows for the client that starts the containers (`DOCKER_HOST`, else the
 /// first socket of `/var/run/docker.sock`, `$XDG_RUNTIME_DIR/.docker/run/docker.sock`,
 /// `~/.docker/run/docker.sock`, `~/.docker/desktop/docker.sock`; TLS for `https://`, or for
@@ -127,12 +127,25 @@ pub struct EngineSettings {
     pub tls_verify: bool,
     /// `DOCKER_CERT_PATH`: the directory of `ca.pem`, `cert.pem` and `key.pem`.
     pub cert_path: Option<std::path::PathBuf>,
+    /// `OCS_HARNESS_HOST`: where the engine's published ports are reached, instead of the
+    /// address derived from the engine (see [`EngineHost::derive`]).
+    pub ports_host: Option<String>,
+    /// Docker's client configuration directory (`$DOCKER_CONFIG`, else `~/.docker`), whose
+    /// `config.json` holds registry credentials.
+    pub config_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for EngineSettings {
+    /// With no variable set (the first engine socket found on this machine).
+    fn default() -> Self {
+        Self::from_lookup(|_| None)
+    }
 }
 
 impl EngineSettings {
-    /// From the environment.
-    pub fn from_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
+    /// From the harness's settings (the environment read once at the edge).
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self::from_lookup(|k| settings.env.var(k))
     }
 
     /// From the variables `get` gives.
@@ -159,6 +172,12 @@ impl EngineSettings {
             host,
             tls_verify: get("DOCKER_TLS_VERIFY").as_deref() == Some("1"),
             cert_path: get("DOCKER_CERT_PATH").map(Into::into),
+            ports_host: get(crate::config::HOST)
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty()),
+            config_dir: get("DOCKER_CONFIG")
+                .map(std::path::PathBuf::from)
+                .or_else(|| get("HOME").map(|h| std::path::Path::new(&h).join(".docker"))),
         }
     }
 
@@ -321,16 +340,10 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The engine address testcontainers and the harness's own clients use (see
-/// [`EngineSettings`]).
-pub fn docker_host() -> String {
-    EngineSettings::from_env().host
-}
-
 /// Where this process reaches `docker`'s published ports (see [`EngineHost::derive`]).
-pub async fn engine_host(docker: &Docker) -> EngineHost {
-    let override_host = crate::config::host_from_env();
-    let docker_host = docker_host();
+pub async fn engine_host(docker: &Docker, settings: &EngineSettings) -> EngineHost {
+    let override_host = settings.ports_host.clone();
+    let docker_host = settings.host.clone();
     // testcontainers' test for "inside a container".
     let in_container = std::path::Path::new("/.dockerenv").exists();
     let gateway = if in_container && override_host.is_none() && tcp_host(&docker_host).is_none() {
@@ -365,8 +378,8 @@ async fn bridge_gateway(docker: &Docker) -> Option<String> {
 
 /// A client of its own, for a thread outside testcontainers' runtime (drop, signals), made by
 /// the same rules as the one that started the containers ([`EngineSettings`]).
-pub(crate) fn docker_detached() -> Result<Docker, EngineError> {
-    EngineSettings::from_env().connect()
+pub(crate) fn docker_detached(settings: &EngineSettings) -> Result<Docker, EngineError> {
+    settings.connect()
 }
 
 /// Every container (running or not) and network carrying `label` (`key=value`).

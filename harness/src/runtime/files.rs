@@ -14,8 +14,8 @@ use testcontainers::{CopyDataSource, CopyTargetOptions};
 use super::engine::Doing;
 use super::role::Role;
 use super::stack::{io_err, Stack, StackError};
+use crate::filespec::Fetched;
 use crate::plan::{CopyContent, FileCopy, FileSpec};
-use crate::scenario::Fetched;
 
 /// The directory under the run directory that fetched paths go to.
 pub const FETCHED_DIR: &str = "fetched";

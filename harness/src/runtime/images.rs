@@ -124,10 +124,15 @@ pub struct BaseImages {
     pub elapsed: Duration,
 }
 
-/// Where downloaded wheels, rootfs trees and the build lock live:
-/// `$OCS_HARNESS_CACHE`, else `$XDG_CACHE_HOME/ocs-harness`, else `~/.cache/ocs-harness`.
-pub fn cache_dir() -> PathBuf {
-    crate::config::cache_dir_from_env()
+/// What to tell a user whose image is absent under `--pull never` (part of the image
+/// errors' messages; `pull` re-exports it).
+pub fn ways_out(image: &str) -> String {
+    format!(
+        "The pull policy is `never`. Pull it (`docker pull {image}`, or run with `--pull \
+         missing`), give it as an archive (`{{archive: FILE.tar}}` in an image set), or use \
+         the recipe set (`--images local`); or add an image override mapping {image} to a \
+         local image."
+    )
 }
 
 /// Where base images are built and whether apt-get may install debootstrap.
@@ -138,24 +143,34 @@ pub struct BuildSettings {
     /// Whether debootstrap may be installed with apt-get when missing (as root), unless
     /// `$OCS_HARNESS_NO_APT` is set.
     pub apt_allowed: bool,
+    /// Where host tools (debootstrap, apt-get, python3) are looked for: `$PATH`'s directories
+    /// (then `/usr/sbin` and `/sbin`).
+    pub search_path: Vec<PathBuf>,
 }
 
 impl BuildSettings {
-    /// The settings of the environment.
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let config = crate::config::Config::from_env()?;
-        Ok(Self {
-            cache_dir: config.cache_dir,
-            apt_allowed: config.apt_allowed,
-        })
+    /// The build settings of `settings`.
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self {
+            cache_dir: settings.config.cache_dir.clone(),
+            apt_allowed: settings.config.apt_allowed,
+            search_path: settings
+                .env
+                .var_os("PATH")
+                .map(|p| std::env::split_paths(p).collect())
+                .unwrap_or_default(),
+        }
     }
 }
 
-/// Make sure the base images of `set` exist, building what is missing, with the settings of
-/// the environment. Each build shows its progress ([`progress`](crate::runtime::progress)).
-pub async fn ensure_base_images(docker: &Docker, set: &ImageSet) -> Result<BaseImages, ImageError> {
-    let settings = BuildSettings::from_env()?;
-    ensure_recipes(docker, set, &settings, (true, true)).await
+/// Make sure the base images of `set` exist, building what is missing, with `settings`.
+/// Each build shows its progress ([`progress`](crate::runtime::progress)).
+pub async fn ensure_base_images(
+    docker: &Docker,
+    set: &ImageSet,
+    settings: &BuildSettings,
+) -> Result<BaseImages, ImageError> {
+    ensure_recipes(docker, set, settings, (true, true)).await
 }
 
 /// Make sure the recipe images of `set` that are `wanted` (ocs, crossbar) exist, building
@@ -204,7 +219,7 @@ pub async fn ensure_recipes(
         let (name, version) = (&recipe.name, &recipe.version);
         let source = format!("recipe: {name} {version} from pinned wheels");
         let build = progress::Build::start(&image.to_string(), &source);
-        build_python_image(docker, (recipe, &os, image), cache, &build).await?;
+        build_python_image(docker, (recipe, &os, image), settings, &build).await?;
         built.push((image.to_string(), build.done()));
     }
     Ok(BaseImages {
@@ -228,14 +243,7 @@ async fn ensure_os(
     let (suite, variant) = (&set.os.suite, &set.os.variant);
     let source = format!("recipe: debootstrap {suite} {variant}, takes about a minute");
     let build = progress::Build::start(&os.to_string(), &source);
-    build_os_image(
-        docker,
-        &set.os,
-        &os,
-        &settings.cache_dir,
-        settings.apt_allowed,
-    )
-    .await?;
+    build_os_image(docker, &set.os, &os, settings).await?;
     Ok(Some((os.to_string(), build.done())))
 }
 
@@ -267,7 +275,7 @@ pub async fn ensure_deb_recipe(
         recipe.name, recipe.version, recipe.stands_for
     );
     let build = progress::Build::start(&image.to_string(), &source);
-    debs::build_deb_image(docker, (recipe, &os, &image), cache, &build).await?;
+    debs::build_deb_image(docker, (recipe, &os, &image), settings, &build).await?;
     built.push((image.to_string(), build.done()));
     Ok(built)
 }
@@ -368,9 +376,10 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+fn which(tool: &str, search_path: &[PathBuf]) -> Option<PathBuf> {
+    search_path
+        .iter()
+        .cloned()
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .map(|dir| dir.join(tool))
         .find(|p| p.is_file())
@@ -389,11 +398,12 @@ fn is_root() -> bool {
 
 /// debootstrap, installing it with apt-get first when it is missing and we are root
 /// (`apt_allowed` false, from `OCS_HARNESS_NO_APT=1`, forbids that).
-async fn debootstrap_path(apt_allowed: bool) -> Result<PathBuf, ImageError> {
-    if let Some(p) = which("debootstrap") {
+async fn debootstrap_path(settings: &BuildSettings) -> Result<PathBuf, ImageError> {
+    let path = &settings.search_path;
+    if let Some(p) = which("debootstrap", path) {
         return Ok(p);
     }
-    if !(is_root() && apt_allowed && which("apt-get").is_some()) {
+    if !(is_root() && settings.apt_allowed && which("apt-get", path).is_some()) {
         return Err(ImageError::Tool {
             step: "finding debootstrap".into(),
             detail: "debootstrap is needed once, to build the base root filesystem with no image \
@@ -414,7 +424,7 @@ async fn debootstrap_path(apt_allowed: bool) -> Result<PathBuf, ImageError> {
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
     .await?;
-    which("debootstrap").ok_or_else(|| ImageError::Tool {
+    which("debootstrap", path).ok_or_else(|| ImageError::Tool {
         step: "installing debootstrap".into(),
         detail: "apt-get succeeded but debootstrap is still not on PATH".into(),
     })
@@ -424,9 +434,9 @@ async fn build_os_image(
     docker: &Docker,
     recipe: &OsRecipe,
     image: &ImageRef,
-    cache: &Path,
-    apt_allowed: bool,
+    settings: &BuildSettings,
 ) -> Result<(), ImageError> {
+    let cache = settings.cache_dir.as_path();
     if !is_root() {
         return Err(ImageError::Tool {
             step: "debootstrap".into(),
@@ -437,7 +447,7 @@ async fn build_os_image(
             ),
         });
     }
-    let debootstrap = debootstrap_path(apt_allowed).await?;
+    let debootstrap = debootstrap_path(settings).await?;
     let work = cache.join(format!("rootfs-{}", recipe.hash()));
     if work.exists() {
         tokio::fs::remove_dir_all(&work)
@@ -518,7 +528,11 @@ async fn import_rootfs(
 }
 
 /// Download (or reuse) the wheels of a pinned requirements file into the cache.
-async fn wheelhouse(recipe: &PythonRecipe, cache: &Path) -> Result<PathBuf, ImageError> {
+async fn wheelhouse(
+    recipe: &PythonRecipe,
+    settings: &BuildSettings,
+) -> Result<PathBuf, ImageError> {
+    let cache = settings.cache_dir.as_path();
     let dir = cache.join("wheels").join(format!(
         "{}-{}",
         recipe.name,
@@ -537,7 +551,7 @@ async fn wheelhouse(recipe: &PythonRecipe, cache: &Path) -> Result<PathBuf, Imag
         .map_err(io_err(format!("writing {}", req.display())))?;
     let python = ["python3", "python"]
         .into_iter()
-        .find(|p| which(p).is_some())
+        .find(|p| which(p, &settings.search_path).is_some())
         .ok_or_else(|| ImageError::Tool {
             step: "finding python3".into(),
             detail: "python3 with pip is needed on the host to fetch the pinned wheels".into(),
@@ -560,10 +574,10 @@ async fn wheelhouse(recipe: &PythonRecipe, cache: &Path) -> Result<PathBuf, Imag
 async fn build_python_image(
     docker: &Docker,
     (recipe, os, image): (&PythonRecipe, &ImageRef, &ImageRef),
-    cache: &Path,
+    settings: &BuildSettings,
     progress: &progress::Build,
 ) -> Result<(), ImageError> {
-    let wheels = wheelhouse(recipe, cache).await?;
+    let wheels = wheelhouse(recipe, settings).await?;
     let mut ctx = tar::Builder::new(Vec::new());
     let add = |ctx: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32| {
         let mut header = tar::Header::new_gnu();
@@ -930,7 +944,7 @@ async fn check_base_images(
                 "{}:{line}: base image {r} is not present locally and no image registry \
                  can be reached. {}",
                 path.display(),
-                crate::runtime::pull::ways_out(&r.to_string()),
+                ways_out(&r.to_string()),
             )));
         }
     }

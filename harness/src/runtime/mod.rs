@@ -10,9 +10,10 @@
 //! - `logs`: every container's output as it arrives.
 //! - `files`: files copied into containers before they start, and fetched out of them.
 //! - `sweep`: stale runs of killed harnesses; `watchdog`: this process's runs on a signal.
-//! - `role`: what a container is in its stack.
 //!
-//! [`launch`] puts it together: sweep, images, plan, up.
+//! [`launch`] puts it together: sweep, images (which set and which images: the pure
+//! [`crate::images::resolve`]; making them present: here), plan, up. Its settings come in
+//! as values ([`LaunchOptions`], built from [`Settings`]); nothing here reads the environment.
 
 mod attached;
 mod bringup;
@@ -31,7 +32,7 @@ mod packages;
 pub(crate) mod progress;
 pub mod pull;
 pub mod readiness;
-pub mod role;
+pub(crate) use crate::role;
 mod services;
 pub mod stack;
 pub mod sweep;
@@ -45,13 +46,14 @@ use std::time::{Duration, Instant};
 use testcontainers::bollard::Docker;
 
 use crate::clock::unix_now_secs;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Settings};
+use crate::images::resolve;
 use crate::imageset::{
     BaseFrom, ImageSet, ImageSetError, ImagesChoice, OverrideTarget, PullPolicy,
 };
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::plan::{plan_stack, ImageSource, PlanError, StackPlan, StackSpec};
-use engine::EngineError;
+use engine::{EngineError, EngineSettings};
 use images::{build_agent_image, context_base_images, ensure_recipes, BuildSettings, ImageError};
 pub(crate) use notice::display_chain;
 use pull::Origin;
@@ -121,8 +123,9 @@ impl LaunchError {
     }
 }
 
-/// How to launch a stack. [`LaunchOptions::defaults`] and the `with_*` methods do not read
-/// the environment; [`LaunchOptions::from_env`] (and [`LaunchOptions::new`]) do.
+/// How to launch a stack. [`LaunchOptions::with_settings`] takes the harness's [`Settings`]
+/// (read once at the edge), [`LaunchOptions::defaults`] the documented defaults;
+/// [`LaunchOptions::new`] is the Rust entry point that reads this process's environment.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
     /// Scenario name, recorded in labels.
@@ -161,26 +164,40 @@ pub struct LaunchOptions {
     /// What the run's time budgets are checked against besides the scenario's own numbers
     /// (`test --baseline-run`, `--budget-ratio`, `--budget-floor`).
     pub budgets: crate::budget::BudgetOptions,
-    /// An unreadable variable seen by [`LaunchOptions::new`], reported by [`launch`].
+    /// How the engine is reached (`DOCKER_HOST`, TLS, `OCS_HARNESS_HOST`, Docker's client
+    /// configuration directory).
+    pub engine: EngineSettings,
+    /// An unreadable variable of the settings given to [`LaunchOptions::with_settings`],
+    /// reported by [`launch`].
     env_error: Option<ConfigError>,
 }
 
 impl LaunchOptions {
-    /// Defaults for a scenario called `scenario`, from the environment (the `OCS_HARNESS_*`
-    /// variables, see the README). An unreadable variable makes [`launch`] fail, naming it.
+    /// Defaults for a scenario called `scenario` with the settings of this process's
+    /// environment: the Rust entry point for a test of one's own (`cargo test`), as
+    /// `with_settings(scenario, &Settings::from_env())`. Nothing in the harness calls it: the
+    /// CLI reads its settings once and passes them down. An unreadable variable makes
+    /// [`launch`] fail, naming it.
     pub fn new(scenario: &str) -> Self {
-        match Self::from_env(scenario) {
-            Ok(options) => options,
-            Err(e) => Self {
-                env_error: Some(e),
-                ..Self::defaults(scenario)
-            },
+        Self::with_settings(scenario, &Settings::from_env())
+    }
+
+    /// Defaults for a scenario called `scenario` with `settings` (the `OCS_HARNESS_*`
+    /// variables, see the README, and the engine's). An unreadable variable makes [`launch`]
+    /// fail, naming it.
+    pub fn with_settings(scenario: &str, settings: &Settings) -> Self {
+        Self {
+            engine: EngineSettings::of(settings),
+            build: BuildSettings::of(settings),
+            env_error: settings.error.clone(),
+            ..Self::with_config(scenario, &settings.config)
         }
     }
 
-    /// Defaults for `scenario` with the settings of the environment.
-    pub fn from_env(scenario: &str) -> Result<Self, ConfigError> {
-        Ok(Self::with_config(scenario, &Config::from_env()?))
+    /// Defaults for `scenario` with `settings`, or their unreadable variable.
+    pub fn from_settings(scenario: &str, settings: &Settings) -> Result<Self, ConfigError> {
+        settings.config()?;
+        Ok(Self::with_settings(scenario, settings))
     }
 
     /// Defaults for `scenario` with the settings of `config`.
@@ -202,7 +219,9 @@ impl LaunchOptions {
             build: BuildSettings {
                 cache_dir: config.cache_dir.clone(),
                 apt_allowed: config.apt_allowed,
+                search_path: Vec::new(),
             },
+            engine: EngineSettings::default(),
             env_error: None,
         }
     }
@@ -249,13 +268,6 @@ impl LaunchOptions {
     }
 }
 
-/// `$OCS_HARNESS_RUNS_DIR`, else `<cargo target dir>/ocs-harness/runs`, where the target dir
-/// is `$CARGO_TARGET_DIR` or `target` next to the nearest `Cargo.lock` above the working
-/// directory.
-pub fn default_runs_dir() -> PathBuf {
-    crate::config::runs_dir_from_env()
-}
-
 /// What `launch` did before the stack came up.
 #[derive(Debug, Clone, Default)]
 pub struct LaunchReport {
@@ -289,7 +301,7 @@ pub async fn launch(
     if let Some(e) = &options.env_error {
         return Err(e.clone().into());
     }
-    let docker = engine::docker().await?;
+    let docker = engine::docker(&options.engine).await?;
     for line in sweep::sweep_older_than(&docker, sweep::Sweep::Stale, options.keep_max_age).await? {
         notice::info(&line);
     }
@@ -312,6 +324,7 @@ pub async fn launch(
     up.crossbar_ready = options.crossbar_ready;
     up.agent_ready = options.agent_ready;
     up.hold_agents = options.hold_agents;
+    up.engine = options.engine.clone();
     let stack = Stack::up(plan, up).await?;
     Ok((stack, report))
 }
@@ -338,7 +351,7 @@ pub async fn resolve_image_set(
     if let Some(e) = &options.env_error {
         return Err(e.clone().into());
     }
-    let docker = engine::docker().await?;
+    let docker = engine::docker(&options.engine).await?;
     let (set, policy) = choose_set(&docker, options, None).await?;
     let pairs = [
         (
@@ -389,7 +402,7 @@ pub async fn chosen_image_set(
     if let Some(e) = &options.env_error {
         return Err(e.clone().into());
     }
-    let docker = engine::docker().await?;
+    let docker = engine::docker(&options.engine).await?;
     choose_set(&docker, options, None).await
 }
 
@@ -422,15 +435,11 @@ async fn choose_set(
     options: &LaunchOptions,
     named: Option<&std::path::Path>,
 ) -> Result<(ImageSet, PullPolicy), LaunchError> {
-    let choice = match (&options.images_file, named) {
-        (Some(f), _) => ImagesChoice::parse(f),
-        (None, _) if options.images != ImageSet::default() => {
-            let set = options.images.clone();
-            let policy = options.pull.or(set.pull).unwrap_or_default();
-            return Ok((set, policy));
-        }
-        (None, Some(f)) => ImagesChoice::parse(f),
-        (None, None) => ImagesChoice::Auto,
+    let choice = resolve::choose(options.images_file.as_deref(), &options.images, named);
+    let Some(choice) = choice.for_run() else {
+        let set = options.images.clone();
+        let policy = options.pull.or(set.pull).unwrap_or_default();
+        return Ok((set, policy));
     };
     let (set, offline) = match choice {
         ImagesChoice::File(f) => (crate::imageset::load(&f)?, false),
@@ -438,34 +447,13 @@ async fn choose_set(
         ImagesChoice::Local => (ImageSet::default(), false),
         ImagesChoice::Auto => {
             let up = ImageSet::upstream();
-            let ok = pull::available(docker, &up.ocs_image()).await
-                && pull::available(docker, &up.crossbar_image()).await;
-            if ok {
-                (
-                    ImageSet {
-                        name: "upstream (auto)".into(),
-                        ..up
-                    },
-                    false,
-                )
-            } else {
-                let name = "local (auto: no registry serves the published images)".into();
-                (
-                    ImageSet {
-                        name,
-                        ..ImageSet::default()
-                    },
-                    true,
-                )
-            }
+            let creds = options.engine.config_dir.as_deref();
+            let served = pull::available(docker, &up.ocs_image(), creds).await
+                && pull::available(docker, &up.crossbar_image(), creds).await;
+            resolve::auto_set(served)
         }
     };
-    let fallback = if offline {
-        PullPolicy::Never
-    } else {
-        PullPolicy::Missing
-    };
-    let policy = options.pull.or(set.pull).unwrap_or(fallback);
+    let policy = resolve::pull_policy(options.pull, &set, offline);
     Ok((set, policy))
 }
 
@@ -482,7 +470,10 @@ async fn prepare_images(
 ) -> Result<(ImageOverrides, LaunchReport), LaunchError> {
     let mut overrides = images.overrides();
     overrides.extend(&options.overrides);
-    let wanted = wanted_images(spec, images, &overrides);
+    let from_lines = |context: &std::path::Path, dockerfile: Option<&str>, o: &ImageOverrides| {
+        context_base_images(context, dockerfile, o).unwrap_or_default()
+    };
+    let wanted = resolve::wanted_images(spec, images, &overrides, &from_lines);
     let base = ensure_wanted(docker, images, policy, &wanted, options).await?;
 
     let mut overrides = images.overrides();
@@ -530,78 +521,6 @@ async fn prepare_images(
     Ok((overrides, report))
 }
 
-/// The role an `exec` step's image is wanted for (as a missing image's message names it).
-pub(crate) const EXEC_STEPS: &str = "`exec` steps";
-
-/// Every image the stack refers to, after `overrides`, with the role that needs it and
-/// whether it is a Dockerfile's `FROM` image.
-fn wanted_images(
-    spec: &StackSpec,
-    images: &ImageSet,
-    overrides: &ImageOverrides,
-) -> Vec<(ImageRef, Role, bool)> {
-    // What the stack refers to, after the set's overrides: (image, for whom, a FROM line).
-    let mut wanted: Vec<(ImageRef, Role, bool)> = vec![(
-        overrides.resolve(&spec.crossbar_image),
-        Role::Crossbar,
-        false,
-    )];
-    if spec.registry {
-        wanted.push((
-            overrides.resolve(&spec.registry_image),
-            Role::registry(),
-            false,
-        ));
-    }
-    for agent in &spec.agents {
-        let role = Role::agent(&agent.instance_id);
-        match &agent.image {
-            ImageSource::Image(i) => wanted.push((overrides.resolve(i), role, false)),
-            ImageSource::Build {
-                context,
-                dockerfile,
-                ..
-            } => {
-                for (_, base) in context_base_images(context, dockerfile.as_deref(), overrides)
-                    .unwrap_or_default()
-                {
-                    wanted.push((base, role.clone(), true));
-                }
-            }
-        }
-    }
-    for s in &spec.services {
-        let role = Role::Service(s.name.clone());
-        wanted.push((overrides.resolve(&s.image), role, false));
-    }
-    for image in &spec.exec_images {
-        let role = Role::Exec(EXEC_STEPS.into());
-        wanted.push((overrides.resolve(image), role, false));
-    }
-    // An image a `{build: ..}` override makes is built, not pulled.
-    let mut built_here = ImageOverrides::new();
-    for (from, target) in &images.extra {
-        if let OverrideTarget::Build { .. } = target {
-            built_here
-                .insert(from, BUILT_BY_OVERRIDE)
-                .expect("override keys are checked when the set is read");
-        }
-    }
-    wanted.retain(|(image, _, _)| built_here.resolve(image) == *image);
-    for (from, target) in &images.extra {
-        if let OverrideTarget::Build { context, .. } = target {
-            let role = Role::agent(format!("(image set override {from})"));
-            for (_, base) in context_base_images(context, None, overrides).unwrap_or_default() {
-                wanted.push((base, role.clone(), true));
-            }
-        }
-    }
-    wanted
-}
-
-/// A stand-in for the image a `{build: ..}` override makes (see `wanted_images`).
-const BUILT_BY_OVERRIDE: &str = "ocs-harness/built-by-override:placeholder";
-
 /// Make every wanted image present: the set's recipes (built), archives (loaded), anything
 /// else by the pull policy. Returns what was built.
 async fn ensure_wanted(
@@ -643,7 +562,8 @@ async fn ensure_wanted(
                 pull::record(&image.to_string(), Origin::Local);
             }
         } else {
-            pull::ensure_published(docker, image, policy, &role.to_string())
+            let creds = options.engine.config_dir.as_deref();
+            pull::ensure_published(docker, image, policy, &role.to_string(), creds)
                 .await
                 .map_err(|e| match e {
                     ImageError::Missing(_) => LaunchError::Stack(StackError::ImageMissing {
@@ -855,29 +775,6 @@ fn plan_run(
 mod tests {
     use super::notice::display_chain;
     use super::*;
-
-    #[test]
-    fn an_image_a_build_override_makes_is_not_wanted_from_elsewhere() {
-        let socs = ImageRef::parse("simonsobs/socs:v0.6.4").unwrap();
-        let other = ImageRef::parse("simonsobs/socs:v0.6.3").unwrap();
-        let spec = StackSpec {
-            exec_images: vec![socs.clone(), other.clone()],
-            ..StackSpec::default()
-        };
-        let mut set = ImageSet::default();
-        set.extra.push((
-            socs.to_string(),
-            OverrideTarget::Build {
-                context: "no-such-context".into(),
-                wheels: Vec::new(),
-            },
-        ));
-        let wanted = wanted_images(&spec, &set, &set.overrides());
-        let images: Vec<&ImageRef> = wanted.iter().map(|(i, _, _)| i).collect();
-        assert!(!images.contains(&&socs), "{images:?}");
-        assert!(images.contains(&&other), "{images:?}");
-        assert!(images.contains(&&set.crossbar_image()), "{images:?}");
-    }
 
     #[test]
     fn defaults_do_not_read_the_environment() {

@@ -20,6 +20,7 @@ use testcontainers::bollard::{body_try_stream, Docker};
 use crate::imageset::PullPolicy;
 use crate::overrides::ImageRef;
 use crate::runtime::engine::image_exists;
+pub use crate::runtime::images::ways_out;
 use crate::runtime::images::ImageError;
 use crate::runtime::{notice, progress};
 
@@ -105,12 +106,11 @@ fn registry_host(image: &ImageRef) -> String {
     }
 }
 
-/// Credentials for `image`'s registry from `$DOCKER_CONFIG/config.json` (else
-/// `~/.docker/config.json`), `auths` entries only (credential helpers are not run).
-pub fn credentials(image: &ImageRef) -> Option<DockerCredentials> {
-    let dir = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))?;
+/// Credentials for `image`'s registry from `<config_dir>/config.json` (Docker's client
+/// configuration directory, [`EngineSettings::config_dir`](crate::runtime::engine::EngineSettings::config_dir):
+/// `$DOCKER_CONFIG`, else `~/.docker`), `auths` entries only (credential helpers are not run).
+pub fn credentials(image: &ImageRef, config_dir: Option<&Path>) -> Option<DockerCredentials> {
+    let dir = config_dir?;
     let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
     let config: serde_json::Value = serde_json::from_str(&text).ok()?;
     let host = registry_host(image);
@@ -141,16 +141,6 @@ pub fn credentials(image: &ImageRef) -> Option<DockerCredentials> {
     })
 }
 
-/// What to tell a user whose image is absent under `--pull never`.
-pub fn ways_out(image: &str) -> String {
-    format!(
-        "The pull policy is `never`. Pull it (`docker pull {image}`, or run with `--pull \
-         missing`), give it as an archive (`{{archive: FILE.tar}}` in an image set), or use \
-         the recipe set (`--images local`); or add an image override mapping {image} to a \
-         local image."
-    )
-}
-
 /// Make a published image present by `policy`; `for_what` names its user in messages.
 /// An absent image under `never` is [`ImageError::Missing`] with the ways out.
 pub async fn ensure_published(
@@ -158,6 +148,7 @@ pub async fn ensure_published(
     image: &ImageRef,
     policy: PullPolicy,
     for_what: &str,
+    config_dir: Option<&Path>,
 ) -> Result<Origin, ImageError> {
     let present = image_exists(docker, image).await?;
     let origin = match (policy, present) {
@@ -170,7 +161,7 @@ pub async fn ensure_published(
         }
         (PullPolicy::Never | PullPolicy::Missing, true) => Origin::Local,
         (PullPolicy::Always, _) | (PullPolicy::Missing, false) => {
-            pull(docker, image, for_what).await?;
+            pull(docker, image, for_what, config_dir).await?;
             Origin::Pulled
         }
     };
@@ -179,7 +170,12 @@ pub async fn ensure_published(
 }
 
 /// Pull `image` through the engine: a line when it starts and one when it is done.
-pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(), ImageError> {
+pub async fn pull(
+    docker: &Docker,
+    image: &ImageRef,
+    for_what: &str,
+    config_dir: Option<&Path>,
+) -> Result<(), ImageError> {
     let t = Instant::now();
     notice::info(&format!("pulling {image} (for {for_what})"));
     let options = CreateImageOptionsBuilder::new()
@@ -190,7 +186,7 @@ pub async fn pull(docker: &Docker, image: &ImageRef, for_what: &str) -> Result<(
         image: image.to_string(),
         detail,
     };
-    let mut stream = docker.create_image(Some(options), None, credentials(image));
+    let mut stream = docker.create_image(Some(options), None, credentials(image, config_dir));
     let (mut fetched, mut present) = (std::collections::BTreeSet::new(), 0usize);
     let mut layers = progress::Pull::default();
     while let Some(item) = next_or_stall(&mut stream, "the registry", None)
@@ -332,7 +328,7 @@ pub async fn load(docker: &Docker, path: &Path, image: &ImageRef) -> Result<(), 
 /// Whether `image` is present or a registry would serve it (the engine asks the registry
 /// for its manifest, nothing is downloaded). Answered once per process and image; never
 /// longer than [`PROBE_DEADLINE`].
-pub async fn available(docker: &Docker, image: &ImageRef) -> bool {
+pub async fn available(docker: &Docker, image: &ImageRef, config_dir: Option<&Path>) -> bool {
     static CACHE: LazyLock<Mutex<HashMap<String, bool>>> = LazyLock::new(Default::default);
     let key = image.to_string();
     if let Some(v) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
@@ -344,7 +340,7 @@ pub async fn available(docker: &Docker, image: &ImageRef) -> bool {
         _ => matches!(
             tokio::time::timeout(
                 PROBE_DEADLINE,
-                docker.inspect_registry_image(&key, credentials(image)),
+                docker.inspect_registry_image(&key, credentials(image, config_dir)),
             )
             .await,
             Ok(Ok(_))

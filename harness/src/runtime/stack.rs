@@ -113,13 +113,9 @@ pub(crate) fn io_err(doing: impl Into<String>) -> impl FnOnce(std::io::Error) ->
     move |source| StackError::Io { doing, source }
 }
 
-/// The default deadline for crossbar's bridge to answer and for each agent to answer `get_api`.
-/// It bounds a hung start, not a slow one: crossbar alone took over 60 s to boot on this
-/// project's 2-core machine under load (the old deadline), where an idle boot takes a few seconds.
-pub const DEFAULT_READY: Duration = Duration::from_secs(120);
+pub use crate::plan::DEFAULT_READY;
 
-/// Deadlines and choices for bringing a stack up. `in_dir` gives the defaults without
-/// reading the environment; [`UpOptions::from_env`] reads it.
+/// Deadlines and choices for bringing a stack up (`in_dir` gives the defaults).
 #[derive(Debug, Clone)]
 pub struct UpOptions {
     /// Until the bridge answers.
@@ -133,6 +129,8 @@ pub struct UpOptions {
     /// Start the agents' containers while crossbar boots and hold them paused until it is
     /// ready (default; `OCS_HARNESS_HOLD_AGENTS=0` starts them after crossbar instead).
     pub hold_agents: bool,
+    /// How the engine is reached.
+    pub engine: crate::runtime::engine::EngineSettings,
 }
 
 impl UpOptions {
@@ -144,16 +142,8 @@ impl UpOptions {
             run_dir: dir.into(),
             log_tail: 30,
             hold_agents: true,
+            engine: Default::default(),
         }
-    }
-
-    /// Defaults with `$OCS_HARNESS_HOLD_AGENTS` applied.
-    pub fn from_env(dir: impl Into<PathBuf>) -> Result<Self, crate::config::ConfigError> {
-        let config = crate::config::Config::from_env()?;
-        Ok(Self {
-            hold_agents: config.hold_agents,
-            ..Self::in_dir(dir)
-        })
     }
 }
 
@@ -211,6 +201,8 @@ pub struct Stack {
     pub(crate) background: Vec<tokio::task::JoinHandle<()>>,
     /// Helper containers the steps need (the feed tap).
     pub(crate) helpers: Vec<ContainerAsync<GenericImage>>,
+    /// How the engine is reached (for the removal on drop, from a client of its own).
+    pub(crate) engine: crate::runtime::engine::EngineSettings,
 }
 
 impl std::fmt::Debug for Stack {
@@ -363,13 +355,14 @@ impl Drop for Stack {
         drop(self.crossbar.take());
         let run_id = self.plan.run_id.clone();
         watchdog::unregister(&run_id);
+        let engine = self.engine.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
             rt.block_on(async {
-                let docker = engine::docker_detached().ok()?;
+                let docker = engine::docker_detached(&engine).ok()?;
                 crate::runtime::engine::remove_run(&docker, &run_id)
                     .await
                     .ok()

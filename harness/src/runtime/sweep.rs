@@ -29,9 +29,9 @@ pub fn host_name() -> String {
 }
 
 /// How long a kept stack may stay before a later run removes it:
-/// `$OCS_HARNESS_KEEP_MAX_AGE` (default one hour).
-pub fn kept_max_age() -> Result<Duration, ConfigError> {
-    crate::config::Config::from_env().map(|c| c.keep_max_age)
+/// `$OCS_HARNESS_KEEP_MAX_AGE` of `settings` (default one hour).
+pub fn kept_max_age(settings: &crate::config::Settings) -> Result<Duration, ConfigError> {
+    settings.config().map(|c| c.keep_max_age)
 }
 
 /// Why a sweep failed.
@@ -202,8 +202,12 @@ pub enum Sweep {
 
 /// Remove the runs `mode` selects, kept stacks older than `$OCS_HARNESS_KEEP_MAX_AGE`.
 /// Returns one line per removed run.
-pub async fn sweep(docker: &Docker, mode: Sweep) -> Result<Vec<String>, SweepError> {
-    Ok(sweep_older_than(docker, mode, kept_max_age()?).await?)
+pub async fn sweep(
+    docker: &Docker,
+    mode: Sweep,
+    settings: &crate::config::Settings,
+) -> Result<Vec<String>, SweepError> {
+    Ok(sweep_older_than(docker, mode, kept_max_age(settings)?).await?)
 }
 
 /// Every run labelled as managed, with what its labels say.

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::runtime::engine::{docker_detached, remove_run};
+use crate::runtime::engine::{docker_detached, remove_run, EngineSettings};
 use crate::runtime::logs::LogStore;
 use crate::runtime::notice;
 
@@ -18,6 +18,7 @@ static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 struct ActiveRun {
     logs: LogStore,
     run_dir: PathBuf,
+    engine: EngineSettings,
 }
 
 fn active() -> &'static Mutex<BTreeMap<String, ActiveRun>> {
@@ -35,11 +36,12 @@ pub(crate) async fn wait_if_shutting_down() {
 
 /// Note a run as live in this process, so SIGINT/SIGTERM removes it (installing the handler
 /// on first use).
-pub(crate) fn register(run_id: &str, logs: &LogStore, run_dir: &Path) {
+pub(crate) fn register(run_id: &str, logs: &LogStore, run_dir: &Path, engine: &EngineSettings) {
     install();
     let run = ActiveRun {
         logs: logs.clone(),
         run_dir: run_dir.to_path_buf(),
+        engine: engine.clone(),
     };
     active()
         .lock()
@@ -151,8 +153,8 @@ fn remove_active_runs(signal: &str) {
         return;
     };
     rt.block_on(async {
-        let docker = docker_detached();
         for (run_id, run) in &runs {
+            let docker = docker_detached(&run.engine);
             if let Ok(dir) = run.logs.save(&run.run_dir) {
                 notice::info(&format!("logs of run {run_id} in {}", dir.display()));
             }

@@ -4,6 +4,7 @@
 //! [`Mismatch`]es (decoding them from the file is `parse::expect`). All checks are pure: the
 //! runner fetches the reply, the API or the log lines.
 
+use crate::filespec::Fetched;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -463,14 +464,6 @@ impl LogsCheck {
         picked.dedup();
         picked.into_iter().map(|i| lines[i]).collect()
     }
-}
-
-/// What a `fetch` step found: the regular files under the fetched path (the path itself when
-/// it is a file), by name relative to it (`/` between directories), with their sizes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-pub struct Fetched {
-    /// Each file's name and size in bytes, sorted by name.
-    pub files: Vec<(String, u64)>,
 }
 
 /// Expectations on what a `fetch` step copied out of a container.

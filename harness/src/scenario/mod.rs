@@ -22,9 +22,8 @@
 //! kind).
 
 pub mod capture;
-pub mod error;
+pub use crate::source::error;
 pub mod exec;
-mod expand;
 pub mod expect;
 mod feed;
 mod keyword;
@@ -41,15 +40,17 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::config::Env;
 use crate::plan::StackSpec;
 
 pub use error::{ScenarioError, ScenarioErrors};
 pub use exec::{ExecResult, ExecStep, ExecTarget};
 pub use keyword::StepKeyword;
 /// Default readiness deadline after a fault that restarts a container.
-pub const DEFAULT_FAULT_TIMEOUT: Duration = crate::runtime::stack::DEFAULT_READY;
+pub const DEFAULT_FAULT_TIMEOUT: Duration = crate::plan::DEFAULT_READY;
+pub use crate::filespec::Fetched;
 pub use expect::{
-    ApiExpect, CallExpect, FetchExpect, Fetched, LogWindow, LogsCheck, PidExpect, ReplyExpect,
+    ApiExpect, CallExpect, FetchExpect, LogWindow, LogsCheck, PidExpect, ReplyExpect,
 };
 pub use feed::{FeedCheck, FeedMessage};
 pub use matcher::Mismatch;
@@ -119,16 +120,7 @@ pub struct Budget {
     pub at: SourcePos,
 }
 
-/// A position in a scenario file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SourcePos {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (characters).
-    pub column: usize,
-    /// Width of the node on its line (at least 1).
-    pub width: usize,
-}
+pub use crate::source::SourcePos;
 
 /// Where an agent is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -371,17 +363,16 @@ pub struct Fault {
 }
 
 impl Scenario {
-    /// Read and parse `path`. Relative build paths resolve against the file's directory,
-    /// made absolute with the current directory.
-    pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
-        check_file(path).map_err(|mut errors| errors.remove(0))
+    /// Read and parse `path`, `${VAR}` taken from `env`. Relative build paths resolve against
+    /// the file's directory, made absolute with the current directory.
+    pub fn from_file(path: &Path, env: &Env) -> Result<Scenario, ScenarioError> {
+        check_file(path, env).map_err(|mut errors| errors.remove(0))
     }
 
     /// Parse `text`; `path` is used in messages, for the default name and to resolve relative
-    /// paths. Environment variables are read from the process environment.
-    pub fn from_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-        Self::parse_all(text, path, &|name| std::env::var(name).ok())
-            .map_err(|mut errors| errors.remove(0))
+    /// paths. `${VAR}` is taken from `env`.
+    pub fn from_str(text: &str, path: &Path, env: &Env) -> Result<Scenario, ScenarioError> {
+        Self::parse_all(text, path, &|name| env.var(name)).map_err(|mut errors| errors.remove(0))
     }
 
     /// Parse `text`, reading variables with `lookup`; every error found, in file order.
@@ -392,6 +383,7 @@ impl Scenario {
     ) -> Result<Scenario, Vec<ScenarioError>> {
         let (src, root) = node::Source::parse(path, text, lookup).map_err(|e| vec![e])?;
         let mut cx = node::Cx::new(&src);
+        cx.lookup = Some(lookup);
         let scenario = parse::decode(&mut cx, root.as_ref(), path);
         match scenario {
             Some(mut s) if cx.errors.is_empty() => {
@@ -403,7 +395,7 @@ impl Scenario {
                 Ok(s)
             }
             _ => {
-                let mut errors = cx.errors;
+                let mut errors = std::mem::take(&mut cx.errors);
                 errors.sort_by_key(|e| (e.line(), e.column()));
                 errors.dedup();
                 if errors.is_empty() {
@@ -459,8 +451,9 @@ impl Scenario {
     }
 }
 
-/// Read and parse `path`, reporting every error found (in file order), not just the first.
-pub fn check_file(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
+/// Read and parse `path` (`${VAR}` from `env`), reporting every error found (in file order),
+/// not just the first.
+pub fn check_file(path: &Path, env: &Env) -> Result<Scenario, Vec<ScenarioError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![ScenarioError::whole_file(
             path,
@@ -468,24 +461,23 @@ pub fn check_file(path: &Path) -> Result<Scenario, Vec<ScenarioError>> {
         )]
     })?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut s =
-        Scenario::parse_all(&text, &abs, &|name| std::env::var(name).ok()).map_err(|errors| {
-            // messages name the file as the user gave it (and other files, e.g. a compose
-            // file, relative to the current directory when they are under it)
-            let cwd = std::env::current_dir().unwrap_or_default();
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    if e.file() == abs {
-                        e.set_file(path);
-                    } else if let Ok(rel) = e.file().strip_prefix(&cwd) {
-                        let rel = rel.to_path_buf();
-                        e.set_file(&rel);
-                    }
-                    e
-                })
-                .collect::<Vec<_>>()
-        })?;
+    let mut s = Scenario::parse_all(&text, &abs, &|name| env.var(name)).map_err(|errors| {
+        // messages name the file as the user gave it (and other files, e.g. a compose
+        // file, relative to the current directory when they are under it)
+        let cwd = std::env::current_dir().unwrap_or_default();
+        errors
+            .into_iter()
+            .map(|mut e| {
+                if e.file() == abs {
+                    e.set_file(path);
+                } else if let Ok(rel) = e.file().strip_prefix(&cwd) {
+                    let rel = rel.to_path_buf();
+                    e.set_file(&rel);
+                }
+                e
+            })
+            .collect::<Vec<_>>()
+    })?;
     s.path = path.to_path_buf();
     Ok(s)
 }

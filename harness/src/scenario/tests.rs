@@ -295,7 +295,8 @@ fn the_book_includes_the_reference_file() {
 #[test]
 fn reference_example_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/reference.yaml.example");
-    let s = check_file(&path).unwrap_or_else(|e| panic!("{}", ScenarioErrors(e)));
+    let s =
+        check_file(&path, &Default::default()).unwrap_or_else(|e| panic!("{}", ScenarioErrors(e)));
     assert_eq!(s.name, "reference");
     assert_eq!(s.stack.agents.len(), 3);
     assert_eq!(s.stack.agents[2].agent_class, "HostManager");
@@ -764,14 +765,18 @@ fn bad_expectation_values() {
 
 #[test]
 fn variables_expand_from_the_environment() {
-    // unique names: tests run in parallel in one process
-    std::env::set_var("OCSH_SCENARIO_TEST_ID", "fake9");
-    std::env::set_var("OCSH_SCENARIO_TEST_EMPTY", "");
+    let env = crate::config::Env::from_vars(
+        [
+            ("OCSH_SCENARIO_TEST_ID", "fake9"),
+            ("OCSH_SCENARIO_TEST_EMPTY", ""),
+        ],
+        None,
+    );
     let text = "stack:\n  agents:\n    - instance-id: ${OCSH_SCENARIO_TEST_ID}\n      \
                 agent-class: ${OCSH_SCENARIO_TEST_UNSET_CLASS:-FakeDataAgent}\n      \
                 image: simonsobs/ocs:${OCSH_SCENARIO_TEST_EMPTY:-latest}\n      \
                 environment: {PRICE: $$5}\n";
-    let s = Scenario::from_str(text, Path::new(FILE)).unwrap();
+    let s = Scenario::from_str(text, Path::new(FILE), &env).unwrap();
     let a = &s.stack.agents[0];
     assert_eq!(a.instance_id, "fake9");
     assert_eq!(a.agent_class, "FakeDataAgent");
@@ -1205,7 +1210,8 @@ fn op_codes_parse_case_insensitively() {
 
 #[test]
 fn from_file_reports_unreadable_files() {
-    let e = Scenario::from_file(Path::new("/nonexistent/ocsh.yaml")).unwrap_err();
+    let e =
+        Scenario::from_file(Path::new("/nonexistent/ocsh.yaml"), &Default::default()).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("error: cannot read the scenario file: "),

@@ -15,10 +15,11 @@ use crate::cli::exit::{CliError, Exit};
 
 /// `text` (a starter scenario at `path`) with its steps recorded from the live agent.
 pub(super) async fn fill(path: &Path, text: &str) -> Result<String, CliError> {
-    let scenario = Scenario::from_str(text, path)
+    let scenario = Scenario::from_str(text, path, &crate::cli::settings().env)
         .map_err(|e| CliError::new(Exit::BadInput, anyhow!("{e}")))?;
     let infra = |e: anyhow::Error| CliError::new(Exit::Infrastructure, e);
-    let options = LaunchOptions::new(&format!("init-{}", scenario.name));
+    let options =
+        LaunchOptions::with_settings(&format!("init-{}", scenario.name), crate::cli::settings());
     let (stack, _) = launch(&scenario.stack_spec(), &options)
         .await
         .map_err(|e| infra(anyhow!("the stack did not come up: {e}")))?;

@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use testcontainers::bollard::Docker;
 use tokio::process::Command;
 
-use super::{build_context, io_err, run_tool, which, ContextBuild, ImageError};
+use super::{build_context, io_err, run_tool, which, BuildSettings, ContextBuild, ImageError};
 use crate::overrides::ImageRef;
 use crate::plan::{LABEL_MANAGED, LABEL_RECIPE};
 use crate::recipes::{short_hash, DebRecipe};
 use crate::runtime::progress;
 
 /// Download (or reuse) the recipe's pinned packages into the cache.
-async fn debs(recipe: &DebRecipe, cache: &Path) -> Result<PathBuf, ImageError> {
+async fn debs(recipe: &DebRecipe, settings: &BuildSettings) -> Result<PathBuf, ImageError> {
+    let cache = settings.cache_dir.as_path();
     let pins = recipe.packages.join(" ");
     let dir = cache
         .join("debs")
@@ -25,7 +26,7 @@ async fn debs(recipe: &DebRecipe, cache: &Path) -> Result<PathBuf, ImageError> {
     if done.exists() {
         return Ok(dir);
     }
-    if which("apt-get").is_none() {
+    if which("apt-get", &settings.search_path).is_none() {
         return Err(ImageError::Tool {
             step: format!("fetching the packages of {}", recipe.name),
             detail: format!(
@@ -77,10 +78,10 @@ fn context(dockerfile: &str, debs: &Path) -> std::io::Result<Vec<u8>> {
 pub(super) async fn build_deb_image(
     docker: &Docker,
     (recipe, os, image): (&DebRecipe, &ImageRef, &ImageRef),
-    cache: &Path,
+    settings: &BuildSettings,
     progress: &progress::Build,
 ) -> Result<(), ImageError> {
-    let debs = debs(recipe, cache).await?;
+    let debs = debs(recipe, settings).await?;
     let tar = context(&recipe.render_dockerfile(os), &debs)
         .map_err(io_err(format!("packing the build context of {image}")))?;
     let labels = HashMap::from([

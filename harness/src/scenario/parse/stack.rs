@@ -466,7 +466,7 @@ fn decode_agent(
 /// answering `get_api`); shorter than the readiness deadline, which gives up first.
 fn ready_within(cx: &mut Cx, v: &Node) -> Option<Budget> {
     let limit = parse_duration(cx, v, "`ready-within`", false)?;
-    let deadline = crate::runtime::stack::DEFAULT_READY;
+    let deadline = crate::plan::DEFAULT_READY;
     if limit >= deadline {
         let shown = crate::wait::fmt_duration;
         let e = cx

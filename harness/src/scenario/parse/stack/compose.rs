@@ -58,10 +58,12 @@ fn load(cx: &mut Cx, node: &Node, paths: &[PathBuf]) -> Option<Compose> {
     }
     let dir = paths[0].parent().unwrap_or(Path::new("."));
     let dotenv = crate::compose::dotenv(&dir.join(".env")).unwrap_or_default();
-    // As compose: the environment wins over `.env`; an unset variable is empty.
+    // As compose: the environment (the scenario's variables) wins over `.env`; an unset
+    // variable is empty.
+    let environment = cx.lookup;
     let lookup = |name: &str| {
-        std::env::var(name)
-            .ok()
+        environment
+            .and_then(|get| get(name))
             .or_else(|| dotenv.get(name).cloned())
             .or(Some(String::new()))
     };
@@ -143,6 +145,7 @@ pub(super) fn decode_compose(
     let Some(compose) = compose_paths(cx, node, file).and_then(|p| load(cx, node, &p)) else {
         // the steps still know the site config's agents
         let mut quiet = Cx::new(cx.src);
+        quiet.lookup = cx.lookup;
         if let Some(found) = instances(&mut quiet, scf_node, scf) {
             known(cx, node, found.into_iter().map(|i| i.id));
         }
@@ -178,6 +181,7 @@ pub(super) fn decode_compose(
 /// agents; its own problems can wait.
 fn no_site_config(cx: &mut Cx, node: &Node, file: &Path) -> Option<()> {
     let mut quiet = Cx::new(cx.src);
+    quiet.lookup = cx.lookup;
     let paths = compose_paths(&mut quiet, node, file);
     if let Some(c) = paths.and_then(|p| load(&mut quiet, node, &p)) {
         let ids: Vec<String> = c
