@@ -16,7 +16,8 @@ use serde_json::Value;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use super::error::{closest, list_names, Inner, ScenarioError};
-use super::expand::{expand, ExpandError, PosMap};
+pub(crate) use super::expand::Dialect;
+use super::expand::{expand_as, ExpandError, PosMap};
 
 /// A YAML value as parsed, before positions are resolved.
 enum RawNode {
@@ -199,6 +200,16 @@ impl Source {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Source, Option<Node>), ScenarioError> {
+        Self::parse_as(file, text, lookup, Dialect::Scenario)
+    }
+
+    /// [`Source::parse`] with the interpolation rules of `dialect`.
+    pub(crate) fn parse_as(
+        file: &Path,
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        dialect: Dialect,
+    ) -> Result<(Source, Option<Node>), ScenarioError> {
         let original: Vec<char> = text.chars().collect();
         let line_starts = |chars: &[char]| {
             let mut v = vec![0];
@@ -221,7 +232,7 @@ impl Source {
             orig_line_text,
             map: PosMap::default(),
         };
-        let (expanded, map) = expand(text, lookup).map_err(|e: ExpandError| {
+        let (expanded, map) = expand_as(text, lookup, dialect).map_err(|e: ExpandError| {
             let pos = src.pos_of_original(e.offset, e.len);
             src.error(pos, e.message, e.label).help(e.help)
         })?;
@@ -405,6 +416,9 @@ pub(crate) struct Cx<'s> {
     pub ready_within: std::collections::BTreeMap<String, super::Budget>,
     /// `stack.ready-within`.
     pub stack_ready_within: Option<super::Budget>,
+    /// The services of a compose file (not its agents), known to the steps even when the
+    /// stack has errors.
+    pub compose_services: Vec<String>,
 }
 
 impl<'s> Cx<'s> {
@@ -416,6 +430,7 @@ impl<'s> Cx<'s> {
             passwords: Default::default(),
             ready_within: Default::default(),
             stack_ready_within: None,
+            compose_services: Vec::new(),
         }
     }
 

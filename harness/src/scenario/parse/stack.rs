@@ -125,7 +125,7 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         let mut hosted = Vec::new();
         for item in items {
             match decode_agent(cx, item, file, &spec, site_config.is_some(), &mut seen) {
-                Some(Decoded::Run(a)) => spec.agents.push(a),
+                Some(Decoded::Run(a)) => spec.agents.push(*a),
                 Some(Decoded::Hosted(h, pos)) => hosted.push((h, pos)),
                 None => ok = false,
             }
@@ -212,7 +212,7 @@ fn decode_crossbar(cx: &mut Cx, node: &Node, spec: &mut StackSpec) -> Option<()>
 
 /// An entry of `agents`: run by the harness in its own container, or by a HostManager.
 enum Decoded {
-    Run(AgentSpec),
+    Run(Box<AgentSpec>),
     /// With where its `manage` value is written.
     Hosted(HostedAgent, Pos),
 }
@@ -447,7 +447,7 @@ fn decode_agent(
             },
         );
     }
-    Some(Decoded::Run(AgentSpec {
+    Some(Decoded::Run(Box::new(AgentSpec {
         instance_id: instance_id?,
         agent_class: agent_class?,
         arguments: arguments?,
@@ -458,7 +458,8 @@ fn decode_agent(
         entrypoint: entrypoint?,
         files: files?,
         packages: packages?,
-    }))
+        container: Default::default(),
+    })))
     .filter(|_| password_ok && ready_ok)
 }
 
