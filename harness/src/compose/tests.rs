@@ -221,7 +221,8 @@ const INFLUXDB: &str = "  influxdb:\n    image: influxdb:1.7\n    container_name
     restart: always\n    ports: ['8086:8086']\n    environment:\n      - INFLUXDB_HTTP_LOG_ENABLED=false\n    \
     volumes:\n      - /srv/influxdb:/var/lib/influxdb\n      - ./default.yaml:/etc/site.yaml:ro\n    \
     user: root\n    working_dir: /var/lib/influxdb\n    labels: {org.example.team: daq}\n    \
-    logging: {driver: json-file}\n    \
+    logging: {driver: json-file}\n    stop_grace_period: 30s\n    stop_signal: SIGINT\n    init: true\n    \
+    tty: true\n    stdin_open: true\n    pull_policy: missing\n    \
     healthcheck: {test: influx -execute 'SHOW DATABASES', interval: 2s, retries: 10, start_period: 1m}\n";
 
 #[test]
@@ -412,6 +413,10 @@ fn extends_and_include_build_services_as_compose_does() {
         ],
     );
     let s = scenario(&dir, STACK).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        s.stack.registry,
+        "no registry in the compose file: the built-in one"
+    );
     let a = &s.stack.agents[0];
     assert_eq!(a.container.user.as_deref(), Some("9000"));
     assert_eq!(a.environment["LOGLEVEL"], "info");
@@ -515,4 +520,25 @@ fn a_missing_compose_file_is_one_error_and_the_steps_still_know_the_agents() {
     let e = scenario(&dir, "  compose: []\n  site-config: ../default.yaml\n").unwrap_err();
     assert!(e.starts_with("error: `compose` names no file"), "{e}");
     assert!(!e.contains("no agent"), "{e}");
+}
+
+#[test]
+fn a_compose_files_own_registry_is_the_stacks_registry() {
+    let scf = SCF.replace(
+        "      - {agent-class: BarebonesAgent",
+        "      - {agent-class: RegistryAgent, instance-id: registry}\n      - {agent-class: BarebonesAgent",
+    );
+    let compose = "services:\n  barebones1:\n    build: .\n    hostname: ocs-docker\n  \
+                   ocs-registry:\n    image: simonsobs/ocs:latest\n    hostname: ocs-docker\n    \
+                   user: \"9000\"\n    environment: [INSTANCE_ID=registry]\n";
+    let dir = plugin(
+        "registry",
+        &[("default.yaml", &scf), ("docker-compose.yml", compose)],
+    );
+    let s = scenario(&dir, STACK).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!s.stack.registry, "the built-in registry steps aside");
+    assert_eq!(s.stack.agents[1].instance_id, "registry");
+    let e = scenario(&dir, &format!("  registry: true\n{STACK}")).unwrap_err();
+    assert!(e.contains("s.yaml:2:3"), "{e}");
+    assert!(e.contains("the compose file runs its own registry"), "{e}");
 }

@@ -505,3 +505,37 @@ async fn wait_agents(
     }
     first_err.map_or(Ok(()), Err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::service::Healthcheck;
+
+    #[test]
+    fn a_compose_healthcheck_is_the_engines() {
+        let h = Healthcheck {
+            test: vec![
+                "CMD-SHELL".into(),
+                "influx -execute 'SHOW DATABASES'".into(),
+            ],
+            interval: Some(Duration::from_secs(2)),
+            timeout: None,
+            retries: Some(5),
+            start_period: Some(Duration::from_secs(60)),
+            start_interval: None,
+        };
+        let debug = format!("{:?}", super::healthcheck(&h));
+        assert!(
+            debug.contains("\"CMD-SHELL\", \"influx -execute 'SHOW DATABASES'\""),
+            "{debug}"
+        );
+        assert!(debug.contains("interval: Some(2s)"), "{debug}");
+        assert!(debug.contains("retries: Some(5)"), "{debug}");
+        let none = Healthcheck {
+            test: vec!["NONE".into()],
+            ..h
+        };
+        assert!(format!("{:?}", super::healthcheck(&none)).contains("[\"NONE\"]"));
+    }
+}

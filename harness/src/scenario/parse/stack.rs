@@ -111,6 +111,19 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         }
         let scf = f.get("site-config").zip(site_config.as_deref());
         ok &= compose::decode_compose(cx, v, scf, file, &mut spec).is_some();
+        // A compose file that runs its own registry (as a site's does) replaces the built-in one.
+        if spec.agents.iter().any(|a| a.instance_id == "registry") {
+            match f.key("registry").filter(|_| spec.registry) {
+                Some(k) => {
+                    let e = cx
+                        .err(k.pos, "the compose file runs its own registry (instance `registry`), and so does `registry` here", "a second registry")
+                        .help("remove `registry` (or write `registry: false`): the compose file's registry agent is the stack's registry");
+                    cx.errors.push(e);
+                    ok = false;
+                }
+                None => spec.registry = false,
+            }
+        }
     }
     if let Some(v) = f.get("agents") {
         let Kind::Seq(items) = &v.kind else {
