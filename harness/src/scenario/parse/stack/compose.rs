@@ -326,7 +326,21 @@ fn service(
     // As compose: a built service's image is tagged `image` when given, else by its name.
     let image = match (&s.build, &s.image) {
         (_, Some(i)) => Some(i.clone()),
-        (Some(_), None) => crate::overrides::ImageRef::parse(&format!("{}:built", s.name)).ok(),
+        (Some(_), None) => {
+            let tag = format!("{}:built", s.name.to_ascii_lowercase());
+            let parsed = crate::overrides::ImageRef::parse(&tag);
+            if parsed.is_err() {
+                let e = compose
+                    .error(
+                        s.at,
+                        format!("service `{}` is built but has no `image` to name it", s.name),
+                        "no image name",
+                    )
+                    .help("add `image: <name:tag>` beside `build` (its name is not one an image can have)");
+                cx.errors.push(e);
+            }
+            parsed.ok()
+        }
         (None, None) => {
             let e = compose
                 .error(
