@@ -10,7 +10,9 @@ use serde::Serialize;
 
 pub use crate::filespec::FileSpec;
 use crate::overrides::{ImageOverrides, ImageRef};
-use crate::service::{start_order, Readiness, ServiceSpec, StartOrderError};
+use crate::service::{
+    start_order, ContainerOptions, Healthcheck, Readiness, ServiceSpec, StartOrderError,
+};
 
 /// The default deadline for crossbar's bridge to answer and for each agent to answer `get_api`.
 /// It bounds a hung start, not a slow one: crossbar alone took over 60 s to boot on this
@@ -95,6 +97,8 @@ pub struct AgentSpec {
     pub files: Vec<FileSpec>,
     /// Python packages added to the image (pinned specs, `so3g==0.2.9`).
     pub packages: Vec<String>,
+    /// User, working directory, labels and healthcheck (from a compose file).
+    pub container: ContainerOptions,
 }
 
 impl AgentSpec {
@@ -111,6 +115,7 @@ impl AgentSpec {
             entrypoint: None,
             files: Vec::new(),
             packages: Vec::new(),
+            container: ContainerOptions::default(),
         }
     }
 
@@ -232,6 +237,29 @@ pub struct ContainerPlan {
     /// Files copied into the container through the engine's API before it starts (never
     /// bind-mounted: the engine need not share the harness's filesystem).
     pub files: Vec<FileCopy>,
+    /// The user the process runs as (compose's `user`; default: the image's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The working directory (compose's `working_dir`; default: the image's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// The engine's healthcheck (compose's `healthcheck`; default: the image's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+}
+
+impl ContainerPlan {
+    /// Take `options`: user, working directory, healthcheck, and the labels the run's own do
+    /// not already set.
+    fn with_options(mut self, options: &ContainerOptions) -> Self {
+        self.user = options.user.clone();
+        self.working_dir = options.working_dir.clone();
+        self.healthcheck = options.healthcheck.clone();
+        for (k, v) in &options.labels {
+            self.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        self
+    }
 }
 
 /// A file a plan puts into a container.
@@ -569,7 +597,8 @@ struct ScfInstance<'a> {
 }
 
 /// Resolve `spec` into a plan. `built` maps the instance-id of every build-context agent (and
-/// of every agent with `packages`) to the image built for it; `overrides` applies to every other image.
+/// of every agent with `packages`), and the name of every built service, to the image built
+/// for it; `overrides` applies to every other image.
 /// `user_scf` is the text of `spec.site_config` when the stack uses the user's own SCF.
 pub fn plan_stack(
     spec: &StackSpec,
@@ -613,7 +642,7 @@ pub fn plan_stack(
     let services = start_order(&spec.services)?
         .into_iter()
         .map(|i| &spec.services[i])
-        .map(|s| plan_service(s, run_id, overrides, with_role(&s.name)))
+        .map(|s| plan_service(s, run_id, overrides, built, with_role(&s.name)))
         .collect();
 
     let hub = ScfHub {
@@ -677,8 +706,13 @@ fn plan_service(
     s: &ServiceSpec,
     run_id: &str,
     overrides: &ImageOverrides,
+    built: &BTreeMap<String, ImageRef>,
     labels: BTreeMap<String, String>,
 ) -> ServicePlan {
+    let image = match built.get(&s.name).filter(|_| s.build.is_some()) {
+        Some(b) => b.to_string(),
+        None => overrides.resolve(&s.image).to_string(),
+    };
     let mut aliases = vec![s.name.clone()];
     aliases.extend(s.aliases.iter().filter(|a| **a != s.name).cloned());
     ServicePlan {
@@ -686,14 +720,18 @@ fn plan_service(
         container: ContainerPlan {
             role: s.name.clone(),
             name: container_name(run_id, &s.name),
-            image: overrides.resolve(&s.image).to_string(),
+            image,
             hostname: Some(s.hostname.clone().unwrap_or_else(|| s.name.clone())),
             env: s.environment.clone(),
             cmd: s.command.clone(),
             entrypoint: s.entrypoint.clone(),
             labels,
             files: s.files.iter().map(FileCopy::host).collect(),
-        },
+            user: None,
+            working_dir: None,
+            healthcheck: None,
+        }
+        .with_options(&s.container),
         aliases,
         ports: s.ports.clone(),
         ready: s.ready.clone(),
@@ -723,6 +761,9 @@ fn plan_crossbar(
             "crossbar config",
             config,
         )],
+        user: None,
+        working_dir: None,
+        healthcheck: None,
     }
 }
 
@@ -819,7 +860,11 @@ fn plan_agent(
             entrypoint: agent.entrypoint.clone(),
             labels,
             files: agent.files.iter().map(FileCopy::host).collect(),
-        },
+            user: None,
+            working_dir: None,
+            healthcheck: None,
+        }
+        .with_options(&agent.container),
     }
 }
 
@@ -888,6 +933,18 @@ fn adopt_user_scf(
         .get_mut("hosts")
         .and_then(|h| h.as_object_mut())
         .ok_or_else(|| err("has no `hosts` mapping; list the agents under `hosts:`".into()))?;
+    // A host's own crossbar address (`'wamp_server': 'ws://crossbar:8001/ws'` under a docker
+    // host, as ocs's documentation writes it) is the run's crossbar too.
+    for entry in hosts.values_mut().filter_map(|h| h.as_object_mut()) {
+        for (key, value) in [
+            ("wamp_server", &hub.wamp_server),
+            ("wamp_http", &hub.wamp_http),
+        ] {
+            if let Some(v) = entry.get_mut(key) {
+                *v = serde_json::Value::String(value.clone());
+            }
+        }
+    }
     for (agent, host) in agents.iter_mut().zip(hostnames) {
         let entry = hosts
             .entry(host.to_string())
@@ -983,6 +1040,7 @@ mod tests {
         spec.services.push(ServiceSpec {
             name: "web".into(),
             image: ImageRef::parse("simonsobs/ocs:latest").unwrap(),
+            build: None,
             environment: BTreeMap::new(),
             command: None,
             entrypoint: Some(vec!["python3".into(), "-m".into(), "http.server".into()]),
@@ -992,6 +1050,7 @@ mod tests {
             ready: None,
             files: vec![FileSpec::read_only("fixtures/files/data", "/srv/data")],
             depends_on: Vec::new(),
+            container: Default::default(),
         });
         let p = plan(&spec).unwrap();
         let s = &p.services[0];
@@ -1007,6 +1066,51 @@ mod tests {
         assert_eq!(s.container.labels[LABEL_RUN], "0badcafe");
         let p = p.with_labels(&BTreeMap::from([("k".to_string(), "v".to_string())]));
         assert_eq!(p.services[0].container.labels["k"], "v");
+    }
+
+    #[test]
+    fn a_built_service_runs_its_image_with_the_compose_options() {
+        let mut spec = spec();
+        spec.services.push(ServiceSpec {
+            name: "web".into(),
+            image: ImageRef::parse("web:built").unwrap(),
+            build: Some(crate::service::ServiceBuild {
+                context: "site/web".into(),
+                dockerfile: None,
+                args: BTreeMap::new(),
+            }),
+            environment: BTreeMap::new(),
+            command: None,
+            entrypoint: None,
+            hostname: None,
+            aliases: vec![],
+            ports: vec![],
+            ready: None,
+            files: vec![],
+            depends_on: Vec::new(),
+            container: ContainerOptions {
+                user: Some("9000".into()),
+                working_dir: Some("/srv".into()),
+                labels: BTreeMap::from([
+                    ("team".to_string(), "daq".to_string()),
+                    (LABEL_RUN.to_string(), "not the run".to_string()),
+                ]),
+                healthcheck: None,
+            },
+        });
+        let mut built = built();
+        built.insert(
+            "web".into(),
+            ImageRef::parse("ocs-harness/agent-web:dddd").unwrap(),
+        );
+        let overrides = ImageOverrides::new();
+        let p = plan_stack(&spec, "0badcafe", "unit", 0, &overrides, &built, None).unwrap();
+        let c = &p.services[0].container;
+        assert_eq!(c.image, "ocs-harness/agent-web:dddd");
+        assert_eq!(c.user.as_deref(), Some("9000"));
+        assert_eq!(c.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(c.labels["team"], "daq");
+        assert_eq!(c.labels[LABEL_RUN], "0badcafe", "the run's own labels win");
     }
 
     fn built() -> BTreeMap<String, ImageRef> {
@@ -1093,6 +1197,26 @@ mod tests {
             .unwrap();
         assert_eq!(instances.len(), 2, "the registry is added: {instances:?}");
         assert_eq!(instances[0]["arguments"][1], "idle");
+
+        // a docker host's own crossbar address, as ocs's documentation writes it
+        let own = scf.replace(
+            "  ocs-docker:\n",
+            "  ocs-docker:\n    wamp_server: ws://crossbar:8001/ws\n    wamp_http: http://crossbar:8001/call\n",
+        );
+        let p = plan_stack(
+            &s,
+            "0badcafe",
+            "unit",
+            0,
+            &ImageOverrides::new(),
+            &built(),
+            Some(&own),
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_saphyr::from_str(&p.site_config).unwrap();
+        let host = &v["hosts"]["ocs-docker"];
+        assert_eq!(host["wamp_server"], "ws://ocsh-0badcafe-crossbar:8001/ws");
+        assert_eq!(host["wamp_http"], "http://ocsh-0badcafe-crossbar:8001/call");
 
         let wrong_host = scf.replace("ocs-docker:", "other-host:");
         let err = plan_stack(

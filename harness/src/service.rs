@@ -20,8 +20,10 @@ pub struct ServiceSpec {
     /// Its name in the stack: the network alias other containers reach it by, the name its
     /// logs are filed under, what `exec: {in: ..}` and `logs:` steps name.
     pub name: String,
-    /// Its image (overrides apply).
+    /// Its image (overrides apply); with `build`, the name the built image stands for.
     pub image: ImageRef,
+    /// Built from this context (a compose file's `build`) instead of using `image`.
+    pub build: Option<ServiceBuild>,
     /// Environment.
     pub environment: BTreeMap<String, String>,
     /// Overrides the image's CMD.
@@ -40,6 +42,80 @@ pub struct ServiceSpec {
     pub files: Vec<crate::filespec::FileSpec>,
     /// The services that must be ready before it starts (`depends-on`).
     pub depends_on: Vec<String>,
+    /// User, working directory, labels and healthcheck (from a compose file).
+    pub container: ContainerOptions,
+}
+
+/// A service's build context (compose's `build`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceBuild {
+    /// The directory with the Dockerfile.
+    pub context: std::path::PathBuf,
+    /// The Dockerfile relative to the context; `Dockerfile` when `None`.
+    pub dockerfile: Option<String>,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+}
+
+/// What a compose file can say about any container (an agent's or a service's) beyond its
+/// image, command and environment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerOptions {
+    /// The user the process runs as (`user: "9000"`).
+    pub user: Option<String>,
+    /// The working directory (`working_dir`).
+    pub working_dir: Option<String>,
+    /// Labels, besides the run's own (which win).
+    pub labels: BTreeMap<String, String>,
+    /// The engine's healthcheck of the container.
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// A container's healthcheck, as the engine takes it (compose's `healthcheck`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Healthcheck {
+    /// `["CMD", ...]` or `["CMD-SHELL", "..."]`; `["NONE"]` turns the image's own off.
+    pub test: Vec<String>,
+    /// Between two checks (the engine's default 30 s).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_secs")]
+    pub interval: Option<Duration>,
+    /// One check's limit (default 30 s).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_secs")]
+    pub timeout: Option<Duration>,
+    /// Failures in a row that make it unhealthy (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// The grace period after the start (default 0).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_secs")]
+    pub start_period: Option<Duration>,
+    /// Between two checks during the grace period (default 5 s).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_secs")]
+    pub start_interval: Option<Duration>,
+}
+
+impl Healthcheck {
+    /// Whether it turns the check off (`disable: true`, `test: [NONE]`).
+    pub fn disabled(&self) -> bool {
+        self.test.first().map(String::as_str) == Some("NONE")
+    }
+
+    /// How long to wait for the container to be healthy: the grace period plus every
+    /// retry's interval and timeout (the engine's defaults where not given), and never less
+    /// than `floor`.
+    pub fn deadline(&self, floor: Duration) -> Duration {
+        let interval = self.interval.unwrap_or(Duration::from_secs(30));
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
+        let retries = self.retries.unwrap_or(3).max(1);
+        let start = self.start_period.unwrap_or_default();
+        (start + (interval + timeout) * retries).max(floor)
+    }
+}
+
+fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Why services cannot be started in an order their `depends-on` allow.
@@ -137,6 +213,8 @@ pub enum ReadyCheck {
     Log(String),
     /// This container port accepts a TCP connection.
     Tcp(u16),
+    /// The engine reports the container healthy (its compose `healthcheck` passes).
+    Healthy,
     /// An HTTP GET of `path` on `port` answers with `status`.
     Http {
         /// The container port.
@@ -152,7 +230,7 @@ impl ReadyCheck {
     /// The container port the harness must reach to check, if any.
     pub fn port(&self) -> Option<u16> {
         match self {
-            ReadyCheck::Log(_) => None,
+            ReadyCheck::Log(_) | ReadyCheck::Healthy => None,
             ReadyCheck::Tcp(p) | ReadyCheck::Http { port: p, .. } => Some(*p),
         }
     }
@@ -165,6 +243,7 @@ impl fmt::Display for ReadyCheck {
         match self {
             ReadyCheck::Log(r) => write!(f, "a log line matching /{r}/"),
             ReadyCheck::Tcp(p) => write!(f, "TCP port {p} accepting connections"),
+            ReadyCheck::Healthy => write!(f, "its healthcheck passing"),
             ReadyCheck::Http { port, path, status } => {
                 write!(f, "HTTP GET :{port}{path} answering {status}")
             }
@@ -184,6 +263,7 @@ mod tests {
         ServiceSpec {
             name: name.into(),
             image: ImageRef::parse("simonsobs/ocs:latest").unwrap(),
+            build: None,
             environment: BTreeMap::new(),
             command: None,
             entrypoint: None,
@@ -193,6 +273,7 @@ mod tests {
             ready: None,
             files: Vec::new(),
             depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+            container: ContainerOptions::default(),
         }
     }
 

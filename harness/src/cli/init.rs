@@ -278,7 +278,12 @@ fn from_scenarios(dir: &Path, path: &Path) -> String {
 /// mounted directory).
 fn mounted_site_config(compose: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(compose).ok()?;
-    let parsed = Compose::parse(&[(compose.to_path_buf(), text)], &|_| Some(String::new())).ok()?;
+    // As compose: the environment, then the `.env` file next to the compose file.
+    let dir = compose.parent().unwrap_or(Path::new("."));
+    let dotenv = crate::compose::dotenv(&dir.join(".env")).unwrap_or_default();
+    let env = &super::settings().env;
+    let lookup = |name: &str| env.var(name).or_else(|| dotenv.get(name).cloned());
+    let parsed = Compose::parse(&[(compose.to_path_buf(), text)], &lookup).ok()?;
     parsed
         .services
         .iter()

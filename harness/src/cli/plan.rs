@@ -53,6 +53,15 @@ struct Container {
     /// Files copied in through the engine's API (nothing is bind-mounted).
     files: Vec<String>,
     labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healthcheck: Option<crate::service::Healthcheck>,
+    /// A service's readiness (services start first, each once those it depends on are ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready: Option<String>,
 }
 
 use crate::images::resolve::{self, unbuilt};
@@ -113,6 +122,16 @@ pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliE
             });
         }
     }
+    for s in &spec.services {
+        if let Some(b) = &s.build {
+            built.insert(s.name.clone(), unbuilt(&b.context));
+            images.push(ImageLine {
+                role: s.name.clone(),
+                image: "built at run time, tagged by content".into(),
+                from: format!("build of {}", b.context.display()),
+            });
+        }
+    }
     let user_scf = match &spec.site_config {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -151,6 +170,10 @@ fn container(c: &ContainerPlan) -> Container {
             .map(|f| format!("{} -> {} (copied in)", f.what, f.path))
             .collect(),
         labels: c.labels.clone(),
+        user: c.user.clone(),
+        working_dir: c.working_dir.clone(),
+        healthcheck: c.healthcheck.clone(),
+        ready: None,
     }
 }
 
@@ -187,7 +210,36 @@ fn render(
         }
     }
     images.append(&mut built);
-    let mut containers = vec![container(&plan.crossbar)];
+    for s in &plan.services {
+        let written = spec.services.iter().find(|w| w.name == s.name);
+        if let Some(w) = written.filter(|w| w.build.is_none()) {
+            images.push(ImageLine {
+                role: s.name.clone(),
+                image: s.container.image.clone(),
+                from: origin(&w.image, &s.container.image, &set.name),
+            });
+        }
+    }
+    let mut containers: Vec<Container> = plan
+        .services
+        .iter()
+        .map(|s| {
+            let mut c = container(&s.container);
+            if c.image.starts_with("<built from") {
+                c.image = "built at run time (see images)".into();
+            }
+            c.ready = Some(match &s.ready {
+                Some(r) => format!(
+                    "{} (within {})",
+                    r.check,
+                    crate::wait::fmt_duration(r.timeout)
+                ),
+                None => "as soon as it runs".into(),
+            });
+            c
+        })
+        .collect();
+    containers.push(container(&plan.crossbar));
     for a in &plan.agents {
         let mut c = container(&a.container);
         if c.image.starts_with("<built from") {

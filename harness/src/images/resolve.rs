@@ -152,7 +152,13 @@ pub fn wanted_images(
     }
     for s in &spec.services {
         let role = Role::Service(s.name.clone());
-        wanted.push((overrides.resolve(&s.image), role, false));
+        let Some(b) = &s.build else {
+            wanted.push((overrides.resolve(&s.image), role, false));
+            continue;
+        };
+        for (_, base) in from_lines(&b.context, b.dockerfile.as_deref(), overrides) {
+            wanted.push((base, role.clone(), true));
+        }
     }
     for image in &spec.exec_images {
         let role = Role::Exec(EXEC_STEPS.into());

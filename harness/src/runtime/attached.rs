@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::Path;
 
 use testcontainers::bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, NetworkingConfig, PortBinding,
 };
 use testcontainers::bollard::query_parameters::{
     CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder,
@@ -128,6 +128,9 @@ fn create_body(plan: &ContainerPlan, network: &str, reach: &Reach<'_>) -> Contai
         env: Some(plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         entrypoint: plan.entrypoint.clone(),
         cmd: plan.cmd.clone(),
+        user: plan.user.clone(),
+        working_dir: plan.working_dir.clone(),
+        healthcheck: plan.healthcheck.as_ref().map(health_config),
         labels: Some(labels),
         exposed_ports: Some(ports),
         host_config: Some(HostConfig {
@@ -140,6 +143,19 @@ fn create_body(plan: &ContainerPlan, network: &str, reach: &Reach<'_>) -> Contai
             endpoints_config: Some(HashMap::from([(network.to_string(), endpoint)])),
         }),
         ..Default::default()
+    }
+}
+
+/// A healthcheck as the engine takes it (durations in nanoseconds).
+pub(crate) fn health_config(h: &crate::service::Healthcheck) -> HealthConfig {
+    let nanos = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as i64);
+    HealthConfig {
+        test: Some(h.test.clone()),
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        retries: h.retries.map(i64::from),
+        start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
     }
 }
 
@@ -216,6 +232,16 @@ mod tests {
             entrypoint: Some(vec!["python3".into(), "-u".into()]),
             labels: BTreeMap::from([("org.ocs-harness.run".into(), "r1".into())]),
             files: Vec::new(),
+            user: Some("9000".into()),
+            working_dir: Some("/app".into()),
+            healthcheck: Some(crate::service::Healthcheck {
+                test: vec!["CMD".into(), "true".into()],
+                interval: Some(std::time::Duration::from_secs(2)),
+                timeout: None,
+                retries: Some(5),
+                start_period: None,
+                start_interval: None,
+            }),
         }
     }
 
@@ -242,6 +268,12 @@ mod tests {
         assert_eq!(body.entrypoint.unwrap(), ["python3", "-u"]);
         assert_eq!(body.cmd.unwrap(), ["serve"]);
         assert_eq!(body.env.unwrap(), ["A=1"]);
+        assert_eq!(body.user.as_deref(), Some("9000"));
+        assert_eq!(body.working_dir.as_deref(), Some("/app"));
+        let health = body.healthcheck.unwrap();
+        assert_eq!(health.test.unwrap(), ["CMD", "true"]);
+        assert_eq!(health.interval, Some(2_000_000_000));
+        assert_eq!(health.retries, Some(5));
         let labels = body.labels.unwrap();
         assert_eq!(labels["org.ocs-harness.run"], "r1");
         assert_eq!(labels[MANAGED_BY.0], MANAGED_BY.1);

@@ -153,6 +153,15 @@ pub(crate) fn request_for(
     if let Some(cmd) = cmd {
         req = req.with_cmd(cmd);
     }
+    if let Some(user) = &plan.user {
+        req = req.with_user(user);
+    }
+    if let Some(dir) = &plan.working_dir {
+        req = req.with_working_dir(dir);
+    }
+    if let Some(h) = &plan.healthcheck {
+        req = req.with_health_check(healthcheck(h));
+    }
     // Copied through the engine's API before the start: the engine need not see our files.
     for file in &plan.files {
         for (target, data) in files::copies(file, run_dir)? {
@@ -160,6 +169,21 @@ pub(crate) fn request_for(
         }
     }
     Ok(req)
+}
+
+/// `h` as testcontainers takes it.
+fn healthcheck(h: &crate::service::Healthcheck) -> testcontainers::core::Healthcheck {
+    use testcontainers::core::Healthcheck;
+    let base = match h.test.split_first() {
+        Some((first, rest)) if first == "CMD" => Healthcheck::cmd(rest),
+        Some((first, rest)) if first == "CMD-SHELL" => Healthcheck::cmd_shell(rest.join(" ")),
+        _ => Healthcheck::none(),
+    };
+    base.with_interval(h.interval)
+        .with_timeout(h.timeout)
+        .with_retries(h.retries)
+        .with_start_period(h.start_period)
+        .with_start_interval(h.start_interval)
 }
 
 /// The bridge URL and a client for crossbar's published port, reached at `host`.
@@ -481,4 +505,38 @@ async fn wait_agents(
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::service::Healthcheck;
+
+    #[test]
+    fn a_compose_healthcheck_is_the_engines() {
+        let h = Healthcheck {
+            test: vec![
+                "CMD-SHELL".into(),
+                "influx -execute 'SHOW DATABASES'".into(),
+            ],
+            interval: Some(Duration::from_secs(2)),
+            timeout: None,
+            retries: Some(5),
+            start_period: Some(Duration::from_secs(60)),
+            start_interval: None,
+        };
+        let debug = format!("{:?}", super::healthcheck(&h));
+        assert!(
+            debug.contains("\"CMD-SHELL\", \"influx -execute 'SHOW DATABASES'\""),
+            "{debug}"
+        );
+        assert!(debug.contains("interval: Some(2s)"), "{debug}");
+        assert!(debug.contains("retries: Some(5)"), "{debug}");
+        let none = Healthcheck {
+            test: vec!["NONE".into()],
+            ..h
+        };
+        assert!(format!("{:?}", super::healthcheck(&none)).contains("[\"NONE\"]"));
+    }
 }

@@ -597,6 +597,28 @@ pub(crate) async fn started_finished(docker: &Docker, id: &str) -> (Option<f64>,
     }
 }
 
+/// The health of container `id` as the engine reports it (`starting`, `healthy`,
+/// `unhealthy`), with the output of its last check; `None` when it has no healthcheck.
+pub(crate) async fn health(
+    docker: &Docker,
+    id: &str,
+) -> Result<Option<(String, String)>, BollardError> {
+    let state = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await?
+        .state;
+    let Some(health) = state.and_then(|s| s.health) else {
+        return Ok(None);
+    };
+    let status = health.status.map(|s| s.to_string()).unwrap_or_default();
+    let last = health
+        .log
+        .and_then(|l| l.last().cloned())
+        .and_then(|r| r.output)
+        .unwrap_or_default();
+    Ok(Some((status, last.trim().to_string())))
+}
+
 /// The engine's timestamp (Unix seconds) of the first log line of container `id` that
 /// contains `needle`.
 pub(crate) async fn first_line_time(docker: &Docker, id: &str, needle: &str) -> Option<f64> {

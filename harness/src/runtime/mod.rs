@@ -662,24 +662,35 @@ fn proved(plan: &StackPlan) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Build (or find) the image of every agent given as a build context; the images by
-/// instance-id. What was built goes into `report`.
+/// Build (or find) the image of every agent and service given as a build context; the images
+/// by instance-id (by name for a service). What was built goes into `report`.
 async fn build_agents(
     docker: &Docker,
     spec: &StackSpec,
     overrides: &ImageOverrides,
     report: &mut LaunchReport,
 ) -> Result<BTreeMap<String, ImageRef>, LaunchError> {
-    let mut built = BTreeMap::new();
-    for agent in &spec.agents {
-        let ImageSource::Build {
+    let agents = spec.agents.iter().filter_map(|a| match &a.image {
+        ImageSource::Build {
             context,
             dockerfile,
             args,
-        } = &agent.image
-        else {
-            continue;
-        };
+        } => Some((
+            a.instance_id.clone(),
+            a.instance_id.clone(),
+            context,
+            dockerfile,
+            args,
+        )),
+        ImageSource::Image(_) => None,
+    });
+    let services = spec.services.iter().filter_map(|s| {
+        let b = s.build.as_ref()?;
+        let who = format!("{} (a service)", s.name);
+        Some((s.name.clone(), who, &b.context, &b.dockerfile, &b.args))
+    });
+    let mut built = BTreeMap::new();
+    for (key, who, context, dockerfile, args) in agents.chain(services) {
         let bt = Instant::now();
         let args = args.clone().into_iter().collect();
         let img = build_agent_image(
@@ -692,8 +703,10 @@ async fn build_agents(
         )
         .await
         .map_err(|error| {
-            let instance_id = agent.instance_id.clone();
-            LaunchError::AgentImage(AgentImageError { instance_id, error })
+            LaunchError::AgentImage(AgentImageError {
+                instance_id: who.clone(),
+                error,
+            })
         })?;
         if img.built {
             report.built.push((img.image.to_string(), bt.elapsed()));
@@ -704,7 +717,7 @@ async fn build_agents(
             .map(|(_, b)| b.to_string())
             .collect();
         pull::record(&img.image.to_string(), Origin::Built(bases));
-        built.insert(agent.instance_id.clone(), img.image);
+        built.insert(key, img.image);
     }
     Ok(built)
 }

@@ -32,7 +32,14 @@ impl BringUp<'_> {
         for s in services {
             let container = self.start_service(s, network).await?;
             let ready = match &s.ready {
-                Some(r) => wait_ready(&container, s, r, self.host, &self.logs).await,
+                Some(r) => {
+                    let at = Probed {
+                        docker: self.docker,
+                        host: self.host,
+                        logs: &self.logs,
+                    };
+                    wait_ready(&container, s, r, &at).await
+                }
                 None => Ok(()),
             };
             // Handed over before the readiness error: teardown removes it either way.
@@ -77,14 +84,21 @@ fn published(s: &ServicePlan) -> impl Iterator<Item = u16> + '_ {
     s.ports.iter().copied().chain(probe)
 }
 
+/// What a readiness probe asks: the engine, where its published ports are reached, the logs.
+struct Probed<'a> {
+    docker: &'a testcontainers::bollard::Docker,
+    host: &'a EngineHost,
+    logs: &'a LogStore,
+}
+
 /// Wait until `ready` holds for service `s`, or its container exits.
 async fn wait_ready(
     container: &ContainerAsync<GenericImage>,
     s: &ServicePlan,
     ready: &Readiness,
-    host: &EngineHost,
-    logs: &LogStore,
+    at: &Probed<'_>,
 ) -> Result<(), crate::wait::WaitError> {
+    let (host, logs) = (at.host, at.logs);
     let address = match ready.check.port() {
         Some(p) => match container.get_host_port_ipv4(p.tcp()).await {
             Ok(published) => Some(format!("{}:{published}", host.url_host())),
@@ -104,6 +118,9 @@ async fn wait_ready(
             let code = container.exit_code().await.ok().flatten();
             let code = code.map_or(String::new(), |c| format!(" with code {c}"));
             return Probe::Failed(format!("the container exited{code}"));
+        }
+        if ready.check == ReadyCheck::Healthy {
+            return health_probe(at.docker, container.id()).await;
         }
         probe(&ready.check, &s.name, address.as_deref(), logs).await
     })
@@ -139,6 +156,29 @@ async fn probe(
             Err(e) => Probe::Pending(format!("connecting to {address}: {e}")),
         },
         ReadyCheck::Http { path, status, .. } => http_probe(address, path, *status).await,
+        ReadyCheck::Healthy => Probe::Failed("asked of the engine, not probed here".into()),
+    }
+}
+
+/// The engine's view of a container's healthcheck: healthy is ready, unhealthy fails (as
+/// compose's `service_healthy` does), anything else is not yet.
+async fn health_probe(docker: &testcontainers::bollard::Docker, id: &str) -> Probe<()> {
+    match crate::runtime::engine::health(docker, id).await {
+        Ok(Some((status, _))) if status == "healthy" => Probe::Ready(()),
+        Ok(Some((status, last))) if status == "unhealthy" => Probe::Failed(format!(
+            "the engine reports it unhealthy; the last check said: {}",
+            if last.is_empty() { "(nothing)" } else { &last }
+        )),
+        Ok(Some((status, last))) => Probe::Pending(format!(
+            "health {status}{}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(", last check: {last}")
+            }
+        )),
+        Ok(None) => Probe::Failed("the container has no healthcheck".into()),
+        Err(e) => Probe::Pending(format!("inspecting the container: {e}")),
     }
 }
 

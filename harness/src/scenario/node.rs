@@ -20,6 +20,9 @@ pub(crate) struct Cx<'s> {
     pub ready_within: BTreeMap<String, super::Budget>,
     /// `stack.ready-within`.
     pub stack_ready_within: Option<super::Budget>,
+    /// The services of a compose file (not its agents), known to the steps even when the
+    /// stack has errors.
+    pub compose_services: Vec<String>,
 }
 
 impl<'s> Cx<'s> {
@@ -30,6 +33,7 @@ impl<'s> Cx<'s> {
             passwords: Default::default(),
             ready_within: Default::default(),
             stack_ready_within: None,
+            compose_services: Vec::new(),
         }
     }
 }

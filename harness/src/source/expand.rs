@@ -1,7 +1,7 @@
 //! `${VAR}` / `${VAR:-default}` expansion on the raw scenario text, before YAML parsing, and the
 //! position map that turns positions in the expanded text back into positions in the file.
 //!
-//! Rules:
+//! Rules (the scenario dialect; compose files use [`Dialect::Compose`], see there):
 //! - `${VAR}` is replaced by the variable's value; unset is an error naming the variable.
 //! - `${VAR:-default}` uses `default` when `VAR` is unset or empty (as in the shell).
 //! - `$$` is a literal `$`; a `$` followed by anything else stays as written (so regex anchors
@@ -70,10 +70,33 @@ pub(crate) struct ExpandError {
     pub help: String,
 }
 
-/// Expand `text` with `lookup` (normally `std::env::var`).
+/// Which interpolation rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// A scenario file: `${VAR}` (unset is an error), `${VAR:-default}`, `$$`.
+    Scenario,
+    /// A compose file, as compose interpolates it: `$VAR` and `${VAR}` (unset is empty),
+    /// `${VAR:-default}` / `${VAR-default}` (unset or empty / unset), `${VAR:?error}` /
+    /// `${VAR?error}` (an error when unset or empty / unset), `${VAR:+replacement}` /
+    /// `${VAR+replacement}` (when set and not empty / set), nested references in the default,
+    /// and `$$`.
+    Compose,
+}
+
+/// Expand `text` with `lookup` (normally `std::env::var`), by the scenario rules.
+#[cfg(test)]
 pub(crate) fn expand(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, PosMap), ExpandError> {
+    expand_as(text, lookup, Dialect::Scenario)
+}
+
+/// Expand `text` with `lookup` by the rules of `dialect`.
+pub(crate) fn expand_as(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    dialect: Dialect,
 ) -> Result<(String, PosMap), ExpandError> {
     let mut x = Expander {
         chars: text.chars().collect(),
@@ -81,6 +104,7 @@ pub(crate) fn expand(
         out_len: 0,
         map: PosMap::default(),
         lookup,
+        dialect,
     };
     let mut i = 0;
     let mut quote: Option<char> = None;
@@ -134,6 +158,7 @@ struct Expander<'a> {
     out_len: usize,
     map: PosMap,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    dialect: Dialect,
 }
 
 impl Expander<'_> {
@@ -176,7 +201,20 @@ impl Expander<'_> {
                 self.replace("$", i, i + 2);
                 Ok(i + 2)
             }
+            Some('{') if self.dialect == Dialect::Compose => self.compose_reference(i),
             Some('{') => self.reference(i),
+            Some(c)
+                if self.dialect == Dialect::Compose && (c.is_ascii_alphabetic() || *c == '_') =>
+            {
+                let end = self.chars[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+                    .map_or(self.chars.len(), |p| i + 1 + p);
+                let name: String = self.chars[i + 1..end].iter().collect();
+                let value = (self.lookup)(&name).unwrap_or_default();
+                self.replace(&value, i, end);
+                Ok(end)
+            }
             _ => {
                 self.push_char('$');
                 Ok(i + 1)
@@ -241,6 +279,115 @@ impl Expander<'_> {
         self.replace(&value, i, close + 1);
         Ok(close + 1)
     }
+
+    /// A compose `${...}` starting at `i` (see [`Dialect::Compose`]). Returns where to go on.
+    fn compose_reference(&mut self, i: usize) -> Result<usize, ExpandError> {
+        let help = "write `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`, \
+                    `${NAME?message}`, `${NAME:+value}` or `${NAME+value}`, or `$$` for a \
+                    literal `$`";
+        // the matching `}` on this line (nested references in the default count)
+        let mut depth = 0usize;
+        let mut close = None;
+        let mut j = i + 2;
+        while let Some(&c) = self.chars.get(j) {
+            match c {
+                '\n' => break,
+                '{' if self.chars.get(j.wrapping_sub(1)) == Some(&'$') => depth += 1,
+                '}' if depth == 0 => {
+                    close = Some(j);
+                    break;
+                }
+                '}' => depth -= 1,
+                _ => {}
+            }
+            j += 1;
+        }
+        let Some(close) = close else {
+            let line_end = self.chars[i..]
+                .iter()
+                .position(|c| *c == '\n')
+                .map_or(self.chars.len(), |p| i + p);
+            return Err(ExpandError {
+                offset: i,
+                len: line_end - i,
+                message: "unterminated `${`: no `}` on this line".into(),
+                label: "opened here".into(),
+                help: help.into(),
+            });
+        };
+        let inner: String = self.chars[i + 2..close].iter().collect();
+        let len = close + 1 - i;
+        let name_end = inner
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(inner.len());
+        let (name, rest) = inner.split_at(name_end);
+        let op = ["", ":-", "-", ":?", "?", ":+", "+"]
+            .into_iter()
+            .rev()
+            .find(|op| rest.starts_with(op))
+            .filter(|op| !op.is_empty() || rest.is_empty());
+        let (Some(op), true) = (op, is_variable_name(name)) else {
+            return Err(ExpandError {
+                offset: i,
+                len,
+                message: format!("`${{{inner}}}` is not a variable reference"),
+                label: "not compose interpolation".into(),
+                help: help.into(),
+            });
+        };
+        let lookup = self.lookup;
+        let arg = || -> Result<String, ExpandError> {
+            let text = &rest[op.len()..];
+            let (value, _) = expand_as(text, lookup, Dialect::Compose).map_err(|mut e| {
+                e.offset = i;
+                e.len = len;
+                e
+            })?;
+            Ok(value)
+        };
+        let value = lookup(name);
+        let set = value.is_some();
+        let nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
+        let value = match op {
+            ":-" if !nonempty => arg()?,
+            "-" if !set => arg()?,
+            ":+" => {
+                if nonempty {
+                    arg()?
+                } else {
+                    String::new()
+                }
+            }
+            "+" => {
+                if set {
+                    arg()?
+                } else {
+                    String::new()
+                }
+            }
+            ":?" | "?" if !(if op == ":?" { nonempty } else { set }) => {
+                let message = arg()?;
+                let state = if set { "empty" } else { "not set" };
+                return Err(ExpandError {
+                    offset: i,
+                    len,
+                    message: if message.is_empty() {
+                        format!("required variable `{name}` is {state}")
+                    } else {
+                        format!("required variable `{name}` is {state}: {message}")
+                    },
+                    label: "required here".into(),
+                    help: format!(
+                        "set `{name}` in the environment or in the `.env` file next to the \
+                         first compose file (or an `env-file` of `compose`)"
+                    ),
+                });
+            }
+            _ => value.unwrap_or_default(),
+        };
+        self.replace(&value, i, close + 1);
+        Ok(close + 1)
+    }
 }
 
 /// Letters, digits and `_`, not starting with a digit.
@@ -299,6 +446,44 @@ mod tests {
         assert!(e.message.contains("not a variable reference"), "{e:?}");
         let e = ex("b: ${X:=y}\n").unwrap_err();
         assert!(e.message.contains("not a variable reference"), "{e:?}");
+    }
+
+    fn cx(s: &str) -> Result<String, ExpandError> {
+        expand_as(s, &env, Dialect::Compose).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn compose_interpolation_as_compose_does_it() {
+        assert_eq!(
+            cx("h: $HOST/${HOST}\n").unwrap(),
+            "h: ocs-docker/ocs-docker\n"
+        );
+        assert_eq!(cx("h: ${UNSET}|$UNSET|\n").unwrap(), "h: ||\n");
+        assert_eq!(cx("h: ${EMPTY:-d} ${EMPTY-d}\n").unwrap(), "h: d \n");
+        assert_eq!(cx("h: ${UNSET:-d} ${UNSET-d}\n").unwrap(), "h: d d\n");
+        assert_eq!(
+            cx("h: ${HOST:+on} ${EMPTY:+on} ${EMPTY+on}\n").unwrap(),
+            "h: on  on\n"
+        );
+        assert_eq!(cx("h: ${UNSET:-${HOST}-x}\n").unwrap(), "h: ocs-docker-x\n");
+        assert_eq!(
+            cx("h: ${HOST:?gone} $$HOST\n").unwrap(),
+            "h: ocs-docker $HOST\n"
+        );
+        assert_eq!(cx("h: ${EMPTY?fine}\n").unwrap(), "h: \n");
+        let e =
+            cx("a: 1\nb: ${OCS_CONFIG_DIR:?set it to the site config directory}\n").unwrap_err();
+        assert_eq!((e.offset, e.len), (8, 54));
+        assert_eq!(
+            e.message,
+            "required variable `OCS_CONFIG_DIR` is not set: set it to the site config directory"
+        );
+        let e = cx("b: ${EMPTY:?}\n").unwrap_err();
+        assert_eq!(e.message, "required variable `EMPTY` is empty");
+        let e = cx("b: ${X:=y}\n").unwrap_err();
+        assert!(e.message.contains("not a variable reference"), "{e:?}");
+        let e = cx("b: ${X:-${Y}\n").unwrap_err();
+        assert!(e.message.contains("unterminated"), "{e:?}");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use serde_json::Value;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use super::error::{closest, list_names, Inner, ScenarioError};
-use super::expand::{expand, ExpandError, PosMap};
+pub(crate) use super::expand::Dialect;
+use super::expand::{expand_as, ExpandError, PosMap};
 
 /// A YAML value as parsed, before positions are resolved.
 enum RawNode {
@@ -199,6 +200,16 @@ impl Source {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Source, Option<Node>), ScenarioError> {
+        Self::parse_as(file, text, lookup, Dialect::Scenario)
+    }
+
+    /// [`Source::parse`] with the interpolation rules of `dialect`.
+    pub(crate) fn parse_as(
+        file: &Path,
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        dialect: Dialect,
+    ) -> Result<(Source, Option<Node>), ScenarioError> {
         let original: Vec<char> = text.chars().collect();
         let line_starts = |chars: &[char]| {
             let mut v = vec![0];
@@ -221,7 +232,7 @@ impl Source {
             orig_line_text,
             map: PosMap::default(),
         };
-        let (expanded, map) = expand(text, lookup).map_err(|e: ExpandError| {
+        let (expanded, map) = expand_as(text, lookup, dialect).map_err(|e: ExpandError| {
             let pos = src.pos_of_original(e.offset, e.len);
             src.error(pos, e.message, e.label).help(e.help)
         })?;

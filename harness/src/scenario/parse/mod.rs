@@ -176,6 +176,9 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         .cloned()
         .collect();
     names.agents.extend(more);
+    names
+        .services
+        .extend(std::mem::take(&mut cx.compose_services));
     let steps = match f.get("steps") {
         Some(v) => steps::decode_steps(cx, v, &mut names),
         None => Some(Vec::new()),

@@ -111,6 +111,19 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         }
         let scf = f.get("site-config").zip(site_config.as_deref());
         ok &= compose::decode_compose(cx, v, scf, file, &mut spec).is_some();
+        // A compose file that runs its own registry (as a site's does) replaces the built-in one.
+        if spec.agents.iter().any(|a| a.instance_id == "registry") {
+            match f.key("registry").filter(|_| spec.registry) {
+                Some(k) => {
+                    let e = cx
+                        .err(k.pos, "the compose file runs its own registry (instance `registry`), and so does `registry` here", "a second registry")
+                        .help("remove `registry` (or write `registry: false`): the compose file's registry agent is the stack's registry");
+                    cx.errors.push(e);
+                    ok = false;
+                }
+                None => spec.registry = false,
+            }
+        }
     }
     if let Some(v) = f.get("agents") {
         let Kind::Seq(items) = &v.kind else {
@@ -125,7 +138,7 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         let mut hosted = Vec::new();
         for item in items {
             match decode_agent(cx, item, file, &spec, site_config.is_some(), &mut seen) {
-                Some(Decoded::Run(a)) => spec.agents.push(a),
+                Some(Decoded::Run(a)) => spec.agents.push(*a),
                 Some(Decoded::Hosted(h, pos)) => hosted.push((h, pos)),
                 None => ok = false,
             }
@@ -212,7 +225,7 @@ fn decode_crossbar(cx: &mut Cx, node: &Node, spec: &mut StackSpec) -> Option<()>
 
 /// An entry of `agents`: run by the harness in its own container, or by a HostManager.
 enum Decoded {
-    Run(AgentSpec),
+    Run(Box<AgentSpec>),
     /// With where its `manage` value is written.
     Hosted(HostedAgent, Pos),
 }
@@ -447,7 +460,7 @@ fn decode_agent(
             },
         );
     }
-    Some(Decoded::Run(AgentSpec {
+    Some(Decoded::Run(Box::new(AgentSpec {
         instance_id: instance_id?,
         agent_class: agent_class?,
         arguments: arguments?,
@@ -458,7 +471,8 @@ fn decode_agent(
         entrypoint: entrypoint?,
         files: files?,
         packages: packages?,
-    }))
+        container: Default::default(),
+    })))
     .filter(|_| password_ok && ready_ok)
 }
 

@@ -1,9 +1,15 @@
 //! `stack.compose`: the plugin's own compose files (see [`crate::compose`]) and its site config
 //! as the stack. A service whose instance (its `INSTANCE_ID`, its command's `--instance-id`, or
-//! else its name) is listed in the site config becomes an agent; a crossbar service gives the
-//! run's crossbar its image and is otherwise replaced; the volume that mounts the site config
-//! is replaced by the generated one; other files and directories it mounts are copied in;
-//! anything else is an error in the compose file.
+//! else its name) is listed in the site config becomes an agent; one that names an instance
+//! the site config does not list is an error; a crossbar service gives the run's crossbar its
+//! image and is otherwise replaced; every other service is one of the stack's services
+//! (started before crossbar, ready by its healthcheck when it has one). The volume that mounts
+//! the site config is replaced by the generated one; other files and directories are copied
+//! in. Services of a profile that is not active are left out, as compose leaves them out.
+//!
+//! `compose` is one path, a list, or `{files, env-file, profiles}`: `env-file` is compose's
+//! `--env-file` (it replaces the `.env` next to the first file), `profiles` its `--profile`
+//! (added to `COMPOSE_PROFILES`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +18,7 @@ use crate::compose::{Compose, Service};
 use crate::plan::{AgentSpec, FileSpec, ImageSource, StackSpec, CONFIG_DIR, SCF_PATH};
 use crate::scenario::node::{Cx, Kind, Node};
 use crate::scenario::AgentSource;
+use crate::service::{ContainerOptions, Readiness, ReadyCheck, ServiceSpec, DEFAULT_SERVICE_READY};
 
 use super::resolve_path;
 
@@ -19,6 +26,57 @@ use super::resolve_path;
 struct Instance {
     host: String,
     id: String,
+}
+
+/// What `compose` says: the files, the env files (compose's `--env-file`), the profiles.
+struct ComposeArgs {
+    paths: Vec<PathBuf>,
+    env_files: Vec<PathBuf>,
+    profiles: Vec<String>,
+}
+
+const ARGS_EXAMPLE: &str =
+    "compose: {files: [../docker-compose.yml], env-file: ../ci.env, profiles: [influx]}";
+
+/// `compose`: one path, a list, or `{files, env-file, profiles}`; paths relative to the
+/// scenario `file`.
+fn compose_args(cx: &mut Cx, node: &Node, file: &Path) -> Option<ComposeArgs> {
+    if !matches!(node.kind, Kind::Map(_)) {
+        let paths = compose_paths(cx, node, file)?;
+        return Some(ComposeArgs {
+            paths,
+            env_files: Vec::new(),
+            profiles: Vec::new(),
+        });
+    }
+    let f = cx.fields(
+        node,
+        "`compose`",
+        &["files", "env-file", "profiles"],
+        ARGS_EXAMPLE,
+    )?;
+    let Some(files) = f.get("files") else {
+        let e = cx
+            .err(node.pos, "`compose` has no `files`", "which compose files?")
+            .help(format!("write e.g. `{ARGS_EXAMPLE}`"));
+        return cx.fail(e);
+    };
+    let paths = compose_paths(cx, files, file);
+    let env_files = match f.get("env-file") {
+        Some(v) => cx
+            .strings(v, "`env-file`", "env-file: ../ci.env", true)
+            .map(|n| n.iter().map(|n| resolve_path(file, n)).collect()),
+        None => Some(Vec::new()),
+    };
+    let profiles = match f.get("profiles") {
+        Some(v) => cx.strings(v, "`profiles`", "profiles: [influx]", true),
+        None => Some(Vec::new()),
+    };
+    Some(ComposeArgs {
+        paths: paths?,
+        env_files: env_files?,
+        profiles: profiles?,
+    })
 }
 
 /// The compose files named by `node` (one path or a list), relative to the scenario `file`.
@@ -37,9 +95,35 @@ fn compose_paths(cx: &mut Cx, node: &Node, file: &Path) -> Option<Vec<PathBuf>> 
     Some(names.iter().map(|n| resolve_path(file, n)).collect())
 }
 
-/// Read and merge the compose files, with the variables of the environment and of the `.env`
-/// file next to the first one.
-fn load(cx: &mut Cx, node: &Node, paths: &[PathBuf]) -> Option<Compose> {
+/// The variables of the env files, or of the `.env` file next to the first compose file.
+fn env_file_vars(cx: &mut Cx, node: &Node, args: &ComposeArgs) -> Option<BTreeMap<String, String>> {
+    if args.env_files.is_empty() {
+        let dir = args.paths[0].parent().unwrap_or(Path::new("."));
+        return Some(crate::compose::dotenv(&dir.join(".env")).unwrap_or_default());
+    }
+    let mut vars = BTreeMap::new();
+    for p in &args.env_files {
+        match std::fs::read_to_string(p) {
+            Ok(_) => vars.extend(crate::compose::dotenv(p).unwrap_or_default()),
+            Err(err) => {
+                let e = cx
+                    .err(
+                        node.pos,
+                        format!("cannot read env file {}: {err}", p.display()),
+                        "unreadable",
+                    )
+                    .help("`env-file` paths are relative to the scenario file");
+                return cx.fail(e);
+            }
+        }
+    }
+    Some(vars)
+}
+
+/// Read and merge the compose files, with the variables of the environment and of the env
+/// files; the compose files and the active profiles.
+fn load(cx: &mut Cx, node: &Node, args: &ComposeArgs) -> Option<(Compose, Vec<String>)> {
+    let paths = &args.paths;
     let mut files = Vec::new();
     for p in paths {
         match std::fs::read_to_string(p) {
@@ -56,19 +140,24 @@ fn load(cx: &mut Cx, node: &Node, paths: &[PathBuf]) -> Option<Compose> {
             }
         }
     }
-    let dir = paths[0].parent().unwrap_or(Path::new("."));
-    let dotenv = crate::compose::dotenv(&dir.join(".env")).unwrap_or_default();
-    // As compose: the environment (the scenario's variables) wins over `.env`; an unset
-    // variable is empty.
+    let vars = env_file_vars(cx, node, args)?;
+    // As compose: the environment (the scenario's variables) wins over the env files.
     let environment = cx.lookup;
     let lookup = |name: &str| {
         environment
             .and_then(|get| get(name))
-            .or_else(|| dotenv.get(name).cloned())
-            .or(Some(String::new()))
+            .or_else(|| vars.get(name).cloned())
     };
+    let mut profiles: Vec<String> = lookup("COMPOSE_PROFILES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    profiles.extend(args.profiles.iter().cloned());
     match Compose::parse(&files, &lookup) {
-        Ok(c) => Some(c),
+        Ok(c) => Some((c, profiles)),
         Err(errors) => {
             cx.errors.extend(errors);
             None
@@ -112,15 +201,24 @@ fn instances(cx: &mut Cx, node: &Node, path: &Path) -> Option<Vec<Instance>> {
 
 /// The instance-id a service runs: `INSTANCE_ID`, `--instance-id` in its command, its name.
 fn instance_of(s: &Service) -> String {
+    named_instance(s).unwrap_or_else(|| s.name.clone())
+}
+
+/// The instance-id a service says it runs (`INSTANCE_ID`, `--instance-id` in its command).
+fn named_instance(s: &Service) -> Option<String> {
     if let Some(id) = s.environment.get("INSTANCE_ID") {
-        return id.clone();
+        return Some(id.clone());
     }
     let cmd = s.command.as_deref().unwrap_or_default();
     cmd.iter()
         .position(|w| w == "--instance-id")
         .and_then(|i| cmd.get(i + 1))
         .cloned()
-        .unwrap_or_else(|| s.name.clone())
+}
+
+/// Whether `s` runs: it has no profile, or one of `active`.
+fn enabled(s: &Service, active: &[String]) -> bool {
+    s.profiles.is_empty() || s.profiles.iter().any(|p| active.contains(p))
 }
 
 /// Whether `s` is the crossbar service (replaced by the run's own).
@@ -131,7 +229,7 @@ fn is_crossbar(s: &Service) -> bool {
             .is_some_and(|i| i.repository.ends_with("ocs-crossbar"))
 }
 
-/// Decode `stack.compose` into the agents of `spec` (and crossbar's image).
+/// Decode `stack.compose` into the agents and services of `spec` (and crossbar's image).
 pub(super) fn decode_compose(
     cx: &mut Cx,
     node: &Node,
@@ -142,7 +240,8 @@ pub(super) fn decode_compose(
     let Some((scf_node, scf)) = site_config else {
         return no_site_config(cx, node, file);
     };
-    let Some(compose) = compose_paths(cx, node, file).and_then(|p| load(cx, node, &p)) else {
+    let loaded = compose_args(cx, node, file).and_then(|a| load(cx, node, &a));
+    let Some((compose, active)) = loaded else {
         // the steps still know the site config's agents
         let mut quiet = Cx::new(cx.src);
         quiet.lookup = cx.lookup;
@@ -153,7 +252,8 @@ pub(super) fn decode_compose(
     };
     let instances = instances(cx, scf_node, scf)?;
     let mut ok = true;
-    for s in &compose.services {
+    let mut services = Vec::new();
+    for s in compose.services.iter().filter(|s| enabled(s, &active)) {
         if is_crossbar(s) {
             if let Some(image) = &s.image {
                 spec.crossbar_image = image.clone();
@@ -162,8 +262,12 @@ pub(super) fn decode_compose(
         }
         let id = instance_of(s);
         let Some(inst) = instances.iter().find(|i| i.id == id) else {
-            cx.errors.push(not_listed(&compose, s, &id, &instances));
-            ok = false;
+            if named_instance(s).is_some() {
+                cx.errors.push(not_listed(&compose, s, &id, &instances));
+                ok = false;
+            } else {
+                services.push(s);
+            }
             continue;
         };
         // known to the steps even when the service has errors
@@ -173,8 +277,153 @@ pub(super) fn decode_compose(
             None => ok = false,
         }
     }
-    ok &= depends_on(cx, &compose);
+    cx.compose_services
+        .extend(services.iter().map(|s| s.name.clone()));
+    for s in services {
+        match service(cx, &compose, s, spec, &active) {
+            Some(svc) => spec.services.push(svc),
+            None => ok = false,
+        }
+    }
+    ok &= depends_on(cx, &compose, &active);
     ok.then_some(())
+}
+
+/// The options of service `s`'s container.
+fn options(s: &Service) -> ContainerOptions {
+    ContainerOptions {
+        user: s.user.clone(),
+        working_dir: s.working_dir.clone(),
+        labels: s.labels.clone(),
+        healthcheck: s.healthcheck.clone(),
+    }
+}
+
+/// Service `s`, neither crossbar nor an agent, as one of the stack's services.
+fn service(
+    cx: &mut Cx,
+    compose: &Compose,
+    s: &Service,
+    spec: &StackSpec,
+    active: &[String],
+) -> Option<ServiceSpec> {
+    let mut ok = s.refused.is_empty();
+    cx.errors.extend(s.refused.iter().cloned());
+    let taken = spec.agents.iter().map(|a| a.instance_id.as_str());
+    let taken = taken.chain(spec.registry.then_some("registry"));
+    if let Some(clash) = taken.clone().find(|t| *t == s.name) {
+        let e = compose
+            .error(s.at, format!("service `{}` has the name of agent `{clash}`", s.name), "name taken")
+            .help("every container of a run is named by its service or instance-id; rename the service");
+        cx.errors.push(e);
+        ok = false;
+    }
+    let name_ok = s
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        let e = compose
+            .error(s.at, format!("service name `{}` is not a host name", s.name), "invalid name")
+            .help("other containers reach a service by its name: use letters, digits, '-', '_' and '.'");
+        cx.errors.push(e);
+        ok = false;
+    }
+    // As compose: a built service's image is tagged `image` when given, else by its name.
+    let image = match (&s.build, &s.image) {
+        (_, Some(i)) => Some(i.clone()),
+        (Some(_), None) => {
+            let tag = format!("{}:built", s.name.to_ascii_lowercase());
+            let parsed = crate::overrides::ImageRef::parse(&tag);
+            if parsed.is_err() {
+                let e = compose
+                    .error(
+                        s.at,
+                        format!("service `{}` is built but has no `image` to name it", s.name),
+                        "no image name",
+                    )
+                    .help("add `image: <name:tag>` beside `build` (its name is not one an image can have)");
+                cx.errors.push(e);
+            }
+            parsed.ok()
+        }
+        (None, None) => {
+            let e = compose
+                .error(
+                    s.at,
+                    format!("service `{}` has neither `build` nor `image`", s.name),
+                    "no image",
+                )
+                .help("add `image: <name:tag>` or `build: <dir>`");
+            cx.errors.push(e);
+            None
+        }
+    };
+    let build = s.build.as_ref().map(|b| crate::service::ServiceBuild {
+        context: b.context.clone(),
+        dockerfile: b.dockerfile.clone(),
+        args: b.args.clone(),
+    });
+    let agents: Vec<&str> = spec.agents.iter().map(|a| a.instance_id.as_str()).collect();
+    let mut depends = Vec::new();
+    for (dep, at) in &s.depends_on {
+        let other = compose.services.iter().find(|o| o.name == *dep);
+        let starts_later =
+            other.is_some_and(|o| is_crossbar(o) || agents.contains(&instance_of(o).as_str()));
+        if starts_later {
+            let e = compose
+                .error(*at, format!("service `{}` depends on `{dep}`, which the harness starts after the services", s.name), "starts later")
+                .help("the harness starts the services first, then crossbar, then the agents: a service cannot wait for crossbar or an agent; remove this dependency");
+            cx.errors.push(e);
+            ok = false;
+        } else if other.is_some_and(|o| enabled(o, active)) {
+            depends.push(dep.clone());
+        }
+    }
+    let files = service_files(cx, compose, s);
+    ok &= files.is_some();
+    let ready = s
+        .healthcheck
+        .as_ref()
+        .filter(|h| !h.disabled())
+        .map(|h| Readiness {
+            check: ReadyCheck::Healthy,
+            timeout: h.deadline(DEFAULT_SERVICE_READY),
+        });
+    let svc = ServiceSpec {
+        name: s.name.clone(),
+        image: image?,
+        build,
+        environment: s.environment.clone(),
+        command: s.command.clone(),
+        entrypoint: s.entrypoint.clone(),
+        hostname: s.hostname.clone(),
+        aliases: s
+            .container_name
+            .iter()
+            .filter(|c| **c != s.name)
+            .cloned()
+            .collect(),
+        ports: Vec::new(),
+        ready,
+        files: files.unwrap_or_default(),
+        depends_on: depends,
+        container: options(s),
+    };
+    ok.then_some(svc)
+}
+
+/// What the volumes of service `s` (not an agent) copy into its container.
+fn service_files(cx: &mut Cx, compose: &Compose, s: &Service) -> Option<Vec<FileSpec>> {
+    let mut files = Vec::new();
+    let mut ok = true;
+    for v in &s.volumes {
+        match volume(cx, compose, s, v, None) {
+            Some(copy) => files.extend(copy),
+            None => ok = false,
+        }
+    }
+    ok.then_some(files)
 }
 
 /// The error for `compose` without `site-config`. The steps still know the compose file's
@@ -182,14 +431,14 @@ pub(super) fn decode_compose(
 fn no_site_config(cx: &mut Cx, node: &Node, file: &Path) -> Option<()> {
     let mut quiet = Cx::new(cx.src);
     quiet.lookup = cx.lookup;
-    let paths = compose_paths(&mut quiet, node, file);
-    if let Some(c) = paths.and_then(|p| load(&mut quiet, node, &p)) {
-        let ids: Vec<String> = c
-            .services
-            .iter()
-            .filter(|s| !is_crossbar(s))
-            .map(instance_of)
-            .collect();
+    let args = compose_args(&mut quiet, node, file);
+    if let Some(c) = args.and_then(|a| load(&mut quiet, node, &a)) {
+        let ids: Vec<String> =
+            c.0.services
+                .iter()
+                .filter(|s| !is_crossbar(s))
+                .map(instance_of)
+                .collect();
         known(cx, node, ids);
     }
     let e = cx
@@ -305,6 +554,7 @@ fn agent(
         entrypoint: s.entrypoint.clone(),
         files: files.unwrap_or_default(),
         packages: Vec::new(),
+        container: options(s),
     };
     ok.then_some(agent)
 }
@@ -314,7 +564,7 @@ fn agent_files(cx: &mut Cx, compose: &Compose, s: &Service, scf: &Path) -> Optio
     let mut files = Vec::new();
     let mut ok = true;
     for v in &s.volumes {
-        match volume(cx, compose, s, v, scf) {
+        match volume(cx, compose, s, v, Some(scf)) {
             Some(copy) => files.extend(copy),
             None => ok = false,
         }
@@ -332,13 +582,14 @@ fn volume(
     compose: &Compose,
     s: &Service,
     v: &crate::compose::Volume,
-    scf: &Path,
+    scf: Option<&Path>,
 ) -> Option<Option<FileSpec>> {
-    let scf_dir = scf.parent();
+    // (a service that is not an agent gets what it mounts, the site config too)
+    let scf_dir = scf.and_then(Path::parent);
     let is_scf = v
         .source
         .as_deref()
-        .is_some_and(|src| src == scf || Some(src) == scf_dir);
+        .is_some_and(|src| Some(src) == scf || Some(src) == scf_dir);
     let under_config = v.target == CONFIG_DIR || v.target.starts_with("/config/");
     let refuse = |cx: &mut Cx, message: String, help: &str| {
         let e = compose.error(v.at, message, "not supported").help(help);
@@ -348,7 +599,7 @@ fn volume(
     if is_scf && under_config {
         return Some(None);
     }
-    if is_scf || v.target.trim_end_matches('/') == SCF_PATH {
+    if is_scf || (scf.is_some() && v.target.trim_end_matches('/') == SCF_PATH) {
         let message =
             format!(
             "service `{}` mounts `{}` at `{}`; the harness copies its generated site config to \
@@ -396,7 +647,10 @@ fn bind(
         };
         return Some(Some(empty));
     };
-    let exists = source.exists();
+    // A site's own writable directory (`/data:/data`, `/srv/influxdb:...`): an isolated run
+    // starts with it empty, as on a new machine, and never copies a site's data in (a file,
+    // such as `/etc/localtime`, is copied).
+    let exists = source.exists() && !(v.host_absolute && !v.read_only && source.is_dir());
     if v.read_only && !exists {
         let message = format!(
             "service `{}` mounts {} read-only, but it does not exist",
@@ -418,18 +672,41 @@ fn bind(
     Some(Some(spec))
 }
 
-/// Every `depends_on` names a service of the compose files. The order is kept by the harness's
-/// own: crossbar first, every agent after it, each waited for until it has registered.
-fn depends_on(cx: &mut Cx, compose: &Compose) -> bool {
+/// Every `depends_on` of a running service names a service of the compose files that runs
+/// too. The order is the harness's own: the services first (each after those it depends on),
+/// then crossbar, then every agent, each waited for until it has registered.
+fn depends_on(cx: &mut Cx, compose: &Compose, active: &[String]) -> bool {
     let names: BTreeMap<&str, ()> = compose
         .services
         .iter()
         .map(|s| (s.name.as_str(), ()))
         .collect();
     let mut ok = true;
-    for s in &compose.services {
+    for s in compose.services.iter().filter(|s| enabled(s, active)) {
         for (dep, at) in &s.depends_on {
-            if !names.contains_key(dep.as_str()) {
+            let off = compose
+                .services
+                .iter()
+                .find(|o| o.name == *dep)
+                .filter(|o| !enabled(o, active));
+            if let Some(o) = off {
+                let e = compose
+                    .error(
+                        *at,
+                        format!(
+                            "`depends_on` names `{dep}`, which runs only with profile {}",
+                            o.profiles.join(" or ")
+                        ),
+                        "not started",
+                    )
+                    .help(format!(
+                        "activate it (`compose: {{files: [...], profiles: [{}]}}` or \
+                         `COMPOSE_PROFILES`), or remove the dependency",
+                        o.profiles[0]
+                    ));
+                cx.errors.push(e);
+                ok = false;
+            } else if !names.contains_key(dep.as_str()) {
                 let e = compose
                     .error(
                         *at,

@@ -181,6 +181,7 @@ fn decode_service(
     let spec = ServiceSpec {
         name: name?,
         image: image?,
+        build: None,
         environment: environment?,
         command: command?,
         entrypoint: entrypoint?,
@@ -190,6 +191,7 @@ fn decode_service(
         ready: ready?,
         files: files?,
         depends_on: depends_on.iter().map(|(n, _)| n.clone()).collect(),
+        container: Default::default(),
     };
     Some((spec, depends_on))
 }
