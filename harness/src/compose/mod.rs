@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::overrides::ImageRef;
+pub use crate::service::Healthcheck;
 use crate::source::node::{Cx, Dialect, Pos, Source};
 use crate::source::ScenarioError;
-pub use crate::service::Healthcheck;
 
 pub use env::dotenv;
 
