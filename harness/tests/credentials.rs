@@ -51,7 +51,7 @@ fn passwords_are_sent_and_never_written_in_clear() {
         .arg(&junit)
         .arg("--html")
         .arg(project.join("report"))
-        .arg("-v")
+        .arg("-vv")
         .current_dir(&project)
         .env("OCS_HARNESS_RUNS_DIR", project.join("runs"))
         .env("OCSH_CLIENT_PW", &client_pw)

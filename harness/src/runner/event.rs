@@ -635,16 +635,20 @@ impl Secrets {
                 *text = self.text(text)
             }
             RunEvent::StepFinished {
-                outcome, failure, ..
+                outcome,
+                failure,
+                action,
+                ..
             } => {
+                *action = self.text(action);
                 *outcome = self.outcome(outcome);
                 *failure = failure.take().map(|f| self.failure(f));
             }
+            RunEvent::StepStarted { action, .. } => *action = self.text(action),
             RunEvent::RunFinished { error, .. } => *error = error.as_ref().map(|e| self.text(e)),
             RunEvent::RunStarted { .. }
             | RunEvent::StackReady { .. }
             | RunEvent::AgentDescribed { .. }
-            | RunEvent::StepStarted { .. }
             | RunEvent::FaultInjected { .. } => {}
         }
         e
@@ -694,6 +698,17 @@ impl Secrets {
                 lines: lines.iter().map(|l| self.text(l)).collect(),
             },
             Outcome::Error(e) => Outcome::Error(self.text(e)),
+            Outcome::Exec {
+                exit,
+                stdout,
+                stderr,
+                duration,
+            } => Outcome::Exec {
+                exit: *exit,
+                stdout: self.text(stdout),
+                stderr: self.text(stderr),
+                duration: *duration,
+            },
             other => other.clone(),
         }
     }

@@ -229,7 +229,7 @@ pub async fn run_observed(
     let mut transcript = Transcript::default();
     let mut coverage = Coverage::default();
     let mut times = RunTimes::default();
-    let ran = {
+    let (ran, secrets) = {
         let events = Emitter::new(vec![
             &mut timeline,
             &mut transcript,
@@ -237,11 +237,17 @@ pub async fn run_observed(
             &mut times,
             &mut *observer,
         ]);
+        // The passwords the file writes are secrets from the start: a launch error's log tail
+        // may hold one.
+        for secret in steps::written_secrets(scenario) {
+            events.add_secret(&secret);
+        }
         events.emit(RunEvent::RunStarted {
             scenario: scenario.name.clone(),
             steps: scenario.steps.len(),
         });
-        drive(scenario, options, &events, started).await
+        let ran = drive(scenario, options, &events, started).await;
+        (ran, events.secrets())
     };
     let ran = ran.map(|mut ran| {
         if ran.failure.is_none() {
@@ -277,7 +283,8 @@ pub async fn run_observed(
         }
         Err(e) => Err(e),
     };
-    observer.on_event(&run_finished(scenario, &result, started));
+    // The last event reaches the observer directly (the emitter is gone): redacted the same way.
+    observer.on_event(&secrets.event(&run_finished(scenario, &result, started)));
     result
 }
 

@@ -34,6 +34,11 @@ impl Secrets {
     }
 
     /// Whether there is nothing to redact.
+    /// The secrets themselves (longest first).
+    pub(crate) fn values(&self) -> &[String] {
+        &self.values
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -39,6 +39,8 @@ pub struct Command {
     pub timeout: Duration,
     /// The name its output files get in the run directory (`exec/<label>.stdout`).
     pub label: String,
+    /// Texts written as `<redacted>` in those files (the run's secrets).
+    pub hidden: Vec<String>,
 }
 
 /// What a command did.
@@ -230,7 +232,7 @@ async fn run_one_off(
             LogOutput::StdIn { .. } => {}
         }
     }
-    let saved = save(dir, &command.label, &out).map_err(|source| StackError::Io {
+    let saved = save(dir, command, &out).map_err(|source| StackError::Io {
         doing: format!(
             "saving the output of `{}` in {}",
             command.cmd.join(" "),
@@ -300,7 +302,7 @@ async fn run_in(
     let mut out = (Vec::new(), Vec::new());
     let collected = tokio::time::timeout(command.timeout, collect(results, &mut out)).await;
     let duration = started.elapsed();
-    let saved = save(dir, &command.label, &out).map_err(|source| StackError::Io {
+    let saved = save(dir, command, &out).map_err(|source| StackError::Io {
         doing: format!(
             "saving the output of `{}` in {}",
             command.cmd.join(" "),
@@ -349,10 +351,43 @@ async fn collect(
 }
 
 /// Write `(stdout, stderr)` to `dir/<label>.stdout` and `.stderr`; the first path.
-fn save(dir: &Path, label: &str, out: &(Vec<u8>, Vec<u8>)) -> std::io::Result<PathBuf> {
+fn save(dir: &Path, command: &Command, out: &(Vec<u8>, Vec<u8>)) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    let label = &command.label;
     let stdout = dir.join(format!("{label}.stdout"));
-    std::fs::write(&stdout, &out.0)?;
-    std::fs::write(dir.join(format!("{label}.stderr")), &out.1)?;
+    std::fs::write(&stdout, hide(&out.0, &command.hidden))?;
+    std::fs::write(
+        dir.join(format!("{label}.stderr")),
+        hide(&out.1, &command.hidden),
+    )?;
     Ok(stdout)
+}
+
+/// `bytes` with every text of `hidden` written as `<redacted>` (as it is, when none occurs).
+fn hide(bytes: &[u8], hidden: &[String]) -> Vec<u8> {
+    let found = |h: &String| !h.is_empty() && bytes.windows(h.len()).any(|w| w == h.as_bytes());
+    if !hidden.iter().any(found) {
+        return bytes.to_vec();
+    }
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    for h in hidden.iter().filter(|h| !h.is_empty()) {
+        text = text.replace(h.as_str(), "<redacted>");
+    }
+    text.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hide;
+
+    #[test]
+    fn secrets_are_hidden_in_saved_output() {
+        let hidden = vec!["s3cret".to_string(), String::new()];
+        assert_eq!(
+            hide(b"pw=s3cret; again s3cret\n", &hidden),
+            b"pw=<redacted>; again <redacted>\n"
+        );
+        // nothing to hide: the bytes as they are, even when not UTF-8
+        assert_eq!(hide(b"\xff\xfe plain", &hidden), b"\xff\xfe plain");
+    }
 }

@@ -7,8 +7,14 @@ use crate::runtime::exec::Command;
 use crate::scenario::{ExecResult, ExecStep, ExecTarget};
 
 /// Run the `exec` step number `n`.
-pub(super) async fn run(stack: &impl StackOps, n: usize, step: &ExecStep) -> Checked {
+pub(super) async fn run(
+    stack: &impl StackOps,
+    n: usize,
+    step: &ExecStep,
+    secrets: &crate::runner::redact::Secrets,
+) -> Checked {
     let command = Command {
+        hidden: secrets.values().to_vec(),
         cmd: step.cmd.clone(),
         user: step.user.clone(),
         env: step.env.clone(),

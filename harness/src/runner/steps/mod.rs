@@ -24,6 +24,11 @@ use crate::ocs::ClientError;
 use crate::scenario::capture::{Bindings, CaptureFrom};
 use crate::scenario::{Scenario, Step, StepKind};
 
+/// The passwords `scenario` writes (see [`credentials::written_secrets`]).
+pub(crate) fn written_secrets(scenario: &Scenario) -> Vec<String> {
+    credentials::written_secrets(scenario)
+}
+
 /// What steps carry forward.
 #[derive(Debug, Default)]
 pub(crate) struct StepContext {
@@ -171,7 +176,7 @@ async fn run_step<S: StackOps>(
             timeout,
         } => exits::run(&*stack, container, *code, *timeout).await,
         StepKind::Fetch(f) => fetch::run(&*stack, f).await,
-        StepKind::Exec(e) => exec::run(&*stack, n, e).await,
+        StepKind::Exec(e) => exec::run(&*stack, n, e, &events.secrets()).await,
         StepKind::Call(c) => call::run(&*stack, n, c, events).await,
         StepKind::Feed(check) => feed::run(&*stack, check, ctx.previous_mark).await,
     }
