@@ -24,6 +24,7 @@ mod config;
 mod coverage;
 mod html;
 mod imageset;
+mod levels;
 mod logpolicy;
 pub mod ocs;
 mod overrides;
