@@ -29,6 +29,7 @@ mod filespec;
 mod html;
 mod images;
 mod imageset;
+mod levels;
 mod logpolicy;
 pub mod ocs;
 mod overrides;

@@ -3,11 +3,20 @@
 //! also warnings), and what is allowed anyway: the built-in allow-list of the bundled images'
 //! known harmless lines (`log-allow.txt`, each with its reason), a suite's own allow-list
 //! file, and a scenario's `log-policy: {allow: [...]}`. Pure: the runner hands it the lines.
+//!
+//! A line whose level the agent's own logger gave (see [`crate::levels`]) is judged by that
+//! level: `error` and `critical` are errors, `warn` a warning; words that name a level
+//! (`ERROR`, `warning`) in its text do not count. Output with no level (crossbar, services,
+//! plain prints, lines from before logging starts, an image the hook does not load in) is
+//! judged by its words. Tracebacks, unhandled errors and crashed operations are caught by
+//! their text whatever the level (ocs logs a crashed operation's `CRASH:` at `info`).
 
 use std::path::Path;
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+use crate::levels::Level;
 
 /// How strict the policy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,19 +65,27 @@ pub struct Offence {
     pub lines: Vec<String>,
 }
 
-/// The patterns, most telling first, with what a line matching one is.
-static ERRORS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+/// The patterns of failures, most telling first, with what a line matching one is: they
+/// count at every level.
+static FAILURES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"Traceback", "a traceback"),
         (r"Unhandled [Ee]rror", "an unhandled error"),
         (r"CRASH:", "a crashed operation"),
-        (r"\b(ERROR|CRITICAL|FATAL)\b", "an ERROR or CRITICAL line"),
     ]
     .into_iter()
     .map(|(p, w)| (Regex::new(p).expect("a valid pattern"), w))
     .collect()
 });
 
+/// What an error or critical line is.
+const ERROR_LINE: &str = "an ERROR or CRITICAL line";
+
+/// The words of an error line, for output with no level.
+static ERROR_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(ERROR|CRITICAL|FATAL)\b").expect("a valid pattern"));
+
+/// The words of a warning, for output with no level.
 static WARNINGS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bwarn(ing)?\b|Warning:").expect("a valid pattern"));
 
@@ -79,17 +96,26 @@ static EVENT_START: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 impl LogPolicy {
-    /// The offences in `lines` (`(container, text)` in arrival order).
+    /// The offences in `lines` (`(container, text)` in arrival order), none with a level.
+    #[cfg(test)]
     pub fn check<'a>(&self, lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Offence> {
+        self.check_levels(lines.into_iter().map(|(c, t)| (c, None, t)))
+    }
+
+    /// The offences in `lines` (`(container, level, text)` in arrival order).
+    pub fn check_levels<'a>(
+        &self,
+        lines: impl IntoIterator<Item = (&'a str, Option<Level>, &'a str)>,
+    ) -> Vec<Offence> {
         events(lines)
             .into_iter()
-            .filter_map(|e| self.offence(e.container, &e.lines))
+            .filter_map(|e| self.offence(e.container, e.level, &e.lines))
             .collect()
     }
 
     /// The offence in one log event (its first line and its continuation lines), if any.
-    fn offence(&self, container: &str, lines: &[&str]) -> Option<Offence> {
-        let what = self.classify(lines)?;
+    fn offence(&self, container: &str, level: Option<Level>, lines: &[&str]) -> Option<Offence> {
+        let what = self.classify(level, lines)?;
         if lines
             .iter()
             .any(|l| self.allow.iter().any(|a| l.contains(a.as_str())))
@@ -103,18 +129,24 @@ impl LogPolicy {
         })
     }
 
-    fn classify(&self, lines: &[&str]) -> Option<&'static str> {
+    /// What the event is, if it offends: by its level when it has one, else by its words.
+    fn classify(&self, level: Option<Level>, lines: &[&str]) -> Option<&'static str> {
         if self.strictness == Strictness::Off {
             return None;
         }
-        let error = ERRORS
+        let says = |re: &Regex| lines.iter().any(|l| re.is_match(l));
+        let failure = FAILURES
             .iter()
-            .find(|(re, _)| lines.iter().any(|l| re.is_match(l)))
+            .find(|(re, _)| says(re))
             .map(|(_, what)| *what);
-        let warning = (self.strictness == Strictness::Warnings
-            && lines.iter().any(|l| WARNINGS.is_match(l)))
-        .then_some("a warning");
-        error.or(warning)
+        let (error, warning) = match level {
+            Some(level) => (level >= Level::Error, level == Level::Warn),
+            None => (says(&ERROR_WORDS), says(&WARNINGS)),
+        };
+        let warning = self.strictness == Strictness::Warnings && warning;
+        failure
+            .or(error.then_some(ERROR_LINE))
+            .or(warning.then_some("a warning"))
     }
 }
 
@@ -150,6 +182,8 @@ impl Offence {
 /// One log event of one container: its first line and the lines that continue it.
 struct Event<'a> {
     container: &'a str,
+    /// The level of its first line.
+    level: Option<Level>,
     lines: Vec<&'a str>,
     /// A traceback whose frames are still coming.
     open_traceback: bool,
@@ -166,16 +200,23 @@ const MAX_INTERLEAVED: usize = 20;
 static EXCEPTION_LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_.]*(:(\s|$)|$)").expect("a valid regex"));
 
-/// `lines` grouped into events. A line continues its container's last event when it has no
-/// timestamp (a multi-line message), or when that event is a traceback printed one
-/// timestamped line per frame (crossbar's): indented lines are its frames, and the exception
-/// line (`Name: message`) ends it. Other lines of the same container in between are events
-/// of their own, and the traceback stays open for its exception (up to [`MAX_INTERLEAVED`]
-/// of them): crossbar's router prints its log between a traceback's frames and its exception.
-fn events<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Event<'a>> {
+/// `lines` grouped into events. A line with a level always starts one. A line continues its
+/// container's last event when it has no timestamp (a multi-line message), or when that
+/// event is a traceback printed one timestamped line per frame (crossbar's): indented lines
+/// are its frames, and the exception line (`Name: message`) ends it. Other lines of the same
+/// container in between are events of their own, and the traceback stays open for its
+/// exception (up to [`MAX_INTERLEAVED`] of them): crossbar's router prints its log between a
+/// traceback's frames and its exception.
+fn events<'a>(
+    lines: impl IntoIterator<Item = (&'a str, Option<Level>, &'a str)>,
+) -> Vec<Event<'a>> {
     let mut events: Vec<Event<'a>> = Vec::new();
-    for (container, text) in lines {
+    for (container, level, text) in lines {
         let body = EVENT_START.replace(text, "");
+        if level.is_some() {
+            events.push(Event::new(container, level, text, &body));
+            continue;
+        }
         let stamped = body.len() != text.len();
         let last = events.iter().rposition(|e| e.container == container);
         let open = events
@@ -191,19 +232,20 @@ fn events<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Event<
                 } else {
                     e.interleaved += 1;
                     e.open_traceback = e.interleaved < MAX_INTERLEAVED;
-                    events.push(Event::new(container, text, &body));
+                    events.push(Event::new(container, None, text, &body));
                 }
             }
-            _ => events.push(Event::new(container, text, &body)),
+            _ => events.push(Event::new(container, None, text, &body)),
         }
     }
     events
 }
 
 impl<'a> Event<'a> {
-    fn new(container: &'a str, text: &'a str, body: &str) -> Self {
+    fn new(container: &'a str, level: Option<Level>, text: &'a str, body: &str) -> Self {
         Event {
             container,
+            level,
             lines: vec![text],
             open_traceback: body.contains("Traceback (most recent call last)"),
             interleaved: 0,
@@ -367,6 +409,91 @@ mod tests {
             allow: vec![],
         };
         assert!(off.check(LOG.iter().copied()).is_empty());
+    }
+
+    /// barebones' seeded warning (issue 30), as the agent's txaio logger writes it.
+    const SLOW: &str = "2026-12-07T01:04:03+0000 count: buffer_time=1.0 s is below the \
+                        recommended 5 s; feed frames may be dropped";
+
+    fn warnings() -> LogPolicy {
+        LogPolicy {
+            strictness: Strictness::Warnings,
+            allow: vec![],
+        }
+    }
+
+    #[test]
+    fn a_warning_is_judged_by_its_level_when_it_has_one() {
+        let leveled = [("barebones1", Some(Level::Warn), SLOW)];
+        let found = warnings().check_levels(leveled);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].what, "a warning");
+        assert_eq!(found[0].lines, vec![SLOW]);
+        assert_eq!(
+            found[0].allow_hint(),
+            "buffer_time=1.0 s is below the recommended 5 s; feed frames may be dropped"
+        );
+        // Not an error, and allowed by a substring like any other.
+        assert!(LogPolicy::default().check_levels(leveled).is_empty());
+        let allowed = LogPolicy {
+            allow: vec!["buffer_time".into()],
+            ..warnings()
+        };
+        assert!(allowed.check_levels(leveled).is_empty());
+        // The same line with no level (what the harness saw before levels): no word, no offence.
+        assert!(warnings().check([("barebones1", SLOW)]).is_empty());
+    }
+
+    #[test]
+    fn level_words_count_only_in_output_with_no_level() {
+        let info = "2026-12-07T01:04:03+0000 Warning: ERROR counts are reset each hour";
+        for level in [Level::Debug, Level::Info] {
+            assert!(warnings()
+                .check_levels([("a1", Some(level), info)])
+                .is_empty());
+        }
+        let found = warnings().check_levels([("a1", None, info)]);
+        assert_eq!(found[0].what, ERROR_LINE);
+        let error = "2026-12-07T01:04:03+0000 lost the device";
+        for level in [Level::Error, Level::Critical] {
+            let found = LogPolicy::default().check_levels([("a1", Some(level), error)]);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].what, ERROR_LINE);
+        }
+        let off = LogPolicy {
+            strictness: Strictness::Off,
+            allow: vec![],
+        };
+        assert!(off
+            .check_levels([("a1", Some(Level::Critical), error)])
+            .is_empty());
+    }
+
+    #[test]
+    fn failures_count_at_every_level() {
+        // ocs logs a crashed operation's message at info.
+        let crash = "2026-12-02T13:25:42+0000 fail:3 CRASH: [Failure instance: Traceback: \
+                     <class 'ValueError'>: widget failed on purpose";
+        let found = LogPolicy::default().check_levels([("widget1", Some(Level::Info), crash)]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].what, "a traceback");
+    }
+
+    #[test]
+    fn a_line_with_a_level_starts_an_event_of_its_own() {
+        // Python logging's default format has no timestamp; its level still counts, and the
+        // line does not join the event before it.
+        let lines = [
+            ("a1", Some(Level::Info), "2026-12-07T01:04:03+0000 starting"),
+            ("a1", Some(Level::Warn), "WARNING:drivers:slow device"),
+            ("a1", None, "  a continuation"),
+        ];
+        let found = warnings().check_levels(lines);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].lines,
+            vec!["WARNING:drivers:slow device", "  a continuation"]
+        );
     }
 
     #[test]

@@ -118,6 +118,8 @@ mod tests {
             received: UNIX_EPOCH + Duration::from_millis(100_250),
             stream: Stream::Stdout,
             text: "started\ncontinued".into(),
+            level: None,
+            namespace: None,
         }];
         let text = render(&t.merged(&logs));
         assert_eq!(

@@ -39,6 +39,8 @@ fn log(container: &str, dt: f64, text: &str) -> LogLine {
         received: UNIX_EPOCH + Duration::from_secs_f64(T0 + dt),
         stream: Stream::Stdout,
         text: text.into(),
+        level: None,
+        namespace: None,
     }
 }
 

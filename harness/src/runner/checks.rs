@@ -70,7 +70,10 @@ fn log_policy(scenario: &Scenario, logs: &[LogLine], suite_allow: &[String]) -> 
         .allow
         .extend(logpolicy::parse_allow_list(logpolicy::BUILT_IN));
     policy.allow.extend(suite_allow.iter().cloned());
-    let found = policy.check(logs.iter().map(|l| (l.container.as_str(), l.text.as_str())));
+    let found = policy.check_levels(
+        logs.iter()
+            .map(|l| (l.container.as_str(), l.level, l.text.as_str())),
+    );
     if found.is_empty() {
         return None;
     }

@@ -64,12 +64,15 @@ impl Fake {
     fn log(&self, container: &str, text: &str) {
         let mut logs = self.logs.lock().unwrap();
         let seq = logs.len();
+        let (tag, text) = crate::levels::strip(text);
         logs.push(LogLine {
             seq,
             container: container.into(),
             received: SystemTime::now(),
             stream: Stream::Stdout,
             text: text.into(),
+            level: tag.as_ref().and_then(|t| t.level),
+            namespace: tag.map(|t| t.namespace),
         });
     }
 

@@ -302,6 +302,11 @@ async fn run_in(
     let mut out = (Vec::new(), Vec::new());
     let collected = tokio::time::timeout(command.timeout, collect(results, &mut out)).await;
     let duration = started.elapsed();
+    // A Python command in an agent's container runs with the log-level hook too.
+    let out = (
+        crate::levels::strip_bytes(out.0),
+        crate::levels::strip_bytes(out.1),
+    );
     let saved = save(dir, command, &out).map_err(|source| StackError::Io {
         doing: format!(
             "saving the output of `{}` in {}",

@@ -137,6 +137,7 @@ impl Stack {
                 continue;
             };
             if let Some(text) = engine::full_log(&self.docker, &id).await {
+                let text = crate::levels::strip_bytes(text);
                 let path = dir.join(crate::runtime::logs::log_file_name(role.name()));
                 std::fs::write(&path, text)
                     .map_err(io_err(format!("writing {}", path.display())))?;

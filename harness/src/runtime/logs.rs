@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use testcontainers::core::logs::LogFrame;
 use tokio::sync::Notify;
 
+use crate::levels::{self, Level};
 use crate::wait::{poll_until, Backoff, Probe, WaitError};
 
 /// Which output stream a line came on.
@@ -30,8 +31,15 @@ pub struct LogLine {
     pub received: SystemTime,
     /// Stream.
     pub stream: Stream,
-    /// The text, without the newline.
+    /// The text, without the newline (and without the level tag the agent's logger wrote).
     pub text: String,
+    /// The level the agent's logger gave it (`None`: output with no level, see
+    /// [`crate::levels`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    /// The namespace of the logger that logged it, when it has a level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Default)]
@@ -89,14 +97,17 @@ impl LogStore {
             rest = &rest[pos + 1..];
         }
         inner.partial[idx].2 = rest.to_string();
-        for text in complete {
+        for line in complete {
             let seq = inner.lines.len();
+            let (tag, text) = levels::strip(&line);
             inner.lines.push(LogLine {
                 seq,
                 container: container.to_string(),
                 received: now,
                 stream,
-                text,
+                text: text.to_string(),
+                level: tag.as_ref().and_then(|t| t.level),
+                namespace: tag.map(|t| t.namespace),
             });
         }
         drop(inner);
@@ -275,6 +286,22 @@ mod tests {
         let dots = std::fs::read_to_string(logs.join("...log")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!((a.as_str(), dots.as_str()), ("one\n", "two\n"));
+    }
+
+    #[test]
+    fn a_level_tag_is_kept_apart_from_the_text() {
+        let store = LogStore::new();
+        store.push_bytes(
+            "barebones1",
+            Stream::Stdout,
+            b"\x1eocsh:warn:ocs.Agent\x1f2026-12-07T01:04:03+0000 count: slow\nplain\n",
+        );
+        let lines = store.lines();
+        assert_eq!(lines[0].text, "2026-12-07T01:04:03+0000 count: slow");
+        assert_eq!(lines[0].level, Some(Level::Warn));
+        assert_eq!(lines[0].namespace.as_deref(), Some("ocs.Agent"));
+        assert_eq!((lines[1].text.as_str(), lines[1].level), ("plain", None));
+        assert_eq!(lines[1].namespace, None);
     }
 
     #[test]

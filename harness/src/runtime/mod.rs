@@ -26,6 +26,7 @@ pub mod files;
 pub mod images;
 mod inspect;
 mod keep;
+mod level_hook;
 pub mod logs;
 pub(crate) mod notice;
 mod packages;
@@ -316,6 +317,7 @@ pub async fn launch(
     if set.crossbar_from != BaseFrom::Recipe {
         published_crossbar(&docker, &mut plan, spec).await;
     }
+    level_hook::add_level_hook(&docker, &mut plan).await;
     report.set = set.name.clone();
     report.proved = proved(&plan);
     notice::info(&report.proved_line());
