@@ -59,6 +59,9 @@ mod tests {
             entrypoint: None,
             labels: Default::default(),
             files: vec![],
+            user: None,
+            working_dir: None,
+            healthcheck: None,
         };
         hook_into(&mut c, Some("/app"));
         hook_into(&mut c, Some("/app"));
