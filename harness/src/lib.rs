@@ -22,6 +22,7 @@ mod compare;
 mod compose;
 mod config;
 mod coverage;
+mod device;
 mod html;
 mod imageset;
 mod logpolicy;

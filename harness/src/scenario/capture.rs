@@ -260,7 +260,8 @@ impl super::StepKind {
             | StepKind::Fault(_)
             | StepKind::Exits { .. }
             | StepKind::Fetch(_)
-            | StepKind::Exec(_) => {}
+            | StepKind::Exec(_)
+            | StepKind::Device(_) => {}
         }
         kind
     }
