@@ -389,7 +389,7 @@ mod tests {
             names,
             [
                 "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault",
-                "exits", "fetch", "exec", "call", "feed"
+                "exits", "fetch", "exec", "call", "feed", "device"
             ]
         );
         for kw in StepKeyword::all() {

@@ -33,6 +33,8 @@ pub(crate) mod node;
 mod parse;
 
 #[cfg(test)]
+mod device_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

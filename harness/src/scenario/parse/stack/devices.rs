@@ -24,7 +24,7 @@ const SERIAL_KEYS: &[&str] = &["agent", "path"];
 const DELAYED_KEYS: &[&str] = &["reply", "delay"];
 const EXAMPLE: &str =
     "- name: ls425\n    serial: {agent: LS425, path: /dev/ttyUSB0}\n    responses: {'*IDN?': 'LSCI,MODEL425,LSA425T,1.3'}";
-const RESPONSES_EXAMPLE: &str = "responses: {'*IDN?': 'LSCI,MODEL425,LSA425T,1.3', 'OPST?': '132'}";
+const RESPONSES_EXAMPLE: &str = "{'*IDN?': 'LSCI,MODEL425,LSA425T,1.3', 'OPST?': '132'}";
 
 /// `devices:`, given the names already taken (crossbar, the registry, the agents, the
 /// services), the agents' instance-ids (a serial device's `agent`) and the stack's default
