@@ -5,7 +5,7 @@ use crate::device::{DeviceAction, DeviceStep, DEFAULT_RECEIVED_TIMEOUT};
 
 use super::super::error::{closest, list_names};
 use super::super::node::Cx;
-use super::stack::{device_response, device_responses};
+use super::stack::{device_response, device_responses, is_hex};
 use super::steps::StepParts;
 use super::values::parse_duration;
 
@@ -91,10 +91,7 @@ pub(super) fn device(cx: &mut Cx, p: &StepParts) -> Option<DeviceStep> {
                 Some(r) => {
                     let list = cx.strings(r, "`received`", example, false)?;
                     if raw {
-                        if let Some(bad) = list
-                            .iter()
-                            .find(|m| m.len() % 2 != 0 || !m.chars().all(|c| c.is_ascii_hexdigit()))
-                        {
+                        if let Some(bad) = list.iter().find(|m| !is_hex(m)) {
                             let err = cx
                                 .err(r.pos, format!("`{bad}` is not hex"), "not hex bytes")
                                 .help(

@@ -20,7 +20,7 @@ mod devices;
 mod files;
 mod services;
 
-pub(super) use devices::responses as device_responses;
+pub(super) use devices::{is_hex, responses as device_responses};
 
 /// One device response (a `default-response`).
 pub(super) fn device_response(cx: &mut Cx, v: &Node, raw: bool) -> Option<crate::device::Response> {

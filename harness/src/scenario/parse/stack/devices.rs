@@ -358,6 +358,7 @@ pub(in crate::scenario::parse) fn response(
     }
 }
 
-fn is_hex(s: &str) -> bool {
-    s.len() % 2 == 0 && s.chars().all(|c| c.is_ascii_hexdigit())
+/// Hex digits, two a byte.
+pub(in crate::scenario::parse) fn is_hex(s: &str) -> bool {
+    s.len().is_multiple_of(2) && s.chars().all(|c| c.is_ascii_hexdigit())
 }
