@@ -35,7 +35,8 @@ import sys
 import threading
 import time
 
-CONTROL = "/tmp/ocs-harness-device.sock"
+# The control socket (the environment can move it: tests run several emulators on one host).
+CONTROL = os.environ.get("OCS_HARNESS_DEVICE_CONTROL", "/tmp/ocs-harness-device.sock")
 
 
 def log(name, text):
