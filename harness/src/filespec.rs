@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 /// A file or directory an agent gets in its container, copied in through the engine's API
 /// before the container starts (never bind-mounted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,4 +50,46 @@ impl FileSpec {
 pub struct Fetched {
     /// Each file's name and size in bytes, sorted by name.
     pub files: Vec<(String, u64)>,
+}
+
+/// A file a plan puts into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileCopy {
+    /// Absolute path in the container.
+    pub path: String,
+    /// What it is (`site config`, `crossbar config`, the file it is copied from).
+    pub what: String,
+    /// The content (the generated ones are shown once, as the plan's `site_config` or
+    /// `crossbar_config`).
+    #[serde(skip)]
+    pub content: CopyContent,
+}
+
+/// What a [`FileCopy`] puts at its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyContent {
+    /// A generated file, readable by everyone (0644).
+    Text(String),
+    /// A file or directory of this machine, read by the runtime when the container is created.
+    Host(FileSpec),
+}
+
+impl FileCopy {
+    /// `content` as the file `path`.
+    pub fn new(path: &str, what: &str, content: String) -> Self {
+        Self {
+            path: path.into(),
+            what: what.into(),
+            content: CopyContent::Text(content),
+        }
+    }
+
+    /// The copy of a user's file or directory.
+    pub fn host(spec: &FileSpec) -> Self {
+        Self {
+            path: spec.target.clone(),
+            what: spec.describe(),
+            content: CopyContent::Host(spec.clone()),
+        }
+    }
 }

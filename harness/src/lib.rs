@@ -25,6 +25,7 @@ mod compare;
 mod compose;
 mod config;
 mod coverage;
+mod device;
 mod filespec;
 mod html;
 mod images;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use crate::filespec::FileSpec;
+use crate::device::DeviceSpec;
+pub use crate::filespec::{CopyContent, FileCopy, FileSpec};
 use crate::overrides::{ImageOverrides, ImageRef};
 use crate::service::{
     start_order, ContainerOptions, Healthcheck, Readiness, ServiceSpec, StartOrderError,
@@ -186,8 +187,12 @@ pub struct StackSpec {
     /// The user's own site config file, used instead of a generated one (its hub is pointed
     /// at the run's crossbar; agent classes and arguments come from it).
     pub site_config: Option<PathBuf>,
-    /// Service containers (non-OCS), started and ready before crossbar and the agents.
+    /// Service containers (non-OCS), started and ready before crossbar and the agents. The
+    /// emulated devices are among them (first), each as [`DeviceSpec::service`] gives it.
     pub services: Vec<ServiceSpec>,
+    /// Emulated devices (`stack.devices`): their services get the emulator's files, and an
+    /// agent with a serial device starts behind the serial relay.
+    pub devices: Vec<DeviceSpec>,
     /// Images `exec` steps start one-off containers from (as written; overrides apply): made
     /// present with the stack's own images.
     pub exec_images: Vec<ImageRef>,
@@ -208,6 +213,7 @@ impl Default for StackSpec {
             hosted: Vec::new(),
             site_config: None,
             services: Vec::new(),
+            devices: Vec::new(),
             exec_images: Vec::new(),
             image_set: None,
         }
@@ -232,6 +238,11 @@ pub struct ContainerPlan {
     /// ENTRYPOINT override (the image's CMD is then not used).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
+    /// Words run before the container's own command (its `entrypoint`, else the image's
+    /// ENTRYPOINT and CMD, which the runtime reads from the image): the serial relay of an
+    /// agent with a serial device. Empty: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wrap: Vec<String>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// Files copied into the container through the engine's API before it starts (never
@@ -262,54 +273,12 @@ impl ContainerPlan {
     }
 }
 
-/// A file a plan puts into a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileCopy {
-    /// Absolute path in the container.
-    pub path: String,
-    /// What it is (`site config`, `crossbar config`, the file it is copied from).
-    pub what: String,
-    /// The content (the generated ones are shown once, as the plan's `site_config` or
-    /// `crossbar_config`).
-    #[serde(skip)]
-    pub content: CopyContent,
-}
-
-/// What a [`FileCopy`] puts at its path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CopyContent {
-    /// A generated file, readable by everyone (0644).
-    Text(String),
-    /// A file or directory of this machine, read by the runtime when the container is created.
-    Host(FileSpec),
-}
-
 /// The site config directory of the ocs images (`OCS_CONFIG_DIR`).
 pub const CONFIG_DIR: &str = "/config";
 /// Where every agent finds the site config (`OCS_CONFIG_DIR=/config`, as in the ocs images).
 pub const SCF_PATH: &str = "/config/default.yaml";
 /// Where crossbar reads its config.
 pub const CROSSBAR_CONFIG_PATH: &str = "/ocs/.crossbar/config.json";
-
-impl FileCopy {
-    /// `content` as the file `path`.
-    pub fn new(path: &str, what: &str, content: String) -> Self {
-        Self {
-            path: path.into(),
-            what: what.into(),
-            content: CopyContent::Text(content),
-        }
-    }
-
-    /// The copy of a user's file or directory.
-    pub fn host(spec: &FileSpec) -> Self {
-        Self {
-            path: spec.target.clone(),
-            what: spec.describe(),
-            content: CopyContent::Host(spec.clone()),
-        }
-    }
-}
 
 /// An agent of a planned stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -639,11 +608,12 @@ pub fn plan_stack(
         ));
     }
 
-    let services = start_order(&spec.services)?
+    let mut services: Vec<ServicePlan> = start_order(&spec.services)?
         .into_iter()
         .map(|i| &spec.services[i])
         .map(|s| plan_service(s, run_id, overrides, built, with_role(&s.name)))
         .collect();
+    plan_devices(spec, &mut agents, &mut services);
 
     let hub = ScfHub {
         wamp_server: format!("ws://{}:{CROSSBAR_PORT}/ws", crossbar.name),
@@ -725,6 +695,7 @@ fn plan_service(
             env: s.environment.clone(),
             cmd: s.command.clone(),
             entrypoint: s.entrypoint.clone(),
+            wrap: Vec::new(),
             labels,
             files: s.files.iter().map(FileCopy::host).collect(),
             user: None,
@@ -736,6 +707,27 @@ fn plan_service(
         ports: s.ports.clone(),
         ready: s.ready.clone(),
         depends_on: s.depends_on.clone(),
+    }
+}
+
+/// The emulated devices' parts: the emulator's files in each device's service, and the serial
+/// relay before the command of each agent with a serial device.
+fn plan_devices(spec: &StackSpec, agents: &mut [AgentPlan], services: &mut [ServicePlan]) {
+    for d in &spec.devices {
+        if let Some(s) = services.iter_mut().find(|s| s.name == d.name) {
+            s.container.files.extend(d.files());
+        }
+    }
+    for a in agents.iter_mut() {
+        let serial: Vec<&DeviceSpec> = spec
+            .devices
+            .iter()
+            .filter(|d| d.serial.as_ref().is_some_and(|l| l.agent == a.instance_id))
+            .collect();
+        if let Some((wrap, relay)) = crate::device::serial_wrap(&serial) {
+            a.container.wrap = wrap;
+            a.container.files.push(relay);
+        }
     }
 }
 
@@ -755,6 +747,7 @@ fn plan_crossbar(
         env: BTreeMap::new(),
         cmd: None,
         entrypoint: None,
+        wrap: Vec::new(),
         labels,
         files: vec![FileCopy::new(
             CROSSBAR_CONFIG_PATH,
@@ -858,6 +851,7 @@ fn plan_agent(
             env,
             cmd: agent.command.clone(),
             entrypoint: agent.entrypoint.clone(),
+            wrap: Vec::new(),
             labels,
             files: agent.files.iter().map(FileCopy::host).collect(),
             user: None,

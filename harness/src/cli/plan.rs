@@ -49,7 +49,12 @@ struct Container {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     environment: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
+    /// Words run before the container's own command (an agent's serial relay).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    before_its_command: Vec<String>,
     /// Files copied in through the engine's API (nothing is bind-mounted).
     files: Vec<String>,
     labels: BTreeMap<String, String>,
@@ -163,7 +168,9 @@ fn container(c: &ContainerPlan) -> Container {
         image: c.image.clone(),
         hostname: c.hostname.clone(),
         environment: c.env.clone(),
+        entrypoint: c.entrypoint.clone(),
         command: c.cmd.clone(),
+        before_its_command: c.wrap.clone(),
         files: c
             .files
             .iter()
@@ -246,6 +253,9 @@ fn render(
             c.image = "built at run time (see images)".into();
         }
         containers.push(c);
+    }
+    for s in &plan.services {
+        containers.push(container(&s.container));
     }
     let printed = Printed {
         scenario: scenario.name.clone(),

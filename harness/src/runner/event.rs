@@ -284,6 +284,16 @@ pub enum Outcome {
         /// Data fields seen, sorted.
         fields: Vec<String>,
     },
+    /// `device`: what the step did to an emulated device, and the messages it checked the
+    /// device received.
+    Device {
+        /// The device.
+        device: String,
+        /// `define N responses`, `update N responses` or `check`.
+        did: String,
+        /// The messages found received (as the step lists them).
+        received: Vec<String>,
+    },
     /// The call or the wait failed.
     Error(String),
 }
@@ -369,6 +379,17 @@ impl Outcome {
                 fields,
                 ..
             } => json!({"feed": feed, "blocks": blocks, "fields": fields}),
+            Outcome::Device {
+                device,
+                did,
+                received,
+            } => {
+                let mut v = json!({"device": device, "did": did});
+                if !received.is_empty() {
+                    v["received"] = json!(received);
+                }
+                v
+            }
             Outcome::Error(e) => json!({"error": e}),
         }
     }

@@ -40,6 +40,8 @@ struct Fake {
     files: Mutex<BTreeMap<String, VecDeque<Files>>>,
     /// Return values of `call` steps, in order (the last one repeats); `Err` is a failed call.
     values: Mutex<VecDeque<Result<Value, String>>>,
+    /// What an emulated device's `received` answers, in order (the last one repeats).
+    received: Mutex<VecDeque<Vec<&'static str>>>,
 }
 
 fn next<T: Clone>(queue: &Mutex<VecDeque<T>>) -> T {
@@ -181,6 +183,18 @@ impl StackOps for Fake {
                 cmd: line,
             });
         }
+        if command.cmd.get(1).map(String::as_str) == Some(crate::device::EMULATOR_PATH) {
+            let answer = match command.cmd[2].as_str() {
+                "received" => json!({"ok": true, "received": next(&self.received)}),
+                action => json!({"ok": true, "action": action}),
+            };
+            return Ok(CommandOutput {
+                exit: 0,
+                stdout: format!("{answer}\n"),
+                stderr: String::new(),
+                duration: Duration::from_millis(20),
+            });
+        }
         Ok(CommandOutput {
             exit: if line.contains("fail") { 3 } else { 0 },
             stdout: format!("{line}\n"),
@@ -266,7 +280,21 @@ fn reply(status: &str, data: Value) -> Reply {
 
 /// Run `steps` against `fake`: the failure and every event.
 async fn run(fake: &mut Fake, steps: &str) -> (Option<StepFailure>, Vec<RunEvent>) {
-    let scenario = scenario(steps);
+    run_scenario(fake, scenario(steps)).await
+}
+
+/// Run `steps` on a stack with an emulated device, `dev`.
+async fn run_with_device(fake: &mut Fake, steps: &str) -> Option<StepFailure> {
+    let text = format!(
+        "name: unit\nstack:\n  agents:\n    - instance-id: fake1\n      agent-class: FakeDataAgent\n      \
+         image: simonsobs/ocs:latest\n  devices:\n    - name: dev\nsteps:\n{steps}"
+    );
+    let scenario = Scenario::parse_all(&text, Path::new("unit.yaml"), &|_| None)
+        .unwrap_or_else(|e| panic!("{}", e[0]));
+    run_scenario(fake, scenario).await.0
+}
+
+async fn run_scenario(fake: &mut Fake, scenario: Scenario) -> (Option<StepFailure>, Vec<RunEvent>) {
     let mut events = Vec::new();
     let mut collect = |e: &RunEvent| events.push(e.clone());
     let failure = {
@@ -1352,4 +1380,49 @@ async fn waits_on_an_exited_container_end_at_once_with_its_code_and_log_tail() {
         );
         assert_eq!(failure.log_tail, ["the last words of fake1"], "{kind}");
     }
+}
+
+#[tokio::test]
+async fn device_steps_change_responses_then_wait_for_what_was_received() {
+    let mut fake = Fake {
+        received: Mutex::new(VecDeque::from([
+            vec!["*IDN?"],
+            vec!["*IDN?", "ZCLEAR", "RDG?", "ZPROBE"],
+            vec!["*IDN?", "ZCLEAR", "RDG?", "ZPROBE", "ZCLEAR"],
+        ])),
+        ..Fake::default()
+    };
+    let steps = "  - device: dev\n    define-responses: {ZCLEAR: ''}\n    default-response: ''\n  \
+                 - device: dev\n    expect: {received: [ZCLEAR, ZPROBE]}\n  \
+                 - device: dev\n    expect: {received: [ZCLEAR]}\n";
+    let failure = run_with_device(&mut fake, steps).await;
+    assert!(failure.is_none(), "{}", problems(&failure));
+    let calls = fake.calls();
+    assert_eq!(
+        calls[0],
+        format!(
+            "exec in dev: python3 {} define {{\"default\":\"\",\"responses\":{{\"ZCLEAR\":\"\"}}}}",
+            crate::device::EMULATOR_PATH
+        )
+    );
+    // polled until both came, then the next check only looks after ZPROBE: the ZCLEAR
+    // received before it does not count, the third answer's does
+    let polls = calls.iter().filter(|c| c.ends_with(" received")).count();
+    assert_eq!(polls, 3, "{calls:#?}");
+}
+
+#[tokio::test]
+async fn a_device_check_fails_at_its_timeout_saying_what_came() {
+    let mut fake = Fake {
+        received: Mutex::new(VecDeque::from([vec!["*IDN?", "ZCLEAR"]])),
+        ..Fake::default()
+    };
+    let steps = "  - device: dev\n    expect: {received: [ZPROBE]}\n    timeout: 2s\n";
+    let failure = run_with_device(&mut fake, steps).await;
+    let text = problems(&failure);
+    assert!(
+        text.contains("timed out after 2s waiting for device dev to receive \"ZPROBE\"")
+            && text.contains("received so far: \"*IDN?\", \"ZCLEAR\""),
+        "{text}"
+    );
 }

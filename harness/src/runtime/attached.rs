@@ -230,6 +230,7 @@ mod tests {
             env: BTreeMap::from([("A".into(), "1".into())]),
             cmd: Some(vec!["serve".into()]),
             entrypoint: Some(vec!["python3".into(), "-u".into()]),
+            wrap: Vec::new(),
             labels: BTreeMap::from([("org.ocs-harness.run".into(), "r1".into())]),
             files: Vec::new(),
             user: Some("9000".into()),

@@ -379,7 +379,8 @@ impl BringUp<'_> {
         hold: bool,
     ) -> Result<Started, StackError> {
         let t = Instant::now();
-        let container = request_for(&agent.container, network, &self.logs, &self.options.run_dir)?
+        let wrapped = wrapped(self.docker, &agent.container).await?;
+        let container = request_for(&wrapped, network, &self.logs, &self.options.run_dir)?
             .start()
             .await
             .doing(format!(
@@ -389,6 +390,34 @@ impl BringUp<'_> {
         let held = hold && hold_container(self.docker, &container, &agent.instance_id).await;
         Ok((agent.instance_id.clone(), container, t.elapsed(), held))
     }
+}
+
+/// `plan` with its `wrap` put before its command: ENTRYPOINT becomes the wrap and the
+/// container's own entrypoint (the plan's, else the image's), CMD the plan's (else, when the
+/// plan keeps the image's entrypoint, the image's). The plan itself when it wraps nothing.
+async fn wrapped(docker: &Docker, plan: &ContainerPlan) -> Result<ContainerPlan, StackError> {
+    if plan.wrap.is_empty() {
+        return Ok(plan.clone());
+    }
+    let (entrypoint, cmd) = match &plan.entrypoint {
+        Some(e) => (e.clone(), plan.cmd.clone()),
+        None => {
+            let image = docker
+                .inspect_image(&plan.image)
+                .await
+                .doing(format!("reading the entrypoint of image {}", plan.image))?;
+            let config = image.config.unwrap_or_default();
+            (
+                config.entrypoint.unwrap_or_default(),
+                plan.cmd.clone().or(config.cmd),
+            )
+        }
+    };
+    let mut out = plan.clone();
+    out.entrypoint = Some(plan.wrap.iter().cloned().chain(entrypoint).collect());
+    out.cmd = cmd;
+    out.wrap = Vec::new();
+    Ok(out)
 }
 
 /// Pause a just-started agent until crossbar is ready. `false` when it is not held: it

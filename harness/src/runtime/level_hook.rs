@@ -62,6 +62,7 @@ mod tests {
             user: None,
             working_dir: None,
             healthcheck: None,
+            wrap: vec![],
         };
         hook_into(&mut c, Some("/app"));
         hook_into(&mut c, Some("/app"));

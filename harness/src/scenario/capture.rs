@@ -397,7 +397,8 @@ impl super::StepKind {
             | StepKind::Fault(_)
             | StepKind::Exits { .. }
             | StepKind::Fetch(_)
-            | StepKind::Exec(_) => {}
+            | StepKind::Exec(_)
+            | StepKind::Device(_) => {}
         }
         kind
     }

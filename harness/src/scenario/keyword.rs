@@ -39,6 +39,8 @@ pub enum StepKeyword {
     Call,
     /// `feed: {agent, feed}`.
     Feed,
+    /// `device: <device>`.
+    Device,
 }
 
 /// Every kind: keyword, and the keys its steps accept (the keyword among them, in the order
@@ -141,6 +143,20 @@ const TABLE: &[(StepKeyword, &str, &[&str])] = &[
         "feed",
         &["name", "feed", "window", "expect"],
     ),
+    (
+        StepKeyword::Device,
+        "device",
+        &[
+            "name",
+            "device",
+            "define-responses",
+            "update-responses",
+            "default-response",
+            "expect",
+            "timeout",
+            "within",
+        ],
+    ),
 ];
 
 impl StepKeyword {
@@ -188,7 +204,13 @@ impl StepKeyword {
             }
             Self::Api => &["fields"],
             Self::Call => &["value", "error"],
-            Self::Logs | Self::Fault | Self::Exits | Self::Fetch | Self::Exec | Self::Feed => &[],
+            Self::Logs
+            | Self::Fault
+            | Self::Exits
+            | Self::Fetch
+            | Self::Exec
+            | Self::Feed
+            | Self::Device => &[],
         }
     }
 
@@ -208,7 +230,8 @@ impl StepKeyword {
             | Self::Fetch
             | Self::Exec
             | Self::Call
-            | Self::Feed => None,
+            | Self::Feed
+            | Self::Device => None,
         }
     }
 }
@@ -245,6 +268,7 @@ impl StepKind {
             Self::Exec(_) => StepKeyword::Exec,
             Self::Call(_) => StepKeyword::Call,
             Self::Feed(_) => StepKeyword::Feed,
+            Self::Device(_) => StepKeyword::Device,
         }
     }
 }
@@ -312,6 +336,20 @@ impl fmt::Display for StepKind {
                 c.feed,
                 fmt_duration(c.within)
             ),
+            Self::Device(d) => {
+                let did = match (&d.action, d.received.len()) {
+                    (_, 0) => d.action.describe(),
+                    (crate::device::DeviceAction::Check, n) => {
+                        format!("{n} received (timeout {})", fmt_duration(d.timeout))
+                    }
+                    (a, n) => format!(
+                        "{}, then {n} received (timeout {})",
+                        a.describe(),
+                        fmt_duration(d.timeout)
+                    ),
+                };
+                write!(f, "{kw} {}: {did}", d.device)
+            }
         }
     }
 }
@@ -351,7 +389,7 @@ mod tests {
             names,
             [
                 "api", "start", "status", "wait", "stop", "abort", "until", "logs", "fault",
-                "exits", "fetch", "exec", "call", "feed"
+                "exits", "fetch", "exec", "call", "feed", "device"
             ]
         );
         for kw in StepKeyword::all() {

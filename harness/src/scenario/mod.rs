@@ -32,6 +32,8 @@ pub(crate) mod node;
 mod parse;
 
 #[cfg(test)]
+mod device_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -261,6 +263,9 @@ pub enum StepKind {
     /// `feed: {agent, feed}`: check what the agent publishes on the feed (as the run's feed
     /// tap receives it).
     Feed(FeedCheck),
+    /// `device: <device>`: change an emulated device's responses (`define-responses`,
+    /// `update-responses`) and check what it received (`expect.received`).
+    Device(crate::device::DeviceStep),
 }
 
 /// A `fetch` step.

@@ -155,6 +155,7 @@ fn full_example_stack() {
             hosted: Vec::new(),
             site_config: None,
             services: Vec::new(),
+            devices: Vec::new(),
             exec_images: Vec::new(),
             image_set: None,
         }
@@ -339,9 +340,10 @@ fn reference_example_parses() {
             StepKind::Exec(_) => "exec",
             StepKind::Call(_) => "call",
             StepKind::Feed(_) => "feed",
+            StepKind::Device(_) => "device",
         });
     }
-    assert_eq!(seen.len(), 14, "{seen:?}");
+    assert_eq!(seen.len(), 15, "{seen:?}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod api;
 mod call;
 mod credentials;
+mod device;
 mod exec;
 mod exits;
 mod fault;
@@ -38,6 +39,8 @@ pub(crate) struct StepContext {
     pids: BTreeMap<String, String>,
     /// The log position when the previous step began (`window: step` starts there).
     previous_mark: usize,
+    /// By emulated device, how many of the messages it received `device` checks matched.
+    device_received: BTreeMap<String, usize>,
 }
 
 /// Save the values `step` captures from what it got back (`outcome`); a problem for each one
@@ -179,6 +182,7 @@ async fn run_step<S: StackOps>(
         StepKind::Exec(e) => exec::run(&*stack, n, e, &events.secrets()).await,
         StepKind::Call(c) => call::run(&*stack, n, c, events).await,
         StepKind::Feed(check) => feed::run(&*stack, check, ctx.previous_mark).await,
+        StepKind::Device(d) => device::run(&*stack, n, d, &mut ctx.device_received).await,
     }
 }
 

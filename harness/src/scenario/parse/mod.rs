@@ -6,6 +6,7 @@
 
 mod captures;
 mod checks;
+mod device;
 mod exec;
 mod expect;
 mod feed;
@@ -37,6 +38,9 @@ struct Names {
     registry: bool,
     /// names of the service containers.
     services: Vec<String>,
+    /// names of the emulated devices (also among `services`), each with whether it speaks
+    /// raw bytes (`encoding: none`).
+    devices: BTreeMap<String, bool>,
     /// agents a HostManager runs (no container of their own), with their HostManager's
     /// instance-id when the stack has one.
     hosted: BTreeMap<String, Option<String>>,
@@ -155,7 +159,22 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
     let mut names = Names {
         agents: names_in(f.get("stack"), "agents", "instance-id"),
         registry: stack.as_ref().is_none_or(|s| s.spec.registry),
-        services: names_in(f.get("stack"), "services", "name"),
+        services: names_in(f.get("stack"), "services", "name")
+            .into_iter()
+            .chain(names_in(f.get("stack"), "devices", "name"))
+            .collect(),
+        devices: match &stack {
+            Some(s) => s
+                .spec
+                .devices
+                .iter()
+                .map(|d| (d.name.clone(), d.encoding.is_none()))
+                .collect(),
+            None => names_in(f.get("stack"), "devices", "name")
+                .into_iter()
+                .map(|n| (n, false))
+                .collect(),
+        },
         hosted: stack.as_ref().map_or_else(BTreeMap::new, |s| {
             s.spec
                 .hosted

@@ -16,8 +16,16 @@ use super::resolve_path;
 use super::values::{parse_duration, parse_env_map, parse_image};
 
 mod compose;
+mod devices;
 mod files;
 mod services;
+
+pub(super) use devices::{is_hex, responses as device_responses};
+
+/// One device response (a `default-response`).
+pub(super) fn device_response(cx: &mut Cx, v: &Node, raw: bool) -> Option<crate::device::Response> {
+    devices::response(cx, v, raw, 0)
+}
 
 const STACK_KEYS: &[&str] = &[
     "crossbar",
@@ -26,6 +34,7 @@ const STACK_KEYS: &[&str] = &[
     "agents",
     "compose",
     "services",
+    "devices",
     "ready-within",
 ];
 const CROSSBAR_KEYS: &[&str] = &["image", "realm", "address-root"];
@@ -152,6 +161,22 @@ pub(super) fn decode_stack(cx: &mut Cx, node: &Node, file: &Path) -> Option<Stac
         taken.extend(spec.agents.iter().map(|a| a.instance_id.clone()));
         match services::decode_services(cx, v, &taken, file) {
             Some(s) => spec.services = s,
+            None => ok = false,
+        }
+    }
+    if let Some(v) = f.get("devices") {
+        let mut taken = vec![crate::plan::CROSSBAR.to_string()];
+        taken.extend(spec.registry.then(|| "registry".to_string()));
+        let agents: Vec<String> = spec.agents.iter().map(|a| a.instance_id.clone()).collect();
+        taken.extend(agents.iter().cloned());
+        taken.extend(spec.services.iter().map(|s| s.name.clone()));
+        match devices::decode_devices(cx, v, &taken, &agents, &spec.registry_image) {
+            Some(d) => {
+                // each device runs as a service, started first
+                let services = std::mem::take(&mut spec.services);
+                spec.services = d.iter().map(|d| d.service()).chain(services).collect();
+                spec.devices = d;
+            }
             None => ok = false,
         }
     }

@@ -256,6 +256,7 @@ fn decode_kind(cx: &mut Cx, p: &StepParts) -> Option<StepKind> {
         StepKeyword::Until => step_kinds::until(cx, p),
         StepKeyword::Exec => super::exec::exec(cx, p).map(StepKind::Exec),
         StepKeyword::Feed => super::feed::feed(cx, p).map(StepKind::Feed),
+        StepKeyword::Device => super::device::device(cx, p).map(StepKind::Device),
         StepKeyword::Start
         | StepKeyword::Status
         | StepKeyword::Wait
