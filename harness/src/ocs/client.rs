@@ -236,10 +236,13 @@ impl<'a, T: Transport> AgentClient<'a, T> {
     }
 
     /// `start`: launch task or process `op`, with `params` (normally an object) as third
-    /// positional arg when given. Rejections (unknown op, bad params, already running) come
-    /// back as `Ok` replies with [`ResponseCode::Error`](super::ResponseCode::Error).
+    /// positional arg; `None` sends `{}`, as ocs's own client does (`start(**kwargs)` sends its
+    /// kwargs, empty or not), so an operation that reads its params gets a mapping. Rejections
+    /// (unknown op, bad params, already running) come back as `Ok` replies with
+    /// [`ResponseCode::Error`](super::ResponseCode::Error).
     pub async fn start(&self, op: &str, params: Option<Value>) -> Result<Reply, ClientError> {
-        self.ops("start", op, params, Map::new(), CallOptions::default())
+        let params = params.unwrap_or_else(|| Value::Object(Map::new()));
+        self.ops("start", op, Some(params), Map::new(), CallOptions::default())
             .await
     }
 
@@ -446,7 +449,7 @@ mod tests {
         let ops = "observatory.barebones1.ops";
         let none = CallOptions::default();
         let expected = vec![
-            (json!(["start", "count"]), json!({}), none),
+            (json!(["start", "count", {}]), json!({}), none),
             (json!(["start", "print", {"text": "hi"}]), json!({}), none),
             (json!(["status", "count"]), json!({}), none),
             (
