@@ -263,7 +263,10 @@ async fn bench_mode(b: BenchArgs) -> Result<Exit, CliError> {
     Ok(Exit::Passed)
 }
 
-pub async fn clean(run: Option<String>) -> Result<Exit, CliError> {
+pub async fn clean(
+    run: Option<String>,
+    images: Option<crate::runtime::prune::ImageRule>,
+) -> Result<Exit, CliError> {
     let settings = super::settings();
     let docker = docker(&EngineSettings::of(settings)).await.infra()?;
     let lines = match run {
@@ -277,6 +280,22 @@ pub async fn clean(run: Option<String>) -> Result<Exit, CliError> {
         }
         None => sweep(&docker, Sweep::AllButLive, settings).await.infra()?,
     };
+    let mut lines = lines;
+    if let Some(rule) = images {
+        let pruned = crate::runtime::prune::remove_built_images(&docker, rule)
+            .await
+            .infra()?;
+        for (name, _) in &pruned.removed {
+            lines.push(format!("removed image {name}"));
+        }
+        lines.push(format!(
+            "images: removed {}, {:.1} GB freed (layers shared with kept images stay); kept {} \
+             harness image(s)",
+            pruned.removed.len(),
+            pruned.bytes() as f64 / 1e9,
+            pruned.kept.len()
+        ));
+    }
     if lines.is_empty() {
         println!("nothing to clean");
     }

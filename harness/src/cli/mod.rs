@@ -97,6 +97,17 @@ enum Command {
         /// Remove only this run (its id is in every container name: ocsh-<run>-...).
         #[arg(long)]
         run: Option<String>,
+        /// Also remove the images the harness built that no container uses: agent images,
+        /// images with `packages:`, untagged leftovers (not the recipe base images, which the
+        /// next run needs; add --recipes for those too).
+        #[arg(long)]
+        images: bool,
+        /// With --images: only images built longer ago than this (e.g. 7d, 12h; default: any).
+        #[arg(long, value_parser = humantime::parse_duration, requires = "images")]
+        older_than: Option<std::time::Duration>,
+        /// With --images: the recipe base images (os, ocs, crossbar, ...) too.
+        #[arg(long, requires = "images")]
+        recipes: bool,
     },
     /// Validate scenario files without Docker; every mistake with file:line:column.
     Check {
@@ -323,7 +334,18 @@ async fn dispatch(
         } => commands::cache_key(images).await,
         Command::Images { images, build, .. } => commands::images(images, pull || build).await,
         Command::Bench(b) => commands::bench(b).await,
-        Command::Clean { run } => commands::clean(run).await,
+        Command::Clean {
+            run,
+            images,
+            older_than,
+            recipes,
+        } => {
+            let rule = images.then(|| crate::runtime::prune::ImageRule {
+                older_than: older_than.unwrap_or_default(),
+                recipes,
+            });
+            commands::clean(run, rule).await
+        }
         Command::Check { select } => {
             commands::check(&select.paths, &select.filters, &github.annotations_only())
         }

@@ -242,8 +242,14 @@ impl<'a, T: Transport> AgentClient<'a, T> {
     /// [`ResponseCode::Error`](super::ResponseCode::Error).
     pub async fn start(&self, op: &str, params: Option<Value>) -> Result<Reply, ClientError> {
         let params = params.unwrap_or_else(|| Value::Object(Map::new()));
-        self.ops("start", op, Some(params), Map::new(), CallOptions::default())
-            .await
+        self.ops(
+            "start",
+            op,
+            Some(params),
+            Map::new(),
+            CallOptions::default(),
+        )
+        .await
     }
 
     /// `status`: the op's current or latest session (`No session active.` without one).

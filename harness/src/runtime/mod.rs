@@ -31,6 +31,7 @@ pub mod logs;
 pub(crate) mod notice;
 mod packages;
 pub(crate) mod progress;
+pub mod prune;
 pub mod pull;
 pub mod readiness;
 pub(crate) use crate::role;
