@@ -18,7 +18,12 @@
 # without a patch, an unpatched copy of the tree), must pass the whole suite, operation
 # coverage included (--coverage all); it runs first when no seed is named.
 #
-# Usage: detect/score.sh [--no-baseline] [SEED...]
+# History seeds: a seed with a `# Source: ocs <commit> <subject>` line reverts a fix that
+# simonsobs/ocs really shipped (files history-*.seed); the summary reports them apart from the
+# hand-written ones, and --history runs only them. `Caught by:` may name a scenario under
+# scenarios/ (e.g. `registry`) or under scenarios/upstream/ (e.g. `upstream/aggregator`).
+#
+# Usage: detect/score.sh [--no-baseline] [--history] [SEED...]
 # Each run's output is kept in target/detect/<name>.log ($DETECT_OUT). Exit 0 when the
 # baseline passed and every seed was caught.
 set -euo pipefail
@@ -26,10 +31,21 @@ cd "$(dirname "$0")/.."
 bin=${OCS_HARNESS_BIN:-target/debug/ocs-harness}
 out=${DETECT_OUT:-target/detect}
 baseline=1
-if [ "${1:-}" = --no-baseline ]; then baseline=0; shift; fi
+history_only=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-baseline) baseline=0; shift ;;
+    --history) history_only=1; shift ;;
+    *) break ;;
+  esac
+done
 seeds=("$@")
 if [ ${#seeds[@]} -eq 0 ]; then
-  seeds=(detect/regressions/*.seed)
+  if [ $history_only = 1 ]; then
+    mapfile -t seeds < <(grep -l '^# *Source: ' detect/regressions/*.seed)
+  else
+    seeds=(detect/regressions/*.seed)
+  fi
 else
   baseline=0
 fi
@@ -83,11 +99,13 @@ if [ $baseline = 1 ]; then
   fi
 fi
 
-caught=0 total=0
+caught=0 total=0 hcaught=0 htotal=0
 for seed in "${seeds[@]}"; do
   name=$(basename "$seed" .seed)
   kind=$(sed -n -E 's/^(file|fixture):.*/\1/p' "$seed" | head -1)
-  first=$(sed -n 's/.*Caught by: *\([a-z0-9-]*\).*/\1/p' "$seed" | head -1)
+  first=$(sed -n 's/.*Caught by: *\([a-z0-9/-]*[a-z0-9]\).*/\1/p' "$seed" | head -1)
+  history=0
+  grep -q '^# *Source: ' "$seed" && history=1
   images=()
   case $kind in
     file) mechanism=image; images=(--images "$(image_set "$name" "$seed")"); root=. ;;
@@ -95,6 +113,7 @@ for seed in "${seeds[@]}"; do
     *) echo "$name: ERROR: no file: or fixture: line"; status=1; continue ;;
   esac
   total=$((total + 1))
+  htotal=$((htotal + history))
   verdict=missed
   start=$SECONDS
   for target in ${first:+$root/scenarios/$first.yaml} "$root/scenarios/"; do
@@ -106,9 +125,16 @@ for seed in "${seeds[@]}"; do
       *) verdict="ERROR rc=$rc: $(why "$out/$name.log")"; break ;;
     esac
   done
-  [[ $verdict == caught* ]] && caught=$((caught + 1))
-  echo "$name [$mechanism, $((SECONDS - start)) s]: $verdict"
+  if [[ $verdict == caught* ]]; then
+    caught=$((caught + 1))
+    hcaught=$((hcaught + history))
+  fi
+  tag=
+  [ $history = 1 ] && tag=", history"
+  echo "$name [$mechanism$tag, $((SECONDS - start)) s]: $verdict"
 done
 echo "score: $caught/$total caught"
+echo "hand-written seeds: $((caught - hcaught))/$((total - htotal)) caught"
+echo "history seeds (reverted ocs fixes): $hcaught/$htotal caught"
 [ "$caught" = "$total" ] || status=1
 exit $status

@@ -13,6 +13,8 @@ The target line says which mechanism applies the change (score.sh picks it from 
 
 `old: TEXT` is replaced by the `new:` lines after it (several `new:` lines give several
 lines; the first takes the indentation `old` had, the others are written with their own).
+Several `old:` lines in a row are one text of several lines (the first without its
+indentation, the others with their own), for a change whose lines are not unique alone.
 Every `old` text must occur exactly once, else the seeding fails (the mechanism's own check:
 a seed whose text is gone from the agent is an error, never a silent no-op).
 """
@@ -32,6 +34,8 @@ def parse(path):
         text = text[1:] if text.startswith(" ") else text
         if key in ("file", "fixture") and target is None:
             target = (key, text.strip())
+        elif key == "old" and pairs and pairs[-1][1] is None:
+            pairs[-1][0] += "\n" + text
         elif key == "old" and target is not None:
             pairs.append([text, None])
         elif key == "new" and pairs:
