@@ -1,6 +1,7 @@
 //! The checks made on the whole run once its steps passed: time budgets (each agent's
 //! registration, and each step's duration against a baseline or its default budget),
-//! `coverage: all` and the log policy (every container's log, by default at `errors`). A check that fails is reported as one more step, numbered after the last, so every reader shows it as
+//! `coverage: all`, the clean shutdown of the agents (`shutdown:`) and the log policy (every
+//! container's log, by default at `errors`). A check that fails is reported as one more step, numbered after the last, so every reader shows it as
 //! it shows a failed step; a check that passes emits nothing (the transcript stays as it
 //! was).
 
@@ -11,6 +12,7 @@ use crate::budget::{self, BudgetOptions, Defaults, Over, RunTimes};
 use crate::coverage::Coverage;
 use crate::logpolicy::{self, LogPolicy, Offence};
 use crate::runtime::logs::LogLine;
+use crate::runtime::shutdown::AgentStop;
 use crate::scenario::{Scenario, SourcePos, StepKind};
 
 /// Lines of one offending log event shown in a failure.
@@ -49,6 +51,9 @@ pub(crate) struct RunFacts<'a> {
     pub times: &'a RunTimes,
     /// The baseline and growth rule.
     pub budgets: &'a BudgetOptions,
+    /// How each agent stopped at the end (`None`: not stopped, `shutdown: kill` or a kept
+    /// stack).
+    pub stops: Option<&'a [AgentStop]>,
 }
 
 /// Run the run-wide checks of `scenario`; the first that fails, reported on `events`.
@@ -59,6 +64,7 @@ pub(crate) fn after_steps(
 ) -> Option<StepFailure> {
     let failed = time_budgets(scenario, facts.times, facts.budgets)
         .or_else(|| coverage_all(scenario, facts.coverage))
+        .or_else(|| clean_shutdown(scenario, facts.stops?, facts.logs, facts.suite_allow))
         .or_else(|| log_policy(scenario, facts.logs, facts.suite_allow))?;
     Some(report(scenario, failed, events))
 }
@@ -88,6 +94,84 @@ fn log_policy(scenario: &Scenario, logs: &[LogLine], suite_allow: &[String]) -> 
         problems: found.iter().map(offence).collect(),
         help: "fix what logged it; if it is harmless, allow it by a substring of one of its \
                lines, as each item says, with a comment saying why"
+            .into(),
+    })
+}
+
+/// The agents' stop at the end: each exited with 0 within the budget, and logged nothing the
+/// log policy refuses while stopping (a traceback).
+fn clean_shutdown(
+    scenario: &Scenario,
+    stops: &[AgentStop],
+    logs: &[LogLine],
+    suite_allow: &[String],
+) -> Option<Failed> {
+    let shutdown = &scenario.checks.shutdown;
+    let mut policy: LogPolicy = scenario.checks.log_policy.clone();
+    policy
+        .allow
+        .extend(logpolicy::parse_allow_list(logpolicy::BUILT_IN));
+    policy.allow.extend(suite_allow.iter().cloned());
+    let mut problems = Vec::new();
+    for stop in stops {
+        let mut text = match stop.problem(shutdown.within) {
+            Some(p) => p,
+            None => {
+                let found = policy.check(
+                    stop.log
+                        .iter()
+                        .map(|l| (stop.instance.as_str(), l.as_str())),
+                );
+                let Some(o) = found.first() else { continue };
+                format!(
+                    "agent {} logged {} while stopping ({} after {})",
+                    stop.instance,
+                    o.what,
+                    crate::wait::fmt_duration(stop.took),
+                    stop.signal
+                )
+            }
+        };
+        let tail = &stop.log[stop.log.len().saturating_sub(SHOWN)..];
+        if tail.is_empty() {
+            let before: Vec<&str> = logs
+                .iter()
+                .filter(|l| l.container == stop.instance)
+                .map(|l| l.text.as_str())
+                .collect();
+            text.push_str(&format!(
+                "\n  it logged nothing after {}; its last log lines before:",
+                stop.signal
+            ));
+            for line in &before[before.len().saturating_sub(SHOWN)..] {
+                text.push_str(&format!("\n  {line}"));
+            }
+        } else {
+            text.push_str(&format!("\n  its last log lines after {}:", stop.signal));
+            for line in tail {
+                text.push_str(&format!("\n  {line}"));
+            }
+        }
+        problems.push(text);
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    let (pos, label) = match shutdown.at {
+        Some(pos) => (pos, "this shutdown"),
+        None => (
+            TOP,
+            "the default shutdown (`graceful`, within 10s) applies here",
+        ),
+    };
+    Some(Failed {
+        action: "clean shutdown".into(),
+        pos,
+        label,
+        problems,
+        help: "an agent must exit by itself, with 0 and no traceback, when it is stopped as \
+               `docker stop` stops it; fix its shutdown, give it the time it needs \
+               (`shutdown: {within: 30s}`), or opt out with `shutdown: kill`"
             .into(),
     })
 }

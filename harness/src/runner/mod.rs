@@ -249,6 +249,13 @@ pub async fn run_observed(
         let ran = drive(scenario, options, &events, started).await;
         (ran, events.secrets())
     };
+    let ran = match ran {
+        Ok(mut ran) => {
+            ran.stops = stop_agents(scenario, options, &ran).await;
+            Ok(ran)
+        }
+        Err(e) => Err(e),
+    };
     let ran = ran.map(|mut ran| {
         if ran.failure.is_none() {
             let checked_times = times.clone();
@@ -264,6 +271,7 @@ pub async fn run_observed(
                 suite_allow: &options.log_allow,
                 times: &checked_times,
                 budgets: &options.budgets,
+                stops: ran.stops.as_deref(),
             };
             ran.failure = checks::after_steps(scenario, &facts, &events);
         }
@@ -297,6 +305,28 @@ struct Ran {
     failure: Option<StepFailure>,
     /// What the timeline file must not hold in clear.
     secrets: redact::Secrets,
+    /// How the agents stopped at the end (`None` until they are, or when they are not).
+    stops: Option<Vec<crate::runtime::shutdown::AgentStop>>,
+}
+
+/// Stop the agents cleanly at the end of the run, all at once (`shutdown:`), unless the
+/// scenario opts out or the stack is to be kept after a failure. How each stopped.
+async fn stop_agents(
+    scenario: &Scenario,
+    options: &LaunchOptions,
+    ran: &Ran,
+) -> Option<Vec<crate::runtime::shutdown::AgentStop>> {
+    let shutdown = &scenario.checks.shutdown;
+    if !shutdown.graceful || (ran.failure.is_some() && options.keep_on_failure) {
+        return None;
+    }
+    let t = Instant::now();
+    let stops = ran
+        .stack
+        .stop_agents(shutdown.signal.as_deref(), shutdown.within)
+        .await;
+    tracing::debug!(run = %ran.stack.run_id(), took = ?t.elapsed(), "agents stopped");
+    Some(stops)
 }
 
 /// Bring the stack up, check the operations the steps name, run the steps.
@@ -339,6 +369,7 @@ async fn drive(
         stack_up,
         failure,
         secrets: events.secrets(),
+        stops: None,
     })
 }
 
@@ -431,6 +462,7 @@ async fn finish(
         stack_up,
         failure,
         secrets,
+        stops: _,
     } = ran;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);

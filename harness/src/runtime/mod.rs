@@ -36,6 +36,7 @@ pub mod pull;
 pub mod readiness;
 pub(crate) use crate::role;
 mod services;
+pub mod shutdown;
 pub mod stack;
 pub mod sweep;
 pub(crate) mod tap;

@@ -100,6 +100,35 @@ pub struct RunChecks {
     pub ready_within: Option<Budget>,
     /// An agent's own `ready-within`, by instance-id.
     pub agent_ready_within: BTreeMap<String, Budget>,
+    /// `shutdown:`: how the agents are stopped at the end of the run, and whether that is
+    /// checked.
+    pub shutdown: Shutdown,
+}
+
+/// `shutdown:` (default `graceful`): at the end of the run every running agent gets its stop
+/// signal, as `docker stop` sends it, and must exit with 0 within `within`, logging no
+/// traceback; `shutdown: kill` opts out (the containers are removed by force, as before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shutdown {
+    /// Stop the agents and check it (`graceful`); `false` for `kill`.
+    pub graceful: bool,
+    /// The budget (default 10 s, ocs's test runner's).
+    pub within: Duration,
+    /// The signal (default: the image's `STOPSIGNAL`, else SIGTERM).
+    pub signal: Option<String>,
+    /// Where `shutdown:` is written, when it is.
+    pub at: Option<SourcePos>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self {
+            graceful: true,
+            within: crate::runtime::shutdown::DEFAULT_STOP_BUDGET,
+            signal: None,
+            at: None,
+        }
+    }
 }
 
 impl RunChecks {

@@ -1321,3 +1321,32 @@ steps:
     assert_eq!(s.checks.ready_budget("fake1"), None);
     assert_eq!(s.steps[0].within, None);
 }
+
+#[test]
+fn shutdown_is_graceful_by_default_and_can_be_tuned_or_turned_off() {
+    let base = "stack:\n  agents:\n    - {instance-id: a1, agent-class: X, image: simonsobs/ocs}\n";
+    let s = parse(base).unwrap();
+    assert!(s.checks.shutdown.graceful);
+    assert_eq!(s.checks.shutdown.within, Duration::from_secs(10));
+    assert_eq!(s.checks.shutdown.signal, None);
+    let s = parse(&format!("shutdown: {{within: 20s, signal: int}}\n{base}")).unwrap();
+    assert!(s.checks.shutdown.graceful);
+    assert_eq!(s.checks.shutdown.within, Duration::from_secs(20));
+    assert_eq!(s.checks.shutdown.signal.as_deref(), Some("SIGINT"));
+    assert!(
+        !parse(&format!("shutdown: kill\n{base}"))
+            .unwrap()
+            .checks
+            .shutdown
+            .graceful
+    );
+    let e = err(&format!("shutdown: gentle\n{base}"));
+    assert!(
+        e.contains("unknown shutdown `gentle`") && e.contains("`kill` removes"),
+        "{e}"
+    );
+    let e = err(&format!("shutdown: {{within: 5s, signal: SIGFOO}}\n{base}"));
+    assert!(e.contains("unknown signal `SIGFOO`"), "{e}");
+    let e = err(&format!("shutdown: {{budget: 5s}}\n{base}"));
+    assert!(e.contains("budget"), "{e}");
+}

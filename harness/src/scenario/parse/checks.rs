@@ -1,12 +1,15 @@
 //! The top-level keys that ask something of the whole run rather than of one step:
-//! `coverage:` (every operation of every agent exercised) and `log-policy:` (what in the
-//! logs fails the run).
+//! `coverage:` (every operation of every agent exercised), `log-policy:` (what in the
+//! logs fails the run) and `shutdown:` (how the agents stop at the end, and that they do).
 
 use super::super::node::{Cx, Fields, Kind, Node};
-use super::super::RunChecks;
+use super::super::{RunChecks, Shutdown};
+use super::values::parse_duration;
 use crate::logpolicy::{LogPolicy, Strictness};
 
 const LOG_POLICY_KEYS: &[&str] = &["strictness", "allow"];
+const SHUTDOWN_KEYS: &[&str] = &["within", "signal"];
+const SHUTDOWN_EXAMPLE: &str = "shutdown: {within: 10s, signal: SIGINT}";
 
 /// The run-wide checks of the top-level mapping `f`.
 pub(super) fn decode_checks(cx: &mut Cx, f: &Fields) -> Option<RunChecks> {
@@ -36,7 +39,52 @@ pub(super) fn decode_checks(cx: &mut Cx, f: &Fields) -> Option<RunChecks> {
         checks.log_policy = log_policy(cx, v)?;
         checks.log_policy_at = Some(v.pos.into());
     }
+    if let Some(v) = f.get("shutdown") {
+        checks.shutdown = shutdown(cx, v)?;
+    }
     Some(checks)
+}
+
+/// `shutdown: graceful | kill`, or `{within: DURATION, signal: SIGNAL}` (graceful).
+fn shutdown(cx: &mut Cx, v: &Node) -> Option<Shutdown> {
+    let mut out = Shutdown {
+        at: Some(v.pos.into()),
+        ..Shutdown::default()
+    };
+    if let Kind::Map(_) = &v.kind {
+        let f = cx.fields(v, "`shutdown`", SHUTDOWN_KEYS, SHUTDOWN_EXAMPLE)?;
+        if let Some(w) = f.get("within") {
+            out.within = parse_duration(cx, w, "`within`", false)?;
+        }
+        if let Some(s) = f.get("signal") {
+            let name = cx.nonempty_string(s, "`signal`", "signal: SIGINT")?;
+            out.signal = Some(super::step_kinds::fault_signal(cx, s.pos, &name)?);
+        }
+        return Some(out);
+    }
+    let s = cx.string(v, "`shutdown`", SHUTDOWN_EXAMPLE)?;
+    match s.as_str() {
+        "graceful" => Some(out),
+        "kill" => Some(Shutdown {
+            graceful: false,
+            ..out
+        }),
+        _ => {
+            let e = cx
+                .err(
+                    v.pos,
+                    format!("unknown shutdown `{s}`"),
+                    "expected graceful, kill or a mapping",
+                )
+                .help(
+                    "`graceful` (the default) stops every agent at the end as `docker stop` \
+                     does and fails the run when one does not exit with 0 within 10 s; \
+                     `{within: 20s, signal: SIGINT}` changes the budget or the signal; `kill` \
+                     removes the containers by force and checks nothing",
+                );
+            cx.fail(e)
+        }
+    }
 }
 
 /// `log-policy: errors | warnings | off`, or `{strictness: ..., allow: [...]}`.

@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "steps",
     "coverage",
     "log-policy",
+    "shutdown",
 ];
 
 /// Known containers and ops, for checking step targets.

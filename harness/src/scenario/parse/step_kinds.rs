@@ -385,7 +385,7 @@ fn only_for(
 
 /// A signal name (`SIGTERM`, `term`, ...) as `SIGTERM`; an error if it is not one of
 /// [`SIGNALS`].
-fn fault_signal(cx: &mut Cx, pos: super::super::node::Pos, s: &str) -> Option<String> {
+pub(super) fn fault_signal(cx: &mut Cx, pos: super::super::node::Pos, s: &str) -> Option<String> {
     match signal_name(s) {
         Some(name) => Some(name),
         None => {

@@ -1,0 +1,201 @@
+//! A clean shutdown of the agents at the end of a run, as `docker stop` and compose do it:
+//! each running agent gets its stop signal (the image's `STOPSIGNAL`, else SIGTERM, unless the
+//! scenario names one), all at once, and must exit within a budget (ocs's own test runner
+//! allows 10 s after SIGINT). One that does not is killed (SIGKILL) and reported as hung. What
+//! each agent logged while stopping is read back from the engine (it cannot miss the last
+//! lines, as a followed stream may), so the runner can check it for tracebacks.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use testcontainers::bollard::container::LogOutput;
+use testcontainers::bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
+use testcontainers::bollard::Docker;
+
+use crate::clock::{unix_now, unix_time_of_rfc3339};
+use crate::runtime::engine;
+use crate::runtime::stack::Stack;
+use crate::wait::{poll_until, Backoff, Probe};
+
+/// The default budget: what ocs's test runner allows an agent after SIGINT
+/// (`ocs/testing.py`, `SIGINT_TIMEOUT = 10`), and compose's default stop grace period.
+pub const DEFAULT_STOP_BUDGET: Duration = Duration::from_secs(10);
+
+/// How one agent's stop went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// It exited by itself within the budget, with this code.
+    Exited {
+        /// The exit code.
+        code: i64,
+    },
+    /// It was still running when the budget ran out, and was killed.
+    Hung,
+    /// It was not running when the run ended (stopped, killed or crashed by a step, or
+    /// paused): nothing to stop.
+    NotRunning,
+    /// The engine failed a request on the way (the text says which).
+    Failed(String),
+}
+
+/// One agent's stop.
+#[derive(Debug, Clone)]
+pub struct AgentStop {
+    /// The agent's instance-id.
+    pub instance: String,
+    /// The signal sent.
+    pub signal: String,
+    /// How it went.
+    pub outcome: StopOutcome,
+    /// From the signal to the exit (or to the kill, when it hung).
+    pub took: Duration,
+    /// What it logged from the signal on, as the engine has it.
+    pub log: Vec<String>,
+}
+
+impl Stack {
+    /// Stop every running agent, all at once: `signal` (else its image's `STOPSIGNAL`, else
+    /// SIGTERM), then wait up to `budget` for it to exit; one still running then is killed.
+    /// Crossbar and the services stay up meanwhile (an agent leaves its realm as it stops).
+    pub async fn stop_agents(&self, signal: Option<&str>, budget: Duration) -> Vec<AgentStop> {
+        let stops = self.agents.iter().map(|(instance, c)| {
+            let docker = self.docker.clone();
+            let id = c.id().to_string();
+            let instance = instance.clone();
+            let signal = signal.map(str::to_string);
+            async move { stop_one(&docker, &id, instance, signal, budget).await }
+        });
+        futures::future::join_all(stops).await
+    }
+}
+
+/// Stop container `id` (agent `instance`).
+async fn stop_one(
+    docker: &Docker,
+    id: &str,
+    instance: String,
+    signal: Option<String>,
+    budget: Duration,
+) -> AgentStop {
+    let mut stop = AgentStop {
+        instance,
+        signal: signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+        outcome: StopOutcome::NotRunning,
+        took: Duration::ZERO,
+        log: Vec::new(),
+    };
+    let inspected = match docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            stop.outcome = StopOutcome::Failed(format!("inspecting it: {e}"));
+            return stop;
+        }
+    };
+    let state = inspected.state.unwrap_or_default();
+    if !state.running.unwrap_or(false) || state.paused.unwrap_or(false) {
+        return stop;
+    }
+    if signal.is_none() {
+        if let Some(s) = inspected
+            .config
+            .and_then(|c| c.stop_signal)
+            .filter(|s| !s.is_empty())
+        {
+            stop.signal = s;
+        }
+    }
+    let since = unix_now();
+    let t = Instant::now();
+    if let Err(e) = engine::kill(docker, id, &stop.signal).await {
+        stop.outcome = StopOutcome::Failed(format!("sending {}: {e}", stop.signal));
+        return stop;
+    }
+    let exited = poll_until(
+        format!("agent {} to exit after {}", stop.instance, stop.signal),
+        budget,
+        Backoff::default(),
+        || async {
+            match docker
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await
+            {
+                Ok(i) => {
+                    let s = i.state.unwrap_or_default();
+                    if s.running.unwrap_or(false) {
+                        Probe::Pending("still running".into())
+                    } else {
+                        Probe::Ready(s.exit_code.unwrap_or(-1))
+                    }
+                }
+                Err(e) => Probe::Failed(format!("inspecting it: {e}")),
+            }
+        },
+    )
+    .await;
+    stop.took = t.elapsed();
+    stop.outcome = match exited {
+        Ok(code) => StopOutcome::Exited { code },
+        Err(crate::wait::WaitError::Timeout { .. }) => {
+            let _ = engine::kill(docker, id, "SIGKILL").await;
+            StopOutcome::Hung
+        }
+        Err(e) => StopOutcome::Failed(e.to_string()),
+    };
+    stop.log = log_since(docker, id, since).await;
+    stop
+}
+
+/// The log lines of container `id` the engine stamped at `since` (Unix seconds) or later.
+async fn log_since(docker: &Docker, id: &str, since: f64) -> Vec<String> {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(since.floor() as i32)
+        .build();
+    let mut text = Vec::new();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(frame)) = stream.next().await {
+        let bytes = match frame {
+            LogOutput::StdErr { message }
+            | LogOutput::StdOut { message }
+            | LogOutput::Console { message } => message,
+            LogOutput::StdIn { .. } => continue,
+        };
+        text.extend_from_slice(&bytes);
+    }
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| {
+            let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
+            match unix_time_of_rfc3339(ts) {
+                Some(t) if t + 0.001 < since => None,
+                _ => Some(rest.to_string()),
+            }
+        })
+        .collect()
+}
+
+impl AgentStop {
+    /// What is wrong with this stop, if anything: hung, or exited with a code other than 0.
+    pub fn problem(&self, budget: Duration) -> Option<String> {
+        let b = crate::wait::fmt_duration(budget);
+        match &self.outcome {
+            StopOutcome::Exited { code: 0 } | StopOutcome::NotRunning => None,
+            StopOutcome::Exited { code } => Some(format!(
+                "agent {} exited with code {code} {} after {} (a clean shutdown exits with 0)",
+                self.instance,
+                crate::wait::fmt_duration(self.took),
+                self.signal
+            )),
+            StopOutcome::Hung => Some(format!(
+                "agent {} did not exit within {b} of {} (the shutdown budget) and was killed",
+                self.instance, self.signal
+            )),
+            StopOutcome::Failed(e) => Some(format!("stopping agent {}: {e}", self.instance)),
+        }
+    }
+}
