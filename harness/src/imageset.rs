@@ -65,6 +65,9 @@ pub struct ImageSet {
     pub pull: Option<PullPolicy>,
     /// Every image name as written: the set adds no override (the `upstream` set).
     pub as_written: bool,
+    /// `code-coverage: {source: [...]}`: Python code coverage in the agents' containers of
+    /// every run with this set (a scenario's own `code-coverage:` wins).
+    pub code_coverage: Option<crate::codecov::CodeCoverage>,
 }
 
 /// Where one of a set's base images comes from.
@@ -162,6 +165,7 @@ impl Default for ImageSet {
             crossbar_from: BaseFrom::Recipe,
             pull: None,
             as_written: false,
+            code_coverage: None,
         }
     }
 }
@@ -308,6 +312,8 @@ struct File {
     pull: Option<PullPolicy>,
     #[serde(default)]
     overrides: BTreeMap<String, Target>,
+    #[serde(rename = "code-coverage")]
+    code_coverage: Option<crate::codecov::CodeCoverage>,
 }
 
 #[derive(Deserialize)]
@@ -401,6 +407,7 @@ pub fn load(path: &Path) -> Result<ImageSet, ImageSetError> {
         None => {}
     }
     set.pull = file.pull;
+    set.code_coverage = file.code_coverage;
     for (from, target) in file.overrides {
         ImageRef::parse(&from).map_err(|e| err(format!("override {from:?}: {e}")))?;
         let target = match target {

@@ -21,6 +21,7 @@ mod bench;
 mod budget;
 pub mod cli;
 mod clock;
+mod codecov;
 mod compare;
 mod compose;
 mod config;

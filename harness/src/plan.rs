@@ -199,6 +199,9 @@ pub struct StackSpec {
     /// The image set the stack names (a scenario's `images:`): a set file, or `upstream`,
     /// `local` or `auto`. A run's `--images` / `$OCS_HARNESS_IMAGES` wins over it.
     pub image_set: Option<PathBuf>,
+    /// Python code coverage in the agents' containers (a scenario's `code-coverage:`; else
+    /// the image set's).
+    pub code_coverage: Option<crate::codecov::CodeCoverage>,
 }
 
 impl Default for StackSpec {
@@ -216,6 +219,7 @@ impl Default for StackSpec {
             devices: Vec::new(),
             exec_images: Vec::new(),
             image_set: None,
+            code_coverage: None,
         }
     }
 }
@@ -355,6 +359,9 @@ pub struct StackPlan {
     /// The generated site config file (YAML), copied to `/config/default.yaml` (one of each
     /// agent's `files`).
     pub site_config: String,
+    /// Python code coverage in the agents' containers, when on (see [`crate::codecov`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_coverage: Option<crate::codecov::CodeCoverage>,
 }
 
 impl StackPlan {
@@ -668,6 +675,13 @@ pub fn plan_stack(
             .map(|i| (i.to_string(), overrides.resolve(i).to_string()))
             .collect(),
         site_config,
+        code_coverage: None,
+    })
+    .map(|mut plan| {
+        if let Some(cc) = &spec.code_coverage {
+            cc.apply(&mut plan);
+        }
+        plan
     })
 }
 

@@ -103,6 +103,7 @@ pub async fn init(
             junit: None,
             html: None,
             images: None,
+            code_coverage_dir: None,
             list: false,
             coverage_all: false,
             log_allow: None,

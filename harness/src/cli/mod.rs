@@ -170,6 +170,11 @@ struct TestCmd {
     /// Use this image set file instead of the default images (also $OCS_HARNESS_IMAGES).
     #[arg(long)]
     images: Option<PathBuf>,
+    /// Where the combined Python code coverage reports of the runs with `code-coverage:` go
+    /// (coverage.xml, coverage.lcov, summary.txt); default: `code-coverage/`
+    /// next to the runs directory.
+    #[arg(long, value_name = "DIR")]
+    code_coverage_dir: Option<PathBuf>,
     /// Output: human lines, or one JSON event per line.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
@@ -302,6 +307,7 @@ async fn dispatch(
                 junit: t.junit,
                 html: t.html,
                 images: t.images,
+                code_coverage_dir: t.code_coverage_dir,
                 list: t.list,
                 coverage_all: t.coverage.is_some(),
                 log_allow: t.log_allow,

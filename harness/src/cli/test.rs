@@ -41,6 +41,8 @@ pub struct TestArgs {
     pub html: Option<PathBuf>,
     /// `--images`.
     pub images: Option<PathBuf>,
+    /// `--code-coverage-dir`: where the combined code coverage reports go.
+    pub code_coverage_dir: Option<PathBuf>,
     /// `--list`: print the selection and run nothing.
     pub list: bool,
     /// `--coverage all`: an operation of a bundled agent class never exercised fails the run.
@@ -264,7 +266,7 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
         },
     );
     let shared = Shared { log_allow, budgets };
-    let (mut cases, coverage, mut pages, mut times) =
+    let (mut cases, coverage, mut pages, mut times, collected) =
         run_all(scenarios, jobs, args, &shared, &reporter).await?;
     if let Some(baseline) = &shared.budgets.baseline {
         times.sort_by(|a, b| a.scenario.cmp(&b.scenario));
@@ -288,6 +290,9 @@ pub async fn test(args: &TestArgs, reporter: SharedReporter) -> Result<Exit, Cli
                     .collect(),
             },
         );
+    }
+    if let Some(case) = code_coverage(collected, args).await {
+        cases.push(case);
     }
     cases.sort_by(|a, b| a.file.cmp(&b.file));
     let coverage_case = suite_coverage(&coverage, args.coverage_all, &reporter);
@@ -384,6 +389,91 @@ struct Shared {
     budgets: crate::budget::BudgetOptions,
 }
 
+/// Combine the code coverage data the runs collected, per measured package set, into
+/// `--code-coverage-dir` (default `code-coverage/` next to the runs directory) and say so; a
+/// failed case `code-coverage` when the combining fails or an agent left no data.
+async fn code_coverage(
+    collected: Vec<crate::runtime::codecov::Collected>,
+    args: &TestArgs,
+) -> Option<Case> {
+    let first = collected.first()?;
+    let dir = match &args.code_coverage_dir {
+        Some(d) => d.clone(),
+        None => {
+            let runs = super::settings().config.runs_dir.clone();
+            runs.parent()
+                .map_or(runs.join("code-coverage"), |p| p.join("code-coverage"))
+        }
+    };
+    let files: Vec<PathBuf> = collected.iter().flat_map(|c| c.files.clone()).collect();
+    let mut problems: Vec<String> = collected.iter().flat_map(|c| c.problems.clone()).collect();
+    let what = first.coverage.source.join(", ");
+    let t = Instant::now();
+    if files.is_empty() {
+        problems.push("no run left coverage data to combine".into());
+    } else {
+        let _ = std::fs::create_dir_all(&dir);
+        let timeout = std::time::Duration::from_secs(300);
+        match crate::runtime::codecov::combine(
+            &first.coverage,
+            &first.image,
+            &files,
+            &dir,
+            timeout,
+            &LaunchOptions::with_settings("code-coverage", super::settings()).engine,
+        )
+        .await
+        {
+            Ok(done) => {
+                let totals = done.totals.map_or("(no totals)".to_string(), |t| {
+                    format!(
+                        "{} of {} lines covered ({:.1}%)",
+                        t.covered_lines,
+                        t.num_statements,
+                        t.percent()
+                    )
+                });
+                crate::runtime::notice::info(&format!(
+                    "code coverage of {what}: {totals}, from {} data files of {} runs, \
+                     combined in {:.1}s; reports in {} (coverage.xml, coverage.lcov, \
+                     summary.txt)",
+                    files.len(),
+                    collected.len(),
+                    t.elapsed().as_secs_f64(),
+                    done.dir.display()
+                ));
+            }
+            Err(e) => problems.push(crate::runtime::display_chain(&e)),
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    for p in &problems {
+        crate::runtime::notice::info(&format!("code coverage: {p}"));
+    }
+    let message = format!(
+        "code coverage of {what} is incomplete: {}",
+        problems.join("; ")
+    );
+    Some(Case {
+        name: "code-coverage".into(),
+        file: String::new(),
+        time: t.elapsed().as_secs_f64(),
+        failure: Some(Failure {
+            kind: FailureKind::Assertion,
+            details: format!(
+                "{}\na run with `code-coverage:` must leave the data of every agent: each \
+                 agent's image needs coverage.py, and each agent must stop cleanly",
+                problems.join("\n")
+            ),
+            message,
+        }),
+        output: None,
+        images: None,
+    })
+}
+
 /// Run the scenarios, `jobs` at a time; each one's case as it finishes, the coverage of
 /// them all, (with `--html`) each one's page, and the times of each run that got a stack.
 async fn run_all(
@@ -398,6 +488,7 @@ async fn run_all(
         Coverage,
         Vec<html::ScenarioRun>,
         Vec<crate::budget::RunTimes>,
+        Vec<crate::runtime::codecov::Collected>,
     ),
     CliError,
 > {
@@ -436,6 +527,7 @@ async fn run_all(
     let mut coverage = Coverage::default();
     let mut pages = Vec::new();
     let mut times = Vec::new();
+    let mut collected = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (scenario, result, images, events) = joined
             .map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))
@@ -445,6 +537,7 @@ async fn run_all(
             let mut t = report.times.clone();
             t.scenario.clone_from(&scenario.name);
             times.push(t);
+            collected.extend(report.code_coverage.clone());
         }
         let (case, diff) = finish(&scenario, &result, images, args.snapshots, reporter);
         if args.html.is_some() {
@@ -452,7 +545,7 @@ async fn run_all(
         }
         cases.push(case);
     }
-    Ok((cases, coverage, pages, times))
+    Ok((cases, coverage, pages, times, collected))
 }
 
 fn write_junit(

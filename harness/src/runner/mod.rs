@@ -63,6 +63,9 @@ pub struct RunReport {
     /// Every container's log lines, secrets redacted (as in the timeline file): for reports
     /// that show the logs (HTML).
     pub logs: Vec<crate::runtime::logs::LogLine>,
+    /// The Python code coverage data collected from the agents' containers (with
+    /// `code-coverage:`), for the suite to combine.
+    pub code_coverage: Option<crate::runtime::codecov::Collected>,
 }
 
 /// Why a scenario could not run at all.
@@ -252,6 +255,9 @@ pub async fn run_observed(
     let ran = match ran {
         Ok(mut ran) => {
             ran.stops = stop_agents(scenario, options, &ran).await;
+            if ran.stops.is_some() {
+                ran.code_coverage = ran.stack.collect_code_coverage().await;
+            }
             Ok(ran)
         }
         Err(e) => Err(e),
@@ -307,6 +313,8 @@ struct Ran {
     secrets: redact::Secrets,
     /// How the agents stopped at the end (`None` until they are, or when they are not).
     stops: Option<Vec<crate::runtime::shutdown::AgentStop>>,
+    /// The code coverage data collected once they stopped.
+    code_coverage: Option<crate::runtime::codecov::Collected>,
 }
 
 /// Stop the agents cleanly at the end of the run, all at once (`shutdown:`), unless the
@@ -370,6 +378,7 @@ async fn drive(
         failure,
         secrets: events.secrets(),
         stops: None,
+        code_coverage: None,
     })
 }
 
@@ -463,6 +472,7 @@ async fn finish(
         failure,
         secrets,
         stops: _,
+        code_coverage,
     } = ran;
     let run_id = stack.run_id().to_string();
     let run_dir = options.runs_dir.join(&run_id);
@@ -510,6 +520,7 @@ async fn finish(
         coverage: Coverage::default(),
         times: RunTimes::default(),
         logs,
+        code_coverage,
     })
 }
 

@@ -17,6 +17,7 @@
 
 mod attached;
 mod bringup;
+pub mod codecov;
 mod crossbar_image;
 pub mod dockerignore;
 pub mod engine;
@@ -316,6 +317,9 @@ pub async fn launch(
     add_packages(&docker, spec, &overrides, &mut built, &mut report, cache).await?;
     report.images = t.elapsed();
     let mut plan = plan_run(spec, options, &overrides, &built)?;
+    if let (None, Some(cc)) = (&plan.code_coverage, &set.code_coverage) {
+        cc.apply(&mut plan);
+    }
     if set.crossbar_from != BaseFrom::Recipe {
         published_crossbar(&docker, &mut plan, spec).await;
     }

@@ -158,6 +158,7 @@ fn full_example_stack() {
             devices: Vec::new(),
             exec_images: Vec::new(),
             image_set: None,
+            code_coverage: None,
         }
     );
 }

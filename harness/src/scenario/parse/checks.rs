@@ -45,6 +45,50 @@ pub(super) fn decode_checks(cx: &mut Cx, f: &Fields) -> Option<RunChecks> {
     Some(checks)
 }
 
+/// `code-coverage: {source: [package, ...]}`: Python code coverage of these packages in every
+/// agent's container.
+pub(super) fn code_coverage(cx: &mut Cx, v: &Node) -> Option<crate::codecov::CodeCoverage> {
+    let example = "code-coverage: {source: [socs]}";
+    let f = cx.fields(v, "`code-coverage`", &["source", "omit"], example)?;
+    let Some(s) = f.get("source") else {
+        let e = cx
+            .err(
+                f.pos(),
+                "`code-coverage` has no `source`",
+                "`source` is required",
+            )
+            .help(format!(
+                "name the Python packages to measure (importable names), e.g. `{example}`"
+            ));
+        return cx.fail(e);
+    };
+    let source = cx.strings(s, "`source`", "source: [socs]", false)?;
+    let bad = source.iter().find(|p| {
+        p.is_empty()
+            || !p
+                .split('.')
+                .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    });
+    if source.is_empty() || bad.is_some() {
+        let e = cx
+            .err(
+                s.pos,
+                match bad {
+                    Some(b) => format!("`{b}` is not a Python package name"),
+                    None => "`source` is empty".into(),
+                },
+                "expected importable package names",
+            )
+            .help(format!("e.g. `{example}`"));
+        return cx.fail(e);
+    }
+    let omit = match f.get("omit") {
+        Some(o) => cx.strings(o, "`omit`", "omit: [\"*/_version.py\"]", false)?,
+        None => Vec::new(),
+    };
+    Some(crate::codecov::CodeCoverage { source, omit })
+}
+
 /// `shutdown: graceful | kill`, or `{within: DURATION, signal: SIGNAL}` (graceful).
 fn shutdown(cx: &mut Cx, v: &Node) -> Option<Shutdown> {
     let mut out = Shutdown {

@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "coverage",
     "log-policy",
     "shutdown",
+    "code-coverage",
 ];
 
 /// Known containers and ops, for checking step targets.
@@ -204,9 +205,14 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         None => Some(Vec::new()),
     };
     let checks = checks::decode_checks(cx, &f);
+    let code_coverage = match f.get("code-coverage") {
+        Some(v) => checks::code_coverage(cx, v).map(Some),
+        None => Some(None),
+    };
     let (name, description, stack, steps) = (name?, description?, stack?, steps?);
     let image_set = image_set?;
     let checks = checks?;
+    let code_coverage = code_coverage?;
     if !cx.errors.is_empty() {
         return None;
     }
@@ -227,6 +233,7 @@ pub(crate) fn decode(cx: &mut Cx, root: Option<&Node>, file: &Path) -> Option<Sc
         stack: crate::plan::StackSpec {
             image_set,
             exec_images,
+            code_coverage,
             ..stack.spec
         },
         site_config: stack.site_config,
