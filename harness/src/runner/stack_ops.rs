@@ -130,7 +130,9 @@ impl StackOps for Stack {
     }
 
     async fn fault(&mut self, fault: &Fault) -> Result<(), StackError> {
-        let role = fault.container.as_str();
+        // a service's name is its role (a fault drops a device and brings it back)
+        let role = self.role_of(fault.container.as_str());
+        let role = &role;
         match fault.action {
             FaultAction::Restart => self.restart(role, fault.timeout).await,
             FaultAction::Stop => self.stop(role).await,

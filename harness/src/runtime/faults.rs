@@ -140,6 +140,8 @@ impl Stack {
         id: &str,
         timeout: Duration,
     ) -> Result<(), StackError> {
+        // The new run's lines come after this mark (its follower skips the old run's).
+        let mark = self.logs.len();
         let (started_at, _) = engine::started_finished(&self.docker, id).await;
         self.background.push(tokio::spawn(engine::follow_logs(
             self.docker.clone(),
@@ -154,20 +156,50 @@ impl Stack {
             (self.bridge_url, self.client) =
                 bridge_of(crossbar, &self.host, &self.plan.address_root, doing).await?;
         }
-        self.wait_ready(role, timeout).await
+        self.wait_ready_since(role, timeout, mark).await
     }
 
-    /// Wait until `role` answers: crossbar's bridge and then every running agent, or one
-    /// agent's `get_api`.
+    /// Wait until `role` answers: crossbar's bridge and then every running agent, one
+    /// agent's `get_api`, or a service's readiness condition (its own, with `timeout`).
     async fn wait_ready(&self, role: &Role, timeout: Duration) -> Result<(), StackError> {
-        // Readiness lines from here on only hint; one that came earlier just means polling.
-        let since = self.logs.len();
+        self.wait_ready_since(role, timeout, self.logs.len()).await
+    }
+
+    /// [`Stack::wait_ready`], a log line counting from position `since` of the store on.
+    async fn wait_ready_since(
+        &self,
+        role: &Role,
+        timeout: Duration,
+        since: usize,
+    ) -> Result<(), StackError> {
         let not_ready = |role: Role, error: WaitError| StackError::NotReady {
             log_tail: self.logs.tail(role.name(), 30),
             role,
             error: Box::new(error),
         };
         let (client, logs) = (&self.client, &self.logs);
+        if let Role::Service(name) = role {
+            let c = self.container(role)?;
+            let Some(s) = self.plan.services.iter().find(|s| &s.name == name) else {
+                return Err(StackError::NoSuchContainer(role.clone()));
+            };
+            let Some(ready) = &s.ready else {
+                return Ok(());
+            };
+            let ready = crate::service::Readiness {
+                check: ready.check.clone(),
+                timeout,
+            };
+            let at = crate::runtime::services::Probed {
+                docker: &self.docker,
+                host: &self.host,
+                logs,
+                since,
+            };
+            return crate::runtime::services::wait_ready(c, s, &ready, &at)
+                .await
+                .map_err(|e| not_ready(role.clone(), e));
+        }
         let Role::Agent(instance_id) = role else {
             let crossbar = self.container(role)?;
             wait_bridge(client, logs, since, crossbar, timeout)

@@ -37,6 +37,7 @@ impl BringUp<'_> {
                         docker: self.docker,
                         host: self.host,
                         logs: &self.logs,
+                        since: 0,
                     };
                     wait_ready(&container, s, r, &at).await
                 }
@@ -84,15 +85,18 @@ fn published(s: &ServicePlan) -> impl Iterator<Item = u16> + '_ {
     s.ports.iter().copied().chain(probe)
 }
 
-/// What a readiness probe asks: the engine, where its published ports are reached, the logs.
-struct Probed<'a> {
-    docker: &'a testcontainers::bollard::Docker,
-    host: &'a EngineHost,
-    logs: &'a LogStore,
+/// What a readiness probe asks: the engine, where its published ports are reached, the logs
+/// (a log line counts from position `since` of the store on: after a restart, lines of the
+/// service's new run).
+pub(crate) struct Probed<'a> {
+    pub docker: &'a testcontainers::bollard::Docker,
+    pub host: &'a EngineHost,
+    pub logs: &'a LogStore,
+    pub since: usize,
 }
 
 /// Wait until `ready` holds for service `s`, or its container exits.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     container: &ContainerAsync<GenericImage>,
     s: &ServicePlan,
     ready: &Readiness,
@@ -122,7 +126,7 @@ async fn wait_ready(
         if ready.check == ReadyCheck::Healthy {
             return health_probe(at.docker, container.id()).await;
         }
-        probe(&ready.check, &s.name, address.as_deref(), logs).await
+        probe(&ready.check, &s.name, address.as_deref(), logs, at.since).await
     })
     .await
 }
@@ -141,12 +145,17 @@ async fn probe(
     name: &str,
     address: Option<&str>,
     logs: &LogStore,
+    since: usize,
 ) -> Probe<()> {
     let address = address.unwrap_or_default();
     match check {
         ReadyCheck::Log(regex) => {
             let re = regex::Regex::new(regex).expect("checked when the scenario was parsed");
-            match logs.lines_of(name, 0).iter().any(|l| re.is_match(&l.text)) {
+            match logs
+                .lines_of(name, since)
+                .iter()
+                .any(|l| re.is_match(&l.text))
+            {
                 true => Probe::Ready(()),
                 false => Probe::Pending("no matching line yet".into()),
             }

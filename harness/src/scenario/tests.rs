@@ -1351,3 +1351,25 @@ fn shutdown_is_graceful_by_default_and_can_be_tuned_or_turned_off() {
     let e = err(&format!("shutdown: {{budget: 5s}}\n{base}"));
     assert!(e.contains("budget"), "{e}");
 }
+
+#[test]
+fn a_service_is_built_from_its_own_dockerfile_and_takes_faults() {
+    let text = "stack:\n  registry: false\n  services:\n    - name: device\n      build: ../fixtures/services/device\n  agents:\n    - {instance-id: a1, agent-class: X, image: simonsobs/ocs}\nsteps:\n  - fault: restart\n    container: device\n";
+    let s = parse(text).unwrap();
+    let b = s.stack.services[0].build.as_ref().expect("built");
+    assert!(b.context.ends_with("fixtures/services/device"), "{b:?}");
+    assert_eq!(s.stack.services[0].image.to_string(), "device:built");
+    let e = err(&text.replace(
+        "      build: ../fixtures/services/device\n",
+        "      build: ../fixtures/services/device\n      image: x:1\n",
+    ));
+    assert!(
+        e.contains("this service has both `build` and `image`"),
+        "{e}"
+    );
+    let e = err(&text.replace("      build: ../fixtures/services/device\n", ""));
+    assert!(
+        e.contains("this service has neither `build` nor `image`"),
+        "{e}"
+    );
+}

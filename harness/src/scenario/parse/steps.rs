@@ -522,8 +522,8 @@ pub(super) fn container_target(
     )?;
     let mut known: Vec<String> = vec![crate::plan::CROSSBAR.into()];
     known.extend(names.op_targets());
-    // commands and log checks reach service containers too
-    if matches!(kind, "in" | "logs") {
+    // commands, log checks and faults reach service containers too
+    if matches!(kind, "in" | "logs" | "container") {
         known.extend(names.services.iter().cloned());
     }
     if let Some(hm) = names.hosted.get(&container) {

@@ -1,5 +1,5 @@
 //! `stack.services`: non-OCS containers on the stack's network with compose-like keys
-//! (`image`, `environment`, `command`, `entrypoint`, `hostname`, `aliases`, `ports`,
+//! (`image` or `build`, `environment`, `command`, `entrypoint`, `hostname`, `aliases`, `ports`,
 //! `files`, `depends-on`) and a readiness condition (`ready: {log | tcp | http, timeout}`).
 //! `depends-on` must name services of the stack and must not go round in a circle.
 
@@ -12,11 +12,12 @@ use crate::service::{
 
 use super::super::super::error::{closest, list_names};
 use super::super::super::node::{Cx, Fields, Kind, Node, Pos};
-use super::super::values::{parse_duration, parse_env_map, parse_image};
+use super::super::values::{parse_duration, parse_env_map};
 
 const SERVICE_KEYS: &[&str] = &[
     "name",
     "image",
+    "build",
     "environment",
     "command",
     "entrypoint",
@@ -146,10 +147,8 @@ fn decode_service(
         Some(v) => service_name(cx, v, seen),
         None => missing(cx, &f, "name", "name: influxdb"),
     };
-    let image = match f.get("image") {
-        Some(v) => parse_image(cx, v, "`image`"),
-        None => missing(cx, &f, "image", "image: influxdb:1.7"),
-    };
+    // `image: <name:tag>`, or `build: <dir>` (the service's own Dockerfile), as for agents
+    let image = super::agent_image(cx, &f, "this service", file);
     let environment = match f.get("environment") {
         Some(v) => parse_env_map(cx, v, "`environment`", true),
         None => Some(Default::default()),
@@ -178,10 +177,29 @@ fn decode_service(
         None => Some(Vec::new()),
     };
     let depends_on = depends_on?;
+    let name = name?;
+    // As a compose file's built service: the image is named after the service.
+    let (image, build) = match image? {
+        crate::plan::ImageSource::Image(i) => (i, None),
+        crate::plan::ImageSource::Build {
+            context,
+            dockerfile,
+            args,
+        } => {
+            let tag = format!("{}:built", name.to_ascii_lowercase());
+            let image = crate::overrides::ImageRef::parse(&tag).ok()?;
+            let build = crate::service::ServiceBuild {
+                context,
+                dockerfile,
+                args,
+            };
+            (image, Some(build))
+        }
+    };
     let spec = ServiceSpec {
-        name: name?,
-        image: image?,
-        build: None,
+        name,
+        image,
+        build,
         environment: environment?,
         command: command?,
         entrypoint: entrypoint?,
