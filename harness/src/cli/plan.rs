@@ -146,7 +146,7 @@ pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliE
         None => None,
     };
     let run_id = crate::plan::new_run_id();
-    let plan = plan_stack(
+    let mut plan = plan_stack(
         &spec,
         &run_id,
         &scenario.name,
@@ -158,6 +158,10 @@ pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliE
         user_scf.as_deref(),
     )
     .bad_input()?;
+    // the image set's code coverage, as the launch applies it
+    if let (None, Some(cc)) = (&plan.code_coverage, &set.code_coverage) {
+        cc.apply(&mut plan);
+    }
     Ok(render(scenario, &set, &spec, &plan, images))
 }
 
