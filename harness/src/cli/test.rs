@@ -410,7 +410,9 @@ async fn code_coverage(
     let what = first.coverage.source.join(", ");
     let t = Instant::now();
     if files.is_empty() {
-        problems.push("no run left coverage data to combine".into());
+        if problems.is_empty() {
+            problems.push("no run left coverage data to combine".into());
+        }
     } else {
         let _ = std::fs::create_dir_all(&dir);
         let timeout = std::time::Duration::from_secs(300);
