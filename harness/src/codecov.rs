@@ -1,7 +1,7 @@
 //! Python code coverage measured inside the agents' containers (`code-coverage: {source:
 //! [socs]}` in a scenario or an image set), not to be confused with the operation coverage of
 //! `coverage:` ([`crate::coverage`]). This module is the pure part: what a planned agent
-//! container gets so that every Python process in it runs under coverage.py (a
+//! container gets (`plan` puts it there) so that every Python process in it runs under coverage.py (a
 //! `sitecustomize.py` calling `coverage.process_startup()`, found through `PYTHONPATH`, and a
 //! configuration that names the measured packages and where the data files go), and the
 //! configuration that combines the data files with their paths mapped to the packages'
@@ -12,8 +12,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-
-use crate::plan::{CopyContent, FileCopy, FileSpec, StackPlan};
 
 /// Where the harness puts its coverage files in an agent's container.
 pub const DIR: &str = "/ocs-harness-coverage";
@@ -73,7 +71,7 @@ def main(packages):
 "#;
 
 /// The `sitecustomize.py` the agents' containers get: coverage starts in every Python process.
-const SITECUSTOMIZE: &str = r#"# Written by ocs-harness (code-coverage): every Python process of this container runs under
+pub const SITECUSTOMIZE: &str = r#"# Written by ocs-harness (code-coverage): every Python process of this container runs under
 # coverage.py, configured by $COVERAGE_PROCESS_START; the data is saved when the process exits.
 try:
     import coverage
@@ -130,37 +128,11 @@ impl CodeCoverage {
         text.push_str("\n[report]\nskip_empty = true\n");
         text
     }
-
-    /// Make every agent container of `plan` run under coverage: the environment, the
-    /// `sitecustomize.py` and configuration, and a writable data directory.
-    pub fn apply(&self, plan: &mut StackPlan) {
-        for agent in &mut plan.agents {
-            let c = &mut agent.container;
-            add_env(&mut c.env, self);
-            c.files.push(FileCopy {
-                path: format!("{DIR}/sitecustomize.py"),
-                what: "code coverage start-up".into(),
-                content: CopyContent::Text(SITECUSTOMIZE.into()),
-            });
-            c.files.push(FileCopy {
-                path: format!("{DIR}/.coveragerc"),
-                what: "code coverage configuration".into(),
-                content: CopyContent::Text(self.agent_rcfile()),
-            });
-            c.files.push(FileCopy::host(&FileSpec {
-                source: None,
-                target: DATA_DIR.into(),
-                mode: None,
-                writable: true,
-            }));
-        }
-        plan.code_coverage = Some(self.clone());
-    }
 }
 
 /// `COVERAGE_PROCESS_START` and `PYTHONPATH` (the harness's directory first, before any the
 /// scenario gives).
-fn add_env(env: &mut BTreeMap<String, String>, _cc: &CodeCoverage) {
+pub fn add_env(env: &mut BTreeMap<String, String>) {
     env.insert(
         "COVERAGE_PROCESS_START".into(),
         format!("{DIR}/.coveragerc"),
@@ -229,7 +201,7 @@ mod tests {
         assert!(rc.contains("omit =\n    */_version.py\n"), "{rc}");
         assert!(cc.combine_script().ends_with("main([\"socs\"])\n"));
         let mut env = BTreeMap::from([("PYTHONPATH".to_string(), "/app".to_string())]);
-        add_env(&mut env, &cc);
+        add_env(&mut env);
         assert_eq!(env["PYTHONPATH"], "/ocs-harness-coverage:/app");
         assert_eq!(
             env["COVERAGE_PROCESS_START"],

@@ -365,6 +365,33 @@ pub struct StackPlan {
 }
 
 impl StackPlan {
+    /// Make every agent container run under coverage.py ([`crate::codecov`]): the
+    /// environment, the `sitecustomize.py` and configuration, and a writable data directory.
+    pub fn add_code_coverage(&mut self, cc: &crate::codecov::CodeCoverage) {
+        use crate::codecov::{DATA_DIR, DIR, SITECUSTOMIZE};
+        for agent in &mut self.agents {
+            let c = &mut agent.container;
+            crate::codecov::add_env(&mut c.env);
+            c.files.push(FileCopy {
+                path: format!("{DIR}/sitecustomize.py"),
+                what: "code coverage start-up".into(),
+                content: CopyContent::Text(SITECUSTOMIZE.into()),
+            });
+            c.files.push(FileCopy {
+                path: format!("{DIR}/.coveragerc"),
+                what: "code coverage configuration".into(),
+                content: CopyContent::Text(cc.agent_rcfile()),
+            });
+            c.files.push(FileCopy::host(&FileSpec {
+                source: None,
+                target: DATA_DIR.into(),
+                mode: None,
+                writable: true,
+            }));
+        }
+        self.code_coverage = Some(cc.clone());
+    }
+
     /// Use `config` as crossbar's configuration: what is copied to
     /// [`CROSSBAR_CONFIG_PATH`] and what the plan shows.
     pub fn set_crossbar_config(&mut self, config: String) {
@@ -679,7 +706,7 @@ pub fn plan_stack(
     })
     .map(|mut plan| {
         if let Some(cc) = &spec.code_coverage {
-            cc.apply(&mut plan);
+            plan.add_code_coverage(cc);
         }
         plan
     })

@@ -318,7 +318,7 @@ pub async fn launch(
     report.images = t.elapsed();
     let mut plan = plan_run(spec, options, &overrides, &built)?;
     if let (None, Some(cc)) = (&plan.code_coverage, &set.code_coverage) {
-        cc.apply(&mut plan);
+        plan.add_code_coverage(cc);
     }
     if set.crossbar_from != BaseFrom::Recipe {
         published_crossbar(&docker, &mut plan, spec).await;
