@@ -73,15 +73,39 @@ def main(packages):
 /// The `sitecustomize.py` the agents' containers get: coverage starts in every Python process.
 pub const SITECUSTOMIZE: &str = r#"# Written by ocs-harness (code-coverage): every Python process of this container runs under
 # coverage.py, configured by $COVERAGE_PROCESS_START; the data is saved when the process exits.
+# Then the sitecustomize this one hides (the harness's log-level hook, the image's own) runs;
+# this directory leaves sys.path first, so that one does not find this file again.
+import os
+import sys
+
 try:
     import coverage
 except ImportError:
-    import sys
     sys.stderr.write(
         "ocs-harness code coverage: this image has no Python module `coverage`; add coverage "
         "to the image's requirements (or the agent's packages:)\n")
 else:
     coverage.process_startup()
+
+
+def _chain():
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    from importlib.machinery import PathFinder
+    from importlib.util import module_from_spec
+
+    spec = PathFinder.find_spec("sitecustomize", sys.path)
+    if spec is None or spec.loader is None:
+        return
+    module = module_from_spec(spec)
+    sys.modules["_ocsh_coverage_next_sitecustomize"] = module
+    spec.loader.exec_module(module)
+
+
+try:
+    _chain()
+except Exception:
+    pass
 "#;
 
 impl CodeCoverage {

@@ -705,9 +705,8 @@ pub fn plan_stack(
         code_coverage: None,
     })
     .map(|mut plan| {
-        if let Some(cc) = &spec.code_coverage {
-            plan.add_code_coverage(cc);
-        }
+        // added to the containers by the launch, after the level hook (see runtime::launch)
+        plan.code_coverage.clone_from(&spec.code_coverage);
         plan
     })
 }

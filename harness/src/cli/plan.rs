@@ -159,8 +159,8 @@ pub fn plan(scenario: &Scenario, images: Option<PathBuf>) -> Result<String, CliE
     )
     .bad_input()?;
     // the image set's code coverage, as the launch applies it
-    if let (None, Some(cc)) = (&plan.code_coverage, &set.code_coverage) {
-        plan.add_code_coverage(cc);
+    if let Some(cc) = plan.code_coverage.clone().or(set.code_coverage.clone()) {
+        plan.add_code_coverage(&cc);
     }
     Ok(render(scenario, &set, &spec, &plan, images))
 }

@@ -117,10 +117,10 @@ fn clean_shutdown(
         let mut text = match stop.problem(shutdown.within) {
             Some(p) => p,
             None => {
-                let found = policy.check(
+                let found = policy.check_levels(
                     stop.log
                         .iter()
-                        .map(|l| (stop.instance.as_str(), l.as_str())),
+                        .map(|(level, l)| (stop.instance.as_str(), *level, l.as_str())),
                 );
                 let Some(o) = found.first() else { continue };
                 format!(
@@ -148,7 +148,7 @@ fn clean_shutdown(
             }
         } else {
             text.push_str(&format!("\n  its last log lines after {}:", stop.signal));
-            for line in tail {
+            for (_, line) in tail {
                 text.push_str(&format!("\n  {line}"));
             }
         }

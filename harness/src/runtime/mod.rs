@@ -317,13 +317,15 @@ pub async fn launch(
     add_packages(&docker, spec, &overrides, &mut built, &mut report, cache).await?;
     report.images = t.elapsed();
     let mut plan = plan_run(spec, options, &overrides, &built)?;
-    if let (None, Some(cc)) = (&plan.code_coverage, &set.code_coverage) {
-        plan.add_code_coverage(cc);
-    }
     if set.crossbar_from != BaseFrom::Recipe {
         published_crossbar(&docker, &mut plan, spec).await;
     }
     level_hook::add_level_hook(&docker, &mut plan).await;
+    // After the level hook: the coverage directory goes first on the PYTHONPATH it made (the
+    // image's own entries kept); its sitecustomize starts coverage, then runs the next one.
+    if let Some(cc) = plan.code_coverage.clone().or(set.code_coverage.clone()) {
+        plan.add_code_coverage(&cc);
+    }
     report.set = set.name.clone();
     report.proved = proved(&plan);
     notice::info(&report.proved_line());

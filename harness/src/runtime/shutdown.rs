@@ -49,8 +49,9 @@ pub struct AgentStop {
     pub outcome: StopOutcome,
     /// From the signal to the exit (or to the kill, when it hung).
     pub took: Duration,
-    /// What it logged from the signal on, as the engine has it.
-    pub log: Vec<String>,
+    /// What it logged from the signal on, as the engine has it (the level hook's tags
+    /// stripped, each line's level kept).
+    pub log: Vec<(Option<crate::levels::Level>, String)>,
 }
 
 impl Stack {
@@ -148,8 +149,13 @@ async fn stop_one(
     stop
 }
 
-/// The log lines of container `id` the engine stamped at `since` (Unix seconds) or later.
-async fn log_since(docker: &Docker, id: &str, since: f64) -> Vec<String> {
+/// The log lines of container `id` the engine stamped at `since` (Unix seconds) or later,
+/// each with its level when the level hook tagged it.
+async fn log_since(
+    docker: &Docker,
+    id: &str,
+    since: f64,
+) -> Vec<(Option<crate::levels::Level>, String)> {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)
@@ -173,7 +179,10 @@ async fn log_since(docker: &Docker, id: &str, since: f64) -> Vec<String> {
             let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
             match unix_time_of_rfc3339(ts) {
                 Some(t) if t + 0.001 < since => None,
-                _ => Some(rest.to_string()),
+                _ => {
+                    let (tag, text) = crate::levels::strip(rest);
+                    Some((tag.and_then(|t| t.level), text.to_string()))
+                }
             }
         })
         .collect()
