@@ -98,6 +98,13 @@ fn log_policy(scenario: &Scenario, logs: &[LogLine], suite_allow: &[String]) -> 
     })
 }
 
+/// What an agent may log while it stops, besides what the log policy allows: its connections
+/// ending (twisted's frameless Failures for a lost or closed connection).
+const STOPPING_ALLOW: &[&str] = &[
+    "Traceback (failure with no frames): <class 'twisted.internet.error.ConnectionLost'>",
+    "Traceback (failure with no frames): <class 'twisted.internet.error.ConnectionDone'>",
+];
+
 /// The agents' stop at the end: each exited with 0 within the budget, and logged nothing the
 /// log policy refuses while stopping (a traceback).
 fn clean_shutdown(
@@ -112,6 +119,12 @@ fn clean_shutdown(
         .allow
         .extend(logpolicy::parse_allow_list(logpolicy::BUILT_IN));
     policy.allow.extend(suite_allow.iter().cloned());
+    // Stopping ends the agent's connections: twisted reports a connection lost or closed while
+    // the reactor stops as a Failure without frames, which is the stop itself, not a crash (an
+    // exception with frames, or an exit code other than 0, still fails).
+    policy
+        .allow
+        .extend(STOPPING_ALLOW.iter().map(|s| s.to_string()));
     let mut problems = Vec::new();
     for stop in stops {
         let mut text = match stop.problem(shutdown.within) {
@@ -370,4 +383,51 @@ fn time_budgets(scenario: &Scenario, times: &RunTimes, options: &BudgetOptions) 
                baseline"
             .into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::clean_shutdown;
+    use crate::levels::Level;
+    use crate::runtime::shutdown::{AgentStop, StopOutcome};
+    use crate::scenario::Scenario;
+
+    fn stop(log: &[&str]) -> AgentStop {
+        AgentStop {
+            instance: "aggregator".into(),
+            signal: "SIGTERM".into(),
+            outcome: StopOutcome::Exited { code: 0 },
+            took: Duration::from_millis(3200),
+            log: log
+                .iter()
+                .map(|l| (Some(Level::Info), l.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_connection_lost_while_stopping_is_the_stop_a_traceback_is_not() {
+        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
+                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
+                    steps:\n  - api: aggregator\n";
+        let scenario = Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap();
+        // what ocs's aggregator logged in a CI run when its connection dropped as it stopped
+        let lost = stop(&[
+            "2026-12-07T07:07:12+0000 _connectionLost: [Failure instance: Traceback (failure with \
+             no frames): <class 'twisted.internet.error.ConnectionLost'>: Connection to the \
+             other side was lost in a non-clean fashion: Connection lost.",
+            "]",
+            "2026-12-07T07:07:12+0000 Main loop terminated.",
+        ]);
+        assert!(clean_shutdown(&scenario, &[lost], &[], &[]).is_none());
+        let crashed = stop(&[
+            "2026-12-07T07:07:12+0000 Traceback (most recent call last):",
+            "  File \"agent.py\", line 3, in stop",
+            "ValueError: boom",
+        ]);
+        assert!(clean_shutdown(&scenario, &[crashed], &[], &[]).is_some());
+    }
 }
