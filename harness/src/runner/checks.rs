@@ -65,19 +65,33 @@ pub(crate) fn after_steps(
     let failed = time_budgets(scenario, facts.times, facts.budgets)
         .or_else(|| coverage_all(scenario, facts.coverage))
         .or_else(|| clean_shutdown(scenario, facts.stops?, facts.logs, facts.suite_allow))
-        .or_else(|| log_policy(scenario, facts.logs, facts.suite_allow))?;
+        .or_else(|| log_policy(scenario, facts.logs, facts.stops, facts.suite_allow))?;
     Some(report(scenario, failed, events))
 }
 
-/// The log policy: the scenario's, with the built-in and the suite's allow-lists added.
-fn log_policy(scenario: &Scenario, logs: &[LogLine], suite_allow: &[String]) -> Option<Failed> {
+/// The log policy: the scenario's, with the built-in and the suite's allow-lists added. What
+/// an agent logged after its stop signal is the clean-shutdown check's to judge (it knows what
+/// stopping may log), not this one's.
+fn log_policy(
+    scenario: &Scenario,
+    logs: &[LogLine],
+    stops: Option<&[AgentStop]>,
+    suite_allow: &[String],
+) -> Option<Failed> {
     let mut policy: LogPolicy = scenario.checks.log_policy.clone();
     policy
         .allow
         .extend(logpolicy::parse_allow_list(logpolicy::BUILT_IN));
     policy.allow.extend(suite_allow.iter().cloned());
+    let stopping: std::collections::BTreeSet<(&str, &str)> = stops
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| s.log.iter().map(|(_, l)| (s.instance.as_str(), l.as_str())))
+        .filter(|(_, l)| l.trim().len() > 1)
+        .collect();
     let found = policy.check_levels(
         logs.iter()
+            .filter(|l| !stopping.contains(&(l.container.as_str(), l.text.as_str())))
             .map(|l| (l.container.as_str(), l.level, l.text.as_str())),
     );
     if found.is_empty() {
