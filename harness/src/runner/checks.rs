@@ -404,7 +404,7 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::clean_shutdown;
+    use super::{clean_shutdown, log_policy};
     use crate::levels::Level;
     use crate::runtime::shutdown::{AgentStop, StopOutcome};
     use crate::scenario::Scenario;
@@ -443,5 +443,35 @@ mod tests {
             "ValueError: boom",
         ]);
         assert!(clean_shutdown(&scenario, &[crashed], &[], &[]).is_some());
+    }
+
+    #[test]
+    fn the_whole_log_policy_leaves_the_stop_to_the_shutdown_check() {
+        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
+                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
+                    steps:\n  - api: aggregator\n";
+        let scenario = Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap();
+        let failure = "2026-12-07T07:07:12+0000 _connectionLost: [Failure instance: Traceback \
+                       (failure with no frames): <class 'twisted.internet.error.ConnectionLost'>: \
+                       Connection lost.";
+        let line = |text: &str| crate::runtime::logs::LogLine {
+            seq: 0,
+            container: "aggregator".into(),
+            received: std::time::SystemTime::UNIX_EPOCH,
+            stream: crate::runtime::logs::Stream::Stdout,
+            text: text.into(),
+            level: None,
+            namespace: None,
+        };
+        let logs = vec![
+            line("2026-12-07T07:07:10+0000 stopping reactor"),
+            line(failure),
+            line("]"),
+        ];
+        // logged during the run, the frameless failure counts
+        assert!(log_policy(&scenario, &logs, None, &[]).is_some());
+        // logged after the stop signal, it is the shutdown check's
+        let stops = [stop(&[failure, "]"])];
+        assert!(log_policy(&scenario, &logs, Some(&stops), &[]).is_none());
     }
 }
