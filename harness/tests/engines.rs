@@ -340,8 +340,10 @@ fn a_tls_engine_at_another_address() {
     ];
     let (out, text, pid) = run_on_host(&project, &env);
     assert!(out.status.success(), "{text}");
-    // The bridge is dialled at the engine's host, not at a fixed address.
+    // The bridge is dialled at the engine's host, not at a fixed address, and crossbar's port
+    // is published on that one address, not on every interface (it was before).
     assert!(text.contains(&format!("bridge=http://{ip}:")), "{text}");
+    assert!(text.contains(&format!("published={ip} ")), "{text}");
     assert_nothing_left(LABEL_PID, &pid.to_string());
 }
 
@@ -461,6 +463,14 @@ fn the_harness_in_a_container() {
                 .iter()
                 .any(|h| text.contains(&format!("bridge=http://{h}:"))),
             "the bridge URL is none of {bridge_hosts:?}: {text}"
+        );
+        // Published on the address dialled (loopback, or the gateway), never on every interface.
+        assert!(
+            bridge_hosts
+                .iter()
+                .any(|h| text.contains(&format!("bridge=http://{h}:"))
+                    && text.contains(&format!("published={h} "))),
+            "crossbar was not published on the address dialled ({bridge_hosts:?}): {text}"
         );
         assert_nothing_left(LABEL_PID_NS, &ns);
     }

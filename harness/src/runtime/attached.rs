@@ -37,7 +37,8 @@ use crate::runtime::stack::{io_err, StackError};
 const MANAGED_BY: (&str, &str) = ("org.testcontainers.managed-by", "testcontainers");
 
 /// How a container is reached: its aliases on the network (besides its name) and the
-/// container ports published on the engine's host (`ip` empty: every interface).
+/// container ports published on the engine's host, on `publish_ip` (the address the harness
+/// dials; see [`crate::runtime::engine::EngineHost::publish_ip`]).
 pub(crate) struct Reach<'a> {
     pub aliases: &'a [String],
     pub ports: Vec<u16>,

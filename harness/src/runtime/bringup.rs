@@ -250,7 +250,7 @@ impl BringUp<'_> {
             "reading crossbar's published port",
         )
         .await?;
-        tracing::debug!(run = %plan.run_id, bridge = %bridge_url, from = %self.host.from, "crossbar's bridge URL");
+        tracing::debug!(run = %plan.run_id, bridge = %bridge_url, published = %self.host.publish_ip(), from = %self.host.from, "crossbar's bridge URL");
 
         let hold = self.options.hold_agents && !HOLD_UNSUPPORTED.load(Ordering::Relaxed);
         let ((boot, ready_at), started_agents) = self
@@ -286,13 +286,13 @@ impl BringUp<'_> {
     }
 
     /// crossbar first: agents that start before it back off for seconds (autobahn). Its
-    /// port is published on 127.0.0.1 only when the engine is local, on every interface of
-    /// the engine's host otherwise (see [`EngineHost::publish_ip`]).
+    /// port is published on the one address the harness dials: 127.0.0.1 when the engine is
+    /// local (see [`EngineHost::publish_ip`]).
     async fn start_crossbar(
         &self,
         plan: &StackPlan,
     ) -> Result<ContainerAsync<GenericImage>, StackError> {
-        let host_ip = self.host.publish_ip();
+        let host_ip = self.host.publish_ip().to_string();
         request_for(
             &plan.crossbar,
             &plan.network,
@@ -304,7 +304,7 @@ impl BringUp<'_> {
             hc.port_bindings = Some(HashMap::from([(
                 format!("{CROSSBAR_PORT}/tcp"),
                 Some(vec![PortBinding {
-                    host_ip: Some(host_ip.into()),
+                    host_ip: Some(host_ip.clone()),
                     host_port: Some(String::new()),
                 }]),
             )]));

@@ -265,18 +265,25 @@ pub struct EngineHost {
     pub local: bool,
     /// Where `host` came from, for the debug log and messages.
     pub from: String,
+    /// The one address published ports are bound to: the address the harness dials (loopback
+    /// for a local engine), never every interface (see [`EngineHost::with_publish`]).
+    pub publish: String,
 }
 
 impl EngineHost {
     /// As testcontainers' `get_host()` derives it, with `OCS_HARNESS_HOST` first:
     /// `override_host` when given; the host of a `tcp://`, `http://` or `https://`
-    /// `docker_host`; for a socket, the default bridge's `gateway` when the harness runs in
-    /// a container (`in_container`, with a gateway known), else localhost.
+    /// `docker_host`; for a socket, when the harness runs in a container (`in_container`),
+    /// the default bridge's `gateway`, else (a bridge that lists a subnet and no gateway) the
+    /// container's own default `route` (the engine's host, as seen from inside); else
+    /// localhost. Published on loopback when local; [`EngineHost::with_publish`] sets the
+    /// address of a remote one.
     pub fn derive(
         override_host: Option<&str>,
         docker_host: &str,
         in_container: bool,
         gateway: Option<&str>,
+        route: Option<&str>,
     ) -> EngineHost {
         let (host, from) = if let Some(h) = override_host {
             (h.to_string(), crate::config::HOST.to_string())
@@ -285,6 +292,10 @@ impl EngineHost {
         } else if let (true, Some(g)) = (in_container, gateway) {
             let from = "the default bridge's gateway (the harness runs in a container)";
             (g.to_string(), from.to_string())
+        } else if let (true, Some(r)) = (in_container, route) {
+            let from = "the container's default route (the harness runs in a container; \
+                        the default bridge lists no gateway)";
+            (r.to_string(), from.to_string())
         } else {
             (
                 "localhost".to_string(),
@@ -297,7 +308,31 @@ impl EngineHost {
         } else {
             host
         };
-        EngineHost { host, local, from }
+        let publish = if local {
+            "127.0.0.1".to_string()
+        } else {
+            ip_literal(&host).unwrap_or_default()
+        };
+        EngineHost {
+            host,
+            local,
+            from,
+            publish,
+        }
+    }
+
+    /// The address to publish on when `host` is a name (an IP address already has it):
+    /// `resolved`, the address the name resolves to here, which is the one the harness dials;
+    /// loopback when it does not resolve (the harness cannot dial it either, and nothing is
+    /// opened to the network meanwhile).
+    pub fn with_publish(mut self, resolved: Option<std::net::IpAddr>) -> EngineHost {
+        if self.publish.is_empty() {
+            self.publish = match resolved {
+                Some(ip) => ip.to_string(),
+                None => "127.0.0.1".to_string(),
+            };
+        }
+        self
     }
 
     /// The host as it goes into a URL (an IPv6 address in brackets).
@@ -308,15 +343,36 @@ impl EngineHost {
         }
     }
 
-    /// The address crossbar's port is published on: loopback when the engine is local, every
-    /// interface of the engine's host otherwise (the harness reaches it from elsewhere).
-    pub fn publish_ip(&self) -> &'static str {
-        if self.local {
-            "127.0.0.1"
-        } else {
-            ""
-        }
+    /// The address crossbar's and the services' ports are published on: loopback when the
+    /// engine is local, else the one address the harness dials (the gateway, the engine's
+    /// host), so that nobody else on that network reaches the agents' bridge.
+    pub fn publish_ip(&self) -> &str {
+        &self.publish
     }
+}
+
+/// `host` as an IP address, without brackets.
+fn ip_literal(host: &str) -> Option<String> {
+    host.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+/// The gateway of the default route in `/proc/net/route`'s text (`Destination` 0, the
+/// `RTF_GATEWAY` flag; addresses are printed in the kernel's byte order).
+pub fn default_route_gateway(route_table: &str) -> Option<std::net::Ipv4Addr> {
+    route_table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (dest, gateway, flags) = (f.get(1)?, f.get(2)?, f.get(3)?);
+        let flags = u16::from_str_radix(flags, 16).ok()?;
+        if *dest != "00000000" || flags & 0x2 == 0 {
+            return None;
+        }
+        let raw = u32::from_str_radix(gateway, 16).ok()?;
+        let ip = std::net::Ipv4Addr::from(raw.to_ne_bytes());
+        (!ip.is_unspecified()).then_some(ip)
+    })
 }
 
 /// The host part of a `tcp://`, `http://` or `https://` engine address.
@@ -346,17 +402,37 @@ pub async fn engine_host(docker: &Docker, settings: &EngineSettings) -> EngineHo
     let docker_host = settings.host.clone();
     // testcontainers' test for "inside a container".
     let in_container = std::path::Path::new("/.dockerenv").exists();
-    let gateway = if in_container && override_host.is_none() && tcp_host(&docker_host).is_none() {
+    let socket = override_host.is_none() && tcp_host(&docker_host).is_none();
+    let gateway = if in_container && socket {
         bridge_gateway(docker).await
     } else {
         None
     };
-    EngineHost::derive(
+    let route = if in_container && socket && gateway.is_none() {
+        std::fs::read_to_string("/proc/net/route")
+            .ok()
+            .and_then(|t| default_route_gateway(&t))
+            .map(|ip| ip.to_string())
+    } else {
+        None
+    };
+    let host = EngineHost::derive(
         override_host.as_deref(),
         &docker_host,
         in_container,
         gateway.as_deref(),
-    )
+        route.as_deref(),
+    );
+    let resolved = if host.publish.is_empty() {
+        tokio::net::lookup_host((host.host.as_str(), 0))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(|a| a.ip())
+    } else {
+        None
+    };
+    host.with_publish(resolved)
 }
 
 /// The gateway of the engine's default `bridge` network, as its IPAM config lists it.
@@ -717,26 +793,60 @@ mod tests {
     #[test]
     fn the_engine_host_as_testcontainers_derives_it() {
         let sock = "unix:///var/run/docker.sock";
-        let h = EngineHost::derive(None, sock, false, Some("172.17.0.1"));
+        let h = EngineHost::derive(None, sock, false, Some("172.17.0.1"), None);
         assert_eq!((h.host.as_str(), h.local), ("127.0.0.1", true));
         assert_eq!(h.publish_ip(), "127.0.0.1");
-        let h = EngineHost::derive(None, sock, true, Some("172.17.0.1"));
+        let h = EngineHost::derive(None, sock, true, Some("172.17.0.1"), Some("10.1.0.1"));
         assert_eq!((h.host.as_str(), h.local), ("172.17.0.1", false));
-        assert_eq!(h.publish_ip(), "");
-        // In a container with no gateway listed: localhost, as testcontainers does.
-        let h = EngineHost::derive(None, sock, true, None);
+        // Published on the address dialled, not on every interface.
+        assert_eq!(h.publish_ip(), "172.17.0.1");
+        // In a container whose engine's bridge lists a subnet and no gateway: the container's
+        // default route (it fell back to localhost before, and crossbar was never reached).
+        let h = EngineHost::derive(None, sock, true, None, Some("172.18.0.1"));
+        assert_eq!((h.host.as_str(), h.local), ("172.18.0.1", false));
+        assert_eq!(h.publish_ip(), "172.18.0.1");
+        assert!(h.from.contains("default route"), "{}", h.from);
+        // Neither: localhost, as testcontainers does.
+        let h = EngineHost::derive(None, sock, true, None, None);
         assert_eq!((h.host.as_str(), h.local), ("127.0.0.1", true));
-        let h = EngineHost::derive(None, "tcp://docker:2376", true, Some("172.17.0.1"));
+        let h = EngineHost::derive(None, "tcp://docker:2376", true, Some("172.17.0.1"), None);
         assert_eq!((h.host.as_str(), h.local), ("docker", false));
         assert_eq!(h.from, "DOCKER_HOST=tcp://docker:2376");
-        let h = EngineHost::derive(None, "tcp://127.0.0.1:2375", false, None);
+        // A name: published on the address it resolves to here (what the harness dials), on
+        // loopback when it does not resolve; never on every interface.
+        assert_eq!(h.publish_ip(), "");
+        let ip: std::net::IpAddr = "10.2.3.4".parse().unwrap();
+        assert_eq!(h.clone().with_publish(Some(ip)).publish_ip(), "10.2.3.4");
+        assert_eq!(h.with_publish(None).publish_ip(), "127.0.0.1");
+        let h = EngineHost::derive(None, "tcp://127.0.0.1:2375", false, None, None);
         assert_eq!((h.host.as_str(), h.local), ("127.0.0.1", true));
-        let h = EngineHost::derive(None, "https://[::1]:2376", false, None);
+        let h = EngineHost::derive(None, "https://[::1]:2376", false, None, None);
         assert_eq!((h.host.as_str(), h.local), ("::1", true));
         assert_eq!(h.url_host(), "[::1]");
-        let h = EngineHost::derive(Some("10.0.0.5"), "tcp://docker:2375", false, None);
+        let h = EngineHost::derive(Some("10.0.0.5"), "tcp://docker:2375", false, None, None);
         assert_eq!((h.host.as_str(), h.local), ("10.0.0.5", false));
         assert_eq!(h.from, "OCS_HARNESS_HOST");
+        let ip: std::net::IpAddr = "10.9.9.9".parse().unwrap();
+        assert_eq!(h.with_publish(Some(ip)).publish_ip(), "10.0.0.5");
+    }
+
+    #[test]
+    fn the_default_route_from_the_kernels_table() {
+        // /proc/net/route of a container on a user-defined bridge (gateway 172.18.0.1).
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     eth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let want: std::net::Ipv4Addr = if cfg!(target_endian = "little") {
+            "172.18.0.1".parse().unwrap()
+        } else {
+            "1.0.18.172".parse().unwrap()
+        };
+        assert_eq!(default_route_gateway(table), Some(want));
+        // No default route (a container with only its own subnet).
+        let table = "Iface\tDestination\tGateway \tFlags\n\
+                     eth0\t000012AC\t00000000\t0001\n";
+        assert_eq!(default_route_gateway(table), None);
     }
 
     fn settings(vars: &[(&str, &str)]) -> EngineSettings {
