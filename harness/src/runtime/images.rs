@@ -27,6 +27,9 @@ use crate::runtime::engine::{Doing, EngineError};
 use crate::runtime::{notice, progress};
 
 mod debs;
+mod tool;
+
+pub(crate) use tool::{lock_file, run_tool};
 
 /// What can go wrong while checking or building images.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,23 @@ pub enum ImageError {
         /// Exit status and the last lines of output.
         detail: String,
     },
+    /// A host tool or a build printed nothing for too long and was stopped.
+    #[error(
+        "{step} stalled: it printed nothing for {quiet}, so it was stopped. Check what it \
+         reaches (a package index, a registry, the engine) and run again.\n\
+         --- its output (last lines) ---\n{log}"
+    )]
+    Stalled {
+        /// The step, e.g. `pip wheel for crossbar 26.10.1` or `building image x`.
+        step: String,
+        /// How long it was quiet.
+        quiet: String,
+        /// The last lines it printed.
+        log: String,
+    },
+    /// Another process held the image build lock past the deadline.
+    #[error("{0}. Let that process finish (or stop it) and run again")]
+    Lock(String),
     /// A Docker build failed; the log is the builder's output.
     #[error("building image {image} failed: {message}\n--- build log (last lines) ---\n{log}")]
     Build {
@@ -280,34 +300,6 @@ pub async fn ensure_deb_recipe(
     Ok(built)
 }
 
-/// Take an exclusive lock on `path`, waiting for other harness processes to release it.
-pub(super) async fn lock_file(path: &Path) -> Result<std::fs::File, ImageError> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(format!("opening lock file {}", path.display())))?;
-        if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
-            let text = format!(
-                "waiting for another ocs-harness process that is building images (lock {})",
-                path.display()
-            );
-            progress::announce("images.lock", &text);
-        }
-        file.lock()
-            .map_err(io_err(format!("locking {}", path.display())))?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| ImageError::Io {
-        doing: "waiting for the image build lock".into(),
-        source: std::io::Error::other(e),
-    })?
-}
-
 /// Make sure `cache` is this user's: created 0700 when missing; refused when another user owns
 /// it, or a symbolic link there, or the directory the link leads to (they could plant the wheels and debs built into images,
 /// or `.complete` markers that skip the download).
@@ -352,23 +344,6 @@ pub(crate) fn own_cache_dir(cache: &Path) -> Result<(), ImageError> {
         }
     }
     Ok(())
-}
-
-/// Run a host command, failing with its last output lines.
-pub(super) async fn run_tool(step: &str, cmd: &mut Command) -> Result<(), ImageError> {
-    let out = cmd.output().await.map_err(|source| ImageError::Spawn {
-        step: step.to_string(),
-        source,
-    })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    Err(ImageError::Tool {
-        step: step.to_string(),
-        detail: format!("{}\n{}", out.status, last_lines(&text, 30)),
-    })
 }
 
 fn last_lines(text: &str, n: usize) -> String {
@@ -717,7 +692,17 @@ async fn run_build(
     (log, progress): (&mut String, &progress::Build),
 ) -> Result<(), ImageError> {
     let mut stream = docker.build_image(options, None, Some(body_full(Bytes::from(context_tar))));
-    while let Some(item) = stream.next().await {
+    loop {
+        // A build that sends nothing for this long has stalled (a step waiting on a network
+        // that no longer answers); dropping the stream ends the request.
+        let Ok(next) = tokio::time::timeout(tool::TOOL_STALL, stream.next()).await else {
+            return Err(ImageError::Stalled {
+                step: format!("building image {image}"),
+                quiet: crate::wait::fmt_duration(tool::TOOL_STALL),
+                log: last_lines(log, 40),
+            });
+        };
+        let Some(item) = next else { break };
         match item {
             Ok(info) => {
                 if let Some(s) = info.stream {
