@@ -425,9 +425,9 @@ fn pid_ns(container: &str) -> String {
         .into_owned()
 }
 
-/// On the host network (crossbar on loopback, as for a local engine), and on the default bridge
-/// with `OCS_HARNESS_HOST` set to the bridge's gateway (crossbar published beyond loopback and
-/// dialled there), both at once.
+/// On the host network (crossbar on loopback, as for a local engine), on the default bridge
+/// with `OCS_HARNESS_HOST` set to the bridge's gateway (crossbar published there and dialled
+/// there), and on the default bridge with nothing set, all at once.
 #[test]
 fn the_harness_in_a_container() {
     let mut cleanup = Cleanup::default();
@@ -446,6 +446,10 @@ fn the_harness_in_a_container() {
             vec!["--network", "bridge", "-e", &host_env],
             vec![gateway.clone()],
         ),
+        // On the default bridge with nothing set: the listed gateway, or, where the engine lists
+        // a subnet and no gateway (this project's machine), the container's default route; it
+        // dialled 127.0.0.1 there before, and failed with crossbar up.
+        (vec!["--network", "bridge"], vec![gateway.clone()]),
     ];
     let mut started = Vec::new();
     for (i, (options, bridge_host)) in cases.iter().enumerate() {

@@ -275,8 +275,9 @@ impl EngineHost {
     /// `override_host` when given; the host of a `tcp://`, `http://` or `https://`
     /// `docker_host`; for a socket, when the harness runs in a container (`in_container`),
     /// the default bridge's `gateway`, else (a bridge that lists a subnet and no gateway) the
-    /// container's own default `route` (the engine's host, as seen from inside); else
-    /// localhost. Published on loopback when local; [`EngineHost::with_publish`] sets the
+    /// container's own default `route` (the engine's host, as seen from inside; the caller
+    /// passes none when the bridge's interface is in this network namespace, i.e. the engine
+    /// is local); else localhost. Published on loopback when local; [`EngineHost::with_publish`] sets the
     /// address of a remote one.
     pub fn derive(
         override_host: Option<&str>,
@@ -403,12 +404,19 @@ pub async fn engine_host(docker: &Docker, settings: &EngineSettings) -> EngineHo
     // testcontainers' test for "inside a container".
     let in_container = std::path::Path::new("/.dockerenv").exists();
     let socket = override_host.is_none() && tcp_host(&docker_host).is_none();
-    let gateway = if in_container && socket {
-        bridge_gateway(docker).await
+    let bridge = if in_container && socket {
+        default_bridge(docker).await
     } else {
-        None
+        DefaultBridge::default()
     };
-    let route = if in_container && socket && gateway.is_none() {
+    let gateway = bridge.gateway;
+    // The default route leads to the engine's host only from a network namespace of its own:
+    // where the bridge's interface is here (the engine runs in this very container, or the
+    // harness's container is on the host network), the engine is local.
+    let bridge_here = bridge
+        .interface
+        .is_some_and(|i| std::path::Path::new("/sys/class/net").join(i).exists());
+    let route = if in_container && socket && gateway.is_none() && !bridge_here {
         std::fs::read_to_string("/proc/net/route")
             .ok()
             .and_then(|t| default_route_gateway(&t))
@@ -435,21 +443,39 @@ pub async fn engine_host(docker: &Docker, settings: &EngineSettings) -> EngineHo
     host.with_publish(resolved)
 }
 
-/// The gateway of the engine's default `bridge` network, as its IPAM config lists it.
-async fn bridge_gateway(docker: &Docker) -> Option<String> {
-    let network = docker
+/// What the harness needs of the engine's default `bridge` network.
+#[derive(Debug, Default)]
+struct DefaultBridge {
+    /// Its gateway, as its IPAM config lists it (some engines list only the subnet).
+    gateway: Option<String>,
+    /// The name of its interface on the engine's host (`docker0`).
+    interface: Option<String>,
+}
+
+async fn default_bridge(docker: &Docker) -> DefaultBridge {
+    let Ok(network) = docker
         .inspect_network(
             "bridge",
             None::<testcontainers::bollard::query_parameters::InspectNetworkOptions>,
         )
         .await
-        .ok()?;
-    network
-        .ipam?
-        .config?
+    else {
+        return DefaultBridge::default();
+    };
+    let interface = network
+        .options
+        .as_ref()
+        .and_then(|o| o.get("com.docker.network.bridge.name"))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .cloned();
+    let gateway = network
+        .ipam
+        .and_then(|i| i.config)
         .into_iter()
+        .flatten()
         .filter_map(|c| c.gateway)
-        .find(|g| !g.trim().is_empty())
+        .find(|g| !g.trim().is_empty());
+    DefaultBridge { gateway, interface }
 }
 
 /// A client of its own, for a thread outside testcontainers' runtime (drop, signals), made by
