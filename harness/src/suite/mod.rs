@@ -241,3 +241,6 @@ fn time_budgets(times: &mut [RunTimes], options: &SuiteOptions, reporter: &Share
         },
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -143,12 +143,19 @@ async fn start(
             steps: scenario.steps.len(),
         },
     );
-    let mut launch = LaunchOptions::with_settings(&scenario.name, &options.settings);
+    let launch = launch_options(&run, options);
+    let (result, images, events) = run_reported(scenario, &launch, reporter).await;
+    (index, run, result, images, events)
+}
+
+/// The launch options of `run` in a suite with `options`: the settings' defaults, the run's
+/// image set (else the suite's, else the default), the suite's log allow-list and budgets.
+pub fn launch_options(run: &Planned, options: &SuiteOptions) -> LaunchOptions {
+    let mut launch = LaunchOptions::with_settings(&run.scenario.name, &options.settings);
     if let Some(images) = run.images.as_ref().or(options.images.as_ref()) {
         launch.images_file = Some(images.clone());
     }
     launch.log_allow = options.log_allow.clone();
     launch.budgets = options.budgets.clone();
-    let (result, images, events) = run_reported(scenario, &launch, reporter).await;
-    (index, run, result, images, events)
+    launch
 }
