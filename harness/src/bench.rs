@@ -649,16 +649,13 @@ async fn parallel_table(
                 options.runs
             ));
             let t = Instant::now();
-            let runs = (0..k).map(|_| async {
-                let options = LaunchOptions::with_settings(&scenario.name, &options.settings);
-                crate::runner::run(scenario, &options).await
-            });
-            for result in futures::future::join_all(runs).await {
-                let report = result?;
+            let runs = together(scenario, k, &options.settings).await?;
+            walls.push(t.elapsed().as_secs_f64());
+            for run in runs {
+                let report = run.result?;
                 crate::runner::into_result(&report)?;
                 ready.push(report.stack_ready.as_secs_f64());
             }
-            walls.push(t.elapsed().as_secs_f64());
         }
         let every: Vec<String> = walls.iter().map(|w| format!("{w:.1}")).collect();
         let _ = writeln!(
@@ -670,6 +667,22 @@ async fn parallel_table(
         );
     }
     Ok(())
+}
+
+/// `scenario` run `k` times at once, as one suite (no snapshot check, no pages: judging a
+/// run as it finishes is a case built from its report, well under a millisecond).
+async fn together(
+    scenario: &crate::scenario::Scenario,
+    k: usize,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Vec<crate::suite::Finished>> {
+    let planned = (0..k)
+        .map(|_| crate::suite::Planned::new(scenario.clone()))
+        .collect();
+    let mut suite = crate::suite::SuiteOptions::new(settings.clone());
+    suite.jobs = k.max(1);
+    let outcome = crate::suite::run(planned, &suite, &crate::suite::silent()).await?;
+    Ok(outcome.runs)
 }
 
 /// The default scenario for the parallel measurement, relative to the workspace.

@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::runner::{self, RunReport};
-use crate::runtime::notice;
-use crate::runtime::LaunchOptions;
+use crate::runner::RunReport;
 use crate::scenario::Scenario;
+use crate::suite::{Planned, SuiteOptions};
 
 /// One side (one image set) of one scenario.
 #[derive(Debug, Clone)]
@@ -186,13 +185,13 @@ fn signatures(report: &RunReport) -> BTreeSet<String> {
     out
 }
 
-async fn run_side(scenario: &Scenario, images: &Path, settings: &crate::config::Settings) -> Side {
-    let mut options = LaunchOptions::with_settings(&scenario.name, settings);
-    options.images_file = Some(images.to_path_buf());
-    let mut recorder = crate::html::Recorder::default();
-    let result = runner::run_observed(scenario, &options, &mut recorder).await;
-    let page = crate::html::ScenarioRun::from_result(scenario, &result, recorder.events);
-    match result {
+/// One side of one scenario, from its run in the suite (which made its page).
+fn side(images: &Path, run: crate::suite::Finished) -> Side {
+    let page = match run.page {
+        Some(page) => page,
+        None => crate::html::ScenarioRun::from_result(&run.scenario, &run.result, Vec::new()),
+    };
+    match run.result {
         Ok(report) => Side {
             images: images.to_path_buf(),
             transcript: serde_json::to_value(&report.transcript).ok(),
@@ -381,32 +380,43 @@ pub fn judge(
     }
 }
 
-/// Run every scenario on both image sets, `options.jobs` runs at once, and compare.
+/// Run every scenario on both image sets, `options.jobs` runs at once, as one suite (no
+/// snapshot check: the two sides are compared with each other), and compare. An error only
+/// when a run's task panicked.
 pub async fn compare(
     baseline: &Path,
     candidate: &Path,
     scenarios: &[Scenario],
     options: &CompareOptions,
-) -> Vec<ScenarioComparison> {
-    use futures::StreamExt;
-    let runs = scenarios.iter().flat_map(|s| {
-        [("baseline", baseline), ("candidate", candidate)].map(|(side, set)| async move {
-            notice::info(&format!("compare {}: {side} {}", s.name, set.display()));
-            run_side(s, set, &options.settings).await
+) -> anyhow::Result<Vec<ScenarioComparison>> {
+    let sides = [("baseline", baseline), ("candidate", candidate)];
+    let planned = scenarios
+        .iter()
+        .flat_map(|s| {
+            sides.map(|(side, set)| Planned {
+                scenario: s.clone(),
+                images: Some(set.to_path_buf()),
+                note: Some(format!("compare {}: {side} {}", s.name, set.display())),
+            })
         })
-    });
-    let mut sides: Vec<Side> = futures::stream::iter(runs)
-        .buffered(options.jobs.max(1))
-        .collect()
-        .await;
+        .collect();
+    let mut suite = SuiteOptions::new(options.settings.clone());
+    suite.jobs = options.jobs.max(1);
+    suite.pages = true;
+    let outcome = crate::suite::run(planned, &suite, &crate::suite::silent()).await?;
+    let mut runs = outcome.runs.into_iter();
     let mut out = Vec::new();
-    for s in scenarios.iter().rev() {
-        let b = sides.pop().expect("two sides per scenario");
-        let a = sides.pop().expect("two sides per scenario");
-        out.push(judge(&s.name, a, b, options));
+    for s in scenarios {
+        let a = runs.next().expect("two sides per scenario");
+        let b = runs.next().expect("two sides per scenario");
+        out.push(judge(
+            &s.name,
+            side(baseline, a),
+            side(candidate, b),
+            options,
+        ));
     }
-    out.reverse();
-    out
+    Ok(out)
 }
 
 pub fn verdict_word(c: &ScenarioComparison) -> &'static str {

@@ -46,6 +46,7 @@ mod scenario;
 mod service;
 mod snapshot;
 mod source;
+mod suite;
 pub mod testing;
 mod timeline;
 mod transcript;

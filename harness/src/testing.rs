@@ -1,6 +1,6 @@
 //! Running scenario files as tests, from Rust: [`scenario_test`] is what `ocs-harness test`
-//! does for one file (run, JUnit, snapshot), shaped for a `#[test]`; [`scenario_files`] finds
-//! the files; [`main`] is a whole `harness = false` test target for a plugin's crate (every
+//! does for one file (a suite of one: run, snapshot, JUnit), shaped for a `#[test]`;
+//! [`scenario_files`] finds the files; [`main`] is a whole `harness = false` test target for a plugin's crate (every
 //! scenario file of a directory, found when the test runs, one test each, with libtest's
 //! command line: name filters, `--exact`, `--list`, `--test-threads`):
 //!
@@ -25,11 +25,11 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 pub use crate::config::{Env, Settings};
 use crate::report::{write_junit_in, Case};
-use crate::runner::{into_result, run_observed};
+use crate::runner::into_result;
 use crate::runtime::engine::EngineSettings;
-use crate::runtime::LaunchOptions;
 use crate::scenario::Scenario;
-use crate::snapshot::{self, Mode};
+use crate::snapshot::Mode;
+use crate::suite::{silent, Planned, SuiteOptions};
 
 pub use crate::plan::{
     LABEL_BOOT, LABEL_HOST, LABEL_MANAGED, LABEL_OWNER, LABEL_PID, LABEL_PID_NS, LABEL_ROLE,
@@ -85,58 +85,45 @@ pub async fn scenario_test(path: impl AsRef<Path>) {
     let path = path.as_ref();
     let settings = Settings::from_env();
     let scenario = Scenario::from_file(path, &settings.env).unwrap_or_else(|e| panic!("{e}"));
-    let mut recorder = crate::html::Recorder::default();
-    let mut options = LaunchOptions::with_settings(&scenario.name, &settings);
+    let html_dir = settings.html_dir();
+    let mut options = SuiteOptions::new(settings.clone());
     options.budgets.baseline = baseline_of(&settings).map(std::sync::Arc::new);
-    let result = run_observed(&scenario, &options, &mut recorder).await;
-    let case = Case::from_run(&scenario.name, path, &result);
+    options.snapshots = Some(Mode::from_flags(settings.insta_accept(), settings.in_ci()));
+    options.pages = html_dir.is_some();
+    let outcome = crate::suite::run(vec![Planned::new(scenario)], &options, &silent())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = outcome.runs.into_iter().next().expect("one run");
+    // The JUnit case holds the run's verdict; the snapshot's is the test's own (its panic).
+    let case = Case::from_run(&run.scenario.name, path, &run.result);
     if let Err(e) = write_junit_in(settings.junit_dir().as_deref(), &case) {
         panic!("the JUnit report could not be written: {e}");
     }
-    let html_dir = settings.html_dir();
-    let mut page = html_dir
-        .as_ref()
-        .map(|_| crate::html::ScenarioRun::from_result(&scenario, &result, recorder.events));
     // The page is written once the verdict is known (the snapshot's included).
-    let write_page = |page: &Option<crate::html::ScenarioRun>| {
-        if let (Some(dir), Some(page)) = (&html_dir, page) {
-            let file = dir.join(format!("{}.html", scenario.name));
-            let written = std::fs::create_dir_all(dir).and_then(|()| {
-                std::fs::write(&file, crate::html::render_scenario(page, dir, None))
-            });
-            if let Err(e) = written {
-                panic!("the HTML page {} could not be written: {e}", file.display());
-            }
-        }
-    };
-    let report = result.unwrap_or_else(|e| {
-        write_page(&page);
-        panic!("{e}")
-    });
+    if let (Some(dir), Some(page)) = (&html_dir, &run.page) {
+        write_page(dir, &run.scenario.name, page);
+    }
+    let report = run.result.unwrap_or_else(|e| panic!("{e}"));
     if let Err(failure) = into_result(&report) {
-        write_page(&page);
         panic!("{failure}");
     }
-    let mode = Mode::from_flags(settings.insta_accept(), settings.in_ci());
-    let checked = snapshot::check(&scenario.path, &scenario.name, &report.transcript, mode);
-    if let (Some(page), Ok(outcome)) = (&mut page, &checked) {
-        if let snapshot::Outcome::Changed { diff, .. } = outcome {
-            page.diff = Some(diff.clone());
-        }
-        if outcome.failed() {
-            page.status = crate::html::Status::Failed;
-            page.kind = Some("snapshot".into());
-            page.message = Some(outcome.summary());
-        }
-    }
-    write_page(&page);
-    match checked {
-        Ok(outcome) if outcome.failed() => panic!("{}", outcome.summary()),
-        Ok(_) => {}
-        Err(e) => panic!(
+    match run.snapshot {
+        Some(Ok(outcome)) if outcome.failed() => panic!("{}", outcome.summary()),
+        Some(Ok(_)) | None => {}
+        Some(Err(e)) => panic!(
             "the snapshot of {} could not be checked: {e}",
             path.display()
         ),
+    }
+}
+
+/// Write a scenario's HTML page, `<dir>/<name>.html`; panics naming it when it cannot.
+fn write_page(dir: &Path, name: &str, page: &crate::html::ScenarioRun) {
+    let file = dir.join(format!("{name}.html"));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&file, crate::html::render_scenario(page, dir, None)));
+    if let Err(e) = written {
+        panic!("the HTML page {} could not be written: {e}", file.display());
     }
 }
 

@@ -16,7 +16,7 @@ use super::exit::{Classify, CliError, Exit};
 use super::github::Github;
 use super::output::Style;
 use super::reporter::{Human, Verbosity};
-use super::test::{run_reported, scenario_page, SharedReporter};
+use crate::suite::{run_reported, scenario_page, SharedReporter};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -352,6 +352,11 @@ pub fn check(paths: &[String], filters: &[String], github: &Github) -> Result<Ex
 }
 
 /// `run`: one scenario after another, each step's result as it ends, no snapshot check.
+///
+/// It keeps its own loop rather than the suite runner's: each run's own lines (its transcript
+/// with `--transcript`, where its files are, a failed run's error) are printed between runs,
+/// with `--keep-on-failure` per run, and it reports no suite (no `run_started`, coverage or
+/// `run_finished`); it shares the runner's pieces ([`run_reported`], [`scenario_page`]).
 pub async fn run_all(
     args: RunArgs,
     verbosity: Verbosity,
@@ -486,7 +491,9 @@ pub async fn compare(c: CompareArgs, github: &Github) -> Result<Exit, CliError> 
         jobs: c.jobs.unwrap_or(defaults.jobs).max(1),
         ..defaults
     };
-    let results = compare::compare(&c.baseline, &c.candidate, &scenarios, &options).await;
+    let results = compare::compare(&c.baseline, &c.candidate, &scenarios, &options)
+        .await
+        .infra()?;
     let md = compare::markdown(&c.baseline, &c.candidate, &results);
     if let Some(dir) = c.summary.parent() {
         std::fs::create_dir_all(dir).infra()?;

@@ -1,141 +1,16 @@
-//! What `test` and `run` tell the outside, as events: the command's own (run started,
-//! scenario started, scenario finished with its timings and images, run finished with the
-//! totals) and, in between, each scenario's [`RunEvent`]s as the runner emits them, tagged
-//! with the scenario ([`Event::Run`]). Readers are reporters: the console ([`Human`], one
-//! line per finished step as it finishes, the scenario's name on every line since scenarios
-//! run in parallel) and one JSON object per line ([`Json`]).
+//! The command line's readers of the suite's events ([`crate::suite::event`]): the console
+//! ([`Human`], one line per finished step as it finishes, the scenario's name on every line
+//! since scenarios run in parallel) and one JSON object per line ([`Json`]).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
 use crate::runner::{RunEvent, StepFailure};
 use crate::runtime::progress::AboveBars;
-use serde::Serialize;
+
+pub use crate::suite::event::{Event, Reporter, ScenarioEvent, Status};
 
 use super::output::{Format, Style};
-
-/// How a scenario ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Passed,
-    /// An expectation or its snapshot did not hold.
-    Failed,
-    /// No verdict: bad input or infrastructure (see `kind`).
-    Error,
-}
-
-/// An image a run built, and how long it took.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Built {
-    pub image: String,
-    /// Seconds.
-    pub seconds: f64,
-}
-
-/// One event of a run.
-// A few hundred bytes, made once per event and passed by reference: no box needed.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    RunStarted {
-        scenarios: usize,
-        jobs: usize,
-    },
-    ScenarioStarted {
-        scenario: String,
-        file: String,
-        /// How many steps it has.
-        steps: usize,
-    },
-    ScenarioFinished {
-        scenario: String,
-        file: String,
-        status: Status,
-        /// `assertion`, `snapshot`, `bad_input` or `infrastructure` when it did not pass.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        kind: Option<&'static str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
-        /// The error; for a failed step, the run's files and the timeline's tail (the step's
-        /// failure is in its `step_finished`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        details: Option<String>,
-        /// The snapshot check's result, when it ran.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        snapshot: Option<String>,
-        /// The snapshot diff, when it changed.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        diff: Option<String>,
-        /// Seconds to a ready stack (images included).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        stack_ready: Option<f64>,
-        /// Seconds, the whole scenario.
-        elapsed: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
-        /// The image of each container (after overrides), by role, once the stack was ready.
-        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        images: BTreeMap<String, String>,
-        /// The images this scenario's run built.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        built: Vec<Built>,
-    },
-    /// With `--baseline-run`, before `run_finished`: each run's durations against the
-    /// baseline's (its registrations and steps that both have), and which grew beyond the
-    /// rule (those also failed their scenario's `time budgets` check).
-    TimeBudgets {
-        /// The `--baseline-run` given.
-        baseline: String,
-        /// The growth rule: `× 2 or + 2.00s, whichever is larger`.
-        rule: String,
-        scenarios: Vec<crate::budget::ScenarioGrowth>,
-    },
-    RunFinished {
-        passed: usize,
-        failed: usize,
-        errors: usize,
-        elapsed: f64,
-        exit_code: u8,
-    },
-    /// The operations of each agent class the suite exercised, and how; `missing` lists
-    /// those never exercised when `--coverage all` asked for every one.
-    Coverage {
-        classes: crate::coverage::Coverage,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        missing: Vec<String>,
-    },
-    /// One of a scenario's runner events, as it happened: the runner's object (tagged by
-    /// `event`: `stack_ready`, `step_started`, `call_made`, `reply_received`,
-    /// `session_message`, `log_line_selected`, `fault_injected`, `step_finished`) with
-    /// `scenario` added.
-    #[serde(untagged)]
-    Run(ScenarioEvent),
-}
-
-/// A runner event of one scenario.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioEvent {
-    #[serde(flatten)]
-    pub event: Box<RunEvent>,
-    pub scenario: String,
-}
-
-impl Event {
-    /// `event` of `scenario`, when reporters take it: the runner's `run_started` and
-    /// `run_finished` are not passed on (`scenario_started` and `scenario_finished` say more).
-    pub fn run(scenario: &str, event: &RunEvent) -> Option<Event> {
-        match event {
-            RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => None,
-            _ => Some(Event::Run(ScenarioEvent {
-                event: Box::new(event.clone()),
-                scenario: scenario.to_string(),
-            })),
-        }
-    }
-}
 
 /// The counts of a growth report.
 pub struct TimeBudgetCounts {
@@ -163,11 +38,6 @@ impl TimeBudgetCounts {
                 .count(),
         }
     }
-}
-
-/// A reader of events.
-pub trait Reporter: Send {
-    fn event(&mut self, event: &Event);
 }
 
 /// The reporter for `--format`.
@@ -461,6 +331,9 @@ impl Reporter for Human {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::suite::event::Built;
     use std::path::Path;
 
     use crate::ocs::Reply;
@@ -697,24 +570,6 @@ steps:
             text.lines().nth(3).unwrap(),
             r#"{"event":"step_started","step":1,"line":6,"action":"api a1","scenario":"s"}"#
         );
-    }
-
-    #[test]
-    fn the_runner_s_own_start_and_finish_are_not_passed_on() {
-        let started = RunEvent::RunStarted {
-            scenario: "s".into(),
-            steps: 2,
-        };
-        assert!(Event::run("s", &started).is_none());
-        let finished = RunEvent::RunFinished {
-            scenario: "s".into(),
-            run_id: None,
-            passed: true,
-            failed_step: None,
-            error: None,
-            elapsed: Duration::ZERO,
-        };
-        assert!(Event::run("s", &finished).is_none());
     }
 
     #[test]

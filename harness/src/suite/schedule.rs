@@ -1,0 +1,161 @@
+//! Scheduling: the suite's runs, `jobs` at a time (each run is isolated: its own network and
+//! names), each one's events passed to the reporter as they happen and each one judged as it
+//! finishes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::html;
+use crate::runner::{self, RunError, RunEvent, RunReport};
+use crate::runtime::LaunchOptions;
+use crate::scenario::Scenario;
+
+use super::event::{emit, Built, Event, SharedReporter};
+use super::verdict::{self, Images};
+use super::{Finished, SuiteOptions};
+
+/// One run of a suite: a scenario, on an image set of its own when given (`compare` runs each
+/// scenario on two).
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Its image set, instead of the suite's.
+    pub images: Option<PathBuf>,
+    /// A notice printed when the run gets its turn (`compare`: which side).
+    pub note: Option<String>,
+}
+
+impl Planned {
+    /// `scenario` on the suite's image set.
+    pub fn new(scenario: Scenario) -> Self {
+        Self {
+            scenario,
+            images: None,
+            note: None,
+        }
+    }
+}
+
+/// Run `scenario`, passing its events to `reporter` as they happen; the stack's images and
+/// every event, stamped (for the HTML report).
+pub async fn run_reported(
+    scenario: &Scenario,
+    options: &LaunchOptions,
+    reporter: &SharedReporter,
+) -> (Result<RunReport, RunError>, Images, Vec<html::Stamped>) {
+    let mut images = Images::default();
+    let mut recorder = html::Recorder::default();
+    let mut observer = |e: &RunEvent| {
+        crate::runner::RunObserver::on_event(&mut recorder, e);
+        if let RunEvent::StackReady {
+            images: used,
+            built,
+            ..
+        } = e
+        {
+            images.used = used.clone();
+            images.built = built
+                .iter()
+                .map(|(image, seconds)| Built {
+                    image: image.clone(),
+                    seconds: *seconds,
+                })
+                .collect();
+        }
+        if let Some(event) = Event::run(&scenario.name, e) {
+            emit(reporter, event);
+        }
+    };
+    let result = runner::run_observed(scenario, options, &mut observer).await;
+    (result, images, recorder.events)
+}
+
+/// A started run's result, as its task hands it back.
+type Ran = (
+    usize,
+    Planned,
+    Result<RunReport, RunError>,
+    Images,
+    Vec<html::Stamped>,
+);
+
+/// Run `planned`, `options.jobs` at a time; each run judged (snapshot, case, page) as it
+/// finishes, in the order they finish. An error only when a run's task panicked.
+pub async fn run_all(
+    planned: Vec<Planned>,
+    options: &SuiteOptions,
+    reporter: &SharedReporter,
+) -> anyhow::Result<Vec<Finished>> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let shared = Arc::new(options.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, run) in planned.into_iter().enumerate() {
+        let permits = permits.clone();
+        let reporter = reporter.clone();
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            start(index, run, &shared, &reporter).await
+        });
+    }
+    let mut finished = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, run, result, images, events) =
+            joined.map_err(|e| anyhow::anyhow!("a scenario run panicked: {e}"))?;
+        let scenario = run.scenario;
+        let (case, snapshot, diff) =
+            verdict::finish(&scenario, &result, images, options.snapshots, reporter);
+        let page = options
+            .pages
+            .then(|| verdict::scenario_page(&scenario, &result, &case, diff, events));
+        finished.push(Finished {
+            index,
+            scenario,
+            result,
+            snapshot,
+            case,
+            page,
+        });
+    }
+    Ok(finished)
+}
+
+/// One run, once it has its turn: its note, its `scenario_started`, the run.
+async fn start(
+    index: usize,
+    run: Planned,
+    options: &SuiteOptions,
+    reporter: &SharedReporter,
+) -> Ran {
+    if let Some(note) = &run.note {
+        crate::runtime::notice::info(note);
+    }
+    let scenario = &run.scenario;
+    emit(
+        reporter,
+        Event::ScenarioStarted {
+            scenario: scenario.name.clone(),
+            file: scenario.path.display().to_string(),
+            steps: scenario.steps.len(),
+        },
+    );
+    let launch = launch_options(&run, options);
+    let (result, images, events) = run_reported(scenario, &launch, reporter).await;
+    (index, run, result, images, events)
+}
+
+/// The launch options of `run` in a suite with `options`: the settings' defaults, the run's
+/// image set (else the suite's, else the default), the suite's log allow-list and budgets.
+pub fn launch_options(run: &Planned, options: &SuiteOptions) -> LaunchOptions {
+    let mut launch = LaunchOptions::with_settings(&run.scenario.name, &options.settings);
+    if let Some(images) = run.images.as_ref().or(options.images.as_ref()) {
+        launch.images_file = Some(images.clone());
+    }
+    launch.log_allow = options.log_allow.clone();
+    launch.budgets = options.budgets.clone();
+    launch
+}
