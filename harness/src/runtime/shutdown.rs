@@ -114,28 +114,14 @@ async fn stop_one(
         stop.outcome = StopOutcome::Failed(format!("sending {}: {e}", stop.signal));
         return stop;
     }
-    let exited = poll_until(
+    let exited = wait_stopped(
+        docker,
+        id,
         format!("agent {} to exit after {}", stop.instance, stop.signal),
         budget,
-        Backoff::default(),
-        || async {
-            match docker
-                .inspect_container(id, None::<InspectContainerOptions>)
-                .await
-            {
-                Ok(i) => {
-                    let s = i.state.unwrap_or_default();
-                    if s.running.unwrap_or(false) {
-                        Probe::Pending("still running".into())
-                    } else {
-                        Probe::Ready(s.exit_code.unwrap_or(-1))
-                    }
-                }
-                Err(e) => Probe::Failed(format!("inspecting it: {e}")),
-            }
-        },
     )
-    .await;
+    .await
+    .map(|(code, _)| code);
     stop.took = t.elapsed();
     stop.outcome = match exited {
         Ok(code) => StopOutcome::Exited { code },
@@ -170,27 +156,11 @@ async fn after_budget(
     budget: Duration,
 ) -> (StopOutcome, Option<Duration>) {
     let _ = engine::kill(docker, id, "SIGKILL").await;
-    let stopped = poll_until(
-        "the engine to report the killed agent stopped",
+    let stopped = wait_stopped(
+        docker,
+        id,
+        "the engine to report the killed agent stopped".into(),
         ENGINE_REPORT,
-        Backoff::default(),
-        || async {
-            match docker
-                .inspect_container(id, None::<InspectContainerOptions>)
-                .await
-            {
-                Ok(i) => {
-                    let s = i.state.unwrap_or_default();
-                    if s.running.unwrap_or(false) {
-                        Probe::Pending("still running".into())
-                    } else {
-                        let finished = s.finished_at.as_deref().and_then(unix_time_of_rfc3339);
-                        Probe::Ready((s.exit_code.unwrap_or(-1), finished))
-                    }
-                }
-                Err(e) => Probe::Failed(format!("inspecting it: {e}")),
-            }
-        },
     )
     .await;
     match stopped {
@@ -200,6 +170,34 @@ async fn after_budget(
         }
         Err(e) => (StopOutcome::Failed(e.to_string()), None),
     }
+}
+
+/// Wait up to `deadline` for the engine to report container `id` not running: its exit code
+/// and when its process exited (`State.FinishedAt`, Unix seconds) as the engine recorded it.
+async fn wait_stopped(
+    docker: &Docker,
+    id: &str,
+    condition: String,
+    deadline: Duration,
+) -> Result<(i64, Option<f64>), crate::wait::WaitError> {
+    poll_until(condition, deadline, Backoff::default(), || async {
+        match docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(i) => {
+                let s = i.state.unwrap_or_default();
+                if s.running.unwrap_or(false) {
+                    Probe::Pending("still running".into())
+                } else {
+                    let finished = s.finished_at.as_deref().and_then(unix_time_of_rfc3339);
+                    Probe::Ready((s.exit_code.unwrap_or(-1), finished))
+                }
+            }
+            Err(e) => Probe::Failed(format!("inspecting it: {e}")),
+        }
+    })
+    .await
 }
 
 /// The verdict on an agent the engine reported stopped only after the budget: exited by
