@@ -31,11 +31,11 @@ def main(paths):
                     stacks.append(event)
     if not stacks:
         sys.exit(f"no stack_ready event in {' '.join(paths)} (is it `--format json` output?)")
+    booted = [s for s in stacks if s.get("crossbar_boot") is not None]
     after = [s["after"] for s in stacks]
-    boot = [s["crossbar_boot"] for s in stacks if s.get("crossbar_boot") is not None]
+    boot = [s["crossbar_boot"] for s in booted]
     reg = [max(s["registration"].values()) for s in stacks if s.get("registration")]
-    share = [s["crossbar_boot"] / s["after"] for s in stacks
-             if s.get("crossbar_boot") is not None and s["after"] > 0]
+    share = [s["crossbar_boot"] / s["after"] for s in booted if s["after"] > 0]
     print(f"{len(stacks)} stacks from {len(paths)} file(s)")
     print(f"  time to a ready stack   {spread(after)}")
     print(f"  crossbar's boot         {spread(boot)}")
