@@ -7,8 +7,11 @@
 #   image    an image set whose simonsobs/ocs:latest is a derived image with the ocs package
 #            patched by seed.py; every stock agent (FakeData, the registry) runs it and every
 #            agent built FROM it (barebones, widget) is rebuilt on it
-#   fixture  a copy of scenarios/ and fixtures/ with one fixture agent's file patched; the
-#            copied scenarios (and their snapshots) run on the default images
+#   fixture  a copy of scenarios/, fixtures/ and images/ with one fixture agent's file
+#            patched; the copied scenarios (and their snapshots) run on the default images
+# A scenario with an image set of its own (`images:`, e.g. site-compose.yaml's so3g) is left
+# out of the image mechanism's runs and of the baseline's: --images replaces its set, and it
+# would fail on the derived image whatever the seed.
 # The scenario a seed names ("Caught by: X") runs first; only if it passes does the rest of
 # the suite run. A seed is caught when the run fails (exit 1); an error (exit 2, 3) is
 # reported as an ERROR, never counted as caught.
@@ -68,11 +71,11 @@ image_set() {
   echo "$work/$name.yaml"
 }
 
-# A copy of scenarios/ and fixtures/ (with seed $2 applied to a fixture, if any).
+# A copy of scenarios/, fixtures/ and images/ (with seed $2 applied to a fixture, if any).
 tree() {
   local root="$work/$1-tree"
   mkdir -p "$root"
-  cp -a scenarios fixtures "$root/"
+  cp -a scenarios fixtures images "$root/"
   rm -f "$root"/scenarios/snapshots/*.snap.new
   if [ -n "${2:-}" ]; then python3 detect/seed.py "$2" "$root/fixtures" >/dev/null; fi
   echo "$root"
@@ -83,6 +86,14 @@ why() {
   { grep -m1 -A1 -E '^ *(FAIL|ERROR) ' "$1" || head -1 "$1"; } | sed -e 's/^ *//' | paste -sd ' ' | cut -c1-160
 }
 
+# The suite a seeded image set runs: the scenarios under $1/scenarios/ that do not name an
+# image set of their own (`images:`). --images wins over a scenario's own set, and such a
+# scenario needs what its set adds (site-compose.yaml: so3g in the ocs image), so on the
+# derived image it would fail whatever the seed.
+image_suite() {
+  grep -L '^images:' "$1"/scenarios/*.yaml
+}
+
 status=0
 if [ $baseline = 1 ]; then
   set_file=$(image_set baseline)
@@ -90,7 +101,8 @@ if [ $baseline = 1 ]; then
   rc=0
   start=$SECONDS
   # Not -q: the log keeps the suite's coverage table.
-  "$bin" test --ci --coverage all --images "$set_file" "$root/scenarios/" >"$out/baseline.log" 2>&1 || rc=$?
+  mapfile -t suite < <(image_suite "$root")
+  "$bin" test --ci --coverage all --images "$set_file" "${suite[@]}" >"$out/baseline.log" 2>&1 || rc=$?
   if [ $rc = 0 ]; then
     echo "baseline (both mechanisms, no change): passed, $((SECONDS - start)) s"
   else
@@ -108,17 +120,19 @@ for seed in "${seeds[@]}"; do
   grep -q '^# *Source: ' "$seed" && history=1
   images=()
   case $kind in
-    file) mechanism=image; images=(--images "$(image_set "$name" "$seed")"); root=. ;;
-    fixture) mechanism=fixture; root=$(tree "$name" "$seed") ;;
+    file) mechanism=image; images=(--images "$(image_set "$name" "$seed")"); root=.
+      mapfile -t suite < <(image_suite "$root") ;;
+    fixture) mechanism=fixture; root=$(tree "$name" "$seed"); suite=("$root/scenarios/") ;;
     *) echo "$name: ERROR: no file: or fixture: line"; status=1; continue ;;
   esac
   total=$((total + 1))
   htotal=$((htotal + history))
   verdict=missed
   start=$SECONDS
-  for target in ${first:+$root/scenarios/$first.yaml} "$root/scenarios/"; do
+  for target in ${first:+$root/scenarios/$first.yaml} all; do
     rc=0
-    "$bin" -q test --ci "${images[@]}" "$target" >"$out/$name.log" 2>&1 || rc=$?
+    if [ "$target" = all ]; then targets=("${suite[@]}"); else targets=("$target"); fi
+    "$bin" -q test --ci "${images[@]}" "${targets[@]}" >"$out/$name.log" 2>&1 || rc=$?
     case $rc in
       0) ;;
       1) verdict="caught: $(why "$out/$name.log")"; break ;;
