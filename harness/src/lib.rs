@@ -59,6 +59,7 @@ pub use runner::{
     into_result, run, run_observed, RunError, RunEvent, RunObserver, RunReport, ScenarioFailed,
     StepFailure,
 };
+pub use runtime::hub::Hub;
 pub use runtime::stack::{Stack, StackError};
 pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
 pub use scenario::{Scenario, ScenarioError, ScenarioErrors};

@@ -173,6 +173,9 @@ pub struct StackSpec {
     pub realm: String,
     /// OCS address root.
     pub address_root: String,
+    /// The path of crossbar's call bridge (`call`; a shared crossbar serves one per realm,
+    /// see `runtime::hub`), in the site config's `wamp_http`.
+    pub bridge_path: String,
     /// crossbar image (overrides apply).
     pub crossbar_image: ImageRef,
     /// Whether to run the registry agent.
@@ -209,6 +212,7 @@ impl Default for StackSpec {
         Self {
             realm: "test_realm".into(),
             address_root: "observatory".into(),
+            bridge_path: "call".into(),
             crossbar_image: ImageRef::parse("simonsobs/ocs-crossbar:latest").expect("valid"),
             registry: true,
             registry_image: ImageRef::parse("simonsobs/ocs:latest").expect("valid"),
@@ -651,7 +655,10 @@ pub fn plan_stack(
 
     let hub = ScfHub {
         wamp_server: format!("ws://{}:{CROSSBAR_PORT}/ws", crossbar.name),
-        wamp_http: format!("http://{}:{CROSSBAR_PORT}/call", crossbar.name),
+        wamp_http: format!(
+            "http://{}:{CROSSBAR_PORT}/{}",
+            crossbar.name, spec.bridge_path
+        ),
         wamp_realm: &spec.realm,
         address_root: &spec.address_root,
     };

@@ -1,4 +1,4 @@
-//! `ocs-harness bench --what images|compare|shards|suite`: the measurements of issues 11, 12
+//! `ocs-harness bench --what images|compare|shards|suite|crossbar|shared`: the measurements of issues 11, 12
 //! and 14, each a few timed commands of this very binary (what a user runs), one after
 //! another, with a Markdown table of their wall times. Run once each on a shared machine:
 //! the numbers are single samples, and the report says so.
@@ -27,6 +27,9 @@ pub enum What {
     /// Crossbar's own boot (its container's start to its readiness line), the baseline image
     /// set's crossbar against the candidate's, `--runs` boots each.
     Crossbar,
+    /// The scenarios with a crossbar per scenario (`test --crossbar private`) against one per
+    /// worker (`--crossbar shared`).
+    Shared,
 }
 
 /// What the modes measure on.
@@ -219,6 +222,7 @@ pub async fn run(what: What, o: &ModeOptions) -> anyhow::Result<String> {
         What::Shards => shards(o).await,
         What::Suite => suite(o).await,
         What::Crossbar => crossbar(o).await,
+        What::Shared => shared(o).await,
     }
 }
 
@@ -522,6 +526,56 @@ async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
         md,
         "\n2 shards / 1 shard, wall: {:.2}×.",
         wall / single.wall
+    );
+    Ok(md)
+}
+
+/// The scenarios with a crossbar of their own each, then with one per worker, after an
+/// untimed warm-up run that builds what they need.
+async fn shared(o: &ModeOptions) -> anyhow::Result<String> {
+    let paths = scenario_args(o, &["scenarios/"]);
+    let test = |mode: &str, log: &str| {
+        let mut args = vec!["test", "--format", "json", "--crossbar", mode];
+        args.extend(paths.iter().map(String::as_str));
+        Cmd::harness(&args, log)
+    };
+    let mut warm = vec!["test", "--format", "json"];
+    warm.extend(paths.iter().map(String::as_str));
+    warm_up(&warm, "shared-warm-up", &o.logs).await?;
+    let private = one(test("private", "shared-private")?, &o.logs).await?;
+    let shared = one(test("shared", "shared-shared")?, &o.logs).await?;
+    let mut md = header(
+        &format!(
+            "The scenarios ({}) with a crossbar booted per scenario, then with one crossbar              per worker (a realm per scenario; a scenario that needs its own still boots one),              after an untimed warm-up run that builds what they need. Stack ready: median              (range) over the scenarios of `stack_ready` in the JSON events.",
+            paths.join(" ")
+        ),
+        "shared",
+    );
+    md.push_str(
+        "| crossbar | command | wall (s) | stack ready (s) | status |
+",
+    );
+    md.push_str(
+        "| --- | --- | --- | --- | --- |
+",
+    );
+    for (label, r) in [("per scenario", &private), ("per worker", &shared)] {
+        let _ = writeln!(
+            md,
+            "| {label} | `{}` | {:.1} | {} | {} |",
+            r.shown,
+            r.wall,
+            ready_cell(&r.ready),
+            r.status()
+        );
+    }
+    let median = |r: &Timed| super::median(r.ready.clone());
+    let _ = writeln!(
+        md,
+        "
+Per worker / per scenario: wall {:.2}×, stack ready (median) {:.2}×.",
+        shared.wall / private.wall,
+        median(&shared) / median(&private)
     );
     Ok(md)
 }

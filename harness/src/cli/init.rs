@@ -110,6 +110,7 @@ pub async fn init(
             baseline_run: None,
             budget_rule: Default::default(),
             github: Default::default(),
+            shared_crossbar: false,
         };
         let exit =
             super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;

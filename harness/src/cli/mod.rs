@@ -202,6 +202,21 @@ struct TestCmd {
     /// ... or this much longer, whichever is more (so 10ms -> 30ms is noise).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = budget_floor)]
     budget_floor: std::time::Duration,
+    /// `private`: each scenario boots a crossbar of its own. `shared`: each worker (see -j)
+    /// boots one crossbar and its scenarios take WAMP realms on it in turn, each realm
+    /// isolated; a scenario that touches crossbar's container (its logs, a fault, exec),
+    /// another crossbar image or address root, or a kept failure still gets its own.
+    #[arg(long, value_enum, default_value = "private")]
+    crossbar: CrossbarMode,
+}
+
+/// Where a suite's scenarios get their crossbar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CrossbarMode {
+    /// One per scenario.
+    Private,
+    /// One per worker, a realm per scenario.
+    Shared,
 }
 
 /// `--budget-ratio`: a number of at least 1.
@@ -317,6 +332,7 @@ async fn dispatch(
                     floor: t.budget_floor,
                 },
                 github: github.clone(),
+                shared_crossbar: t.crossbar == CrossbarMode::Shared,
             };
             let reporter = github.wrap(reporter::reporter(t.format, verbosity, style));
             let reporter = Arc::new(Mutex::new(reporter));

@@ -27,6 +27,8 @@ struct Printed {
     /// Agents a HostManager runs in its container (no container of their own).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     run_by_host_managers: Vec<String>,
+    /// Where its crossbar comes from under `test --crossbar shared`.
+    crossbar_when_shared: String,
     site_config: String,
     crossbar_config: String,
 }
@@ -188,6 +190,19 @@ fn container(c: &ContainerPlan) -> Container {
     }
 }
 
+/// Where the run's crossbar comes from under `test --crossbar shared` (a run kept after a
+/// failure, or run by `compare`, also gets its own).
+fn when_shared(scenario: &Scenario, spec: &crate::plan::StackSpec, set: &ImageSet) -> String {
+    let own = scenario
+        .own_crossbar()
+        .or_else(|| crate::runtime::hub::own_crossbar(spec, set));
+    match own {
+        Some(why) => format!("a crossbar of its own: {why}"),
+        None => "a realm on the worker's crossbar, connected to the network as crossbar's name                  above (the site config names that realm)"
+            .into(),
+    }
+}
+
 fn render(
     scenario: &Scenario,
     set: &ImageSet,
@@ -278,6 +293,7 @@ fn render(
                 )
             })
             .collect(),
+        crossbar_when_shared: when_shared(scenario, spec, set),
         site_config: plan.site_config.clone(),
         crossbar_config: plan.crossbar_config.clone(),
     };

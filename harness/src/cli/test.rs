@@ -53,6 +53,8 @@ pub struct TestArgs {
     /// Annotations and the job summary under GitHub Actions (from the environment, read by
     /// the CLI).
     pub github: Github,
+    /// `--crossbar shared`: one crossbar per worker.
+    pub shared_crossbar: bool,
 }
 
 /// Write the HTML report of `suite` into `dir`; says where.
@@ -211,6 +213,7 @@ fn suite_options(args: &TestArgs) -> Result<SuiteOptions, CliError> {
     options.images.clone_from(&args.images);
     options.pages = args.html.is_some();
     options.coverage_all = args.coverage_all;
+    options.shared_crossbar = args.shared_crossbar;
     options.code_coverage = Some(suite::code_dir(args.code_coverage_dir.as_deref(), settings));
     Ok(options)
 }

@@ -250,6 +250,8 @@ pub async fn run_observed(
             steps: scenario.steps.len(),
         });
         let ran = drive(scenario, options, &events, started).await;
+        // The steps are over: the suite's worker may bring its next stack up meanwhile.
+        options.slot.release();
         (ran, events.secrets())
     };
     let ran = match ran {

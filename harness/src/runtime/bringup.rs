@@ -209,9 +209,45 @@ pub(crate) async fn bridge_of(
     Ok((url, client))
 }
 
+/// Start crossbar's container `plan` on `network`. Its port is published on the one address
+/// the harness dials: 127.0.0.1 when the engine is local (see [`EngineHost::publish_ip`]).
+pub(crate) async fn start_crossbar_container(
+    plan: &ContainerPlan,
+    network: &str,
+    host: &EngineHost,
+    logs: &LogStore,
+    run_dir: &Path,
+) -> Result<ContainerAsync<GenericImage>, StackError> {
+    let host_ip = host.publish_ip().to_string();
+    request_for(plan, network, logs, run_dir)?
+        .with_host_config_modifier(move |hc| {
+            hc.publish_all_ports = Some(false);
+            hc.port_bindings = Some(HashMap::from([(
+                format!("{CROSSBAR_PORT}/tcp"),
+                Some(vec![PortBinding {
+                    host_ip: Some(host_ip.clone()),
+                    host_port: Some(String::new()),
+                }]),
+            )]));
+        })
+        .start()
+        .await
+        .doing(format!("starting crossbar ({})", plan.name))
+        .map_err(StackError::from)
+}
+
 /// An agent's container as started: instance-id, handle, how long the start took, and
 /// whether it is held (paused).
 type Started = (String, ContainerAsync<GenericImage>, Duration, bool);
+
+/// A stack's crossbar (none of its own on a shared one), its bridge, a client, and the
+/// agents started.
+type Crossbar = (
+    Option<ContainerAsync<GenericImage>>,
+    reqwest::Url,
+    OcsClient<HttpBridge>,
+    Vec<Started>,
+);
 
 /// One bring-up: what every phase needs.
 pub(crate) struct BringUp<'a> {
@@ -239,8 +275,45 @@ impl BringUp<'_> {
 
         let services = self.start_services(&plan.services, &plan.network).await?;
 
+        let (crossbar, bridge_url, client, started_agents) = match &self.options.lease {
+            None => self.own_crossbar(&plan, &mut timings).await?,
+            Some(lease) => self.shared_crossbar(&plan, lease, &mut timings).await?,
+        };
+
+        let mut stack = Stack {
+            docker: self.docker.clone(),
+            host: self.host.clone(),
+            crossbar,
+            agents: BTreeMap::new(),
+            services,
+            bridge_url,
+            client,
+            logs: self.logs.clone(),
+            run_dir: self.options.run_dir.clone(),
+            timings,
+            torn_down: false,
+            background: Vec::new(),
+            helpers: Vec::new(),
+            engine: self.options.engine.clone(),
+            lease: self.options.lease.clone(),
+            plan,
+        };
+        let held = adopt(&mut stack, started_agents);
+        let running_since = release(&mut stack, &held).await?;
+        wait_agents(&mut stack, running_since, self.options).await?;
+        stack.timings.total = self.started.elapsed();
+        tracing::debug!(run = %stack.plan.run_id, total = ?stack.timings.total, "stack ready");
+        Ok(stack)
+    }
+
+    /// The stack's own crossbar, started and ready, and the agents (held while it boots).
+    async fn own_crossbar(
+        &self,
+        plan: &StackPlan,
+        timings: &mut Timings,
+    ) -> Result<Crossbar, StackError> {
         let t = Instant::now();
-        let crossbar = self.start_crossbar(&plan).await?;
+        let crossbar = self.start_crossbar(plan).await?;
         timings.crossbar_start = t.elapsed();
         tracing::debug!(run = %plan.run_id, took = ?timings.crossbar_start, "crossbar started");
         let (bridge_url, client) = bridge_of(
@@ -254,65 +327,66 @@ impl BringUp<'_> {
 
         let hold = self.options.hold_agents && !HOLD_UNSUPPORTED.load(Ordering::Relaxed);
         let ((boot, ready_at), started_agents) = self
-            .crossbar_and_agents(&plan, &client, &crossbar, hold, t)
+            .crossbar_and_agents(plan, &client, &crossbar, hold, t)
             .await?;
         timings.crossbar_boot = boot;
         timings.marks.bridge_ready = ready_at;
         tracing::debug!(run = %plan.run_id, boot = ?boot, hold, "crossbar's bridge answers");
-
-        let mut stack = Stack {
-            docker: self.docker.clone(),
-            host: self.host.clone(),
-            crossbar: Some(crossbar),
-            agents: BTreeMap::new(),
-            services,
-            bridge_url,
-            client,
-            logs: self.logs.clone(),
-            run_dir: self.options.run_dir.clone(),
-            timings,
-            torn_down: false,
-            background: Vec::new(),
-            helpers: Vec::new(),
-            engine: self.options.engine.clone(),
-            plan,
-        };
-        let held = adopt(&mut stack, started_agents);
-        let running_since = release(&mut stack, &held).await?;
-        wait_agents(&mut stack, running_since, self.options).await?;
-        stack.timings.total = self.started.elapsed();
-        tracing::debug!(run = %stack.plan.run_id, total = ?stack.timings.total, "stack ready");
-        Ok(stack)
+        Ok((Some(crossbar), bridge_url, client, started_agents))
     }
 
-    /// crossbar first: agents that start before it back off for seconds (autobahn). Its
-    /// port is published on the one address the harness dials: 127.0.0.1 when the engine is
-    /// local (see [`EngineHost::publish_ip`]).
+    /// A worker's shared crossbar, already up: connected to the stack's network under the
+    /// name the stack's own crossbar would have had, and the agents started (nothing to hold
+    /// them for). `crossbar_start` is the connection's time; the boot is nil.
+    async fn shared_crossbar(
+        &self,
+        plan: &StackPlan,
+        lease: &crate::runtime::lease::Lease,
+        timings: &mut Timings,
+    ) -> Result<Crossbar, StackError> {
+        let t = Instant::now();
+        engine::connect_as(
+            self.docker,
+            &plan.network,
+            &lease.container_id,
+            &plan.crossbar.name,
+        )
+        .await
+        .doing(format!(
+            "connecting the shared crossbar to network {}",
+            plan.network
+        ))?;
+        timings.crossbar_start = t.elapsed();
+        timings.marks.bridge_ready = unix_now();
+        tracing::debug!(run = %plan.run_id, realm = %lease.realm, waited = ?lease.waited, took = ?timings.crossbar_start, "shared crossbar connected");
+        let client = OcsClient::new(
+            HttpBridge::new(lease.bridge_url.clone()),
+            plan.address_root.clone(),
+        );
+        let starts = plan
+            .agents
+            .iter()
+            .map(|a| self.start_agent(a, &plan.network, false));
+        let started = join_all(starts)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((None, lease.bridge_url.clone(), client, started))
+    }
+
+    /// crossbar first: agents that start before it back off for seconds (autobahn).
     async fn start_crossbar(
         &self,
         plan: &StackPlan,
     ) -> Result<ContainerAsync<GenericImage>, StackError> {
-        let host_ip = self.host.publish_ip().to_string();
-        request_for(
+        start_crossbar_container(
             &plan.crossbar,
             &plan.network,
+            self.host,
             &self.logs,
             &self.options.run_dir,
-        )?
-        .with_host_config_modifier(move |hc| {
-            hc.publish_all_ports = Some(false);
-            hc.port_bindings = Some(HashMap::from([(
-                format!("{CROSSBAR_PORT}/tcp"),
-                Some(vec![PortBinding {
-                    host_ip: Some(host_ip.clone()),
-                    host_port: Some(String::new()),
-                }]),
-            )]));
-        })
-        .start()
+        )
         .await
-        .doing(format!("starting crossbar ({})", plan.crossbar.name))
-        .map_err(StackError::from)
     }
 
     /// Wait for crossbar's bridge and start the agents: while it boots when `hold` (each

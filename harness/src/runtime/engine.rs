@@ -577,9 +577,24 @@ async fn remove_network(
             match docker.remove_network(name).await {
                 Err(e) if !is_status(&e, &[404]) => {
                     match foreign_endpoints(docker, name, ours).await {
+                        // A worker's shared crossbar serves the run: it leaves the network.
+                        Some(foreign) if foreign.iter().any(|(_, n)| is_hub(n)) => {
+                            for (id, _) in foreign.iter().filter(|(_, n)| is_hub(n)) {
+                                if let Err(e) = disconnect(docker, name, id).await {
+                                    return Probe::Pending(format!(
+                                        "disconnecting the shared crossbar: {e}"
+                                    ));
+                                }
+                            }
+                            Probe::Pending("the shared crossbar was attached".into())
+                        }
                         Some(foreign) if !foreign.is_empty() => Probe::Failed(format!(
                             "{e}; container(s) outside the run are attached to it: {}",
-                            foreign.join(", ")
+                            foreign
+                                .iter()
+                                .map(|(_, n)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )),
                         _ => Probe::Pending(e.to_string()),
                     }
@@ -591,13 +606,23 @@ async fn remove_network(
     .await
 }
 
-/// The names of the containers attached to `network` that are not in `ours`; `None` when the
-/// network cannot be inspected.
+/// The prefix of a worker's shared crossbar's container name (`runtime::hub`): a run's
+/// teardown disconnects such a container from its network instead of refusing to remove it.
+pub(crate) const SHARED_CROSSBAR_PREFIX: &str = "ocsh-hub-";
+
+/// Whether the container named `name` is a worker's shared crossbar.
+fn is_hub(name: &str) -> bool {
+    name.trim_start_matches('/')
+        .starts_with(SHARED_CROSSBAR_PREFIX)
+}
+
+/// The ids and names of the containers attached to `network` that are not in `ours`; `None`
+/// when the network cannot be inspected.
 async fn foreign_endpoints(
     docker: &Docker,
     network: &str,
     ours: &std::collections::HashSet<String>,
-) -> Option<Vec<String>> {
+) -> Option<Vec<(String, String)>> {
     let options = testcontainers::bollard::query_parameters::InspectNetworkOptions::default();
     let n = docker.inspect_network(network, Some(options)).await.ok()?;
     Some(
@@ -605,7 +630,10 @@ async fn foreign_endpoints(
             .unwrap_or_default()
             .into_iter()
             .filter(|(id, _)| !ours.contains(id))
-            .map(|(id, c)| c.name.unwrap_or(id))
+            .map(|(id, c)| {
+                let name = c.name.unwrap_or_else(|| id.clone());
+                (id, name)
+            })
             .collect(),
     )
 }
@@ -656,6 +684,23 @@ pub(crate) async fn connect(docker: &Docker, network: &str, id: &str) -> Result<
     let request = NetworkConnectRequest {
         container: id.to_string(),
         endpoint_config: None,
+    };
+    docker.connect_network(network, request).await
+}
+
+/// Connect container `id` to `network`, reachable there as `alias` too.
+pub(crate) async fn connect_as(
+    docker: &Docker,
+    network: &str,
+    id: &str,
+    alias: &str,
+) -> Result<(), BollardError> {
+    let request = NetworkConnectRequest {
+        container: id.to_string(),
+        endpoint_config: Some(testcontainers::bollard::models::EndpointSettings {
+            aliases: Some(vec![alias.to_string()]),
+            ..Default::default()
+        }),
     };
     docker.connect_network(network, request).await
 }

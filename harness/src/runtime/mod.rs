@@ -24,9 +24,11 @@ pub mod engine;
 pub mod exec;
 mod faults;
 pub mod files;
+pub mod hub;
 pub mod images;
 mod inspect;
 mod keep;
+mod lease;
 mod level_hook;
 pub mod logs;
 pub(crate) mod notice;
@@ -171,6 +173,12 @@ pub struct LaunchOptions {
     /// How the engine is reached (`DOCKER_HOST`, TLS, `OCS_HARNESS_HOST`, Docker's client
     /// configuration directory).
     pub engine: EngineSettings,
+    /// The worker's shared crossbar (`test --crossbar shared`): the stack takes a realm on
+    /// it unless it needs its own (another crossbar image or address root, a published
+    /// crossbar image). `None`: a crossbar of the stack's own.
+    pub hub: Option<std::sync::Arc<hub::Hub>>,
+    /// The suite worker's turn, given back once the steps are over (see [`Slot`]).
+    pub slot: Slot,
     /// An unreadable variable of the settings given to [`LaunchOptions::with_settings`],
     /// reported by [`launch`].
     env_error: Option<ConfigError>,
@@ -226,6 +234,8 @@ impl LaunchOptions {
                 search_path: Vec::new(),
             },
             engine: EngineSettings::default(),
+            hub: None,
+            slot: Slot::default(),
             env_error: None,
         }
     }
@@ -269,6 +279,38 @@ impl LaunchOptions {
     pub fn with_hold_agents(mut self, hold: bool) -> Self {
         self.hold_agents = hold;
         self
+    }
+}
+
+/// A suite worker's turn: given back once a run's steps are over, so that the worker's next
+/// run comes up while this one's agents stop and its stack goes (the engine and ocs spend
+/// seconds there, mostly waiting). Giving it back twice is giving it back once.
+#[derive(Clone, Default)]
+pub struct Slot(std::sync::Arc<std::sync::Mutex<Option<GiveBack>>>);
+
+/// What ends a [`Slot`].
+type GiveBack = Box<dyn FnOnce() + Send>;
+
+impl Slot {
+    /// A turn that `give_back` ends.
+    pub fn new(give_back: impl FnOnce() + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(
+            give_back,
+        )))))
+    }
+
+    /// End the turn (once).
+    pub fn release(&self) {
+        let give_back = self.0.lock().map(|mut g| g.take()).unwrap_or(None);
+        if let Some(give_back) = give_back {
+            give_back();
+        }
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slot")
     }
 }
 
@@ -316,7 +358,18 @@ pub async fn launch(
     let cache = &options.build.cache_dir;
     add_packages(&docker, spec, &overrides, &mut built, &mut report, cache).await?;
     report.images = t.elapsed();
-    let mut plan = plan_run(spec, options, &overrides, &built)?;
+    let lease = lease_shared(&docker, spec, &set, &overrides, options).await?;
+    let on_lease = lease.as_ref().map(|l| StackSpec {
+        realm: l.realm.clone(),
+        bridge_path: l.path.clone(),
+        ..spec.clone()
+    });
+    let mut plan = plan_run(
+        on_lease.as_ref().unwrap_or(spec),
+        options,
+        &overrides,
+        &built,
+    )?;
     if set.crossbar_from != BaseFrom::Recipe {
         published_crossbar(&docker, &mut plan, spec).await;
     }
@@ -335,8 +388,35 @@ pub async fn launch(
     up.agent_ready = options.agent_ready;
     up.hold_agents = options.hold_agents;
     up.engine = options.engine.clone();
+    up.lease = lease;
     let stack = Stack::up(plan, up).await?;
     Ok((stack, report))
+}
+
+/// A realm on the worker's shared crossbar, when there is one and the stack can use it (see
+/// [`hub::own_crossbar`]).
+async fn lease_shared(
+    docker: &Docker,
+    spec: &StackSpec,
+    set: &ImageSet,
+    overrides: &ImageOverrides,
+    options: &LaunchOptions,
+) -> Result<Option<hub::Lease>, StackError> {
+    let Some(shared) = &options.hub else {
+        return Ok(None);
+    };
+    if let Some(why) = hub::own_crossbar(spec, set) {
+        tracing::debug!(why, "a crossbar of its own");
+        return Ok(None);
+    }
+    let image = overrides.resolve(&spec.crossbar_image).to_string();
+    let start = hub::Start {
+        docker,
+        engine: &options.engine,
+        runs_dir: &options.runs_dir,
+        ready: options.crossbar_ready,
+    };
+    shared.lease(&image, start).await
 }
 
 /// One base image of a set, as `ocs-harness images` shows it.
@@ -808,6 +888,21 @@ mod tests {
         assert_eq!(o.keep_max_age, Duration::from_secs(3600));
         let o = o.with_hold_agents(false).with_keep_on_failure(true);
         assert!(!o.hold_agents && o.keep_on_failure);
+    }
+
+    #[test]
+    fn a_slot_is_given_back_once() {
+        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = given.clone();
+        let slot = Slot::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let copy = slot.clone();
+        slot.release();
+        copy.release();
+        slot.release();
+        assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 1);
+        Slot::default().release();
     }
 
     #[test]

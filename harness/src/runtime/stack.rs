@@ -131,6 +131,8 @@ pub struct UpOptions {
     pub hold_agents: bool,
     /// How the engine is reached.
     pub engine: crate::runtime::engine::EngineSettings,
+    /// A realm on a worker's shared crossbar: the stack starts no crossbar of its own.
+    pub lease: Option<crate::runtime::lease::Lease>,
 }
 
 impl UpOptions {
@@ -143,6 +145,7 @@ impl UpOptions {
             log_tail: 30,
             hold_agents: true,
             engine: Default::default(),
+            lease: None,
         }
     }
 }
@@ -203,6 +206,8 @@ pub struct Stack {
     pub(crate) helpers: Vec<ContainerAsync<GenericImage>>,
     /// How the engine is reached (for the removal on drop, from a client of its own).
     pub(crate) engine: crate::runtime::engine::EngineSettings,
+    /// The realm on a worker's shared crossbar, the run's until the stack is gone.
+    pub(crate) lease: Option<crate::runtime::lease::Lease>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -210,6 +215,7 @@ impl std::fmt::Debug for Stack {
         f.debug_struct("Stack")
             .field("run_id", &self.plan.run_id)
             .field("bridge_url", &self.bridge_url.as_str())
+            .field("realm", &self.lease.as_ref().map(|l| l.realm.as_str()))
             .finish()
     }
 }
@@ -234,6 +240,18 @@ impl Stack {
     /// Where the engine's published ports are reached, and why there.
     pub fn engine_host(&self) -> &EngineHost {
         &self.host
+    }
+
+    /// The realm the stack took on a worker's shared crossbar; `None` with a crossbar of its
+    /// own.
+    pub fn shared_realm(&self) -> Option<&str> {
+        self.lease.as_ref().map(|l| l.realm.as_str())
+    }
+
+    /// The engine's id of the worker's shared crossbar the stack runs on; `None` with a
+    /// crossbar of its own.
+    pub fn shared_crossbar_id(&self) -> Option<&str> {
+        self.lease.as_ref().map(|l| l.container_id.as_str())
     }
 
     /// A client for the stack's agents.

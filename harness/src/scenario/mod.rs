@@ -397,6 +397,37 @@ pub struct Fault {
 }
 
 impl Scenario {
+    /// The first step that reaches crossbar's own container (a log check, a fault, an exit, a
+    /// command in it, a fetch from it): such a scenario needs a crossbar of its own, never a
+    /// worker's shared one.
+    pub fn crossbar_step(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| {
+            let container = match &s.kind {
+                StepKind::Logs(l) => Some(&l.container),
+                StepKind::Fault(f) => Some(&f.container),
+                StepKind::Exits { container, .. } => Some(container),
+                StepKind::Exec(e) => match &e.target {
+                    exec::ExecTarget::In(c) => Some(c),
+                    exec::ExecTarget::Image { .. } => None,
+                },
+                StepKind::Fetch(f) => Some(&f.container),
+                _ => None,
+            };
+            container.is_some_and(|c| c == crate::plan::CROSSBAR)
+        })
+    }
+
+    /// Why the scenario needs a crossbar of its own, from its steps (see
+    /// [`Scenario::crossbar_step`]).
+    pub fn own_crossbar(&self) -> Option<String> {
+        self.crossbar_step().map(|step| {
+            format!(
+                "step {} (line {}) reaches crossbar's container",
+                step.index, step.line
+            )
+        })
+    }
+
     /// Read and parse `path`, `${VAR}` taken from `env`. Relative build paths resolve against
     /// the file's directory, made absolute with the current directory.
     pub fn from_file(path: &Path, env: &Env) -> Result<Scenario, ScenarioError> {

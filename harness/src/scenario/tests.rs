@@ -148,6 +148,7 @@ fn full_example_stack() {
         StackSpec {
             realm: "my_realm".into(),
             address_root: "obs".into(),
+            bridge_path: "call".into(),
             crossbar_image: ImageRef::parse("simonsobs/ocs-crossbar:v0.7.0").unwrap(),
             registry: true,
             registry_image: ImageRef::parse("simonsobs/ocs:v0.12.1").unwrap(),
@@ -1372,4 +1373,19 @@ fn a_service_is_built_from_its_own_dockerfile_and_takes_faults() {
         e.contains("this service has neither `build` nor `image`"),
         "{e}"
     );
+}
+
+#[test]
+fn a_step_on_crossbars_container_asks_for_a_crossbar_of_its_own() {
+    let stack = "name: s\nstack:\n  agents:\n    - {instance-id: fake1, agent-class: FakeDataAgent, image: simonsobs/ocs:latest}\nsteps:\n";
+    let on_agent = format!("{stack}  - api: fake1\n  - logs: fake1\n    contains: [x]\n");
+    assert_eq!(parse(&on_agent).unwrap().own_crossbar(), None);
+    let on_crossbar = format!("{stack}  - api: fake1\n  - logs: crossbar\n    contains: [x]\n");
+    let why = parse(&on_crossbar).unwrap().own_crossbar();
+    assert_eq!(
+        why.as_deref(),
+        Some("step 2 (line 7) reaches crossbar's container")
+    );
+    let exec = format!("{stack}  - exec: {{in: crossbar, cmd: \"true\"}}\n");
+    assert!(parse(&exec).unwrap().own_crossbar().is_some());
 }

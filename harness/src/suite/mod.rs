@@ -52,6 +52,9 @@ pub struct SuiteOptions {
     pub coverage_all: bool,
     /// Where the code coverage the runs collected is combined; `None`: it is not.
     pub code_coverage: Option<PathBuf>,
+    /// `--crossbar shared`: each worker runs one crossbar and its runs take realms on it
+    /// (see `runtime::hub`); a run that needs its own crossbar still gets one.
+    pub shared_crossbar: bool,
     /// The harness's settings (read once by the caller).
     pub settings: Settings,
 }
@@ -69,6 +72,7 @@ impl SuiteOptions {
             pages: false,
             coverage_all: false,
             code_coverage: None,
+            shared_crossbar: false,
             settings,
         }
     }

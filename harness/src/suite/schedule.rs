@@ -5,9 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures::future::join_all;
+
 use crate::html;
 use crate::runner::{self, RunError, RunEvent, RunReport};
-use crate::runtime::LaunchOptions;
+use crate::runtime::hub::Hub;
+use crate::runtime::{LaunchOptions, Slot};
 use crate::scenario::Scenario;
 
 use super::event::{emit, Built, Event, SharedReporter};
@@ -87,19 +90,35 @@ pub async fn run_all(
     options: &SuiteOptions,
     reporter: &SharedReporter,
 ) -> anyhow::Result<Vec<Finished>> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let jobs = options.jobs.max(1);
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let shared = Arc::new(options.clone());
+    // One crossbar per worker: a run holding a permit takes an idle one, and gives it back.
+    let hubs: Vec<Arc<Hub>> = match options.shared_crossbar {
+        true => (0..jobs).map(|_| Arc::new(Hub::default())).collect(),
+        false => Vec::new(),
+    };
+    let idle = Arc::new(std::sync::Mutex::new(hubs.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, run) in planned.into_iter().enumerate() {
         let permits = permits.clone();
         let reporter = reporter.clone();
         let shared = shared.clone();
+        let idle = idle.clone();
         tasks.spawn(async move {
-            let _permit = permits
+            let permit = permits
                 .acquire_owned()
                 .await
                 .expect("the semaphore stays open");
-            start(index, run, &shared, &reporter).await
+            let hub = idle.lock().expect("idle hubs").pop();
+            let give_back = hub.clone();
+            let slot = Slot::new(move || {
+                idle.lock().expect("idle hubs").extend(give_back);
+                drop(permit);
+            });
+            let ran = start(index, run, &shared, hub, slot.clone(), &reporter).await;
+            slot.release();
+            ran
         });
     }
     let mut finished = Vec::new();
@@ -121,14 +140,18 @@ pub async fn run_all(
             page,
         });
     }
+    join_all(hubs.iter().map(|h| h.stop())).await;
     Ok(finished)
 }
 
-/// One run, once it has its turn: its note, its `scenario_started`, the run.
+/// One run, once it has its turn (with the worker's shared crossbar `hub`, if any): its
+/// note, its `scenario_started`, the run.
 async fn start(
     index: usize,
     run: Planned,
     options: &SuiteOptions,
+    hub: Option<Arc<Hub>>,
+    slot: Slot,
     reporter: &SharedReporter,
 ) -> Ran {
     if let Some(note) = &run.note {
@@ -143,7 +166,13 @@ async fn start(
             steps: scenario.steps.len(),
         },
     );
-    let launch = launch_options(&run, options);
+    let mut launch = launch_options(&run, options);
+    let own = hub.as_ref().and_then(|_| own_crossbar(&run, options));
+    if let Some(why) = &own {
+        tracing::debug!(scenario = %scenario.name, why, "a crossbar of its own");
+    }
+    launch.hub = hub.filter(|_| own.is_none());
+    launch.slot = slot;
     let (result, images, events) = run_reported(scenario, &launch, reporter).await;
     (index, run, result, images, events)
 }
@@ -158,4 +187,19 @@ pub fn launch_options(run: &Planned, options: &SuiteOptions) -> LaunchOptions {
     launch.log_allow = options.log_allow.clone();
     launch.budgets = options.budgets.clone();
     launch
+}
+
+/// Why `run` needs a crossbar of its own in a suite with a shared one per worker: a step
+/// reaches crossbar's container, a failed run is kept for inspection, or the run has an image
+/// set of its own (`compare`). The launch adds its own reasons (see `runtime::hub`).
+pub fn own_crossbar(run: &Planned, options: &SuiteOptions) -> Option<String> {
+    if let Some(why) = run.scenario.own_crossbar() {
+        return Some(why);
+    }
+    if options.settings.config.keep_on_failure {
+        return Some("a failed run's stack is kept for inspection".into());
+    }
+    run.images
+        .as_ref()
+        .map(|i| format!("it runs on an image set of its own ({})", i.display()))
 }
