@@ -173,3 +173,73 @@ async fn a_shared_crossbar_that_died_is_replaced_for_the_next_stack() {
         "the shared crossbar was removed"
     );
 }
+
+/// Run the binary with `args` in the repository, its cache and runs in `dir`; its stdout and
+/// stderr.
+fn harness(args: &[&str], dir: &std::path::Path) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocs-harness"))
+        .args(args)
+        .current_dir(repo())
+        .env("OCS_HARNESS_CACHE", dir.join("cache"))
+        .env("OCS_HARNESS_RUNS_DIR", dir.join("runs"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "ocs-harness {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// The kept crossbar a `--reuse` run names (`ocs-harness clean --run <id>` removes it).
+fn kept_run(stderr: &str) -> String {
+    let (_, rest) = stderr
+        .split_once("clean --run ")
+        .unwrap_or_else(|| panic!("the run names its kept crossbar:\n{stderr}"));
+    rest.split(['`', ' ', '\n'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crossbar_kept_by_reuse_serves_the_next_run_and_clean_removes_it() {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("reuse-{}", std::process::id()));
+    let docker = docker().await.expect("the engine answers");
+    let containers_of = |run: String| {
+        let docker = docker.clone();
+        async move {
+            let (containers, _) = list_labelled(&docker, &format!("{LABEL_RUN}={run}"))
+                .await
+                .expect("listing by label");
+            containers
+                .into_iter()
+                .filter_map(|c| c.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let args = ["test", "--reuse", "-j", "1", "scenarios/barebones.yaml"];
+    let (_, first) = harness(&args, &dir);
+    let kept = kept_run(&first);
+    let booted = containers_of(kept.clone()).await;
+    assert_eq!(booted.len(), 1, "one kept crossbar after the first run");
+    let (_, second) = harness(&args, &dir);
+    assert_eq!(
+        kept_run(&second),
+        kept,
+        "the second run names the same crossbar"
+    );
+    assert_eq!(
+        containers_of(kept.clone()).await,
+        booted,
+        "the second run used the kept crossbar instead of booting one"
+    );
+    harness(&["clean", "--run", &kept], &dir);
+    assert!(containers_of(kept).await.is_empty(), "clean removed it");
+}

@@ -1,4 +1,4 @@
-//! `ocs-harness bench --what images|compare|shards|suite|crossbar|shared`: the measurements of issues 11, 12
+//! `ocs-harness bench --what images|compare|shards|suite|crossbar|shared|reuse`: the measurements of issues 11, 12
 //! and 14, each a few timed commands of this very binary (what a user runs), one after
 //! another, with a Markdown table of their wall times. Run once each on a shared machine:
 //! the numbers are single samples, and the report says so.
@@ -30,6 +30,8 @@ pub enum What {
     /// The scenarios with a crossbar per scenario (`test --crossbar private`) against one per
     /// worker (`--crossbar shared`).
     Shared,
+    /// One scenario (default barebones) cold against re-run on a crossbar kept by `--reuse`.
+    Reuse,
 }
 
 /// What the modes measure on.
@@ -223,6 +225,7 @@ pub async fn run(what: What, o: &ModeOptions) -> anyhow::Result<String> {
         What::Suite => suite(o).await,
         What::Crossbar => crossbar(o).await,
         What::Shared => shared(o).await,
+        What::Reuse => reuse(o).await,
     }
 }
 
@@ -577,6 +580,63 @@ Per worker / per scenario: wall {:.2}×, stack ready (median) {:.2}×.",
         shared.wall / private.wall,
         median(&shared) / median(&private)
     );
+    Ok(md)
+}
+
+/// One scenario with a crossbar booted for it, then re-run with `--reuse` on the crossbar an
+/// untimed `--reuse` run kept; the kept crossbar is removed at the end.
+async fn reuse(o: &ModeOptions) -> anyhow::Result<String> {
+    let paths = scenario_args(o, &["scenarios/barebones.yaml"]);
+    let test = |extra: &[&str], log: &str| {
+        let mut args = vec!["test", "--format", "json", "-j", "1"];
+        args.extend(extra);
+        args.extend(paths.iter().map(String::as_str));
+        Cmd::harness(&args, log)
+    };
+    warm_up(
+        &["test", "--format", "json", &paths[0]],
+        "reuse-warm-up",
+        &o.logs,
+    )
+    .await?;
+    let cold = one(test(&[], "reuse-cold")?, &o.logs).await?;
+    let keep = test(&["--reuse"], "reuse-keep")?;
+    let kept_log = keep.log_path(&o.logs);
+    one(keep, &o.logs).await?;
+    let warm = one(test(&["--reuse"], "reuse-warm")?, &o.logs).await?;
+    let log = std::fs::read_to_string(&kept_log).unwrap_or_default();
+    if let Some(run) = log
+        .split_once("clean --run ")
+        .and_then(|(_, rest)| rest.split(['`', ' ', '\n']).next())
+    {
+        one(
+            Cmd::harness(&["clean", "--run", run], "reuse-clean")?,
+            &o.logs,
+        )
+        .await?;
+    }
+    let mut md = header(
+        &format!(
+            "{} with a crossbar booted for it, then re-run with `--reuse` on the crossbar \
+             that an untimed `--reuse` run kept, after an untimed warm-up run that builds what \
+             it needs. Both include the agents' clean stop at the end (ocs: about 6 s).",
+            paths.join(" ")
+        ),
+        "reuse",
+    );
+    md.push_str("| crossbar | command | wall (s) | stack ready (s) | status |\n");
+    md.push_str("| --- | --- | --- | --- | --- |\n");
+    for (label, r) in [("booted", &cold), ("kept (`--reuse`)", &warm)] {
+        let _ = writeln!(
+            md,
+            "| {label} | `{}` | {:.1} | {} | {} |",
+            r.shown,
+            r.wall,
+            ready_cell(&r.ready),
+            r.status()
+        );
+    }
+    let _ = writeln!(md, "\nKept / booted: wall {:.2}×.", warm.wall / cold.wall);
     Ok(md)
 }
 

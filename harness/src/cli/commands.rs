@@ -23,7 +23,9 @@ pub struct BenchArgs {
     /// What to measure: stacks (readiness split, latency, parallel scenarios; the default),
     /// images (no images → barebones green: recipes vs a registry's published images; needs
     /// an empty engine), compare (-j 1 vs -j 2), shards (1 vs 2 side by side), suite
-    /// (`test DIR` vs `cargo test --test scenarios` vs one by one).
+    /// (`test DIR` vs `cargo test --test scenarios` vs one by one), crossbar (crossbar's boot,
+    /// baseline vs candidate set), shared (`--crossbar private` vs `shared`), reuse (a cold
+    /// scenario vs `--reuse` on a kept crossbar).
     #[arg(long, value_enum, default_value = "stacks")]
     what: crate::bench::modes::What,
     /// images: the loopback registry with the published-style images (`.ci/registry.sh start`).
@@ -35,8 +37,8 @@ pub struct BenchArgs {
     /// compare: the candidate image set.
     #[arg(long, default_value = "images/default.yaml")]
     candidate: PathBuf,
-    /// compare, shards, suite: scenario files or directories (default: barebones and
-    /// fake-data for compare, scenarios/ otherwise).
+    /// compare, shards, suite, shared, reuse: scenario files or directories (default:
+    /// barebones and fake-data for compare, barebones for reuse, scenarios/ otherwise).
     #[arg(long = "scenario", value_name = "PATH")]
     scenarios: Vec<PathBuf>,
     /// Runs per measurement (medians are reported).
@@ -237,7 +239,7 @@ pub async fn bench(b: BenchArgs) -> Result<Exit, CliError> {
     Ok(Exit::Passed)
 }
 
-/// `bench --what images|compare|shards|suite`: the report printed and written to
+/// `bench --what images|compare|shards|suite|crossbar|shared|reuse`: the report printed and written to
 /// `<report dir>/bench-<what>.md`, each command's output under `<report dir>/bench-<what>/`.
 async fn bench_mode(b: BenchArgs) -> Result<Exit, CliError> {
     use clap::ValueEnum as _;

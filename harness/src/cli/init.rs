@@ -111,6 +111,7 @@ pub async fn init(
             budget_rule: Default::default(),
             github: Default::default(),
             shared_crossbar: false,
+            reuse_crossbar: false,
         };
         let exit =
             super::test::test(&test, std::sync::Arc::new(std::sync::Mutex::new(reporter))).await?;

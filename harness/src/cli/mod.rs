@@ -208,6 +208,12 @@ struct TestCmd {
     /// another crossbar image or address root, or a kept failure still gets its own.
     #[arg(long, value_enum, default_value = "private")]
     crossbar: CrossbarMode,
+    /// Keep each worker's crossbar running after the run, and use the one a previous
+    /// `--reuse` run kept (implies `--crossbar shared`): re-running a scenario then costs its
+    /// agents and steps, not crossbar's boot. `ocs-harness clean` removes kept crossbars; a
+    /// later run removes them once older than OCS_HARNESS_KEEP_MAX_AGE.
+    #[arg(long)]
+    reuse: bool,
 }
 
 /// Where a suite's scenarios get their crossbar.
@@ -332,7 +338,8 @@ async fn dispatch(
                     floor: t.budget_floor,
                 },
                 github: github.clone(),
-                shared_crossbar: t.crossbar == CrossbarMode::Shared,
+                shared_crossbar: t.crossbar == CrossbarMode::Shared || t.reuse,
+                reuse_crossbar: t.reuse,
             };
             let reporter = github.wrap(reporter::reporter(t.format, verbosity, style));
             let reporter = Arc::new(Mutex::new(reporter));

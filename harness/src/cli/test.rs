@@ -55,6 +55,8 @@ pub struct TestArgs {
     pub github: Github,
     /// `--crossbar shared`: one crossbar per worker.
     pub shared_crossbar: bool,
+    /// `--reuse`: the workers' crossbars kept between invocations.
+    pub reuse_crossbar: bool,
 }
 
 /// Write the HTML report of `suite` into `dir`; says where.
@@ -214,6 +216,7 @@ fn suite_options(args: &TestArgs) -> Result<SuiteOptions, CliError> {
     options.pages = args.html.is_some();
     options.coverage_all = args.coverage_all;
     options.shared_crossbar = args.shared_crossbar;
+    options.reuse_crossbar = args.reuse_crossbar;
     options.code_coverage = Some(suite::code_dir(args.code_coverage_dir.as_deref(), settings));
     Ok(options)
 }

@@ -415,6 +415,8 @@ async fn lease_shared(
         engine: &options.engine,
         runs_dir: &options.runs_dir,
         ready: options.crossbar_ready,
+        cache_dir: &options.build.cache_dir,
+        keep_max_age: options.keep_max_age,
     };
     shared.lease(&image, start).await
 }

@@ -2,9 +2,10 @@
 //! next run or by `ocs-harness clean`. A run's owner is recorded so that it can be proven alive
 //! or gone from another process ([`Owner`]: host, boot id, PID namespace, pid and its start
 //! time, a random token); a run whose owner cannot be checked from here (another host,
-//! kernel or PID namespace) is left alone for a grace period. Failed stacks kept on purpose (`--keep-on-failure`)
-//! carry a marker and are removed once older than a maximum age. (The runs of a live process
-//! are removed on SIGINT/SIGTERM by the watchdog.)
+//! kernel or PID namespace) is left alone for a grace period. Failed stacks kept on purpose
+//! (`--keep-on-failure`) and crossbars kept for `test --reuse` carry a marker and are removed
+//! once older than a maximum age. (The runs of a live process are removed on SIGINT/SIGTERM by
+//! the watchdog.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -254,11 +255,11 @@ fn decide(
     start_of: impl Fn(u32) -> Option<u64>,
 ) -> Decision {
     let (remove, why) = match (info.kept_at, mode) {
-        (Some(_), Sweep::AllButLive) => (true, "kept after a failure".to_string()),
+        (Some(_), Sweep::AllButLive) => (true, "kept on purpose".to_string()),
         (Some(at), Sweep::Stale) if now.saturating_sub(at) > max_age => (
             true,
             format!(
-                "kept after a failure {} min ago, older than the {} min limit ({KEEP_MAX_AGE})",
+                "kept on purpose {} min ago, older than the {} min limit ({KEEP_MAX_AGE})",
                 now.saturating_sub(at) / 60,
                 max_age / 60
             ),
@@ -266,7 +267,7 @@ fn decide(
         (Some(at), Sweep::Stale) => (
             false,
             format!(
-                "kept after a failure {} min ago, within the {} min limit ({KEEP_MAX_AGE})",
+                "kept on purpose {} min ago, within the {} min limit ({KEEP_MAX_AGE})",
                 now.saturating_sub(at) / 60,
                 max_age / 60
             ),
@@ -510,14 +511,14 @@ mod tests {
         assert!(!d(&kept_recently, Sweep::Stale).0);
         assert_eq!(
             d(&kept_recently, Sweep::AllButLive),
-            (true, "kept after a failure".into())
+            (true, "kept on purpose".into())
         );
         let kept_long_ago = run(gone, 0, Some(10_000 - 7200));
         assert_eq!(
             d(&kept_long_ago, Sweep::Stale),
             (
                 true,
-                "kept after a failure 120 min ago, older than the 60 min limit \
+                "kept on purpose 120 min ago, older than the 60 min limit \
                  (OCS_HARNESS_KEEP_MAX_AGE)"
                     .into()
             )

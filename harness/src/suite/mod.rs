@@ -55,6 +55,9 @@ pub struct SuiteOptions {
     /// `--crossbar shared`: each worker runs one crossbar and its runs take realms on it
     /// (see `runtime::hub`); a run that needs its own crossbar still gets one.
     pub shared_crossbar: bool,
+    /// `--reuse`: the workers' crossbars are kept between invocations (see
+    /// `runtime::hub::Hub::kept`); implies `shared_crossbar`.
+    pub reuse_crossbar: bool,
     /// The harness's settings (read once by the caller).
     pub settings: Settings,
 }
@@ -73,6 +76,7 @@ impl SuiteOptions {
             coverage_all: false,
             code_coverage: None,
             shared_crossbar: false,
+            reuse_crossbar: false,
             settings,
         }
     }

@@ -94,11 +94,15 @@ pub async fn run_all(
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let shared = Arc::new(options.clone());
     // One crossbar per worker: a run holding a permit takes an idle one, and gives it back.
-    let hubs: Vec<Arc<Hub>> = match options.shared_crossbar {
-        true => (0..jobs).map(|_| Arc::new(Hub::default())).collect(),
-        false => Vec::new(),
+    let hubs: Vec<Arc<Hub>> = match (options.shared_crossbar, options.reuse_crossbar) {
+        (_, true) => (0..jobs).map(|k| Arc::new(Hub::kept(k))).collect(),
+        (true, false) => (0..jobs).map(|_| Arc::new(Hub::default())).collect(),
+        (false, false) => Vec::new(),
     };
-    let idle = Arc::new(std::sync::Mutex::new(hubs.clone()));
+    // Taken from the end: the first worker gets slot 0.
+    let idle = Arc::new(std::sync::Mutex::new(
+        hubs.iter().rev().cloned().collect::<Vec<_>>(),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, run) in planned.into_iter().enumerate() {
         let permits = permits.clone();

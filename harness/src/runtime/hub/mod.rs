@@ -46,6 +46,8 @@ use crate::runtime::sweep::Owner;
 use crate::runtime::watchdog;
 use crate::wait::{poll_until, Backoff, Probe};
 
+mod kept;
+
 /// Realms per shared crossbar, taken in turn by a worker's runs.
 pub const REALMS: usize = 8;
 /// The address root the shared crossbar's realms allow (the default); a stack with another
@@ -60,6 +62,9 @@ const SESSION_COUNT: &str = "wamp.session.count";
 #[derive(Default)]
 pub struct Hub {
     state: tokio::sync::Mutex<Option<Running>>,
+    /// `test --reuse`: the slot of the crossbar kept between invocations that this worker
+    /// takes (see [`Hub::kept`]).
+    reuse: Option<usize>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -70,7 +75,13 @@ impl std::fmt::Debug for Hub {
 
 /// A shared crossbar that is up.
 struct Running {
-    container: ContainerAsync<GenericImage>,
+    /// Its container's id.
+    id: String,
+    /// The handle of a crossbar this process started and removes at the end (`None`: kept
+    /// between invocations).
+    container: Option<ContainerAsync<GenericImage>>,
+    /// Kept between invocations (`--reuse`): its slot, held by this process.
+    kept: Option<kept::Slot>,
     /// Its image: a run on another crossbar image gets a private one.
     image: String,
     run_id: String,
@@ -93,9 +104,25 @@ pub(crate) struct Start<'a> {
     pub engine: &'a EngineSettings,
     pub runs_dir: &'a std::path::Path,
     pub ready: Duration,
+    /// Where a kept crossbar's slot lock and record live (the build cache directory).
+    pub cache_dir: &'a std::path::Path,
+    /// A kept crossbar older than half of this is replaced (the sweep removes kept resources
+    /// older than it).
+    pub keep_max_age: Duration,
 }
 
 impl Hub {
+    /// A worker's crossbar kept between invocations (`test --reuse`) in slot `slot` (one per
+    /// worker): a later invocation's worker with the same slot finds it running and uses it
+    /// instead of booting one. Kept crossbars are labelled as kept: `clean` removes them,
+    /// and so does a later run's sweep once they are older than the keep limit.
+    pub fn kept(slot: usize) -> Self {
+        Self {
+            state: Default::default(),
+            reuse: Some(slot),
+        }
+    }
+
     /// A realm for a run whose crossbar image is `image`: the shared crossbar is started on
     /// the first lease. `None` when this hub runs another image, or when every realm is
     /// taken (runs still stopping): the run takes a private crossbar.
@@ -108,7 +135,7 @@ impl Hub {
         // A shared crossbar that exited (killed, crashed) failed the run on it; the next run
         // gets a new one.
         if let Some(running) = state.as_ref() {
-            if !running.container.is_running().await.unwrap_or(false) {
+            if !kept::is_running(start.docker, &running.id).await {
                 crate::runtime::notice::warn(&format!(
                     "the shared crossbar {} is not running any more; starting a new one",
                     running.run_id
@@ -119,7 +146,10 @@ impl Hub {
             }
         }
         if state.is_none() {
-            *state = Some(Running::start(image, &start).await?);
+            *state = Some(match self.reuse {
+                Some(slot) => Running::kept(slot, image, &start).await?,
+                None => Running::start(image, &start, None).await?,
+            });
         }
         let running = state.as_mut().expect("started above");
         if running.image != image {
@@ -147,20 +177,53 @@ impl Hub {
 }
 
 impl Running {
-    async fn start(image: &str, start: &Start<'_>) -> Result<Running, StackError> {
+    /// The crossbar kept in slot `slot`, or a new one kept there (or, when another process
+    /// holds the slot, one of this process's own).
+    async fn kept(slot: usize, image: &str, start: &Start<'_>) -> Result<Running, StackError> {
+        let Some(held) = kept::Slot::take(slot, start.cache_dir) else {
+            crate::runtime::notice::info(&format!(
+                "another ocs-harness process uses the kept crossbar of slot {slot}; this \
+                 worker boots its own"
+            ));
+            return Running::start(image, start, None).await;
+        };
+        match held.adopt(image, start).await {
+            Ok(running) => Ok(running),
+            Err(held) => {
+                let _ = engine::remove_run(start.docker, &held.run_id()).await;
+                Running::start(image, start, Some(held)).await
+            }
+        }
+    }
+
+    /// Boot a shared crossbar, kept between invocations in slot `kept` if given.
+    async fn start(
+        image: &str,
+        start: &Start<'_>,
+        kept: Option<kept::Slot>,
+    ) -> Result<Running, StackError> {
         let id = crate::plan::new_run_id();
-        let run_id = format!("hub-{id}");
-        let mut labels = BTreeMap::from([
+        let now = unix_now_secs().to_string();
+        let (run_id, name, mut labels) = match &kept {
+            None => (
+                format!("hub-{id}"),
+                format!("{}{id}", engine::SHARED_CROSSBAR_PREFIX),
+                Owner::this_process().labels(),
+            ),
+            Some(slot) => (slot.run_id(), slot.name(), slot.labels(image, &now)),
+        };
+        labels.extend([
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_RUN.to_string(), run_id.clone()),
-            (LABEL_SCENARIO.to_string(), "(shared crossbar)".to_string()),
-            (LABEL_CREATED.to_string(), unix_now_secs().to_string()),
+            (LABEL_CREATED.to_string(), now),
             (LABEL_ROLE.to_string(), CROSSBAR.to_string()),
         ]);
-        labels.extend(Owner::this_process().labels());
+        labels
+            .entry(LABEL_SCENARIO.to_string())
+            .or_insert_with(|| "(shared crossbar)".to_string());
         let plan = ContainerPlan {
             role: CROSSBAR.into(),
-            name: format!("{}{id}", engine::SHARED_CROSSBAR_PREFIX),
+            name,
             image: image.to_string(),
             hostname: None,
             env: BTreeMap::new(),
@@ -179,15 +242,28 @@ impl Running {
         };
         let logs = LogStore::new();
         let run_dir = start.runs_dir.join(&run_id);
-        watchdog::register(&run_id, &logs, &run_dir, start.engine);
+        if kept.is_none() {
+            watchdog::register(&run_id, &logs, &run_dir, start.engine);
+        }
         let docker = start.docker;
         let host = engine::engine_host(docker, start.engine).await;
         let started = Self::boot(&plan, &host, &logs, &run_dir, start).await;
         match started {
             Ok((container, base, baseline)) => {
                 tracing::debug!(run = %run_id, %base, ?baseline, "shared crossbar ready");
+                let id = container.id().to_string();
+                let container = match &kept {
+                    Some(slot) => {
+                        slot.record(&id, &baseline);
+                        std::mem::forget(container);
+                        None
+                    }
+                    None => Some(container),
+                };
                 Ok(Running {
+                    id,
                     container,
+                    kept,
                     image: image.to_string(),
                     run_id,
                     base,
@@ -269,14 +345,23 @@ impl Running {
             realm: realm(k),
             path: path(k),
             bridge_url: client.transport().call_url().clone(),
-            container_id: self.container.id().to_string(),
+            container_id: self.id.clone(),
             waited: t.elapsed(),
             _held: held,
         })
     }
 
+    /// Remove the crossbar, unless it is kept between invocations.
     async fn stop(self) {
         let _ = self.logs.save(&self.run_dir);
+        if self.kept.is_some() {
+            crate::runtime::notice::info(&format!(
+                "crossbar {} stays up for the next --reuse run (`ocs-harness clean --run {}` \
+                 removes it)",
+                self.run_id, self.run_id
+            ));
+            return;
+        }
         std::mem::forget(self.container);
         if let Err(e) = engine::remove_run(&self.docker, &self.run_id).await {
             crate::runtime::notice::warn(&crate::runtime::notice::display_chain(&e));
