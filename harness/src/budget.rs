@@ -288,6 +288,16 @@ impl Defaults {
     /// seconds, and what it is derived from.
     pub fn registration(crossbar_boot: f64) -> (f64, String) {
         let budget = (crossbar_boot * READY_RATIO).max(READY_FLOOR.as_secs_f64());
+        if crossbar_boot == 0.0 {
+            // On a worker's shared crossbar (`--crossbar shared`): no boot of the run's own.
+            return (
+                budget,
+                format!(
+                    "the default on a shared crossbar: {}; `ready-within` sets it",
+                    secs(READY_FLOOR.as_secs_f64())
+                ),
+            );
+        }
         (
             budget,
             format!(
@@ -590,6 +600,9 @@ mod tests {
     fn defaults_derive_from_the_run_s_floor() {
         assert_eq!(Defaults::registration(4.0).0, 15.0);
         assert_eq!(Defaults::registration(20.0).0, 30.0);
+        let (shared, why) = Defaults::registration(0.0);
+        assert_eq!(shared, 15.0);
+        assert!(why.contains("shared crossbar"), "{why}");
         assert_eq!(Defaults::call(0.02).0, 5.0);
         assert_eq!(Defaults::call(0.2).0, 10.0);
     }
