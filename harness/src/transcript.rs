@@ -143,11 +143,22 @@ pub fn command_output(text: &str) -> String {
 
 /// A log line as a transcript shows it: no leading timestamp, and the values that differ
 /// between runs (container ids, run ids, IPv4 addresses) replaced by `<container-id>`,
-/// `ocsh-<run>` and `<ip>`.
+/// `ocsh-<run>` and `<ip>`. On a worker's shared crossbar (`--crossbar shared`) the run's
+/// call bridge path (`/call-3`) reads as its own crossbar's (`/call`) and the realm
+/// (`ocsh_realm_3`) as `<realm>`, so that a snapshot holds in both modes.
 pub fn log_line(line: &str) -> String {
-    static VOLATILE: std::sync::LazyLock<[(regex::Regex, &str); 3]> =
+    static VOLATILE: std::sync::LazyLock<[(regex::Regex, &str); 5]> =
         std::sync::LazyLock::new(|| {
             [
+                (
+                    regex::Regex::new(r"(ocsh-[0-9a-f]{8}-crossbar:\d+/call)-\d+\b")
+                        .expect("valid regex"),
+                    "$1",
+                ),
+                (
+                    regex::Regex::new(r"\bocsh_realm_\d+\b").expect("valid regex"),
+                    "<realm>",
+                ),
                 (
                     regex::Regex::new(r"ocsh-[0-9a-f]{8}").expect("valid regex"),
                     "ocsh-<run>",
@@ -191,6 +202,18 @@ fn strip_timestamp(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_crossbars_path_and_realm_read_as_a_private_ones() {
+        assert_eq!(
+            log_line("base url http://ocsh-0badcafe-crossbar:8001/call-3 realm ocsh_realm_3"),
+            "base url http://ocsh-<run>-crossbar:8001/call realm <realm>"
+        );
+        assert_eq!(
+            log_line("http://ocsh-0badcafe-crossbar:8001/call"),
+            "http://ocsh-<run>-crossbar:8001/call"
+        );
+    }
 
     #[test]
     fn numbers_are_redacted_structure_kept() {

@@ -549,7 +549,10 @@ async fn shared(o: &ModeOptions) -> anyhow::Result<String> {
     let shared = one(test("shared", "shared-shared")?, &o.logs).await?;
     let mut md = header(
         &format!(
-            "The scenarios ({}) with a crossbar booted per scenario, then with one crossbar              per worker (a realm per scenario; a scenario that needs its own still boots one),              after an untimed warm-up run that builds what they need. Stack ready: median              (range) over the scenarios of `stack_ready` in the JSON events.",
+            "The scenarios ({}) with a crossbar booted per scenario, then with one crossbar \
+             per worker (a realm per scenario; a scenario that needs its own still boots one), \
+             after an untimed warm-up run that builds what they need. Stack ready: median \
+             (range) over the scenarios of `stack_ready` in the JSON events.",
             paths.join(" ")
         ),
         "shared",
