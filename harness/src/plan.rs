@@ -785,11 +785,26 @@ fn plan_crossbar(
     overrides: &ImageOverrides,
     labels: BTreeMap<String, String>,
 ) -> ContainerPlan {
-    let config = crossbar_config(&spec.realm, &spec.address_root);
+    crossbar_container(
+        container_name(run_id, CROSSBAR),
+        overrides.resolve(&spec.crossbar_image).to_string(),
+        labels,
+        crossbar_config(&spec.realm, &spec.address_root),
+    )
+}
+
+/// A crossbar container named `name` from `image`, with `labels` and `config` copied in (a
+/// run's own, or a worker's shared one: `runtime::hub`).
+pub fn crossbar_container(
+    name: String,
+    image: String,
+    labels: BTreeMap<String, String>,
+    config: String,
+) -> ContainerPlan {
     ContainerPlan {
         role: CROSSBAR.into(),
-        name: container_name(run_id, CROSSBAR),
-        image: overrides.resolve(&spec.crossbar_image).to_string(),
+        name,
+        image,
         hostname: None,
         env: BTreeMap::new(),
         cmd: None,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ocs_harness::ocs::OpState;
 use ocs_harness::testing::{docker, list_labelled, settings, LABEL_RUN};
 use ocs_harness::wait::{poll_until, Backoff, Probe};
-use ocs_harness::{launch, Hub, LaunchOptions, Scenario, Stack};
+use ocs_harness::{launch, Hub, LaunchOptions, Scenario, Stack, StackSpec};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -28,19 +28,26 @@ async fn ran(stack: &Stack, agent: &str, op: &str) -> bool {
     !matches!(op.session, OpState::NoHistory)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_stacks_with_the_same_instance_ids_on_one_crossbar_see_only_their_own_agents() {
+/// The stack of `barebones.yaml`, a shared crossbar (not started yet), and the launch options
+/// of a run named so on it.
+fn barebones_on_one_hub() -> (StackSpec, Arc<Hub>, impl Fn(&str) -> LaunchOptions) {
     let settings = settings();
     let scenario = Scenario::from_file(&repo().join("scenarios/barebones.yaml"), &settings.env)
         .expect("barebones.yaml parses");
-    let spec = scenario.stack_spec();
     let hub = Arc::new(Hub::default());
     let runs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-crossbar-runs");
-    let options = |name: &str| {
+    let shared = hub.clone();
+    let options = move |name: &str| {
         let mut o = LaunchOptions::with_settings(name, &settings).with_runs_dir(&runs);
-        o.hub = Some(hub.clone());
+        o.hub = Some(shared.clone());
         o
     };
+    (scenario.stack_spec(), hub, options)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stacks_with_the_same_instance_ids_on_one_crossbar_see_only_their_own_agents() {
+    let (spec, hub, options) = barebones_on_one_hub();
     let (options_a, options_b) = (options("shared-a"), options("shared-b"));
     let (a, b) = tokio::join!(launch(&spec, &options_a), launch(&spec, &options_b));
     let (a, _) = a.expect("stack a comes up on the shared crossbar");
@@ -123,14 +130,8 @@ async fn exists(docker: &testcontainers::bollard::Docker, id: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_crossbar_that_died_is_replaced_for_the_next_stack() {
-    let settings = settings();
-    let scenario = Scenario::from_file(&repo().join("scenarios/barebones.yaml"), &settings.env)
-        .expect("barebones.yaml parses");
-    let spec = scenario.stack_spec();
-    let hub = Arc::new(Hub::default());
-    let runs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-crossbar-runs");
-    let mut options = LaunchOptions::with_settings("shared-died", &settings).with_runs_dir(&runs);
-    options.hub = Some(hub.clone());
+    let (spec, hub, options) = barebones_on_one_hub();
+    let options = options("shared-died");
     let docker = docker().await.expect("the engine answers");
 
     let (first, _) = launch(&spec, &options)

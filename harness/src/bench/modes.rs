@@ -533,6 +533,22 @@ async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
     Ok(md)
 }
 
+/// A table of `rows`, each a way of getting a crossbar and its timed command.
+fn crossbar_rows(md: &mut String, rows: &[(&str, &Timed)]) {
+    md.push_str("| crossbar | command | wall (s) | stack ready (s) | status |\n");
+    md.push_str("| --- | --- | --- | --- | --- |\n");
+    for (label, r) in rows {
+        let _ = writeln!(
+            md,
+            "| {label} | `{}` | {:.1} | {} | {} |",
+            r.shown,
+            r.wall,
+            ready_cell(&r.ready),
+            r.status()
+        );
+    }
+}
+
 /// The scenarios with a crossbar of their own each, then with one per worker, after an
 /// untimed warm-up run that builds what they need.
 async fn shared(o: &ModeOptions) -> anyhow::Result<String> {
@@ -557,24 +573,10 @@ async fn shared(o: &ModeOptions) -> anyhow::Result<String> {
         ),
         "shared",
     );
-    md.push_str(
-        "| crossbar | command | wall (s) | stack ready (s) | status |
-",
+    crossbar_rows(
+        &mut md,
+        &[("per scenario", &private), ("per worker", &shared)],
     );
-    md.push_str(
-        "| --- | --- | --- | --- | --- |
-",
-    );
-    for (label, r) in [("per scenario", &private), ("per worker", &shared)] {
-        let _ = writeln!(
-            md,
-            "| {label} | `{}` | {:.1} | {} | {} |",
-            r.shown,
-            r.wall,
-            ready_cell(&r.ready),
-            r.status()
-        );
-    }
     let median = |r: &Timed| super::median(r.ready.clone());
     let _ = writeln!(
         md,
@@ -627,18 +629,7 @@ async fn reuse(o: &ModeOptions) -> anyhow::Result<String> {
         ),
         "reuse",
     );
-    md.push_str("| crossbar | command | wall (s) | stack ready (s) | status |\n");
-    md.push_str("| --- | --- | --- | --- | --- |\n");
-    for (label, r) in [("booted", &cold), ("kept (`--reuse`)", &warm)] {
-        let _ = writeln!(
-            md,
-            "| {label} | `{}` | {:.1} | {} | {} |",
-            r.shown,
-            r.wall,
-            ready_cell(&r.ready),
-            r.status()
-        );
-    }
+    crossbar_rows(&mut md, &[("booted", &cold), ("kept (`--reuse`)", &warm)]);
     let _ = writeln!(md, "\nKept / booted: wall {:.2}×.", warm.wall / cold.wall);
     Ok(md)
 }

@@ -16,7 +16,6 @@
 //! image or address root) makes a run take a private crossbar: see [`Hub::lease`] and
 //! `suite`'s choice.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,8 +30,8 @@ use crate::clock::unix_now_secs;
 use crate::imageset::{BaseFrom, ImageSet};
 use crate::ocs::{CallOptions, HttpBridge, OcsClient, Transport};
 use crate::plan::{
-    ContainerPlan, FileCopy, StackSpec, CROSSBAR, CROSSBAR_CONFIG_PATH, CROSSBAR_PORT,
-    LABEL_CREATED, LABEL_MANAGED, LABEL_ROLE, LABEL_RUN, LABEL_SCENARIO,
+    ContainerPlan, StackSpec, CROSSBAR, CROSSBAR_PORT, LABEL_CREATED, LABEL_MANAGED, LABEL_ROLE,
+    LABEL_RUN, LABEL_SCENARIO,
 };
 use crate::runtime::bringup::start_crossbar_container;
 use crate::runtime::engine::{self, Doing, EngineHost, EngineSettings};
@@ -221,25 +220,7 @@ impl Running {
         labels
             .entry(LABEL_SCENARIO.to_string())
             .or_insert_with(|| "(shared crossbar)".to_string());
-        let plan = ContainerPlan {
-            role: CROSSBAR.into(),
-            name,
-            image: image.to_string(),
-            hostname: None,
-            env: BTreeMap::new(),
-            cmd: None,
-            entrypoint: None,
-            wrap: Vec::new(),
-            labels,
-            files: vec![FileCopy::new(
-                CROSSBAR_CONFIG_PATH,
-                "crossbar config",
-                config(REALMS),
-            )],
-            user: None,
-            working_dir: None,
-            healthcheck: None,
-        };
+        let plan = crate::plan::crossbar_container(name, image.to_string(), labels, config(REALMS));
         let logs = LogStore::new();
         let run_dir = start.runs_dir.join(&run_id);
         if kept.is_none() {
