@@ -474,4 +474,36 @@ mod tests {
         let stops = [stop(&[failure, "]"])];
         assert!(log_policy(&scenario, &logs, Some(&stops), &[]).is_none());
     }
+
+    #[test]
+    fn an_agent_reconnecting_while_crossbar_mounts_its_paths_is_allowed() {
+        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
+                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
+                    steps:\n  - api: aggregator\n";
+        let scenario = Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap();
+        let line = |text: &str| crate::runtime::logs::LogLine {
+            seq: 0,
+            container: "aggregator".into(),
+            received: std::time::SystemTime::UNIX_EPOCH,
+            stream: crate::runtime::logs::Stream::Stdout,
+            text: text.into(),
+            level: None,
+            namespace: None,
+        };
+        // what ocs's aggregator logged in a round of bench/repeat.sh on 8 December, after a
+        // crossbar restart: its WebSocket upgrade answered 404 before crossbar mounted `/ws`
+        let logs = vec![
+            line(
+                "2026-12-08T01:44:40+0000 dropping connection to peer tcp4:192.168.48.2:8001 \
+                  with abort=True: WebSocket connection upgrade failed [404]: Not Found",
+            ),
+            line(
+                "2026-12-08T01:44:40+0000 _connectionLost: [Failure instance: Traceback \
+                  (failure with no frames): <class 'twisted.internet.error.ConnectionAborted'>: \
+                  Connection was aborted locally using ITCPTransport.abortConnection.",
+            ),
+            line("]"),
+        ];
+        assert!(log_policy(&scenario, &logs, None, &[]).is_none());
+    }
 }
