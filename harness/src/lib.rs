@@ -61,7 +61,7 @@ pub use runner::{
 };
 pub use runtime::hub::Hub;
 pub use runtime::stack::{Stack, StackError};
-pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport};
+pub use runtime::{launch, LaunchError, LaunchOptions, LaunchReport, Turn};
 pub use scenario::{Scenario, ScenarioError, ScenarioErrors};
 pub use service::{Readiness, ReadyCheck, ServiceSpec};
 pub use transcript::Transcript;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ocs_harness::ocs::OpState;
 use ocs_harness::testing::{docker, list_labelled, settings, LABEL_RUN};
 use ocs_harness::wait::{poll_until, Backoff, Probe};
-use ocs_harness::{launch, Hub, LaunchOptions, Scenario, Stack, StackSpec};
+use ocs_harness::{launch, Hub, LaunchOptions, Scenario, Stack, StackSpec, Turn};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -39,7 +39,7 @@ fn barebones_on_one_hub() -> (StackSpec, Arc<Hub>, impl Fn(&str) -> LaunchOption
     let shared = hub.clone();
     let options = move |name: &str| {
         let mut o = LaunchOptions::with_settings(name, &settings).with_runs_dir(&runs);
-        o.hub = Some(shared.clone());
+        o.turn = Turn::now(Some(shared.clone()));
         o
     };
     (scenario.stack_spec(), hub, options)

@@ -39,7 +39,8 @@ pub enum RunEvent {
         images: std::collections::BTreeMap<String, String>,
         /// The images this run built, with their build time.
         built: Vec<(String, f64)>,
-        /// Time from the start of the run, image checks and builds included.
+        /// Time from the run's turn on a suite's worker (the start of a run of its own) to
+        /// the ready stack: what a suite prepared ahead of the turn is not in it.
         #[serde(serialize_with = "secs")]
         after: Duration,
         /// crossbar's boot: its container running to its bridge answering.

@@ -300,7 +300,8 @@ pub async fn run_observed(
         Err(e) => Err(e),
     };
     // The last event reaches the observer directly (the emitter is gone): redacted the same way.
-    observer.on_event(&secrets.event(&run_finished(scenario, &result, started)));
+    let elapsed = own_time(started, options);
+    observer.on_event(&secrets.event(&run_finished(scenario, &result, elapsed)));
     result
 }
 
@@ -353,7 +354,10 @@ async fn drive(
             located: locate(scenario, &error).map(Box::new),
             error,
         })?;
-    let stack_ready = started.elapsed();
+    // Every stack is up on the run's turn (taken by the launch): the time to a ready stack is
+    // the worker's wait, from its turn (what came before it was prepared ahead).
+    options.turn.take().await;
+    let stack_ready = options.turn.held_since(started).elapsed();
     let stack_up = stack.timings().total;
     if let Some(e) = check_operations(&stack, scenario).await {
         stack
@@ -514,7 +518,7 @@ async fn finish(
         run_dir,
         stack_ready,
         stack_up,
-        elapsed: started.elapsed(),
+        elapsed: own_time(started, options),
         images: launch.images,
         timeline,
         timeline_tail,
@@ -538,11 +542,16 @@ fn write_times(run_dir: &std::path::Path, times: &RunTimes) {
     }
 }
 
-/// The last event of a run.
+/// A run's own time since `started`: without its wait for a suite's worker.
+fn own_time(started: Instant, options: &LaunchOptions) -> Duration {
+    started.elapsed().saturating_sub(options.turn.waited())
+}
+
+/// The last event of a run (that took `elapsed`, when it could not run).
 fn run_finished(
     scenario: &Scenario,
     result: &Result<RunReport, RunError>,
-    started: Instant,
+    elapsed: Duration,
 ) -> RunEvent {
     match result {
         Ok(report) => RunEvent::RunFinished {
@@ -559,7 +568,7 @@ fn run_finished(
             passed: false,
             failed_step: None,
             error: Some(e.to_string()),
-            elapsed: started.elapsed(),
+            elapsed,
         },
     }
 }

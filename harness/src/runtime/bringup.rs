@@ -33,6 +33,11 @@ use crate::wait::{poll_until, Backoff, Probe};
 /// their agents after crossbar instead.
 static HOLD_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
+/// The CPU weight of a crossbar booting ahead of its run's turn: a quarter of a running
+/// stack's containers' (the engine's default, 1024), so that the running stacks keep the CPU
+/// they ask for on a busy machine.
+const AHEAD_CPU_SHARES: i64 = 256;
+
 impl Stack {
     /// Create the network and containers of `plan` and wait until every agent answers.
     /// On failure everything created so far is removed before the error returns.
@@ -301,7 +306,10 @@ impl BringUp<'_> {
         let held = adopt(&mut stack, started_agents);
         let running_since = release(&mut stack, &held).await?;
         wait_agents(&mut stack, running_since, self.options).await?;
-        stack.timings.total = self.started.elapsed();
+        stack.timings.total = self
+            .started
+            .elapsed()
+            .saturating_sub(stack.timings.turn_wait);
         tracing::debug!(run = %stack.plan.run_id, total = ?stack.timings.total, "stack ready");
         Ok(stack)
     }
@@ -312,8 +320,14 @@ impl BringUp<'_> {
         plan: &StackPlan,
         timings: &mut Timings,
     ) -> Result<Crossbar, StackError> {
+        // A run whose worker is busy prepares its crossbar ahead, in the CPU time the running
+        // stacks leave (a low CPU weight until its turn).
+        let ahead = !self.options.turn.try_take().await;
         let t = Instant::now();
         let crossbar = self.start_crossbar(plan).await?;
+        if ahead {
+            self.weigh(plan, &crossbar, AHEAD_CPU_SHARES).await;
+        }
         timings.crossbar_start = t.elapsed();
         tracing::debug!(run = %plan.run_id, took = ?timings.crossbar_start, "crossbar started");
         let (bridge_url, client) = bridge_of(
@@ -326,9 +340,19 @@ impl BringUp<'_> {
         tracing::debug!(run = %plan.run_id, bridge = %bridge_url, published = %self.host.publish_ip(), from = %self.host.from, "crossbar's bridge URL");
 
         let hold = self.options.hold_agents && !HOLD_UNSUPPORTED.load(Ordering::Relaxed);
-        let ((boot, ready_at), started_agents) = self
-            .crossbar_and_agents(plan, &client, &crossbar, hold, t)
-            .await?;
+        let ((boot, ready_at), started_agents) = if !ahead {
+            self.crossbar_and_agents(plan, &client, &crossbar, hold, t)
+                .await?
+        } else {
+            // Prepared ahead: crossbar boots before the run's turn, the agents start on it.
+            let ready = self.bridge_ready(&client, &crossbar, t).await?;
+            self.options.turn.take().await;
+            self.weigh(plan, &crossbar, engine::CPU_SHARES_DEFAULT)
+                .await;
+            timings.turn_wait = self.options.turn.waited();
+            tracing::debug!(run = %plan.run_id, waited = ?timings.turn_wait, "the run's turn");
+            (ready, self.start_agents(plan, false).await?)
+        };
         timings.crossbar_boot = boot;
         timings.marks.bridge_ready = ready_at;
         tracing::debug!(run = %plan.run_id, boot = ?boot, hold, "crossbar's bridge answers");
@@ -363,14 +387,7 @@ impl BringUp<'_> {
             HttpBridge::new(lease.bridge_url.clone()),
             plan.address_root.clone(),
         );
-        let starts = plan
-            .agents
-            .iter()
-            .map(|a| self.start_agent(a, &plan.network, false));
-        let started = join_all(starts)
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
+        let started = self.start_agents(plan, false).await?;
         Ok((None, lease.bridge_url.clone(), client, started))
     }
 
@@ -404,32 +421,12 @@ impl BringUp<'_> {
         hold: bool,
         t: Instant,
     ) -> Result<((Duration, f64), Vec<Started>), StackError> {
-        let start_agents = || async {
-            let starts = plan
-                .agents
-                .iter()
-                .map(|a| self.start_agent(a, &plan.network, hold));
-            join_all(starts)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let bridge_wait = async {
-            match wait_bridge(client, &self.logs, 0, crossbar, self.options.crossbar_ready).await {
-                Ok(()) => Ok((t.elapsed(), unix_now())),
-                Err(error) => Err(StackError::NotReady {
-                    role: Role::Crossbar,
-                    error: Box::new(error),
-                    log_tail: self.logs.tail(Role::CROSSBAR, self.options.log_tail),
-                }),
-            }
-        };
         if !hold {
-            let ready = bridge_wait.await?;
-            return Ok((ready, start_agents().await?));
+            let ready = self.bridge_ready(client, crossbar, t).await?;
+            return Ok((ready, self.start_agents(plan, false).await?));
         }
-        let mut starts = std::pin::pin!(start_agents());
-        let mut bridge = std::pin::pin!(bridge_wait);
+        let mut starts = std::pin::pin!(self.start_agents(plan, true));
+        let mut bridge = std::pin::pin!(self.bridge_ready(client, crossbar, t));
         tokio::select! {
             // An agent that cannot start ends the bring-up without waiting for crossbar.
             started = &mut starts => {
@@ -442,6 +439,40 @@ impl BringUp<'_> {
                 let started = starts.await;
                 Ok((ready?, started?))
             }
+        }
+    }
+
+    /// Give the stack's crossbar the CPU weight `shares` (best effort: an engine that cannot
+    /// only makes a prepared crossbar compete as an equal).
+    async fn weigh(&self, plan: &StackPlan, crossbar: &ContainerAsync<GenericImage>, shares: i64) {
+        if let Err(e) = engine::cpu_shares(self.docker, crossbar.id(), shares).await {
+            tracing::debug!(run = %plan.run_id, shares, error = %e, "crossbar's CPU weight unchanged");
+        }
+    }
+
+    /// Every agent of `plan` started (with `hold`, each paused as soon as it runs).
+    async fn start_agents(&self, plan: &StackPlan, hold: bool) -> Result<Vec<Started>, StackError> {
+        let starts = plan
+            .agents
+            .iter()
+            .map(|a| self.start_agent(a, &plan.network, hold));
+        join_all(starts).await.into_iter().collect()
+    }
+
+    /// Until crossbar's bridge answers: the boot time (from `t`) and the moment it answered.
+    async fn bridge_ready(
+        &self,
+        client: &OcsClient<HttpBridge>,
+        crossbar: &ContainerAsync<GenericImage>,
+        t: Instant,
+    ) -> Result<(Duration, f64), StackError> {
+        match wait_bridge(client, &self.logs, 0, crossbar, self.options.crossbar_ready).await {
+            Ok(()) => Ok((t.elapsed(), unix_now())),
+            Err(error) => Err(StackError::NotReady {
+                role: Role::Crossbar,
+                error: Box::new(error),
+                log_tail: self.logs.tail(Role::CROSSBAR, self.options.log_tail),
+            }),
         }
     }
 

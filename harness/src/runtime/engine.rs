@@ -705,6 +705,19 @@ pub(crate) async fn connect_as(
     docker.connect_network(network, request).await
 }
 
+/// The engine's default CPU weight of a container (`--cpu-shares`).
+pub(crate) const CPU_SHARES_DEFAULT: i64 = 1024;
+
+/// Give container `id` the CPU weight `shares` (relative to the default 1024): under
+/// contention it gets that share of what the others get; on an idle CPU, all it asks for.
+pub(crate) async fn cpu_shares(docker: &Docker, id: &str, shares: i64) -> Result<(), BollardError> {
+    let update = testcontainers::bollard::models::ContainerUpdateBody {
+        cpu_shares: Some(shares),
+        ..Default::default()
+    };
+    docker.update_container(id, update).await
+}
+
 /// Restart container `id` (SIGTERM, SIGKILL after 10 s).
 pub(crate) async fn restart(docker: &Docker, id: &str) -> Result<(), BollardError> {
     let options = RestartContainerOptionsBuilder::new().t(10).build();

@@ -43,6 +43,7 @@ pub mod shutdown;
 pub mod stack;
 pub mod sweep;
 pub(crate) mod tap;
+mod turn;
 mod watchdog;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,7 @@ pub(crate) use notice::display_chain;
 use pull::Origin;
 pub use role::Role;
 use stack::{Stack, StackError, UpOptions};
+pub use turn::{Slot, Turn};
 
 /// Building an agent's image failed. Shows the image error's message after the agent's
 /// name; its causes are the image error's causes.
@@ -173,11 +175,13 @@ pub struct LaunchOptions {
     /// How the engine is reached (`DOCKER_HOST`, TLS, `OCS_HARNESS_HOST`, Docker's client
     /// configuration directory).
     pub engine: EngineSettings,
-    /// The worker's shared crossbar (`test --crossbar shared`): the stack takes a realm on
-    /// it unless it needs its own (another crossbar image or address root, a published
-    /// crossbar image). `None`: a crossbar of the stack's own.
-    pub hub: Option<std::sync::Arc<hub::Hub>>,
-    /// The suite worker's turn, given back once the steps are over (see [`Slot`]).
+    /// The run's turn on a suite's worker, and the worker's shared crossbar (`test
+    /// --crossbar shared`) that comes with it: the stack takes a realm on it unless it needs
+    /// its own (another crossbar image or address root, a published crossbar image). What
+    /// comes before the turn is prepared ahead (see [`Turn`]); the default is a turn held
+    /// already, with a crossbar of the stack's own.
+    pub turn: Turn,
+    /// The suite worker, given back once the steps are over (see [`Slot`]).
     pub slot: Slot,
     /// An unreadable variable of the settings given to [`LaunchOptions::with_settings`],
     /// reported by [`launch`].
@@ -234,7 +238,7 @@ impl LaunchOptions {
                 search_path: Vec::new(),
             },
             engine: EngineSettings::default(),
-            hub: None,
+            turn: Turn::default(),
             slot: Slot::default(),
             env_error: None,
         }
@@ -279,38 +283,6 @@ impl LaunchOptions {
     pub fn with_hold_agents(mut self, hold: bool) -> Self {
         self.hold_agents = hold;
         self
-    }
-}
-
-/// A suite worker's turn: given back once a run's steps are over, so that the worker's next
-/// run comes up while this one's agents stop and its stack goes (the engine and ocs spend
-/// seconds there, mostly waiting). Giving it back twice is giving it back once.
-#[derive(Clone, Default)]
-pub struct Slot(std::sync::Arc<std::sync::Mutex<Option<GiveBack>>>);
-
-/// What ends a [`Slot`].
-type GiveBack = Box<dyn FnOnce() + Send>;
-
-impl Slot {
-    /// A turn that `give_back` ends.
-    pub fn new(give_back: impl FnOnce() + Send + 'static) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(
-            give_back,
-        )))))
-    }
-
-    /// End the turn (once).
-    pub fn release(&self) {
-        let give_back = self.0.lock().map(|mut g| g.take()).unwrap_or(None);
-        if let Some(give_back) = give_back {
-            give_back();
-        }
-    }
-}
-
-impl std::fmt::Debug for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Slot")
     }
 }
 
@@ -389,6 +361,7 @@ pub async fn launch(
     up.hold_agents = options.hold_agents;
     up.engine = options.engine.clone();
     up.lease = lease;
+    up.turn = options.turn.clone();
     let stack = Stack::up(plan, up).await?;
     Ok((stack, report))
 }
@@ -402,13 +375,17 @@ async fn lease_shared(
     overrides: &ImageOverrides,
     options: &LaunchOptions,
 ) -> Result<Option<hub::Lease>, StackError> {
-    let Some(shared) = &options.hub else {
+    if !options.turn.shared() {
         return Ok(None);
-    };
+    }
     if let Some(why) = hub::own_crossbar(spec, set) {
         tracing::debug!(why, "a crossbar of its own");
         return Ok(None);
     }
+    // The worker's crossbar comes with the run's turn: what came before was prepared ahead.
+    let Some(shared) = options.turn.take().await else {
+        return Ok(None);
+    };
     let image = overrides.resolve(&spec.crossbar_image).to_string();
     let start = hub::Start {
         docker,
@@ -890,21 +867,6 @@ mod tests {
         assert_eq!(o.keep_max_age, Duration::from_secs(3600));
         let o = o.with_hold_agents(false).with_keep_on_failure(true);
         assert!(!o.hold_agents && o.keep_on_failure);
-    }
-
-    #[test]
-    fn a_slot_is_given_back_once() {
-        let given = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = given.clone();
-        let slot = Slot::new(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        });
-        let copy = slot.clone();
-        slot.release();
-        copy.release();
-        slot.release();
-        assert_eq!(given.load(std::sync::atomic::Ordering::SeqCst), 1);
-        Slot::default().release();
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub struct UpOptions {
     pub engine: crate::runtime::engine::EngineSettings,
     /// A realm on a worker's shared crossbar: the stack starts no crossbar of its own.
     pub lease: Option<crate::runtime::lease::Lease>,
+    /// The run's turn on a suite's worker: with a crossbar of the stack's own, what comes
+    /// before the agents (network, services, crossbar's boot) is prepared ahead of it.
+    pub turn: crate::runtime::Turn,
 }
 
 impl UpOptions {
@@ -146,6 +149,7 @@ impl UpOptions {
             hold_agents: true,
             engine: Default::default(),
             lease: None,
+            turn: Default::default(),
         }
     }
 }
@@ -165,8 +169,10 @@ pub struct Timings {
     pub agent_start: BTreeMap<String, Duration>,
     /// Per agent: container started to the first successful `get_api`.
     pub agent_registration: BTreeMap<String, Duration>,
-    /// The whole `up`.
+    /// The whole `up`, less the wait for the run's turn.
     pub total: Duration,
+    /// The wait for the run's turn on a suite's worker, the stack prepared (not in `total`).
+    pub turn_wait: Duration,
     /// Wall-clock moments (Unix seconds), to set against the engine's own timestamps.
     pub marks: Marks,
 }

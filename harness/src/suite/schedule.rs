@@ -1,6 +1,6 @@
-//! Scheduling: the suite's runs, `jobs` at a time (each run is isolated: its own network and
-//! names), each one's events passed to the reporter as they happen and each one judged as it
-//! finishes.
+//! Scheduling: the suite's runs, `jobs` at a time and as many prepared ahead (each run is
+//! isolated: its own network and names, its own realm on a shared crossbar), each one's
+//! events passed to the reporter as they happen and each one judged as it finishes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use futures::future::join_all;
 use crate::html;
 use crate::runner::{self, RunError, RunEvent, RunReport};
 use crate::runtime::hub::Hub;
-use crate::runtime::{LaunchOptions, Slot};
+use crate::runtime::{LaunchOptions, Slot, Turn};
 use crate::scenario::Scenario;
 
 use super::event::{emit, Built, Event, SharedReporter};
@@ -83,17 +83,19 @@ type Ran = (
     Vec<html::Stamped>,
 );
 
-/// Run `planned`, `options.jobs` at a time; each run judged (snapshot, case, page) as it
-/// finishes, in the order they finish. An error only when a run's task panicked.
+/// Run `planned`, `options.jobs` at a time, as many more prepared ahead (images, network,
+/// services, a crossbar of their own: see [`Turn`]); each run judged (snapshot, case, page) as
+/// it finishes, in the order they finish. An error only when a run's task panicked.
 pub async fn run_all(
     planned: Vec<Planned>,
     options: &SuiteOptions,
     reporter: &SharedReporter,
 ) -> anyhow::Result<Vec<Finished>> {
     let jobs = options.jobs.max(1);
-    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let workers = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let ahead = Arc::new(tokio::sync::Semaphore::new(jobs));
     let shared = Arc::new(options.clone());
-    // One crossbar per worker: a run holding a permit takes an idle one, and gives it back.
+    // One crossbar per worker: a run taking its turn takes an idle one, and gives it back.
     let hubs: Vec<Arc<Hub>> = match (options.shared_crossbar, options.reuse_crossbar) {
         (_, true) => (0..jobs).map(|k| Arc::new(Hub::kept(k))).collect(),
         (true, false) => (0..jobs).map(|_| Arc::new(Hub::default())).collect(),
@@ -105,22 +107,34 @@ pub async fn run_all(
     ));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, run) in planned.into_iter().enumerate() {
-        let permits = permits.clone();
+        let (workers, ahead) = (workers.clone(), ahead.clone());
         let reporter = reporter.clone();
         let shared = shared.clone();
         let idle = idle.clone();
         tasks.spawn(async move {
-            let permit = permits
+            let preparing = ahead
                 .acquire_owned()
                 .await
                 .expect("the semaphore stays open");
-            let hub = idle.lock().expect("idle hubs").pop();
-            let give_back = hub.clone();
-            let slot = Slot::new(move || {
-                idle.lock().expect("idle hubs").extend(give_back);
-                drop(permit);
-            });
-            let ran = start(index, run, &shared, hub, slot.clone(), &reporter).await;
+            let slot = Slot::default();
+            let filled = slot.clone();
+            // The run's turn: a worker, and the worker's crossbar; its place among the runs
+            // prepared ahead goes to the next one.
+            let turn = async move {
+                let worker = workers
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore stays open");
+                drop(preparing);
+                let hub = idle.lock().expect("idle hubs").pop();
+                let give_back = hub.clone();
+                filled.fill(move || {
+                    idle.lock().expect("idle hubs").extend(give_back);
+                    drop(worker);
+                });
+                hub
+            };
+            let ran = start(index, run, &shared, turn, slot.clone(), &reporter).await;
             slot.release();
             ran
         });
@@ -148,13 +162,13 @@ pub async fn run_all(
     Ok(finished)
 }
 
-/// One run, once it has its turn (with the worker's shared crossbar `hub`, if any): its
+/// One run, prepared ahead of its `turn` (a worker, with its shared crossbar, if any): its
 /// note, its `scenario_started`, the run.
 async fn start(
     index: usize,
     run: Planned,
     options: &SuiteOptions,
-    hub: Option<Arc<Hub>>,
+    turn: impl std::future::Future<Output = Option<Arc<Hub>>> + Send + 'static,
     slot: Slot,
     reporter: &SharedReporter,
 ) -> Ran {
@@ -171,11 +185,12 @@ async fn start(
         },
     );
     let mut launch = launch_options(&run, options);
-    let own = hub.as_ref().and_then(|_| own_crossbar(&run, options));
+    let hubs = options.shared_crossbar || options.reuse_crossbar;
+    let own = hubs.then(|| own_crossbar(&run, options)).flatten();
     if let Some(why) = &own {
         tracing::debug!(scenario = %scenario.name, why, "a crossbar of its own");
     }
-    launch.hub = hub.filter(|_| own.is_none());
+    launch.turn = Turn::later(hubs && own.is_none(), turn);
     launch.slot = slot;
     let (result, images, events) = run_reported(scenario, &launch, reporter).await;
     (index, run, result, images, events)
