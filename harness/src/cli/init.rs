@@ -110,7 +110,8 @@ pub async fn init(
             baseline_run: None,
             budget_rule: Default::default(),
             github: Default::default(),
-            shared_crossbar: false,
+            // As `ocs-harness test` runs it (its default).
+            shared_crossbar: true,
             reuse_crossbar: false,
         };
         let exit =
