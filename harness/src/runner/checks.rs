@@ -409,6 +409,27 @@ mod tests {
     use crate::runtime::shutdown::{AgentStop, StopOutcome};
     use crate::scenario::Scenario;
 
+    /// A scenario of one aggregator agent.
+    fn aggregator_scenario() -> Scenario {
+        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
+                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
+                    steps:\n  - api: aggregator\n";
+        Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap()
+    }
+
+    /// A line the aggregator logged (no level: checked as plain output).
+    fn aggregator_logged(text: &str) -> crate::runtime::logs::LogLine {
+        crate::runtime::logs::LogLine {
+            seq: 0,
+            container: "aggregator".into(),
+            received: std::time::SystemTime::UNIX_EPOCH,
+            stream: crate::runtime::logs::Stream::Stdout,
+            text: text.into(),
+            level: None,
+            namespace: None,
+        }
+    }
+
     fn stop(log: &[&str]) -> AgentStop {
         AgentStop {
             instance: "aggregator".into(),
@@ -424,10 +445,7 @@ mod tests {
 
     #[test]
     fn a_connection_lost_while_stopping_is_the_stop_a_traceback_is_not() {
-        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
-                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
-                    steps:\n  - api: aggregator\n";
-        let scenario = Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap();
+        let scenario = aggregator_scenario();
         // what ocs's aggregator logged in a CI run when its connection dropped as it stopped
         let lost = stop(&[
             "2026-12-07T07:07:12+0000 _connectionLost: [Failure instance: Traceback (failure with \
@@ -447,26 +465,14 @@ mod tests {
 
     #[test]
     fn the_whole_log_policy_leaves_the_stop_to_the_shutdown_check() {
-        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
-                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
-                    steps:\n  - api: aggregator\n";
-        let scenario = Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap();
+        let scenario = aggregator_scenario();
         let failure = "2026-12-07T07:07:12+0000 _connectionLost: [Failure instance: Traceback \
                        (failure with no frames): <class 'twisted.internet.error.ConnectionLost'>: \
                        Connection lost.";
-        let line = |text: &str| crate::runtime::logs::LogLine {
-            seq: 0,
-            container: "aggregator".into(),
-            received: std::time::SystemTime::UNIX_EPOCH,
-            stream: crate::runtime::logs::Stream::Stdout,
-            text: text.into(),
-            level: None,
-            namespace: None,
-        };
         let logs = vec![
-            line("2026-12-07T07:07:10+0000 stopping reactor"),
-            line(failure),
-            line("]"),
+            aggregator_logged("2026-12-07T07:07:10+0000 stopping reactor"),
+            aggregator_logged(failure),
+            aggregator_logged("]"),
         ];
         // logged during the run, the frameless failure counts
         assert!(log_policy(&scenario, &logs, None, &[]).is_some());
@@ -477,32 +483,20 @@ mod tests {
 
     #[test]
     fn an_agent_reconnecting_while_crossbar_mounts_its_paths_is_allowed() {
-        let text = "stack:\n  agents:\n    - instance-id: aggregator\n      \
-                    agent-class: AggregatorAgent\n      image: simonsobs/ocs:latest\n\
-                    steps:\n  - api: aggregator\n";
-        let scenario = Scenario::parse_all(text, Path::new("s.yaml"), &|_| None).unwrap();
-        let line = |text: &str| crate::runtime::logs::LogLine {
-            seq: 0,
-            container: "aggregator".into(),
-            received: std::time::SystemTime::UNIX_EPOCH,
-            stream: crate::runtime::logs::Stream::Stdout,
-            text: text.into(),
-            level: None,
-            namespace: None,
-        };
+        let scenario = aggregator_scenario();
         // what ocs's aggregator logged in a round of bench/repeat.sh on 8 December, after a
         // crossbar restart: its WebSocket upgrade answered 404 before crossbar mounted `/ws`
         let logs = vec![
-            line(
+            aggregator_logged(
                 "2026-12-08T01:44:40+0000 dropping connection to peer tcp4:192.168.48.2:8001 \
                   with abort=True: WebSocket connection upgrade failed [404]: Not Found",
             ),
-            line(
+            aggregator_logged(
                 "2026-12-08T01:44:40+0000 _connectionLost: [Failure instance: Traceback \
                   (failure with no frames): <class 'twisted.internet.error.ConnectionAborted'>: \
                   Connection was aborted locally using ITCPTransport.abortConnection.",
             ),
-            line("]"),
+            aggregator_logged("]"),
         ];
         assert!(log_policy(&scenario, &logs, None, &[]).is_none());
     }
