@@ -110,8 +110,7 @@ pub async fn init(
             baseline_run: None,
             budget_rule: Default::default(),
             github: Default::default(),
-            // As `ocs-harness test` runs it (its default).
-            shared_crossbar: true,
+            shared_crossbar: false,
             reuse_crossbar: false,
         };
         let exit =

@@ -202,11 +202,11 @@ struct TestCmd {
     /// ... or this much longer, whichever is more (so 10ms -> 30ms is noise).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = budget_floor)]
     budget_floor: std::time::Duration,
-    /// `shared` (the default): each worker (see -j) boots one crossbar and its scenarios take
-    /// WAMP realms on it in turn, each realm isolated; a scenario that touches crossbar's
-    /// container (its logs, a fault, exec), another crossbar image or address root, or a kept
-    /// failure still gets its own. `private`: each scenario boots a crossbar of its own.
-    #[arg(long, value_enum, default_value = "shared")]
+    /// `private`: each scenario boots a crossbar of its own. `shared`: each worker (see -j)
+    /// boots one crossbar and its scenarios take WAMP realms on it in turn, each realm
+    /// isolated; a scenario that touches crossbar's container (its logs, a fault, exec),
+    /// another crossbar image or address root, or a kept failure still gets its own.
+    #[arg(long, value_enum, default_value = "private")]
     crossbar: CrossbarMode,
     /// Keep each worker's crossbar running after the run, and use the one a previous
     /// `--reuse` run kept (implies `--crossbar shared`): re-running a scenario then costs its

@@ -53,8 +53,7 @@ pub struct TestArgs {
     /// Annotations and the job summary under GitHub Actions (from the environment, read by
     /// the CLI).
     pub github: Github,
-    /// `--crossbar shared` (the default; `private`: a crossbar per scenario): one crossbar per
-    /// worker.
+    /// `--crossbar shared`: one crossbar per worker.
     pub shared_crossbar: bool,
     /// `--reuse`: the workers' crossbars kept between invocations.
     pub reuse_crossbar: bool,
