@@ -403,17 +403,11 @@ async fn images(o: &ModeOptions) -> anyhow::Result<String> {
          (layers downloaded and extracted). Both build the agent image.",
         "images",
     );
-    md.push_str("| path | command | wall (s) | stack ready (s) | status |\n| --- | --- | --- | --- | --- |\n");
-    for (path, t) in [("recipes", &recipe), ("published", &pulled)] {
-        let _ = writeln!(
-            md,
-            "| {path} | `{}` | {:.1} | {} | {} |",
-            t.shown,
-            t.wall,
-            ready_cell(&t.ready),
-            t.status()
-        );
-    }
+    timed_rows(
+        &mut md,
+        "path",
+        &[("recipes", &recipe), ("published", &pulled)],
+    );
     let _ = writeln!(
         md,
         "\nrecipes / published, wall: {:.1}×.",
@@ -502,17 +496,7 @@ async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
          over the scenarios of `stack_ready` in the JSON events.",
         "shards",
     );
-    md.push_str(
-        "| | command | wall (s) | stack ready (s) | status |\n| --- | --- | --- | --- | --- |\n",
-    );
-    let _ = writeln!(
-        md,
-        "| 1 shard | `{}` | {:.1} | {} | {} |",
-        single.shown,
-        single.wall,
-        ready_cell(&single.ready),
-        single.status()
-    );
+    timed_rows(&mut md, "", &[("1 shard", &single)]);
     let wall = pair.iter().map(|t| t.wall).fold(0.0, f64::max);
     let ready: Vec<f64> = pair.iter().flat_map(|t| t.ready.clone()).collect();
     let status: Vec<String> = pair.iter().map(Timed::status).collect();
@@ -533,9 +517,12 @@ async fn shards(o: &ModeOptions) -> anyhow::Result<String> {
     Ok(md)
 }
 
-/// A table of `rows`, each a way of getting a crossbar and its timed command.
-fn crossbar_rows(md: &mut String, rows: &[(&str, &Timed)]) {
-    md.push_str("| crossbar | command | wall (s) | stack ready (s) | status |\n");
+/// A table of `rows`, each a way (the column `what`) and its timed command.
+fn timed_rows(md: &mut String, what: &str, rows: &[(&str, &Timed)]) {
+    let _ = writeln!(
+        md,
+        "| {what} | command | wall (s) | stack ready (s) | status |"
+    );
     md.push_str("| --- | --- | --- | --- | --- |\n");
     for (label, r) in rows {
         let _ = writeln!(
@@ -573,8 +560,9 @@ async fn shared(o: &ModeOptions) -> anyhow::Result<String> {
         ),
         "shared",
     );
-    crossbar_rows(
+    timed_rows(
         &mut md,
+        "crossbar",
         &[("per scenario", &private), ("per worker", &shared)],
     );
     let median = |r: &Timed| super::median(r.ready.clone());
@@ -629,7 +617,11 @@ async fn reuse(o: &ModeOptions) -> anyhow::Result<String> {
         ),
         "reuse",
     );
-    crossbar_rows(&mut md, &[("booted", &cold), ("kept (`--reuse`)", &warm)]);
+    timed_rows(
+        &mut md,
+        "crossbar",
+        &[("booted", &cold), ("kept (`--reuse`)", &warm)],
+    );
     let _ = writeln!(md, "\nKept / booted: wall {:.2}×.", warm.wall / cold.wall);
     Ok(md)
 }
